@@ -1,0 +1,1 @@
+"""The jobpulse sidecar service."""

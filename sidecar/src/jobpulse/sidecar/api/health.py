@@ -1,0 +1,26 @@
+"""``/healthz`` (the process answers) and ``/readyz`` (it can do its work)."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Response, get
+from litestar.datastructures import State
+
+
+class Health(msgspec.Struct):
+    """Liveness or readiness, with the checks that decided it."""
+
+    status: str
+    checks: dict[str, str] = {}
+
+
+@get("/healthz", tags=["health"], summary="Liveness", sync_to_thread=False)
+def healthz() -> Health:
+    return Health(status="ok")
+
+
+@get("/readyz", tags=["health"], summary="Readiness")
+async def readyz(state: State) -> Response[Health]:
+    checks: dict[str, str] = {name: await check() for name, check in state.readiness_checks.items()}
+    ready = all(result == "ok" for result in checks.values())
+    return Response(Health(status="ok" if ready else "unavailable", checks=checks), status_code=200 if ready else 503)

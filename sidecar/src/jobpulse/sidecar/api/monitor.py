@@ -1,0 +1,110 @@
+"""``/api/monitor``: what is running now and who is watching."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, get
+from litestar.params import Parameter
+
+from jobpulse.sidecar.api.jobs import JobStatus, matches
+from jobpulse.sidecar.feed.hub import FeedHub
+from jobpulse.sidecar.ingest.receiver import Ingestor
+from jobpulse.sidecar.model import views
+from jobpulse.sidecar.store import JobStore
+
+
+class ActiveJobs(msgspec.Struct):
+    """Jobs that have not ended, most recently updated first."""
+
+    count: int
+    items: list[views.JobSummary]
+
+
+class ClientInfo(msgspec.Struct):
+    """One live-feed client."""
+
+    id: int
+    remote: str
+    connected_at: datetime
+    subscription: dict[str, Any]
+    queued_frames: int
+    frames_sent: int
+    frames_dropped: int
+    resyncs: int
+
+
+class Connections(msgspec.Struct):
+    """Live-feed clients and feed counters."""
+
+    count: int
+    cursor: int
+    messages_published: int
+    resyncs_sent: int
+    clients_dropped: int
+    clients: list[ClientInfo]
+
+
+class IngestCounters(msgspec.Struct):
+    """What the OTLP receiver took in since start."""
+
+    requests: int
+    requests_rejected: int
+    records: int
+    records_applied: int
+    records_ignored: int
+    records_rejected: int
+    spans: int
+    spans_of_jobs: int
+    jobs_in_memory: int
+
+
+class MonitorController(Controller):
+    """Live view of the sidecar."""
+
+    path = "/api/monitor"
+    tags = ["monitor"]
+
+    @get("/jobs", summary="Active jobs, with filters")
+    async def active_jobs(
+        self,
+        store: JobStore,
+        status: Annotated[list[JobStatus] | None, Parameter(description="Repeat for several")] = None,
+        job_type: str | None = None,
+        name: str | None = None,
+        owner: str | None = None,
+    ) -> ActiveJobs:
+        now_ns = time.time_ns()
+        states = [state for state in store.active() if matches(state, status, job_type, name, owner)]
+        states.sort(key=lambda state: state.last_ns or 0, reverse=True)
+        return ActiveJobs(count=len(states), items=[views.summary(state, now_ns) for state in states])
+
+    @get("/connections", summary="Live-feed clients")
+    async def connections(self, hub: FeedHub) -> Connections:
+        clients = [msgspec.convert(client.describe(), ClientInfo) for client in hub.clients]
+        return Connections(
+            count=len(clients),
+            cursor=hub.cursor,
+            messages_published=hub.messages_published,
+            resyncs_sent=hub.resyncs_sent,
+            clients_dropped=hub.clients_dropped,
+            clients=clients,
+        )
+
+    @get("/ingest", summary="OTLP receiver counters")
+    async def ingest(self, ingestor: Ingestor, store: JobStore) -> IngestCounters:
+        stats = ingestor.stats
+        return IngestCounters(
+            requests=stats.requests,
+            requests_rejected=stats.requests_rejected,
+            records=stats.records,
+            records_applied=stats.records_applied,
+            records_ignored=stats.records_ignored,
+            records_rejected=stats.records_rejected,
+            spans=stats.spans,
+            spans_of_jobs=stats.spans_of_jobs,
+            jobs_in_memory=len(store),
+        )

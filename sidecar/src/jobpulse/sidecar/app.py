@@ -1,0 +1,85 @@
+"""create_app: the one place where the sidecar's parts are built and wired together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import ValidationException
+from litestar.openapi import OpenAPIConfig
+
+from jobpulse.sidecar.api.errors import validation_error_handler
+from jobpulse.sidecar.api.health import healthz, readyz
+from jobpulse.sidecar.api.jobs import JobsController
+from jobpulse.sidecar.api.monitor import MonitorController
+from jobpulse.sidecar.feed.hub import FeedHub
+from jobpulse.sidecar.feed.socket import live_feed
+from jobpulse.sidecar.ingest.receiver import Ingestor, OtlpController
+from jobpulse.sidecar.liveness import LostJobDetector
+from jobpulse.sidecar.model.fold import FoldLimits
+from jobpulse.sidecar.settings import Settings
+from jobpulse.sidecar.store import JobStore
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the sidecar application from ``settings`` (defaults when None)."""
+    settings = settings or Settings()
+    store = JobStore(
+        limits=FoldLimits(recent_logs=settings.recent_logs_per_job),
+        finished_capacity=settings.finished_jobs_in_memory,
+    )
+    hub = FeedHub(
+        store,
+        tick_s=settings.feed_tick_ms / 1000,
+        replay_messages=settings.feed_replay_messages,
+        queue_frames=settings.feed_client_queue_frames,
+        send_timeout_s=settings.feed_send_timeout_s,
+    )
+    ingestor = Ingestor(store, settings.max_request_bytes)
+    detector = LostJobDetector(store, settings.heartbeat_window_s, settings.lost_check_interval_s)
+
+    async def feed_running() -> str:
+        return "ok" if hub.running else "feed not running"
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await hub.start()
+        await detector.start()
+        try:
+            yield
+        finally:
+            await detector.stop()
+            await hub.stop()
+
+    def provide(value: object) -> Provide:
+        return Provide(lambda: value, use_cache=True, sync_to_thread=False)
+
+    return Litestar(
+        route_handlers=[OtlpController, JobsController, MonitorController, live_feed, healthz, readyz],
+        dependencies={
+            "store": provide(store),
+            "hub": provide(hub),
+            "ingestor": provide(ingestor),
+            "settings": provide(settings),
+        },
+        state=State(
+            {
+                "settings": settings,
+                "store": store,
+                "hub": hub,
+                "ingestor": ingestor,
+                "detector": detector,
+                "readiness_checks": {"feed": feed_running},
+            }
+        ),
+        lifespan=[lifespan],
+        exception_handlers={ValidationException: validation_error_handler},
+        openapi_config=OpenAPIConfig(
+            title="jobpulse sidecar",
+            version="0.1.0",
+            description="Live state, history and control of ETL and batch jobs.",
+        ),
+    )

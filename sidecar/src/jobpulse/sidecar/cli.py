@@ -1,0 +1,57 @@
+"""The ``jobpulse`` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from jobpulse.sidecar.settings import SettingsError, load_settings
+
+app = typer.Typer(
+    name="jobpulse",
+    help="Watch, steer and look back at ETL and batch jobs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[
+    Optional[Path],
+    typer.Option("--config", "-c", help="TOML or YAML settings file (also JOBPULSE_CONFIG).", show_default=False),
+]
+HostOption = Annotated[Optional[str], typer.Option(help="Address to listen on (JOBPULSE_HOST).", show_default=False)]
+PortOption = Annotated[Optional[int], typer.Option(help="Port to listen on (JOBPULSE_PORT).", show_default=False)]
+
+
+@app.callback()
+def _group() -> None:
+    """Watch, steer and look back at ETL and batch jobs."""
+
+
+def settings_or_exit(config: Path | None, **overrides: object):
+    """Load settings, turning a bad one into a one-line error and exit code 2."""
+    try:
+        return load_settings(config, overrides=overrides)
+    except SettingsError as error:
+        typer.secho(f"jobpulse: {error}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def sidecar(
+    config: ConfigOption = None,
+    host: HostOption = None,
+    port: PortOption = None,
+    log_level: Annotated[Optional[str], typer.Option(help="Log level (JOBPULSE_LOG_LEVEL).")] = None,
+) -> None:
+    """Serve the sidecar: OTLP receiver, REST API, live feed. Every setting also reads JOBPULSE_* variables."""
+    from jobpulse.sidecar.server import serve
+
+    serve(settings_or_exit(config, host=host, port=port, log_level=log_level))
+
+
+def main() -> None:
+    """Entry point of the ``jobpulse`` console script."""
+    app()

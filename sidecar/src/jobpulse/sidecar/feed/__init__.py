@@ -1,0 +1,1 @@
+"""The live feed: WebSocket clients, filters, batching and replay."""

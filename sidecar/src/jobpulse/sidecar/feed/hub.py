@@ -1,0 +1,383 @@
+"""FeedHub: turns job changes into feed messages and fans them out to WebSocket clients.
+
+Why it is built this way (docs/architecture.md has the measurements):
+
+- Changes are collected for one short tick and sent as one frame per client: one WebSocket frame per
+  event per client saturates a core long before a few hundred clients are served.
+- Within a tick only the newest progress of each job survives; status changes and log lines all do.
+- Each message is encoded once. Clients with equal filters form a group that shares one frame, so the
+  per-client cost is a queue append and a send.
+- Every message gets a cursor and stays in a bounded replay ring; a client that reconnects with its
+  cursor gets exactly what it missed, or a resync with a fresh snapshot when the ring no longer
+  reaches back that far.
+- Each client has a bounded queue. A client that falls behind is resynced rather than allowed to grow
+  memory or slow the others; one whose socket stops draining altogether is disconnected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from jobpulse.sidecar.feed import protocol as p
+from jobpulse.sidecar.feed.protocol import MessageMeta, ServerMessage, Subscription
+from jobpulse.sidecar.model import views
+from jobpulse.sidecar.model.events import KIND_LOG, LEVEL_NUMBERS, JobEvent
+from jobpulse.sidecar.model.state import JobState, LogLine
+from jobpulse.sidecar.store import JobChange, JobStore
+
+log = logging.getLogger("jobpulse.sidecar.feed")
+
+_encode = msgspec.json.Encoder().encode
+# Replayed history is sent in frames of at most this many messages.
+_REPLAY_CHUNK = 500
+
+
+class FeedClient:
+    """One connected WebSocket client: its filter, its bounded queue of frames and its counters."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, remote: str, subscription: Subscription, queue_frames: int) -> None:
+        self.id = next(self._ids)
+        self.remote = remote
+        self.connected_at = datetime.now(UTC)
+        self.subscription = subscription
+        self.queue: deque[str] = deque()
+        self.queue_frames = queue_frames
+        self.wake = asyncio.Event()
+        self.needs_resync = False
+        self.sending_since: float | None = None
+        self.frames_sent = 0
+        self.frames_dropped = 0
+        self.resyncs = 0
+        self.closed = False
+        # Set by the connection handler: how to tear the connection down when the hub drops it.
+        self.abort: Callable[[], None] | None = None
+
+    def enqueue(self, frame: str) -> None:
+        """Queue a feed frame; on overflow drop the backlog and owe the client a resync instead."""
+        if self.needs_resync:
+            self.frames_dropped += 1
+            return
+        if len(self.queue) >= self.queue_frames:
+            self.frames_dropped += len(self.queue) + 1
+            self.queue.clear()
+            self.needs_resync = True
+            self.resyncs += 1
+        else:
+            self.queue.append(frame)
+        self.wake.set()
+
+    def reply(self, frame: str) -> None:
+        """Queue a direct answer (pong, error, snapshot); never dropped."""
+        self.queue.append(frame)
+        self.wake.set()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "remote": self.remote,
+            "connected_at": self.connected_at,
+            "subscription": self.subscription.describe(),
+            "queued_frames": len(self.queue),
+            "frames_sent": self.frames_sent,
+            "frames_dropped": self.frames_dropped,
+            "resyncs": self.resyncs,
+        }
+
+
+class _Pending:
+    """Changes collected during the current tick, in arrival order."""
+
+    __slots__ = ("entries", "progress_at")
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, Any] | None] = []
+        self.progress_at: dict[str, int] = {}
+
+
+class FeedHub:
+    """Collects changes from the JobStore and serves them to clients."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        *,
+        tick_s: float = 0.02,
+        replay_messages: int = 20_000,
+        queue_frames: int = 256,
+        send_timeout_s: float = 10.0,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.store = store
+        self.tick_s = tick_s
+        self.queue_frames = queue_frames
+        self.send_timeout_s = send_timeout_s
+        self.clock_ns = clock_ns
+        # Cursors start at the start-up time in microseconds, so a cursor from before a restart is
+        # always older than anything in the new ring and gets a resync, never a wrong replay.
+        self.cursor = clock_ns() // 1000
+        self._ring: deque[tuple[int, MessageMeta, bytes]] = deque(maxlen=replay_messages)
+        self._pending = _Pending()
+        self._wake = asyncio.Event()
+        self._last_flush = 0.0
+        self._groups: dict[Subscription, set[FeedClient]] = {}
+        self._clients: dict[int, FeedClient] = {}
+        self._snapshot_cache: dict[Subscription, tuple[int, str]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.messages_published = 0
+        self.frames_built = 0
+        self.resyncs_sent = 0
+        self.clients_dropped = 0
+        store.add_listener(self.on_change)
+
+    # ---- collecting ---------------------------------------------------------------------------
+
+    def on_change(self, change: JobChange) -> None:
+        """JobStore listener: note what the change means for the feed."""
+        old, new, event = change
+        pending = self._pending
+        if old is None or old.status != new.status:
+            pending.entries.append((p.JOB_STATUS_UPDATE, new))
+        if event.kind == KIND_LOG:
+            pending.entries.append((p.JOB_LOG, (new, _line_of(new, event))))
+        elif old is not None and not new.is_terminal and _moved(old, new):
+            previous = pending.progress_at.get(new.id)
+            if previous is not None:
+                pending.entries[previous] = None
+            pending.progress_at[new.id] = len(pending.entries)
+            pending.entries.append((p.JOB_PROGRESS, new))
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def publish(self, message_type: str, data: Any, meta: MessageMeta) -> None:
+        """Queue a message that does not come from a job change (alerts)."""
+        self._pending.entries.append((message_type, (data, meta)))
+        if not self._wake.is_set():
+            self._wake.set()
+
+    # ---- the tick -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._flush_loop(), name="feed-flush"),
+            asyncio.create_task(self._watchdog_loop(), name="feed-watchdog"),
+        ]
+
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks) and not any(task.done() for task in self._tasks)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        self._tasks = []
+
+    async def _flush_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            # Idle feeds flush at once; busy ones at most once per tick, batching what arrived.
+            delay = self._last_flush + self.tick_s - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._last_flush = loop.time()
+            try:
+                self.flush()
+            except Exception:
+                log.exception("feed flush failed")
+
+    def flush(self) -> None:
+        """Encode what the tick collected and hand each group of clients its frame."""
+        pending, self._pending = self._pending, _Pending()
+        if not pending.entries:
+            return
+        now_ns = self.clock_ns()
+        timestamp = views.to_datetime(now_ns)
+        published: list[tuple[MessageMeta, bytes]] = []
+        for entry in pending.entries:
+            if entry is None:
+                continue
+            message_type, payload = entry
+            data, meta = self._render(message_type, payload, now_ns)
+            self.cursor += 1
+            raw = _encode(ServerMessage(message_type, timestamp, self.cursor, data))
+            self._ring.append((self.cursor, meta, raw))
+            published.append((meta, raw))
+        self.messages_published += len(published)
+        self._snapshot_cache.clear()
+        for subscription, clients in self._groups.items():
+            parts = [raw for meta, raw in published if subscription.matches(meta)]
+            if not parts:
+                continue
+            frame = _frame(parts)
+            self.frames_built += 1
+            for client in clients:
+                client.enqueue(frame)
+
+    def _render(self, message_type: str, payload: Any, now_ns: int) -> tuple[Any, MessageMeta]:
+        if message_type == p.JOB_PROGRESS:
+            state: JobState = payload
+            return views.progress(state, now_ns), _meta(message_type, state)
+        if message_type == p.JOB_STATUS_UPDATE:
+            return views.summary(payload, now_ns), _meta(message_type, payload)
+        if message_type == p.JOB_LOG:
+            state, line = payload
+            data = {"job_id": state.id, "job_name": state.name, "job_type": state.job_type}
+            data.update(msgspec.structs.asdict(views.log_view(line)))
+            return data, _meta(message_type, state, LEVEL_NUMBERS.get(line.level, 1))
+        return payload
+
+    # ---- clients ------------------------------------------------------------------------------
+
+    def connect(self, remote: str, subscription: Subscription) -> FeedClient:
+        client = FeedClient(remote, subscription, self.queue_frames)
+        self._clients[client.id] = client
+        self._groups.setdefault(subscription, set()).add(client)
+        return client
+
+    def disconnect(self, client: FeedClient) -> None:
+        client.closed = True
+        self._clients.pop(client.id, None)
+        group = self._groups.get(client.subscription)
+        if group is not None:
+            group.discard(client)
+            if not group:
+                del self._groups[client.subscription]
+
+    def set_subscription(self, client: FeedClient, subscription: Subscription) -> None:
+        self.disconnect(client)
+        client.closed = False
+        client.subscription = subscription
+        self._clients[client.id] = client
+        self._groups.setdefault(subscription, set()).add(client)
+
+    @property
+    def clients(self) -> list[FeedClient]:
+        return list(self._clients.values())
+
+    def snapshot(self, subscription: Subscription, message_type: str = p.SNAPSHOT) -> str:
+        """A frame with the active jobs matching ``subscription``, as of the current cursor."""
+        cached = self._snapshot_cache.get(subscription)
+        if cached is not None and cached[0] == self.cursor and message_type == p.SNAPSHOT:
+            return cached[1]
+        now_ns = self.clock_ns()
+        jobs = [
+            views.summary(state, now_ns)
+            for state in self.store.active()
+            if subscription.matches_job(state.id, state.job_type, (state.status,))
+        ]
+        message = ServerMessage(message_type, views.to_datetime(now_ns), self.cursor, {"jobs": jobs})
+        frame = _frame([_encode(message)])
+        if message_type == p.SNAPSHOT:
+            self._snapshot_cache[subscription] = (self.cursor, frame)
+        return frame
+
+    def direct(self, message_type: str, data: Any) -> str:
+        """A frame for one client only (pong, error): not replayable, stamped with the current cursor."""
+        message = ServerMessage(message_type, views.to_datetime(self.clock_ns()), self.cursor, data)
+        return _frame([_encode(message)])
+
+    def resume(self, client: FeedClient, cursor: int) -> None:
+        """Queue for ``client`` everything after ``cursor`` that matches its filter, or a resync."""
+        ring = self._ring
+        if cursor == self.cursor:
+            return
+        oldest = ring[0][0] if ring else self.cursor + 1
+        if cursor > self.cursor or cursor < oldest - 1:
+            self.resyncs_sent += 1
+            client.resyncs += 1
+            client.reply(self.snapshot(client.subscription, p.RESYNC))
+            return
+        subscription = client.subscription
+        start = cursor - oldest + 1
+        parts = [raw for _, meta, raw in itertools.islice(ring, start, None) if subscription.matches(meta)]
+        for index in range(0, len(parts), _REPLAY_CHUNK):
+            client.reply(_frame(parts[index : index + _REPLAY_CHUNK]))
+
+    async def serve(self, client: FeedClient, send: Callable[[str], Awaitable[None]]) -> None:
+        """Drain ``client``'s queue into ``send`` until cancelled."""
+        queue = client.queue
+        while True:
+            await client.wake.wait()
+            client.wake.clear()
+            if client.needs_resync:
+                client.needs_resync = False
+                self.resyncs_sent += 1
+                queue.appendleft(self.snapshot(client.subscription, p.RESYNC))
+            while queue:
+                frame = queue.popleft()
+                client.sending_since = time.monotonic()
+                await send(frame)
+                client.sending_since = None
+                client.frames_sent += 1
+
+    async def _watchdog_loop(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.send_timeout_s / 2))
+            self.drop_stalled()
+
+    def drop_stalled(self) -> list[FeedClient]:
+        """Mark clients whose socket has not accepted a frame for ``send_timeout_s`` as closed."""
+        now = time.monotonic()
+        stalled = [
+            client
+            for client in self._clients.values()
+            if client.sending_since is not None and now - client.sending_since > self.send_timeout_s
+        ]
+        for client in stalled:
+            log.warning("dropping feed client %s (%s): not reading for %.0f s", client.id, client.remote,
+                        now - (client.sending_since or now))
+            self.clients_dropped += 1
+            self.disconnect(client)
+            if client.abort is not None:
+                client.abort()
+        return stalled
+
+
+def _frame(parts: list[bytes]) -> str:
+    return (b"[" + b",".join(parts) + b"]").decode()
+
+
+def _meta(message_type: str, state: JobState, level: int = 0) -> MessageMeta:
+    return MessageMeta(message_type, state.id, state.job_type, state.status, state.previous_status, level)
+
+
+def _moved(old: JobState, new: JobState) -> bool:
+    return (
+        old.processed != new.processed
+        or old.failed != new.failed
+        or old.total != new.total
+        or old.step != new.step
+        or old.resources is not new.resources
+    )
+
+
+def _line_of(state: JobState, event: JobEvent) -> LogLine:
+    # The fold keeps the newest lines only; a line that arrived late is rebuilt from its event.
+    for line in reversed(state.logs):
+        if line.seq == event.seq:
+            return line
+    return LogLine(
+        seq=event.seq,
+        time_ns=event.time_ns,
+        level=event.level or "info",
+        message=event.message or "",
+        logger=event.logger,
+        attributes=event.attributes,
+    )

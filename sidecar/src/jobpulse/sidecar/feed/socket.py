@@ -1,0 +1,106 @@
+"""The ``/ws`` endpoint: one reader and one writer per connection around a FeedHub client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from litestar import WebSocket, websocket
+
+from jobpulse.sidecar.feed import protocol as p
+from jobpulse.sidecar.feed.hub import FeedClient, FeedHub
+from jobpulse.sidecar.feed.protocol import ProtocolError
+
+# Close codes (RFC 6455): 1008 policy violation for a bad connect request, 1013 "try again later"
+# for a client dropped because it stopped reading.
+_CLOSE_BAD_REQUEST = 1008
+_CLOSE_TOO_SLOW = 1013
+
+
+def _connect_params(socket: WebSocket) -> tuple[p.Subscription, int | None]:
+    params = {key: socket.query_params.getall(key) for key in socket.query_params}
+    subscription = p.subscription_from_query(params)
+    cursor = params.get("cursor")
+    if not cursor:
+        return subscription, None
+    try:
+        return subscription, int(cursor[-1])
+    except ValueError:
+        raise ProtocolError(f"cursor: expected an integer, got {cursor[-1]!r}") from None
+
+
+def handle_client_message(hub: FeedHub, client: FeedClient, text: str | bytes) -> None:
+    """Act on one client message; an invalid one gets an ``error`` reply, never a disconnect."""
+    try:
+        message = p.decode_client_message(text)
+    except ProtocolError as error:
+        client.reply(hub.direct(p.ERROR, {"detail": str(error)}))
+        return
+    if isinstance(message, p.Ping):
+        client.reply(hub.direct(p.PONG, message.data))
+    elif isinstance(message, p.Resume):
+        hub.resume(client, message.cursor)
+    else:
+        if isinstance(message, p.Subscribe):
+            subscription = client.subscription.subscribe(message)
+        else:
+            subscription = client.subscription.unsubscribe(message)
+        hub.set_subscription(client, subscription)
+        client.reply(hub.snapshot(subscription))
+
+
+async def _read(socket: WebSocket, hub: FeedHub, client: FeedClient) -> None:
+    while True:
+        event = await socket.receive()
+        if event["type"] == "websocket.disconnect":
+            return
+        handle_client_message(hub, client, event.get("text") or event.get("bytes") or "")
+
+
+@websocket("/ws", name="live_feed")
+async def live_feed(socket: WebSocket) -> None:
+    """The live feed. Connect parameters: job_id, job_type, status, message_type (repeatable),
+    min_log_level, and cursor to resume after a reconnect instead of receiving a snapshot."""
+    hub: FeedHub = socket.app.state.hub
+    await socket.accept()
+    try:
+        subscription, cursor = _connect_params(socket)
+    except ProtocolError as error:
+        await socket.send_text(hub.direct(p.ERROR, {"detail": str(error)}))
+        await socket.close(code=_CLOSE_BAD_REQUEST, reason="invalid connect parameters")
+        return
+
+    client_address = socket.client
+    remote = f"{client_address.host}:{client_address.port}" if client_address else "unknown"
+    client = hub.connect(remote, subscription)
+    if cursor is None:
+        client.reply(hub.snapshot(subscription))
+    else:
+        hub.resume(client, cursor)
+
+    async def send(frame: str) -> None:
+        await socket.send({"type": "websocket.send", "text": frame})
+
+    writer = asyncio.create_task(hub.serve(client, send))
+    reader = asyncio.create_task(_read(socket, hub, client))
+    dropped = False
+
+    def abort() -> None:
+        nonlocal dropped
+        dropped = True
+        writer.cancel()
+        reader.cancel()
+
+    client.abort = abort
+    try:
+        await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        writer.cancel()
+        reader.cancel()
+        hub.disconnect(client)
+        for task in (writer, reader):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if dropped:
+            with contextlib.suppress(Exception):
+                await socket.close(code=_CLOSE_TOO_SLOW, reason="client too slow")

@@ -1,0 +1,1 @@
+"""OTLP/HTTP ingest: decoding requests and turning records into job events."""

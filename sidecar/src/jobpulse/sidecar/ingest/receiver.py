@@ -1,0 +1,149 @@
+"""The OTLP/HTTP receiver: ``POST /v1/logs`` and ``POST /v1/traces``.
+
+Log records become JobEvents folded into the JobStore on the request's own turn of the event loop:
+decoding and folding are a few microseconds per record, cheaper than handing them to another task.
+Spans are accepted and counted; jobs are linked to their traces through the trace ids on their log
+records, and spans belong in a tracing backend (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from litestar import Controller, Request, Response, post
+from litestar.exceptions import HTTPException
+
+from jobpulse.instrumentation.conventions import ATTR_JOB_ID
+from jobpulse.sidecar.ingest import otlp_codec as codec
+from jobpulse.sidecar.ingest.otlp_codec import BodyError, LogRecordData
+from jobpulse.sidecar.ingest.records import RecordError, to_event
+from jobpulse.sidecar.store import JobStore
+
+# How many rejection reasons one partial_success message quotes.
+_QUOTED_ERRORS = 3
+
+
+class IngestStats:
+    """Counters of what the receiver took in, for /metrics and the monitor endpoints."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.requests_rejected = 0
+        self.records = 0
+        self.records_applied = 0
+        self.records_ignored = 0
+        self.records_rejected = 0
+        self.spans = 0
+        self.spans_of_jobs = 0
+        self.bytes = 0
+
+
+class Ingestor:
+    """Decodes OTLP bodies and folds their records into the store."""
+
+    def __init__(self, store: JobStore, max_request_bytes: int, clock_ns: Callable[[], int] = time.time_ns):
+        self.store = store
+        self.max_request_bytes = max_request_bytes
+        self.clock_ns = clock_ns
+        self.stats = IngestStats()
+
+    def decode_body(self, body: bytes, content_type: str | None, content_encoding: str | None) -> tuple[str, bytes]:
+        kind = codec.media_type(content_type)
+        return kind, codec.decompress(body, content_encoding, self.max_request_bytes)
+
+    def ingest_logs(self, kind: str, body: bytes) -> tuple[int, str]:
+        """Fold the records of a logs request; return (rejected count, partial-success message)."""
+        records: Iterable[LogRecordData]
+        if kind == codec.JSON:
+            records = list(codec.iter_logs_json(body))
+        else:
+            records = codec.iter_logs_protobuf(body)
+        stats = self.stats
+        received_ns = self.clock_ns()
+        apply = self.store.apply
+        rejected = 0
+        errors: list[str] = []
+        count = 0
+        for count, record in enumerate(records, 1):
+            try:
+                event = to_event(record, received_ns)
+            except RecordError as error:
+                rejected += 1
+                if len(errors) < _QUOTED_ERRORS:
+                    errors.append(f"record {count - 1}: {error}")
+                continue
+            if event is None:
+                stats.records_ignored += 1
+                continue
+            if apply(event) is not None:
+                stats.records_applied += 1
+        stats.records += count
+        stats.records_rejected += rejected
+        message = ""
+        if rejected:
+            message = f"{rejected} of {count} log records rejected: " + "; ".join(errors)
+        return rejected, message
+
+    def ingest_spans(self, kind: str, body: bytes) -> None:
+        spans = codec.iter_spans_json(body) if kind == codec.JSON else codec.iter_spans_protobuf(body)
+        for span in spans:
+            self.stats.spans += 1
+            if ATTR_JOB_ID in span.attributes:
+                self.stats.spans_of_jobs += 1
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    announced = request.headers.get("content-length")
+    if announced is not None and announced.isdigit() and int(announced) > limit:
+        raise BodyError(413, f"request body of {announced} bytes is over the {limit}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyError(413, f"request body is over the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class OtlpController(Controller):
+    """OTLP/HTTP export endpoints (protobuf or JSON, optionally gzip)."""
+
+    path = "/v1"
+    tags = ["otlp"]
+    request_max_body_size = None
+
+    async def _receive(self, request: Request, ingestor: Ingestor) -> tuple[str, bytes]:
+        ingestor.stats.requests += 1
+        try:
+            kind, body = ingestor.decode_body(
+                await _read_body(request, ingestor.max_request_bytes),
+                request.headers.get("content-type"),
+                request.headers.get("content-encoding"),
+            )
+        except BodyError as error:
+            ingestor.stats.requests_rejected += 1
+            raise HTTPException(status_code=error.status_code, detail=error.detail) from None
+        ingestor.stats.bytes += len(body)
+        return kind, body
+
+    @post("/logs", status_code=200, summary="Receive OTLP log records (job events and log lines)")
+    async def export_logs(self, request: Request, ingestor: Ingestor) -> Response[bytes]:
+        kind, body = await self._receive(request, ingestor)
+        try:
+            rejected, message = ingestor.ingest_logs(kind, body)
+        except BodyError as error:
+            ingestor.stats.requests_rejected += 1
+            raise HTTPException(status_code=error.status_code, detail=error.detail) from None
+        return Response(codec.logs_response(kind, rejected, message), media_type=kind)
+
+    @post("/traces", status_code=200, summary="Receive OTLP spans")
+    async def export_traces(self, request: Request, ingestor: Ingestor) -> Response[bytes]:
+        kind, body = await self._receive(request, ingestor)
+        try:
+            ingestor.ingest_spans(kind, body)
+        except BodyError as error:
+            ingestor.stats.requests_rejected += 1
+            raise HTTPException(status_code=error.status_code, detail=error.detail) from None
+        return Response(codec.trace_response(kind, 0, ""), media_type=kind)

@@ -1,0 +1,193 @@
+"""Turning one decoded OTLP log record into a JobEvent, checking it against docs/conventions.md."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from jobpulse.instrumentation import conventions as c
+from jobpulse.sidecar.ingest.otlp_codec import LogRecordData
+from jobpulse.sidecar.model import events as ev
+from jobpulse.sidecar.model.events import JobEvent, level_from_severity
+
+MAX_JOB_ID_LENGTH = 200
+
+KIND_OF_EVENT = {
+    c.EVENT_START: ev.KIND_START,
+    c.EVENT_PROGRESS: ev.KIND_PROGRESS,
+    c.EVENT_STEP: ev.KIND_STEP,
+    c.EVENT_RESOURCES: ev.KIND_RESOURCES,
+    c.EVENT_PAUSED: ev.KIND_PAUSED,
+    c.EVENT_RESUMED: ev.KIND_RESUMED,
+    c.EVENT_END: ev.KIND_END,
+}
+
+STEP_STATES = frozenset({c.STEP_STARTED, c.STEP_COMPLETED, c.STEP_FAILED})
+
+
+class RecordError(ValueError):
+    """The record claims to be a job's but breaks the conventions; the message names the attribute."""
+
+
+def _type_name(value: Any) -> str:
+    return {str: "string", bool: "bool", int: "int", float: "double", list: "array", dict: "map"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _as_int(key: str, value: Any) -> int:
+    if type(value) is int:
+        if value < 0:
+            raise RecordError(f"{key} must be >= 0, got {value}")
+        return value
+    if type(value) is float and value.is_integer() and value >= 0:
+        return int(value)
+    raise RecordError(f"{key} must be a non-negative int, got {_type_name(value)} {value!r}")
+
+
+def _as_float(key: str, value: Any) -> float:
+    if type(value) in (int, float) and value >= 0:
+        return float(value)
+    raise RecordError(f"{key} must be a non-negative number, got {_type_name(value)} {value!r}")
+
+
+def _as_str(key: str, value: Any) -> str:
+    if type(value) is str:
+        return value
+    raise RecordError(f"{key} must be a string, got {_type_name(value)} {value!r}")
+
+
+def _as_str_tuple(key: str, value: Any) -> tuple[str, ...]:
+    if type(value) is list and all(type(item) is str for item in value):
+        return tuple(value)
+    raise RecordError(f"{key} must be an array of strings, got {_type_name(value)} {value!r}")
+
+
+# attribute -> (JobEvent field, converter); read from every non-log event that carries them.
+_EVENT_FIELDS: tuple[tuple[str, str, Callable[[str, Any], Any]], ...] = (
+    (c.ATTR_PROCESSED, "processed", _as_int),
+    (c.ATTR_FAILED, "failed", _as_int),
+    (c.ATTR_TOTAL, "total", _as_int),
+    (c.ATTR_STEP, "step", _as_str),
+    (c.ATTR_STEP_INDEX, "step_index", _as_int),
+    (c.ATTR_STEP_COUNT, "step_count", _as_int),
+    (c.ATTR_STEP_STATE, "step_state", _as_str),
+    (c.ATTR_STEP_DURATION, "step_duration_s", _as_float),
+    (c.ATTR_JOB_NAME, "name", _as_str),
+    (c.ATTR_JOB_TYPE, "job_type", _as_str),
+    (c.ATTR_JOB_OWNER, "owner", _as_str),
+    (c.ATTR_EXPECTED_DURATION, "expected_duration_s", _as_float),
+    (c.ATTR_HEARTBEAT_INTERVAL, "heartbeat_interval_s", _as_float),
+    (c.ATTR_STEP_NAMES, "step_names", _as_str_tuple),
+    (c.ATTR_MEMORY_RSS, "rss_bytes", _as_int),
+    (c.ATTR_MEMORY_VIRTUAL, "vms_bytes", _as_int),
+    (c.ATTR_CPU_UTILIZATION, "cpu_utilization", _as_float),
+    (c.ATTR_THREAD_COUNT, "threads", _as_int),
+    (c.ATTR_OPEN_FDS, "open_fds", _as_int),
+    (c.ATTR_STATUS, "status", _as_str),
+    (c.ATTR_EXCEPTION_TYPE, "error_type", _as_str),
+    (c.ATTR_EXCEPTION_MESSAGE, "error_message", _as_str),
+    (c.ATTR_EXCEPTION_STACKTRACE, "error_stacktrace", _as_str),
+)
+
+# Attributes a start event understands; everything else it carries is the job's own attributes.
+_KNOWN_ATTRIBUTES = frozenset(
+    {key for key, _, _ in _EVENT_FIELDS} | {c.ATTR_JOB_ID, c.ATTR_SEQ, c.ATTR_EVENT_NAME}
+)
+_LOG_META = frozenset({c.ATTR_JOB_ID, c.ATTR_SEQ, c.ATTR_LOGGER_NAME, c.ATTR_EVENT_NAME})
+
+
+def _origin(resource: dict[str, Any]) -> dict[str, Any]:
+    service = resource.get(c.RESOURCE_SERVICE_NAME)
+    host = resource.get(c.RESOURCE_HOST_NAME)
+    pid = resource.get(c.RESOURCE_PROCESS_PID)
+    return {
+        "service": service if type(service) is str else None,
+        "host": host if type(host) is str else None,
+        "pid": pid if type(pid) is int else None,
+    }
+
+
+def _message(body: Any) -> str:
+    if body is None:
+        return ""
+    if type(body) is str:
+        return body
+    return msgspec.json.encode(body).decode()
+
+
+def to_event(record: LogRecordData, received_ns: int) -> JobEvent | None:
+    """The JobEvent of ``record``; None when it carries no job id; RecordError when it is invalid."""
+    attributes = record.attributes
+    job_id = attributes.get(c.ATTR_JOB_ID)
+    if job_id is None:
+        return None
+    if type(job_id) is not str or not job_id.strip():
+        raise RecordError(f"{c.ATTR_JOB_ID} must be a non-empty string, got {job_id!r}")
+    if len(job_id) > MAX_JOB_ID_LENGTH:
+        raise RecordError(f"{c.ATTR_JOB_ID} is longer than {MAX_JOB_ID_LENGTH} characters")
+    seq = attributes.get(c.ATTR_SEQ)
+    if seq is None:
+        raise RecordError(f"{c.ATTR_SEQ} is missing on a record of job {job_id!r}")
+    seq = _as_int(c.ATTR_SEQ, seq)
+    if seq < 1:
+        raise RecordError(f"{c.ATTR_SEQ} must be >= 1, got {seq}")
+
+    event_name = record.event_name or attributes.get(c.ATTR_EVENT_NAME) or ""
+    kind = KIND_OF_EVENT.get(event_name, ev.KIND_LOG) if type(event_name) is str else ev.KIND_LOG
+    fields: dict[str, Any] = {
+        "kind": kind,
+        "job_id": job_id,
+        "seq": seq,
+        "time_ns": record.time_ns or record.observed_ns or received_ns,
+        "received_ns": received_ns,
+        "trace_id": record.trace_id,
+        "span_id": record.span_id,
+    }
+    fields.update(_origin(record.resource))
+
+    if kind == ev.KIND_LOG:
+        logger = attributes.get(c.ATTR_LOGGER_NAME)
+        extra = {key: value for key, value in attributes.items() if key not in _LOG_META}
+        fields.update(
+            level=level_from_severity(record.severity_number, record.severity_text),
+            message=_message(record.body),
+            logger=logger if type(logger) is str else None,
+            attributes=extra or None,
+        )
+        return JobEvent(**fields)
+
+    for key, field, convert in _EVENT_FIELDS:
+        value = attributes.get(key)
+        if value is not None:
+            fields[field] = convert(key, value)
+    _check_kind(kind, fields)
+    if kind == ev.KIND_START:
+        extra = {key: value for key, value in attributes.items() if key not in _KNOWN_ATTRIBUTES}
+        fields["attributes"] = extra or None
+    return JobEvent(**fields)
+
+
+def _check_kind(kind: str, fields: dict[str, Any]) -> None:
+    if kind == ev.KIND_START and not fields.get("name"):
+        raise RecordError(f"{c.EVENT_START} requires {c.ATTR_JOB_NAME}")
+    if kind == ev.KIND_END:
+        status = fields.get("status")
+        if status not in c.END_STATUSES:
+            raise RecordError(
+                f"{c.EVENT_END} requires {c.ATTR_STATUS} in {sorted(c.END_STATUSES)}, got {status!r}"
+            )
+    if kind == ev.KIND_STEP:
+        if not fields.get("step"):
+            raise RecordError(f"{c.EVENT_STEP} requires {c.ATTR_STEP}")
+        if fields.get("step_state") not in STEP_STATES:
+            raise RecordError(
+                f"{c.EVENT_STEP} requires {c.ATTR_STEP_STATE} in {sorted(STEP_STATES)}, "
+                f"got {fields.get('step_state')!r}"
+            )
+    if "failed" in fields and "processed" in fields and fields["failed"] > fields["processed"]:
+        raise RecordError(
+            f"{c.ATTR_FAILED} ({fields['failed']}) cannot exceed {c.ATTR_PROCESSED} ({fields['processed']})"
+        )

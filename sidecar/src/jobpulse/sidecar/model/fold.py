@@ -1,0 +1,326 @@
+"""The fold: a pure function applying one JobEvent to a JobState.
+
+Rules (docs/conventions.md, "Ordering and idempotency"):
+
+- An event whose seq was seen before changes nothing at all (exact duplicate).
+- Each group of scalar fields (counts, total, current step, resources) is a last-writer-wins
+  register keyed by seq: an event only writes a group when its seq is higher than the group's.
+- Start attributes, origin (host/pid/service) and the trace link come from the lowest seq carrying them.
+- The first end event makes the status final; later events may still add log lines.
+- Step timings, log lines and log counts are merged with commutative operations (min, max, sum over
+  distinct events), and recent log lines are the newest N by seq.
+
+Together these make the final state a function of the *set* of events, whatever their order and
+however often each arrives. No I/O and no clock here: the time of every fact comes with the event.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from typing import Any
+
+import msgspec
+
+from jobpulse.sidecar.model import events as ev
+from jobpulse.sidecar.model.events import JobEvent
+from jobpulse.sidecar.model.state import (
+    LOST,
+    PAUSED,
+    RUNNING,
+    ErrorInfo,
+    JobState,
+    LogLine,
+    Resources,
+    StepTiming,
+)
+
+_replace = msgspec.structs.replace
+
+_STATUS_OF_KIND = {ev.KIND_START: RUNNING, ev.KIND_PAUSED: PAUSED, ev.KIND_RESUMED: RUNNING}
+
+
+class FoldLimits(msgspec.Struct, frozen=True):
+    """Bounds on what one JobState keeps in memory."""
+
+    recent_logs: int = 20
+    rate_samples: int = 12
+    seen_ranges: int = 256
+    log_message_chars: int = 8192
+
+
+DEFAULT_LIMITS = FoldLimits()
+
+
+def fold(state: JobState | None, event: JobEvent, limits: FoldLimits = DEFAULT_LIMITS) -> JobState:
+    """Apply ``event`` to ``state`` (``None`` for a job not seen yet) and return the new state.
+
+    Returns ``state`` itself when the event changes nothing, so callers can test ``new is old``.
+    """
+    if state is None:
+        state = JobState(id=event.job_id)
+    if event.kind == ev.KIND_LOST:
+        return _fold_lost(state, event)
+
+    seq = event.seq
+    if _seen(state.seen, seq):
+        return state
+
+    changes: dict[str, Any] = {"seen": _add_seen(state.seen, seq, limits.seen_ranges)}
+    if seq > state.max_seq:
+        changes["max_seq"] = seq
+    _merge_times(state, event, changes)
+    _merge_origin(state, event, changes)
+
+    kind = event.kind
+    if kind == ev.KIND_LOG:
+        _merge_log(state, event, changes, limits)
+    else:
+        _merge_counts(state, event, changes, limits)
+        _merge_current_step(state, event, changes)
+        _merge_identity(state, event, changes)
+        if kind in _STATUS_OF_KIND:
+            changes["status_register"] = _register(state.status_register, seq, _STATUS_OF_KIND[kind])
+            if kind == ev.KIND_START and (not state.start_seq or seq < state.start_seq):
+                changes["start_seq"] = seq
+                changes["started_ns"] = event.time_ns
+        elif kind == ev.KIND_STEP:
+            _merge_step_timing(state, event, changes)
+        elif kind == ev.KIND_RESOURCES:
+            _merge_resources(state, event, changes)
+        elif kind == ev.KIND_END:
+            _merge_end(state, event, changes)
+    return _with_status(state, changes)
+
+
+def _fold_lost(state: JobState, event: JobEvent) -> JobState:
+    if state.end_seq or event.seq <= state.lost_seq:
+        return state
+    return _with_status(state, {"lost_seq": event.seq})
+
+
+def _seen(ranges: tuple[tuple[int, int], ...], seq: int) -> bool:
+    if not ranges:
+        return False
+    lo, hi = ranges[-1]
+    if seq > hi:
+        return False
+    if seq >= lo:
+        return True
+    index = bisect_right(ranges, (seq, float("inf"))) - 1
+    return index >= 0 and ranges[index][0] <= seq <= ranges[index][1]
+
+
+def _add_seen(ranges: tuple[tuple[int, int], ...], seq: int, cap: int) -> tuple[tuple[int, int], ...]:
+    if ranges:
+        lo, hi = ranges[-1]
+        if seq == hi + 1:
+            return (*ranges[:-1], (lo, seq))
+        if seq > hi + 1:
+            merged = (*ranges, (seq, seq))
+            return merged if len(merged) <= cap else ((merged[0][0], merged[1][1]), *merged[2:])
+    index = bisect_right(ranges, (seq, float("inf")))
+    before = ranges[:index]
+    after = ranges[index:]
+    lo = hi = seq
+    if before and before[-1][1] + 1 == seq:
+        lo = before[-1][0]
+        before = before[:-1]
+    if after and after[0][0] - 1 == seq:
+        hi = after[0][1]
+        after = after[1:]
+    merged = (*before, (lo, hi), *after)
+    return merged if len(merged) <= cap else ((merged[0][0], merged[1][1]), *merged[2:])
+
+
+def _merge_times(state: JobState, event: JobEvent, changes: dict[str, Any]) -> None:
+    t = event.time_ns
+    if state.first_ns is None or t < state.first_ns:
+        changes["first_ns"] = t
+    if state.last_ns is None or t > state.last_ns:
+        changes["last_ns"] = t
+    if event.received_ns > state.last_seen_ns:
+        changes["last_seen_ns"] = event.received_ns
+
+
+def _merge_origin(state: JobState, event: JobEvent, changes: dict[str, Any]) -> None:
+    seq = event.seq
+    if (event.host is not None or event.service is not None or event.pid is not None) and (
+        not state.origin_seq or seq < state.origin_seq
+    ):
+        changes.update(host=event.host, service=event.service, pid=event.pid, origin_seq=seq)
+    if event.trace_id and (not state.trace_seq or seq < state.trace_seq):
+        changes.update(trace_id=event.trace_id, span_id=event.span_id, trace_seq=seq)
+
+
+def _merge_identity(state: JobState, event: JobEvent, changes: dict[str, Any]) -> None:
+    if event.name is None or (state.ident_seq and event.seq > state.ident_seq):
+        return
+    changes.update(
+        name=event.name,
+        job_type=event.job_type,
+        owner=event.owner,
+        expected_duration_s=event.expected_duration_s,
+        heartbeat_interval_s=event.heartbeat_interval_s,
+        step_names=event.step_names,
+        attributes=event.attributes,
+        ident_seq=event.seq,
+    )
+
+
+def _merge_counts(state: JobState, event: JobEvent, changes: dict[str, Any], limits: FoldLimits) -> None:
+    seq = event.seq
+    if event.processed is not None and seq > state.counts_seq:
+        changes.update(processed=event.processed, failed=event.failed or 0, counts_seq=seq)
+    if event.processed is not None:
+        samples = _add_sample(state.samples, (seq, event.time_ns, event.processed), limits.rate_samples)
+        if samples is not state.samples:
+            changes["samples"] = samples
+    if event.total is not None and seq > state.total_seq:
+        changes.update(total=event.total, total_seq=seq)
+
+
+def _add_sample(
+    samples: tuple[tuple[int, int, int], ...], sample: tuple[int, int, int], cap: int
+) -> tuple[tuple[int, int, int], ...]:
+    if not samples or sample[0] > samples[-1][0]:
+        merged = (*samples, sample)
+    else:
+        if len(samples) >= cap and sample[0] < samples[0][0]:
+            return samples
+        index = bisect_right(samples, sample)
+        merged = (*samples[:index], sample, *samples[index:])
+    return merged[-cap:] if len(merged) > cap else merged
+
+
+def _merge_current_step(state: JobState, event: JobEvent, changes: dict[str, Any]) -> None:
+    if event.step is not None and event.seq > state.step_seq:
+        changes.update(
+            step=event.step,
+            step_index=event.step_index,
+            step_count=event.step_count if event.step_count is not None else state.step_count,
+            step_seq=event.seq,
+        )
+
+
+def _merge_step_timing(state: JobState, event: JobEvent, changes: dict[str, Any]) -> None:
+    name = event.step
+    if name is None:
+        return
+    steps = list(state.steps)
+    for position, timing in enumerate(steps):
+        if timing.name == name:
+            break
+    else:
+        position = len(steps)
+        timing = StepTiming(name=name, index=event.step_index)
+        steps.append(timing)
+    t = event.time_ns
+    if event.step_state == "started":
+        timing = _replace(
+            timing,
+            starts=timing.starts + 1,
+            started_ns=t if timing.started_ns is None else min(timing.started_ns, t),
+        )
+    else:
+        timing = _replace(
+            timing,
+            ends=timing.ends + 1,
+            ended_ns=t if timing.ended_ns is None else max(timing.ended_ns, t),
+            duration_s=timing.duration_s + (event.step_duration_s or 0.0),
+            failed=timing.failed or event.step_state == "failed",
+        )
+    if timing.index is None and event.step_index is not None:
+        timing = _replace(timing, index=event.step_index)
+    steps[position] = timing
+    steps.sort(key=_step_order)
+    changes["steps"] = tuple(steps)
+
+
+def _step_order(timing: StepTiming) -> tuple[int, int, str]:
+    # Declared steps in their declared order, then the others by when they started.
+    if timing.index is not None:
+        return (0, timing.index, timing.name)
+    return (1, timing.started_ns or 0, timing.name)
+
+
+def _merge_resources(state: JobState, event: JobEvent, changes: dict[str, Any]) -> None:
+    if event.seq > state.resources_seq:
+        changes["resources"] = Resources(
+            time_ns=event.time_ns,
+            rss_bytes=event.rss_bytes,
+            vms_bytes=event.vms_bytes,
+            cpu_utilization=event.cpu_utilization,
+            threads=event.threads,
+            open_fds=event.open_fds,
+        )
+        changes["resources_seq"] = event.seq
+
+
+def _merge_end(state: JobState, event: JobEvent, changes: dict[str, Any]) -> None:
+    if state.end_seq and event.seq > state.end_seq:
+        return
+    error = None
+    if event.error_type is not None or event.error_message is not None or event.status == "failed":
+        error = ErrorInfo(
+            type=event.error_type,
+            message=event.error_message,
+            stacktrace=event.error_stacktrace,
+            step=event.step,
+        )
+    changes.update(end_seq=event.seq, end_status=event.status, ended_ns=event.time_ns, error=error)
+
+
+def _merge_log(state: JobState, event: JobEvent, changes: dict[str, Any], limits: FoldLimits) -> None:
+    level = event.level or "info"
+    message = event.message or ""
+    if len(message) > limits.log_message_chars:
+        message = message[: limits.log_message_chars] + "…"
+    line = LogLine(
+        seq=event.seq,
+        time_ns=event.time_ns,
+        level=level,
+        message=message,
+        logger=event.logger,
+        attributes=event.attributes,
+    )
+    logs = state.logs
+    cap = limits.recent_logs
+    if not logs or event.seq > logs[-1].seq:
+        merged = (*logs, line)
+    elif len(logs) >= cap and event.seq < logs[0].seq:
+        merged = logs
+    else:
+        index = bisect_right([existing.seq for existing in logs], event.seq)
+        merged = (*logs[:index], line, *logs[index:])
+    if merged is not logs:
+        changes["logs"] = merged[-cap:] if len(merged) > cap else merged
+    counts = list(state.log_counts)
+    counts[ev.LEVEL_NUMBERS.get(level, 1)] += 1
+    changes["log_counts"] = tuple(counts)
+
+
+def _register(
+    register: tuple[tuple[int, str], ...], seq: int, status: str
+) -> tuple[tuple[int, str], ...]:
+    return tuple(sorted((*register, (seq, status)), reverse=True)[:2])
+
+
+def _with_status(state: JobState, changes: dict[str, Any]) -> JobState:
+    register = changes.get("status_register", state.status_register)
+    end_status = changes.get("end_status", state.end_status)
+    lost_seq = changes.get("lost_seq", state.lost_seq)
+    max_seq = changes.get("max_seq", state.max_seq)
+    last = register[0][1] if register else RUNNING
+    if end_status:
+        status, previous = end_status, last
+    elif lost_seq and lost_seq >= max_seq:
+        status, previous = LOST, last
+    elif register:
+        status, previous = last, register[1][1] if len(register) > 1 else None
+    else:
+        status, previous = RUNNING, None
+    if status != state.status:
+        changes["status"] = status
+    if previous != state.previous_status:
+        changes["previous_status"] = previous
+    return _replace(state, **changes)

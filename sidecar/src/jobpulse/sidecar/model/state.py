@@ -1,0 +1,150 @@
+"""JobState: everything the sidecar knows about one job, as folded from its events.
+
+The state is immutable; the fold returns a new one. Each group of fields remembers the seq of the
+event that set it (a last-writer-wins register keyed by seq), which is what makes the fold
+independent of arrival order and duplication.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+PENDING = "pending"
+RUNNING = "running"
+PAUSED = "paused"
+COMPLETED = "completed"
+FAILED = "failed"
+CANCELLED = "cancelled"
+LOST = "lost"
+
+STATUSES = (PENDING, RUNNING, PAUSED, COMPLETED, FAILED, CANCELLED, LOST)
+TERMINAL_STATUSES = frozenset({COMPLETED, FAILED, CANCELLED})
+ACTIVE_STATUSES = frozenset({PENDING, RUNNING, PAUSED, LOST})
+
+
+class StepTiming(msgspec.Struct, frozen=True):
+    """Aggregated timings of one named step; a step that runs several times sums its durations."""
+
+    name: str
+    index: int | None = None
+    started_ns: int | None = None
+    ended_ns: int | None = None
+    duration_s: float = 0.0
+    starts: int = 0
+    ends: int = 0
+    failed: bool = False
+
+    @property
+    def state(self) -> str:
+        if self.failed:
+            return "failed"
+        if self.starts > self.ends:
+            return "running"
+        return "completed" if self.ends else "running"
+
+
+class ErrorInfo(msgspec.Struct, frozen=True):
+    """Why a job failed."""
+
+    type: str | None = None
+    message: str | None = None
+    stacktrace: str | None = None
+    step: str | None = None
+
+
+class LogLine(msgspec.Struct, frozen=True):
+    """One job log line."""
+
+    seq: int
+    time_ns: int
+    level: str
+    message: str
+    logger: str | None = None
+    attributes: dict[str, Any] | None = None
+
+
+class Resources(msgspec.Struct, frozen=True):
+    """The latest resource sample of the job's process."""
+
+    time_ns: int
+    rss_bytes: int | None = None
+    vms_bytes: int | None = None
+    cpu_utilization: float | None = None
+    threads: int | None = None
+    open_fds: int | None = None
+
+
+class JobState(msgspec.Struct, frozen=True):
+    """The folded state of one job. Build it only through :func:`jobpulse.sidecar.model.fold.fold`."""
+
+    id: str
+    status: str = RUNNING
+    previous_status: str | None = None
+
+    name: str | None = None
+    job_type: str | None = None
+    owner: str | None = None
+    expected_duration_s: float | None = None
+    heartbeat_interval_s: float | None = None
+    step_names: tuple[str, ...] | None = None
+    attributes: dict[str, Any] | None = None
+    ident_seq: int = 0
+
+    service: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    origin_seq: int = 0
+
+    trace_id: str | None = None
+    span_id: str | None = None
+    trace_seq: int = 0
+
+    # Top two (seq, status) pairs among start/paused/resumed events, highest seq first.
+    status_register: tuple[tuple[int, str], ...] = ()
+    end_seq: int = 0
+    end_status: str | None = None
+    error: ErrorInfo | None = None
+    lost_seq: int = 0
+
+    processed: int = 0
+    failed: int = 0
+    counts_seq: int = 0
+    total: int | None = None
+    total_seq: int = 0
+
+    step: str | None = None
+    step_index: int | None = None
+    step_count: int | None = None
+    step_seq: int = 0
+    steps: tuple[StepTiming, ...] = ()
+
+    resources: Resources | None = None
+    resources_seq: int = 0
+
+    # The newest (seq, time_ns, processed) samples, ascending by seq: the window the rate comes from.
+    samples: tuple[tuple[int, int, int], ...] = ()
+
+    logs: tuple[LogLine, ...] = ()
+    log_counts: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
+
+    # Every seq seen, as sorted disjoint inclusive ranges: exact duplicate detection in O(1) for
+    # in-order arrival, which keeps counters such as log_counts exact under redelivery.
+    seen: tuple[tuple[int, int], ...] = ()
+    max_seq: int = 0
+
+    started_ns: int | None = None
+    start_seq: int = 0
+    ended_ns: int | None = None
+    first_ns: int | None = None
+    last_ns: int | None = None
+    last_seen_ns: int = 0
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def successful(self) -> int:
+        return max(self.processed - self.failed, 0)

@@ -1,0 +1,381 @@
+"""Views: what REST and the live feed say about a job, derived from a JobState at a given time.
+
+Derived figures (progress, rate, ETA, execution time) are computed here rather than stored, so the
+fold stays minimal. ``now_ns`` is the sidecar's clock; the job's own timestamps come from the job's
+clock, so "now by the job's clock" is estimated from when the sidecar last heard from it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from jobpulse.sidecar.model.events import LEVELS
+from jobpulse.sidecar.model.state import TERMINAL_STATUSES, JobState, LogLine, StepTiming
+
+
+class StepInfo(msgspec.Struct, frozen=True):
+    """The step a job is in."""
+
+    name: str
+    index: int | None = None
+    count: int | None = None
+
+
+class ErrorView(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Why a job failed."""
+
+    type: str | None = None
+    message: str | None = None
+    step: str | None = None
+    stacktrace: str | None = None
+
+
+class JobSummary(msgspec.Struct, frozen=True):
+    """A job as listed, in snapshots and in status updates."""
+
+    id: str
+    name: str | None
+    job_type: str | None
+    owner: str | None
+    status: str
+    previous_status: str | None
+    processed: int
+    failed: int
+    successful: int
+    total: int | None
+    progress_percent: float | None
+    step: StepInfo | None
+    started_at: datetime | None
+    updated_at: datetime | None
+    ended_at: datetime | None
+    execution_time_s: float | None
+    rate_per_s: float | None
+    eta_s: float | None
+    expected_duration_s: float | None
+    memory_rss_bytes: int | None
+    cpu_percent: float | None
+    host: str | None
+    pid: int | None
+    service: str | None
+    trace_id: str | None
+    error: ErrorView | None
+    last_seen_at: datetime | None
+
+
+class ProgressView(msgspec.Struct, frozen=True):
+    """The fields of a job that move while it runs: the body of ``job_progress`` messages."""
+
+    id: str
+    name: str | None
+    job_type: str | None
+    status: str
+    processed: int
+    failed: int
+    total: int | None
+    progress_percent: float | None
+    step: StepInfo | None
+    execution_time_s: float | None
+    rate_per_s: float | None
+    eta_s: float | None
+    memory_rss_bytes: int | None
+    cpu_percent: float | None
+    updated_at: datetime | None
+
+
+class StepView(msgspec.Struct, frozen=True):
+    """Timings of one step."""
+
+    name: str
+    index: int | None
+    state: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_s: float | None
+    runs: int
+
+
+class LogView(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One job log line."""
+
+    seq: int
+    time: datetime
+    level: str
+    message: str
+    logger: str | None = None
+    attributes: dict[str, Any] | None = None
+
+
+class ResourcesView(msgspec.Struct, frozen=True):
+    """The latest resource sample."""
+
+    sampled_at: datetime
+    memory_rss_bytes: int | None
+    memory_virtual_bytes: int | None
+    cpu_percent: float | None
+    threads: int | None
+    open_fds: int | None
+
+
+class JobDetail(JobSummary, frozen=True):
+    """Everything about one job."""
+
+    step_names: tuple[str, ...] | None
+    steps: tuple[StepView, ...]
+    resources: ResourcesView | None
+    log_counts: dict[str, int]
+    recent_logs: tuple[LogView, ...]
+    attributes: dict[str, Any] | None
+
+
+def to_datetime(ns: int | None) -> datetime | None:
+    """Nanoseconds since the epoch to an aware UTC datetime."""
+    if ns is None:
+        return None
+    return datetime.fromtimestamp(ns / 1e9, UTC)
+
+
+def job_clock_now(state: JobState, now_ns: int) -> int:
+    """Estimate "now" on the job's clock from the last event time and when it was received."""
+    if state.last_ns is None:
+        return now_ns
+    if not state.last_seen_ns:
+        return state.last_ns
+    return max(state.last_ns, state.last_ns + (now_ns - state.last_seen_ns))
+
+
+def execution_time_s(state: JobState, now_ns: int) -> float | None:
+    """Seconds from start to end, or to now while the job is active."""
+    started = state.started_ns if state.started_ns is not None else state.first_ns
+    if started is None:
+        return None
+    ended = state.ended_ns if state.ended_ns is not None else job_clock_now(state, now_ns)
+    return max(ended - started, 0) / 1e9
+
+
+def rate_per_s(state: JobState, now_ns: int) -> float | None:
+    """Records per second: the whole run's average once ended, else over the recent sample window.
+
+    When nothing has moved for longer than the window itself, the silence counts, so a stalled job's
+    rate decays instead of freezing at its last value.
+    """
+    if state.status in TERMINAL_STATUSES:
+        elapsed = execution_time_s(state, now_ns)
+        return state.processed / elapsed if elapsed else None
+    samples = state.samples
+    if len(samples) < 2:
+        return None
+    _, t0, p0 = samples[0]
+    _, t1, p1 = samples[-1]
+    window = t1 - t0
+    if window <= 0:
+        return None
+    silence = job_clock_now(state, now_ns) - t1
+    if silence > window and silence > 1_000_000_000:
+        window = t1 + silence - t0
+    return max(p1 - p0, 0) / (window / 1e9)
+
+
+def eta_s(state: JobState, rate: float | None) -> float | None:
+    """Seconds until ``total`` at ``rate``; None when unknown or finished."""
+    if state.status in TERMINAL_STATUSES or state.total is None or not rate:
+        return None
+    return max(state.total - state.processed, 0) / rate
+
+
+def progress_percent(state: JobState) -> float | None:
+    if state.total:
+        return round(min(state.processed / state.total, 1.0) * 100.0, 2)
+    if state.status == "completed":
+        return 100.0
+    return None
+
+
+def _step_info(state: JobState) -> StepInfo | None:
+    if state.step is None:
+        return None
+    return StepInfo(name=state.step, index=state.step_index, count=state.step_count)
+
+
+def _cpu_percent(state: JobState) -> float | None:
+    if state.resources is None or state.resources.cpu_utilization is None:
+        return None
+    return round(state.resources.cpu_utilization * 100.0, 2)
+
+
+def summary(state: JobState, now_ns: int) -> JobSummary:
+    """The JobSummary of ``state`` at ``now_ns``."""
+    rate = rate_per_s(state, now_ns)
+    error = state.error
+    return JobSummary(
+        id=state.id,
+        name=state.name,
+        job_type=state.job_type,
+        owner=state.owner,
+        status=state.status,
+        previous_status=state.previous_status,
+        processed=state.processed,
+        failed=state.failed,
+        successful=state.successful,
+        total=state.total,
+        progress_percent=progress_percent(state),
+        step=_step_info(state),
+        started_at=to_datetime(state.started_ns if state.started_ns is not None else state.first_ns),
+        updated_at=to_datetime(state.last_ns),
+        ended_at=to_datetime(state.ended_ns),
+        execution_time_s=execution_time_s(state, now_ns),
+        rate_per_s=rate,
+        eta_s=eta_s(state, rate),
+        expected_duration_s=state.expected_duration_s,
+        memory_rss_bytes=state.resources.rss_bytes if state.resources else None,
+        cpu_percent=_cpu_percent(state),
+        host=state.host,
+        pid=state.pid,
+        service=state.service,
+        trace_id=state.trace_id,
+        error=ErrorView(type=error.type, message=error.message, step=error.step) if error else None,
+        last_seen_at=to_datetime(state.last_seen_ns or None),
+    )
+
+
+def progress(state: JobState, now_ns: int) -> ProgressView:
+    """The ProgressView of ``state`` at ``now_ns``."""
+    rate = rate_per_s(state, now_ns)
+    return ProgressView(
+        id=state.id,
+        name=state.name,
+        job_type=state.job_type,
+        status=state.status,
+        processed=state.processed,
+        failed=state.failed,
+        total=state.total,
+        progress_percent=progress_percent(state),
+        step=_step_info(state),
+        execution_time_s=execution_time_s(state, now_ns),
+        rate_per_s=rate,
+        eta_s=eta_s(state, rate),
+        memory_rss_bytes=state.resources.rss_bytes if state.resources else None,
+        cpu_percent=_cpu_percent(state),
+        updated_at=to_datetime(state.last_ns),
+    )
+
+
+def log_view(line: LogLine) -> LogView:
+    return LogView(
+        seq=line.seq,
+        time=to_datetime(line.time_ns),
+        level=line.level,
+        message=line.message,
+        logger=line.logger,
+        attributes=line.attributes,
+    )
+
+
+def _step_view(timing: StepTiming) -> StepView:
+    return StepView(
+        name=timing.name,
+        index=timing.index,
+        state=timing.state,
+        started_at=to_datetime(timing.started_ns),
+        ended_at=to_datetime(timing.ended_ns),
+        duration_s=round(timing.duration_s, 6) if timing.ends else None,
+        runs=max(timing.starts, timing.ends),
+    )
+
+
+def detail(state: JobState, now_ns: int) -> JobDetail:
+    """The JobDetail of ``state`` at ``now_ns``."""
+    base = msgspec.structs.asdict(summary(state, now_ns))
+    error = state.error
+    if error is not None:
+        base["error"] = ErrorView(
+            type=error.type, message=error.message, step=error.step, stacktrace=error.stacktrace
+        )
+    resources = state.resources
+    return JobDetail(
+        **base,
+        step_names=state.step_names,
+        steps=tuple(_step_view(timing) for timing in state.steps),
+        resources=ResourcesView(
+            sampled_at=to_datetime(resources.time_ns),
+            memory_rss_bytes=resources.rss_bytes,
+            memory_virtual_bytes=resources.vms_bytes,
+            cpu_percent=_cpu_percent(state),
+            threads=resources.threads,
+            open_fds=resources.open_fds,
+        )
+        if resources
+        else None,
+        log_counts=dict(zip(LEVELS, state.log_counts, strict=True)),
+        recent_logs=tuple(log_view(line) for line in state.logs),
+        attributes=state.attributes,
+    )
+
+
+class JobStatusView(ProgressView, frozen=True):
+    """``GET /api/jobs/{id}/status``: where the job is and how fast it goes."""
+
+    previous_status: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+class JobMetricsView(msgspec.Struct, frozen=True):
+    """``GET /api/jobs/{id}/metrics``: execution figures."""
+
+    id: str
+    status: str
+    execution_time_s: float | None
+    processed: int
+    failed: int
+    successful: int
+    total: int | None
+    error_count: int
+    error_rate: float | None
+    log_counts: dict[str, int]
+    rate_per_s: float | None
+    eta_s: float | None
+    memory_rss_bytes: int | None
+    memory_virtual_bytes: int | None
+    cpu_percent: float | None
+    threads: int | None
+    step_durations_s: dict[str, float]
+
+
+def status_view(state: JobState, now_ns: int) -> JobStatusView:
+    """The JobStatusView of ``state`` at ``now_ns``."""
+    base = msgspec.structs.asdict(progress(state, now_ns))
+    return JobStatusView(
+        **base,
+        previous_status=state.previous_status,
+        started_at=to_datetime(state.started_ns if state.started_ns is not None else state.first_ns),
+        ended_at=to_datetime(state.ended_ns),
+    )
+
+
+def metrics_view(state: JobState, now_ns: int) -> JobMetricsView:
+    """The JobMetricsView of ``state`` at ``now_ns``."""
+    rate = rate_per_s(state, now_ns)
+    resources = state.resources
+    error_logs = state.log_counts[LEVELS.index("error")] + state.log_counts[LEVELS.index("critical")]
+    return JobMetricsView(
+        id=state.id,
+        status=state.status,
+        execution_time_s=execution_time_s(state, now_ns),
+        processed=state.processed,
+        failed=state.failed,
+        successful=state.successful,
+        total=state.total,
+        error_count=state.failed + error_logs,
+        error_rate=round(state.failed / state.processed, 6) if state.processed else None,
+        log_counts=dict(zip(LEVELS, state.log_counts, strict=True)),
+        rate_per_s=rate,
+        eta_s=eta_s(state, rate),
+        memory_rss_bytes=resources.rss_bytes if resources else None,
+        memory_virtual_bytes=resources.vms_bytes if resources else None,
+        cpu_percent=_cpu_percent(state),
+        threads=resources.threads if resources else None,
+        step_durations_s={timing.name: round(timing.duration_s, 6) for timing in state.steps if timing.ends},
+    )

@@ -1,0 +1,110 @@
+"""Sidecar settings: one validated msgspec Struct, filled from defaults, a file, the environment and flags.
+
+Precedence, lowest first: defaults, the TOML/YAML file named by ``--config`` or ``JOBPULSE_CONFIG``,
+``JOBPULSE_<FIELD>`` environment variables, command-line flags. Every error names the setting and
+where its bad value came from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+
+ENV_PREFIX = "JOBPULSE_"
+
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+
+
+class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Every knob of the sidecar. See docs/configuration.md for what each one does."""
+
+    host: str = "127.0.0.1"
+    port: Port = 4318
+    log_level: Annotated[str, msgspec.Meta(pattern="^(critical|error|warning|info|debug|trace)$")] = "info"
+    access_log: bool = False
+
+    max_request_bytes: Positive = 8 * 1024 * 1024
+
+    feed_tick_ms: Positive = 20
+    feed_replay_messages: Positive = 20_000
+    feed_client_queue_frames: Positive = 256
+    feed_send_timeout_s: PositiveFloat = 10.0
+    feed_compression: bool = False
+
+    recent_logs_per_job: Positive = 20
+    finished_jobs_in_memory: Positive = 10_000
+    heartbeat_window_s: PositiveFloat = 60.0
+    lost_check_interval_s: PositiveFloat = 2.0
+
+
+class SettingsError(ValueError):
+    """A setting is invalid; the message names it and its source."""
+
+
+def _field_names() -> tuple[str, ...]:
+    return Settings.__struct_fields__
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise SettingsError(f"cannot read config file {path}: {error.strerror}") from None
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            data = msgspec.yaml.decode(raw)
+        else:
+            data = msgspec.toml.decode(raw)
+    except msgspec.DecodeError as error:
+        raise SettingsError(f"config file {path} is not valid: {error}") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"config file {path} must hold a table of settings")
+    return data
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, str]:
+    values = {}
+    for name in _field_names():
+        key = ENV_PREFIX + name.upper()
+        if key in environ:
+            values[name] = environ[key]
+    return values
+
+
+def _convert(values: dict[str, Any], source: str, *, strict: bool) -> None:
+    for name, value in values.items():
+        if name not in _field_names():
+            raise SettingsError(f"unknown setting '{name}' in {source}")
+        try:
+            msgspec.convert({name: value}, Settings, strict=strict)
+        except msgspec.ValidationError as error:
+            raise SettingsError(f"invalid setting '{name}' = {value!r} from {source}: {error}") from None
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build Settings from a file, the environment and explicit overrides (highest precedence)."""
+    environ = os.environ if environ is None else environ
+    merged: dict[str, Any] = {}
+    path = config_file or environ.get(ENV_PREFIX + "CONFIG")
+    if path:
+        file_values = _read_file(Path(path))
+        _convert(file_values, f"config file {path}", strict=True)
+        merged.update(file_values)
+    env_values = _from_env(environ)
+    for name, value in env_values.items():
+        _convert({name: value}, f"environment variable {ENV_PREFIX}{name.upper()}", strict=False)
+    merged.update(env_values)
+    explicit = {name: value for name, value in (overrides or {}).items() if value is not None}
+    _convert(explicit, "the command line", strict=False)
+    merged.update(explicit)
+    return msgspec.convert(merged, Settings, strict=False)
