@@ -170,7 +170,9 @@ def _merge_identity(state: JobState, event: JobEvent, changes: dict[str, Any]) -
 def _merge_counts(state: JobState, event: JobEvent, changes: dict[str, Any], limits: FoldLimits) -> None:
     seq = event.seq
     if event.processed is not None and seq > state.counts_seq:
-        changes.update(processed=event.processed, failed=event.failed or 0, counts_seq=seq)
+        changes.update(processed=event.processed, counts_seq=seq)
+    if event.failed is not None and seq > state.failed_seq:
+        changes.update(failed=event.failed, failed_seq=seq)
     if event.processed is not None:
         samples = _add_sample(state.samples, (seq, event.time_ns, event.processed), limits.rate_samples)
         if samples is not state.samples:
@@ -194,12 +196,10 @@ def _add_sample(
 
 def _merge_current_step(state: JobState, event: JobEvent, changes: dict[str, Any]) -> None:
     if event.step is not None and event.seq > state.step_seq:
-        changes.update(
-            step=event.step,
-            step_index=event.step_index,
-            step_count=event.step_count if event.step_count is not None else state.step_count,
-            step_seq=event.seq,
-        )
+        changes.update(step=event.step, step_index=event.step_index, step_seq=event.seq)
+    # The number of declared steps does not change during a run; max() keeps it order-independent.
+    if event.step_count is not None and (state.step_count is None or event.step_count > state.step_count):
+        changes["step_count"] = event.step_count
 
 
 def _merge_step_timing(state: JobState, event: JobEvent, changes: dict[str, Any]) -> None:

@@ -109,8 +109,9 @@ class JobState(msgspec.Struct, frozen=True):
     lost_seq: int = 0
 
     processed: int = 0
-    failed: int = 0
     counts_seq: int = 0
+    failed: int = 0
+    failed_seq: int = 0
     total: int | None = None
     total_seq: int = 0
 

@@ -1,0 +1,120 @@
+"""Building real OTLP/HTTP export requests (protobuf or JSON) for tests that talk to a sidecar.
+
+    job = JobEmitter("job-1")
+    post_logs(url, [job.start(name="import", total=10), job.progress(processed=5)])
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+import httpx
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+
+SEVERITY = {"debug": 5, "info": 9, "warning": 13, "error": 17, "critical": 21}
+
+
+def any_value(value: Any) -> AnyValue:
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return AnyValue(int_value=value)
+    if isinstance(value, float):
+        return AnyValue(double_value=value)
+    if isinstance(value, str):
+        return AnyValue(string_value=value)
+    if isinstance(value, list | tuple):
+        result = AnyValue()
+        result.array_value.values.extend(any_value(item) for item in value)
+        return result
+    raise TypeError(f"no AnyValue for {value!r}")
+
+
+def key_values(attributes: dict[str, Any]) -> list[KeyValue]:
+    return [KeyValue(key=key, value=any_value(value)) for key, value in attributes.items()]
+
+
+def record(
+    event_name: str = "",
+    attributes: dict[str, Any] | None = None,
+    *,
+    body: str | None = None,
+    severity: str | None = None,
+    time_ns: int | None = None,
+    trace_id: bytes = b"",
+    span_id: bytes = b"",
+) -> LogRecord:
+    result = LogRecord(
+        time_unix_nano=time_ns or time.time_ns(),
+        event_name=event_name,
+        severity_number=SEVERITY.get(severity or "", 0),
+        severity_text=(severity or "").upper(),
+        trace_id=trace_id,
+        span_id=span_id,
+    )
+    result.attributes.extend(key_values(attributes or {}))
+    if body is not None:
+        result.body.CopyFrom(any_value(body))
+    return result
+
+
+def logs_request(records: list[LogRecord], resource: dict[str, Any] | None = None) -> bytes:
+    request = ExportLogsServiceRequest()
+    resource_logs = request.resource_logs.add()
+    resource_logs.resource.attributes.extend(
+        key_values(resource or {"service.name": "tests", "host.name": "test-host", "process.pid": 4242})
+    )
+    resource_logs.scope_logs.add().log_records.extend(records)
+    return request.SerializeToString()
+
+
+def post_logs(base_url: str, records: list[LogRecord], **kwargs: Any) -> httpx.Response:
+    response = httpx.post(
+        base_url + "/v1/logs",
+        content=logs_request(records, **kwargs),
+        headers={"content-type": "application/x-protobuf"},
+        timeout=10.0,
+    )
+    response.raise_for_status()
+    return response
+
+
+class JobEmitter:
+    """Emits one job's records by the conventions, numbering seq as a real emitter would."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        self._seq = itertools.count(1)
+
+    def _record(self, event_name: str, attributes: dict[str, Any], **kwargs: Any) -> LogRecord:
+        base = {"jobpulse.job.id": self.job_id, "jobpulse.seq": next(self._seq)}
+        base.update({key: value for key, value in attributes.items() if value is not None})
+        return record(event_name, base, **kwargs)
+
+    def start(self, name: str = "test-job", job_type: str | None = None, total: int | None = None, **extra: Any) -> LogRecord:
+        return self._record(
+            "jobpulse.job.start",
+            {"jobpulse.job.name": name, "jobpulse.job.type": job_type, "jobpulse.job.total": total,
+             "jobpulse.job.processed": 0, **extra},
+        )
+
+    def progress(self, processed: int, failed: int = 0, total: int | None = None, step: str | None = None) -> LogRecord:
+        return self._record(
+            "jobpulse.job.progress",
+            {"jobpulse.job.processed": processed, "jobpulse.job.failed": failed, "jobpulse.job.total": total,
+             "jobpulse.job.step": step},
+        )
+
+    def log(self, message: str, level: str = "info") -> LogRecord:
+        return self._record("", {}, body=message, severity=level)
+
+    def end(self, status: str = "completed", processed: int | None = None, **extra: Any) -> LogRecord:
+        return self._record(
+            "jobpulse.job.end",
+            {"jobpulse.job.status": status, "jobpulse.job.processed": processed, **extra},
+            severity="error" if status == "failed" else None,
+        )

@@ -1,0 +1,95 @@
+"""A real sidecar in a subprocess, on a free loopback port, with its own temp directory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.otlp_capture import wait_for
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class SidecarProcess:
+    """``python -m jobpulse.sidecar sidecar`` with settings from JOBPULSE_* variables."""
+
+    def __init__(self, workdir: Path, port: int | None = None, **settings: Any) -> None:
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.settings = settings
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = workdir / f"sidecar-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def env(self) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "JOBPULSE_"))}
+        env.update({f"JOBPULSE_{key.upper()}": str(value) for key, value in self.settings.items()})
+        env["JOBPULSE_PORT"] = str(self.port)
+        env["JOBPULSE_HOST"] = "127.0.0.1"
+        return env
+
+    def start(self, timeout: float = 20.0) -> SidecarProcess:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jobpulse.sidecar", "sidecar"],
+            env=self.env(),
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        wait_for(self._ready, timeout=timeout, interval=0.05)
+        return self
+
+    def _ready(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"sidecar exited with {self.process.returncode}:\n{self.log()}")
+        try:
+            return httpx.get(self.url + "/readyz", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Graceful stop (SIGTERM, as a service manager would)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        """Crash it (SIGKILL): nothing gets flushed."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        return httpx.get(self.url + path, params=params, timeout=10.0)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.post(self.url + path, timeout=10.0, **kwargs)
