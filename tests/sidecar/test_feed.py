@@ -9,7 +9,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.support.feed_client import FeedReader, StalledClient, job_id_of
 from tests.support.otlp_build import JobEmitter, post_logs
-from tests.support.otlp_capture import wait_for
+from tests.support.polling import wait_for
 from tests.support.sidecar import SidecarProcess
 
 

@@ -112,8 +112,8 @@ def test_step_timings_sum_repeated_runs_and_keep_declared_order():
     )
     assert [timing.name for timing in state.steps] == ["extract", "load"]
     extract, load = state.steps
-    assert extract.state == "failed" and extract.duration_s == 0.5
-    assert load.state == "completed" and load.duration_s == 3.5 and load.starts == 2
+    assert extract.state == "failed" and extract.duration_ns == 500_000_000
+    assert load.state == "completed" and load.duration_ns == 3_500_000_000 and load.starts == 2
     assert (state.step, state.step_index, state.step_count) == ("load", 1, 2)
 
 

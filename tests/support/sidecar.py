@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,14 +11,8 @@ from typing import Any
 
 import httpx
 
-from tests.support.otlp_capture import wait_for
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.support.polling import wait_for
+from tests.support.ports import free_port
 
 
 class SidecarProcess:

@@ -52,6 +52,22 @@ def sidecar(
     serve(settings_or_exit(config, host=host, port=port, log_level=log_level))
 
 
+@app.command()
+def demo(
+    config: ConfigOption = None,
+    host: HostOption = None,
+    port: PortOption = None,
+    duration: Annotated[Optional[float], typer.Option(help="Stop after this many seconds.", show_default=False)] = None,
+    once: Annotated[bool, typer.Option("--once", help="Run each demo job once, then exit.")] = False,
+    speed: Annotated[float, typer.Option(help="Run the demo jobs this many times faster.")] = 1.0,
+) -> None:
+    """Run the sidecar with realistic demo ETL jobs (CSV import, field mapping, API upload, a failing DB load)."""
+    from jobpulse.sidecar.demo.runner import run_demo
+
+    settings = settings_or_exit(config, host=host, port=port)
+    raise typer.Exit(run_demo(settings, speed=speed, once=once, duration=duration))
+
+
 def main() -> None:
     """Entry point of the ``jobpulse`` console script."""
     app()

@@ -103,6 +103,8 @@ def _origin(resource: dict[str, Any]) -> dict[str, Any]:
     service = resource.get(c.RESOURCE_SERVICE_NAME)
     host = resource.get(c.RESOURCE_HOST_NAME)
     pid = resource.get(c.RESOURCE_PROCESS_PID)
+    if type(pid) is float and pid.is_integer():
+        pid = int(pid)
     return {
         "service": service if type(service) is str else None,
         "host": host if type(host) is str else None,
@@ -187,7 +189,3 @@ def _check_kind(kind: str, fields: dict[str, Any]) -> None:
                 f"{c.EVENT_STEP} requires {c.ATTR_STEP_STATE} in {sorted(STEP_STATES)}, "
                 f"got {fields.get('step_state')!r}"
             )
-    if "failed" in fields and "processed" in fields and fields["failed"] > fields["processed"]:
-        raise RecordError(
-            f"{c.ATTR_FAILED} ({fields['failed']}) cannot exceed {c.ATTR_PROCESSED} ({fields['processed']})"
-        )

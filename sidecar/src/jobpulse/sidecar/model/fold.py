@@ -226,7 +226,7 @@ def _merge_step_timing(state: JobState, event: JobEvent, changes: dict[str, Any]
             timing,
             ends=timing.ends + 1,
             ended_ns=t if timing.ended_ns is None else max(timing.ended_ns, t),
-            duration_s=timing.duration_s + (event.step_duration_s or 0.0),
+            duration_ns=timing.duration_ns + round((event.step_duration_s or 0.0) * 1e9),
             failed=timing.failed or event.step_state == "failed",
         )
     if timing.index is None and event.step_index is not None:

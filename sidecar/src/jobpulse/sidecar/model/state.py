@@ -25,13 +25,17 @@ ACTIVE_STATUSES = frozenset({PENDING, RUNNING, PAUSED, LOST})
 
 
 class StepTiming(msgspec.Struct, frozen=True):
-    """Aggregated timings of one named step; a step that runs several times sums its durations."""
+    """Aggregated timings of one named step; a step that runs several times sums its durations.
+
+    Durations are summed as integer nanoseconds: float addition depends on order, integer addition
+    does not, and the fold must not.
+    """
 
     name: str
     index: int | None = None
     started_ns: int | None = None
     ended_ns: int | None = None
-    duration_s: float = 0.0
+    duration_ns: int = 0
     starts: int = 0
     ends: int = 0
     failed: bool = False

@@ -280,7 +280,7 @@ def _step_view(timing: StepTiming) -> StepView:
         state=timing.state,
         started_at=to_datetime(timing.started_ns),
         ended_at=to_datetime(timing.ended_ns),
-        duration_s=round(timing.duration_s, 6) if timing.ends else None,
+        duration_s=timing.duration_ns / 1e9 if timing.ends else None,
         runs=max(timing.starts, timing.ends),
     )
 
@@ -377,5 +377,5 @@ def metrics_view(state: JobState, now_ns: int) -> JobMetricsView:
         memory_virtual_bytes=resources.vms_bytes if resources else None,
         cpu_percent=_cpu_percent(state),
         threads=resources.threads if resources else None,
-        step_durations_s={timing.name: round(timing.duration_s, 6) for timing in state.steps if timing.ends},
+        step_durations_s={timing.name: timing.duration_ns / 1e9 for timing in state.steps if timing.ends},
     )

@@ -1,0 +1,1 @@
+"""``jobpulse demo``: a sidecar plus realistic ETL jobs, on embedded defaults."""

@@ -1,0 +1,1 @@
+"""Tests of the job-side instrumentation (jobs run in subprocesses for fresh OTel state)."""

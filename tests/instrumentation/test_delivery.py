@@ -1,0 +1,177 @@
+"""Delivery: flush at exit, a sidecar that is down, one that comes back, requests that fail."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from typing import IO
+
+from jobpulse.instrumentation.conventions import (
+    ATTR_JOB_ID,
+    ATTR_SEQ,
+    ATTR_STATUS,
+    EVENT_END,
+    EVENT_START,
+    EVENT_STEP,
+)
+from tests.instrumentation.helpers import run_script, start_script
+from tests.support.otlp_capture import OtlpCapture
+from tests.support.ports import free_port
+
+
+def test_a_short_script_delivers_everything_at_exit_without_flushing(capture: OtlpCapture) -> None:
+    started = time.monotonic()
+    done = run_script(
+        """
+        from jobpulse.instrumentation import track_job
+        with track_job("short") as job:
+            with job.step("only"):
+                job.log("one line")
+        """,
+        capture.url,
+    )
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 5
+    # Everything is there by the time the process has exited: no waiting.
+    assert [event["event_name"] for event in capture.events()].count(EVENT_END) == 1
+    assert [line["body"] for line in capture.lines()] == ["one line"]
+    assert sorted(span["name"] for span in capture.spans) == ["only", "short"]
+
+
+BUSY_JOB = """
+    import json, logging, time
+    from jobpulse.instrumentation import track_job
+
+    started = time.monotonic()
+    with track_job("no-sidecar", total=1000) as job:
+        for i in range(10):
+            with job.step(f"step-{i}"):
+                for _ in job.iter(range(100)):
+                    pass
+                logging.getLogger("etl").info("step %d done", i)
+    print(json.dumps({"job_seconds": time.monotonic() - started, "processed": job.processed}))
+"""
+
+
+def test_without_a_sidecar_the_job_completes_with_one_warning() -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    done = run_script(BUSY_JOB, endpoint)
+    wall = time.monotonic() - started
+
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["processed"] == 1000
+    assert result["job_seconds"] < 0.5  # the job itself never waited on the network
+    assert wall < 10
+    warnings = done.stderr.splitlines()
+    assert len(warnings) == 1, done.stderr
+    assert f"{endpoint}/v1/logs" in warnings[0]
+    assert "Traceback" not in done.stderr
+
+
+RETURNING_SIDECAR_JOB = """
+    import logging, sys
+    from jobpulse.instrumentation import track_job
+
+    reporting = logging.getLogger("jobpulse.instrumentation")
+    reporting.addHandler(logging.StreamHandler())
+    reporting.setLevel(logging.INFO)
+
+    with track_job("patient", steps=["wait"]) as job:
+        with job.step("wait"):
+            job.log("buffered line")
+            print("started", job.id, flush=True)
+            sys.stdin.readline()  # keep running until the test says so
+            job.advance(5)
+"""
+
+
+def _lines(stream: IO[str]) -> queue.Queue[str]:
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line.rstrip("\n")) for line in stream], daemon=True).start()
+    return lines
+
+
+def test_records_buffered_while_the_sidecar_is_down_are_delivered_when_it_comes_back() -> None:
+    port = free_port()
+    job = start_script(RETURNING_SIDECAR_JOB, f"http://127.0.0.1:{port}")
+    try:
+        stdout, stderr = _lines(job.stdout), _lines(job.stderr)  # type: ignore[arg-type]
+        job_id = stdout.get(timeout=10).split()[1]
+        assert "cannot deliver" in stderr.get(timeout=10)  # the job is running and the sidecar is down
+
+        with OtlpCapture(port) as capture:
+            capture.wait_for(
+                lambda c: c.events(EVENT_START) and len(c.events(EVENT_STEP)) == 1 and c.lines(), timeout=10
+            )
+            assert all(record["attributes"][ATTR_JOB_ID] == job_id for record in capture.logs)
+            assert job.poll() is None  # delivered while the job still runs
+            assert "recovered" in stderr.get(timeout=10)
+
+            job.stdin.write("\n")  # type: ignore[union-attr]
+            job.stdin.flush()  # type: ignore[union-attr]
+            assert job.wait(timeout=10) == 0
+            assert capture.events(EVENT_END)[0]["attributes"][ATTR_STATUS] == "completed"
+        seqs = [record["attributes"][ATTR_SEQ] for record in capture.logs]
+        assert len(seqs) == len(set(seqs))
+    finally:
+        job.kill()
+        job.wait()
+
+
+def test_failed_requests_are_retried_without_losing_lifecycle_records_or_lines(capture: OtlpCapture) -> None:
+    capture.fail_next(2, status=500)
+    done = run_script(
+        """
+        from jobpulse.instrumentation import flush, track_job
+        with track_job("retried", steps=["a", "b"]) as job:
+            for name in ("a", "b"):
+                with job.step(name):
+                    job.log(f"in {name}")
+                    job.advance(10)
+        print(flush(timeout=10))
+        """,
+        capture.url,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
+    assert [status for _, status in capture.requests[:2]] == [500, 500]
+    assert len(done.stderr.splitlines()) == 1  # one warning for the outage
+    lines = sorted(capture.lines(), key=lambda record: record["attributes"][ATTR_SEQ])
+    assert [line["body"] for line in lines] == ["in a", "in b"]
+    assert len(capture.events(EVENT_START)) == 1
+    assert len(capture.events(EVENT_STEP)) == 4
+    assert len(capture.events(EVENT_END)) == 1
+
+
+def test_log_lines_beyond_the_buffer_are_dropped_oldest_first_and_configure_wins_over_env(
+    capture: OtlpCapture,
+) -> None:
+    capture.fail_next(1, status=500)
+    done = run_script(
+        f"""
+        from jobpulse.instrumentation import configure, flush, track_job
+        configure(endpoint={capture.url!r}, buffer_size=10)
+        with track_job("chatty") as job:
+            for i in range(50):
+                job.log(f"line {{i}}")
+        try:
+            configure(buffer_size=20)
+        except RuntimeError:
+            print("too late to configure")
+        print(flush(timeout=10))
+        """,
+        endpoint=f"http://127.0.0.1:{free_port()}",  # overridden by configure(endpoint=...)
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["too late to configure", "True"]
+    warnings = sorted(done.stderr.splitlines())
+    assert len(warnings) == 2, done.stderr
+    assert "cannot deliver" in warnings[0] and "dropping older ones" in warnings[1]
+    lines = sorted(capture.lines(), key=lambda record: record["attributes"][ATTR_SEQ])
+    assert [line["body"] for line in lines] == [f"line {i}" for i in range(40, 50)]
+    assert len(capture.events(EVENT_START)) == 1
+    assert len(capture.events(EVENT_END)) == 1
