@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import jobpulse.instrumentation
-from tests.instrumentation.helpers import run_script
+from tests.support.job_scripts import run_script
 from tests.support.otlp_capture import OtlpCapture
 
 FORBIDDEN = ("litestar", "sqlalchemy", "apprise", "msgspec", "jobpulse.sidecar")

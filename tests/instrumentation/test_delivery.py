@@ -16,7 +16,7 @@ from jobpulse.instrumentation.conventions import (
     EVENT_START,
     EVENT_STEP,
 )
-from tests.instrumentation.helpers import run_script, start_script
+from tests.support.job_scripts import run_script, start_script
 from tests.support.otlp_capture import OtlpCapture
 from tests.support.ports import free_port
 

@@ -33,7 +33,7 @@ from jobpulse.instrumentation.conventions import (
     RESOURCE_PROCESS_PID,
     RESOURCE_SERVICE_NAME,
 )
-from tests.instrumentation.helpers import by_seq, run_script
+from tests.support.job_scripts import by_seq, run_script
 from tests.support.otlp_capture import OtlpCapture
 
 SEVERITY_INFO = 9

@@ -17,7 +17,7 @@ from jobpulse.instrumentation.conventions import (
     EVENT_START,
     EVENT_STEP,
 )
-from tests.instrumentation.helpers import run_script
+from tests.support.job_scripts import run_script
 from tests.support.otlp_capture import OtlpCapture
 
 SEVERITY = {"DEBUG": 5, "INFO": 9, "WARN": 13, "ERROR": 17}

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import require_binary
-from tests.instrumentation.helpers import run_script, start_script
+from tests.support.job_scripts import run_script, start_script
 from tests.support.otlp_capture import OtlpCapture
 from tests.support.polling import wait_for
 from tests.support.ports import free_port

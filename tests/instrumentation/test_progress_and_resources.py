@@ -17,7 +17,7 @@ from jobpulse.instrumentation.conventions import (
     EVENT_RESOURCES,
     EVENT_START,
 )
-from tests.instrumentation.helpers import by_seq, run_script
+from tests.support.job_scripts import by_seq, run_script
 from tests.support.otlp_capture import OtlpCapture
 
 TIGHT_LOOP = """

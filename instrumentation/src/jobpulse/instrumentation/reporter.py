@@ -37,6 +37,11 @@ PUSH_TIMEOUT_S = 2.0
 # Re-derived from the jobs at every tick, so never worth keeping across a failed export.
 _EPHEMERAL_EVENTS = frozenset({EVENT_PROGRESS, EVENT_RESOURCES})
 
+# Kinds of buffered log records: what survives a failed export and what may be dropped.
+_LIFECYCLE = 0  # never dropped
+_LINE = 1  # the oldest are dropped when the buffer is full
+_EPHEMERAL = 2  # dropped after a failed export, derived again
+
 
 class _Tracked:
     """What the reporter remembers about an active job."""
@@ -67,10 +72,10 @@ class Reporter:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._cond = threading.Condition()
-        # Guarded by _cond.
-        self._lifecycle: deque[Any] = deque()
-        self._lines: deque[Any] = deque()
-        self._ephemeral: list[Any] = []
+        # Guarded by _cond. One queue in emission order, so the receiver sees a job's records in
+        # the order they happened (a log line never arrives after the job's end).
+        self._records: deque[tuple[int, Any]] = deque()
+        self._lines_buffered = 0
         self._spans: deque[Any] = deque()
         self._dropped_lines = 0
         self._drops_reported = False
@@ -148,17 +153,34 @@ class Reporter:
     def _accept_log(self, record: Any, event_name: str | None) -> None:
         with self._cond:
             if event_name in _EPHEMERAL_EVENTS:
-                self._ephemeral.append(record)
+                self._records.append((_EPHEMERAL, record))
             elif event_name in LIFECYCLE_EVENTS:
-                self._lifecycle.append(record)
+                self._records.append((_LIFECYCLE, record))
                 if event_name == EVENT_END:
                     # The end of a job is worth sending now rather than at the next tick.
                     self._nudge_locked()
             else:
-                if len(self._lines) >= self.settings.buffer_size:
-                    self._lines.popleft()
-                    self._dropped_lines += 1
-                self._lines.append(record)
+                self._records.append((_LINE, record))
+                self._lines_buffered += 1
+                if self._lines_buffered > self.settings.buffer_size:
+                    self._drop_oldest_lines()
+
+    def _drop_oldest_lines(self) -> None:
+        """Drop the oldest log lines down to 90% of the buffer, keeping every other record.
+
+        Dropping a tenth at a time makes a flood during an outage cost one pass per many lines.
+        """
+        limit = self.settings.buffer_size
+        excess = self._lines_buffered - limit + max(limit // 10, 1)
+        kept: deque[tuple[int, Any]] = deque()
+        for entry in self._records:
+            if excess and entry[0] == _LINE:
+                excess -= 1
+                self._lines_buffered -= 1
+                self._dropped_lines += 1
+            else:
+                kept.append(entry)
+        self._records = kept
 
     def _accept_span(self, span: Any) -> None:
         with self._cond:
@@ -175,7 +197,7 @@ class Reporter:
         self._cond.notify_all()
 
     def _empty(self) -> bool:
-        return not (self._lifecycle or self._lines or self._ephemeral or self._spans or self._push_requested)
+        return not (self._records or self._spans or self._push_requested)
 
     # -- the reporter thread --------------------------------------------------------------------
 
@@ -223,11 +245,10 @@ class Reporter:
 
     def _export(self) -> bool:
         with self._cond:
-            ephemeral, self._ephemeral = self._ephemeral, []
-            lifecycle = _take(self._lifecycle, MAX_BATCH)
-            lines = _take(self._lines, MAX_BATCH - len(lifecycle))
+            batch = _take(self._records, MAX_BATCH)
+            self._lines_buffered -= sum(1 for kind, _ in batch if kind == _LINE)
             spans = _take(self._spans, MAX_BATCH)
-        logs = lifecycle + lines + ephemeral
+        logs = [record for _, record in batch]
         if not logs and not spans:
             return True
         logs_ok = not logs or self.telemetry.export_logs(logs)
@@ -238,8 +259,11 @@ class Reporter:
             return True
         with self._cond:
             if not logs_ok:
-                self._lifecycle.extendleft(reversed(lifecycle))
-                self._dropped_lines += _restore(self._lines, lines, self.settings.buffer_size)
+                kept = [entry for entry in batch if entry[0] != _EPHEMERAL]
+                self._records.extendleft(reversed(kept))
+                self._lines_buffered += sum(1 for kind, _ in kept if kind == _LINE)
+                if self._lines_buffered > self.settings.buffer_size:
+                    self._drop_oldest_lines()
             _restore(self._spans, spans, self.settings.buffer_size)
         self._failed()
         return logs_ok
