@@ -11,12 +11,14 @@ from litestar.di import Provide
 from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
 
+from jobpulse.sidecar.api.analytics import AnalyticsController
 from jobpulse.sidecar.api.errors import validation_error_handler
 from jobpulse.sidecar.api.health import healthz, readyz
 from jobpulse.sidecar.api.jobs import JobsController
 from jobpulse.sidecar.api.monitor import MonitorController
 from jobpulse.sidecar.feed.hub import FeedHub
 from jobpulse.sidecar.feed.socket import live_feed
+from jobpulse.sidecar.history.service import History
 from jobpulse.sidecar.ingest.receiver import Ingestor, OtlpController
 from jobpulse.sidecar.liveness import LostJobDetector
 from jobpulse.sidecar.model.fold import FoldLimits
@@ -39,6 +41,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         send_timeout_s=settings.feed_send_timeout_s,
     )
     ingestor = Ingestor(store, settings.max_request_bytes)
+    history = History(
+        settings.database_url,
+        store,
+        flush_interval_s=settings.history_flush_interval_s,
+        max_pending_lines=settings.history_max_pending_lines,
+        policy=settings.retention_policy(),
+        sweep_interval_s=settings.retention_sweep_interval_s,
+    )
     detector = LostJobDetector(store, settings.heartbeat_window_s, settings.lost_check_interval_s)
 
     async def feed_running() -> str:
@@ -46,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await history.start()
         await hub.start()
         await detector.start()
         try:
@@ -53,16 +64,26 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await detector.stop()
             await hub.stop()
+            await history.stop()
 
     def provide(value: object) -> Provide:
         return Provide(lambda: value, use_cache=True, sync_to_thread=False)
 
     return Litestar(
-        route_handlers=[OtlpController, JobsController, MonitorController, live_feed, healthz, readyz],
+        route_handlers=[
+            OtlpController,
+            JobsController,
+            AnalyticsController,
+            MonitorController,
+            live_feed,
+            healthz,
+            readyz,
+        ],
         dependencies={
             "store": provide(store),
             "hub": provide(hub),
             "ingestor": provide(ingestor),
+            "history": provide(history),
             "settings": provide(settings),
         },
         state=State(
@@ -72,7 +93,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "hub": hub,
                 "ingestor": ingestor,
                 "detector": detector,
-                "readiness_checks": {"feed": feed_running},
+                "history": history,
+                "readiness_checks": {"feed": feed_running, "history": history.check},
             }
         ),
         lifespan=[lifespan],

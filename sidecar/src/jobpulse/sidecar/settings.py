@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 import msgspec
 
+from jobpulse.sidecar.history.retention import RetentionPolicy
+
 ENV_PREFIX = "JOBPULSE_"
 
 Positive = Annotated[int, msgspec.Meta(ge=1)]
@@ -37,10 +39,28 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     feed_send_timeout_s: PositiveFloat = 10.0
     feed_compression: bool = False
 
+    database_url: str = "sqlite+aiosqlite:///jobpulse.db"
+    history_flush_interval_s: PositiveFloat = 0.5
+    history_max_pending_lines: Positive = 200_000
+    retention_days: PositiveFloat = 30.0
+    retention_log_lines_per_job: Positive = 10_000
+    retention_log_storage_mb: PositiveFloat = 1024.0
+    retention_sweep_interval_s: PositiveFloat = 60.0
+    retention_batch_size: Positive = 500
+
     recent_logs_per_job: Positive = 20
     finished_jobs_in_memory: Positive = 10_000
     heartbeat_window_s: PositiveFloat = 60.0
     lost_check_interval_s: PositiveFloat = 2.0
+
+
+    def retention_policy(self) -> RetentionPolicy:
+        return RetentionPolicy(
+            job_days=self.retention_days,
+            log_lines_per_job=self.retention_log_lines_per_job,
+            log_storage_mb=self.retention_log_storage_mb,
+            batch_size=self.retention_batch_size,
+        )
 
 
 class SettingsError(ValueError):

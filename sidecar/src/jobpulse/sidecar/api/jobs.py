@@ -1,24 +1,27 @@
-"""``/api/jobs``: job list, detail, status, metrics and logs."""
+"""``/api/jobs``: job history with search, detail, status, metrics and logs."""
 
 from __future__ import annotations
 
-import base64
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, get
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import Parameter
+from litestar.response import Stream
 
+from jobpulse.sidecar.history import queries
+from jobpulse.sidecar.history.service import History
 from jobpulse.sidecar.model import views
-from jobpulse.sidecar.model.events import LEVEL_NUMBERS
+from jobpulse.sidecar.model.events import LEVEL_NUMBERS, LEVELS
 from jobpulse.sidecar.model.state import JobState
-from jobpulse.sidecar.store import JobStore
 
 JobStatus = Literal["pending", "running", "paused", "completed", "failed", "cancelled", "lost"]
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+Sort = Literal["-started_at", "started_at", "-ended_at", "ended_at", "-duration", "duration", "-name", "name"]
 Limit = Annotated[int, Parameter(ge=1, le=500, description="Page size")]
 
 
@@ -31,128 +34,151 @@ class JobPage(msgspec.Struct):
 
 
 class LogPage(msgspec.Struct):
-    """A page of log lines, oldest first."""
+    """A page of log lines in seq order; pass ``next_cursor`` back as ``cursor`` for the next one."""
 
     items: list[views.LogView]
     total: int
     next_cursor: str | None
 
 
-def find_job(store: JobStore, job_id: str) -> JobState:
+async def find_job(history: History, job_id: str) -> JobState:
     """The job's state, or a 404 naming the id."""
-    state = store.get(job_id)
+    state = await history.get_state(job_id)
     if state is None:
         raise NotFoundException(detail=f"job '{job_id}' not found")
     return state
 
 
-def _ns(moment: datetime | None) -> int | None:
+def to_ns(moment: datetime | None) -> int | None:
     return None if moment is None else int(moment.timestamp() * 1e9)
 
 
-def _started(state: JobState) -> int:
-    started = state.started_ns if state.started_ns is not None else state.first_ns
-    return started or 0
+def _log_view(row: dict[str, Any]) -> views.LogView:
+    return views.LogView(
+        seq=row["seq"],
+        time=views.to_datetime(row["time_ns"]),
+        level=LEVELS[row["level"]],
+        message=row["message"],
+        logger=row["logger"],
+        attributes=msgspec.json.decode(row["attributes"]) if row["attributes"] else None,
+    )
 
 
-def _encode_cursor(started: int, job_id: str) -> str:
-    return base64.urlsafe_b64encode(msgspec.json.encode([started, job_id])).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        started, job_id = msgspec.json.decode(base64.urlsafe_b64decode(cursor.encode()), type=tuple[int, str])
-    except (ValueError, msgspec.DecodeError):
-        raise ValidationException(detail=f"cursor: {cursor!r} is not a cursor this server issued") from None
-    return started, job_id
-
-
-def matches(
-    state: JobState,
-    statuses: list[str] | None,
-    job_type: str | None,
-    name: str | None,
-    owner: str | None,
-) -> bool:
-    """Whether ``state`` passes the common job filters (name matches as a case-insensitive substring)."""
-    if statuses and state.status not in statuses:
-        return False
-    if job_type is not None and state.job_type != job_type:
-        return False
-    if owner is not None and state.owner != owner:
-        return False
-    return name is None or (state.name is not None and name.lower() in state.name.lower())
+def _log_filter(
+    level: str | None, since: datetime | None, until: datetime | None, q: str | None, cursor: str | None
+) -> queries.LogFilter:
+    after = -1
+    if cursor is not None:
+        if not cursor.lstrip("-").isdigit():
+            raise ValidationException(detail=f"cursor: {cursor!r} is not a log cursor (a seq number)")
+        after = int(cursor)
+    return queries.LogFilter(
+        min_level=LEVEL_NUMBERS[level] if level else 0, since_ns=to_ns(since), until_ns=to_ns(until), text=q, after_seq=after
+    )
 
 
 class JobsController(Controller):
-    """Jobs known to this sidecar."""
+    """Jobs, live and past."""
 
     path = "/api/jobs"
     tags = ["jobs"]
 
-    @get("/", summary="List jobs, newest first")
+    @get("/", summary="Search job history")
     async def list_jobs(
         self,
-        store: JobStore,
+        history: History,
         status: Annotated[list[JobStatus] | None, Parameter(description="Repeat for several")] = None,
         job_type: str | None = None,
-        name: Annotated[str | None, Parameter(description="Case-insensitive substring")] = None,
+        name: Annotated[str | None, Parameter(description="Case-insensitive substring of the name")] = None,
+        name_prefix: str | None = None,
         owner: str | None = None,
+        q: Annotated[str | None, Parameter(description="Free text over name and error message")] = None,
         started_after: datetime | None = None,
         started_before: datetime | None = None,
+        ended_after: datetime | None = None,
+        ended_before: datetime | None = None,
+        min_duration_s: Annotated[float | None, Parameter(ge=0)] = None,
+        max_duration_s: Annotated[float | None, Parameter(ge=0)] = None,
+        sort: Sort = "-started_at",
         limit: Limit = 50,
         cursor: str | None = None,
     ) -> JobPage:
-        after, before = _ns(started_after), _ns(started_before)
-        selected = [
-            state
-            for state in store
-            if matches(state, status, job_type, name, owner)
-            and (after is None or _started(state) >= after)
-            and (before is None or _started(state) < before)
-        ]
-        selected.sort(key=lambda state: (_started(state), state.id), reverse=True)
-        total = len(selected)
-        if cursor is not None:
-            position = _decode_cursor(cursor)
-            selected = [state for state in selected if (_started(state), state.id) < position]
-        page = selected[:limit]
+        job_filter = queries.JobFilter(
+            statuses=list(status) if status else None,
+            job_type=job_type,
+            name=name,
+            name_prefix=name_prefix,
+            owner=owner,
+            text=q,
+            started_after=to_ns(started_after),
+            started_before=to_ns(started_before),
+            ended_after=to_ns(ended_after),
+            ended_before=to_ns(ended_before),
+            min_duration_s=min_duration_s,
+            max_duration_s=max_duration_s,
+        )
+        try:
+            page = await history.list_jobs(job_filter, sort=sort, limit=limit, cursor=cursor)
+        except queries.CursorError as error:
+            raise ValidationException(detail=f"cursor: {error}") from None
         now_ns = time.time_ns()
-        next_cursor = None
-        if len(selected) > limit:
-            next_cursor = _encode_cursor(_started(page[-1]), page[-1].id)
-        return JobPage(items=[views.summary(state, now_ns) for state in page], total=total, next_cursor=next_cursor)
+        return JobPage(
+            items=[views.summary(state, now_ns) for state in page.states], total=page.total, next_cursor=page.next_cursor
+        )
 
     @get("/{job_id:str}", summary="Everything about one job")
-    async def get_job(self, store: JobStore, job_id: str) -> views.JobDetail:
-        return views.detail(find_job(store, job_id), time.time_ns())
+    async def get_job(self, history: History, job_id: str) -> views.JobDetail:
+        return views.detail(await find_job(history, job_id), time.time_ns())
 
     @get("/{job_id:str}/status", summary="Progress, current step and execution figures")
-    async def get_status(self, store: JobStore, job_id: str) -> views.JobStatusView:
-        return views.status_view(find_job(store, job_id), time.time_ns())
+    async def get_status(self, history: History, job_id: str) -> views.JobStatusView:
+        return views.status_view(await find_job(history, job_id), time.time_ns())
 
     @get("/{job_id:str}/metrics", summary="Execution time, records, errors, rate, memory and CPU")
-    async def get_metrics(self, store: JobStore, job_id: str) -> views.JobMetricsView:
-        return views.metrics_view(find_job(store, job_id), time.time_ns())
+    async def get_metrics(self, history: History, job_id: str) -> views.JobMetricsView:
+        return views.metrics_view(await find_job(history, job_id), time.time_ns())
 
-    @get("/{job_id:str}/logs", summary="The job's log lines, oldest first")
+    @get("/{job_id:str}/logs", summary="The job's log lines, in order")
     async def get_logs(
         self,
-        store: JobStore,
+        history: History,
         job_id: str,
         level: Annotated[LogLevel | None, Parameter(description="Minimum level")] = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        q: Annotated[str | None, Parameter(description="Case-insensitive text in the message")] = None,
         limit: Limit = 100,
+        cursor: str | None = None,
     ) -> LogPage:
-        state = find_job(store, job_id)
-        minimum = LEVEL_NUMBERS[level] if level else 0
-        low, high = _ns(since), _ns(until)
-        lines = [
-            views.log_view(line)
-            for line in state.logs
-            if LEVEL_NUMBERS.get(line.level, 1) >= minimum
-            and (low is None or line.time_ns >= low)
-            and (high is None or line.time_ns < high)
-        ]
-        return LogPage(items=lines[-limit:], total=len(lines), next_cursor=None)
+        await find_job(history, job_id)
+        rows, total, more = await history.logs(job_id, _log_filter(level, since, until, q, cursor), limit)
+        return LogPage(
+            items=[_log_view(row) for row in rows], total=total, next_cursor=str(rows[-1]["seq"]) if more and rows else None
+        )
+
+    @get("/{job_id:str}/logs/download", summary="All of the job's log lines as NDJSON or plain text")
+    async def download_logs(
+        self,
+        history: History,
+        job_id: str,
+        format: Literal["ndjson", "text"] = "ndjson",  # noqa: A002 - the query parameter's name
+        level: Annotated[LogLevel | None, Parameter(description="Minimum level")] = None,
+    ) -> Stream:
+        await find_job(history, job_id)
+        log_filter = _log_filter(level, None, None, None, None)
+        encode = msgspec.json.Encoder().encode
+
+        async def lines() -> AsyncIterator[bytes]:
+            async for row in history.iter_logs(job_id, log_filter):
+                view = _log_view(row)
+                if format == "ndjson":
+                    yield encode(view) + b"\n"
+                else:
+                    yield f"{view.time.isoformat()} {view.level.upper():8} {view.message}\n".encode()
+
+        extension = "ndjson" if format == "ndjson" else "log"
+        return Stream(
+            lines(),
+            media_type="application/x-ndjson" if format == "ndjson" else "text/plain; charset=utf-8",
+            headers={"content-disposition": f'attachment; filename="{job_id}.{extension}"'},
+        )

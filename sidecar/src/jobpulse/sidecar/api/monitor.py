@@ -10,11 +10,23 @@ import msgspec
 from litestar import Controller, get
 from litestar.params import Parameter
 
-from jobpulse.sidecar.api.jobs import JobStatus, matches
+from jobpulse.sidecar.api.jobs import JobStatus
 from jobpulse.sidecar.feed.hub import FeedHub
 from jobpulse.sidecar.ingest.receiver import Ingestor
 from jobpulse.sidecar.model import views
+from jobpulse.sidecar.model.state import JobState
 from jobpulse.sidecar.store import JobStore
+
+
+def matches(state: JobState, statuses: list[str] | None, job_type: str | None, name: str | None, owner: str | None) -> bool:
+    """Whether ``state`` passes the filters (name: a case-insensitive substring)."""
+    if statuses and state.status not in statuses:
+        return False
+    if job_type is not None and state.job_type != job_type:
+        return False
+    if owner is not None and state.owner != owner:
+        return False
+    return name is None or (state.name is not None and name.lower() in state.name.lower())
 
 
 class ActiveJobs(msgspec.Struct):

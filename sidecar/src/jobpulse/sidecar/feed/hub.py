@@ -30,8 +30,9 @@ import msgspec
 from jobpulse.sidecar.feed import protocol as p
 from jobpulse.sidecar.feed.protocol import MessageMeta, ServerMessage, Subscription
 from jobpulse.sidecar.model import views
-from jobpulse.sidecar.model.events import KIND_LOG, LEVEL_NUMBERS, JobEvent
-from jobpulse.sidecar.model.state import JobState, LogLine
+from jobpulse.sidecar.model.events import KIND_LOG, LEVEL_NUMBERS
+from jobpulse.sidecar.model.fold import log_line_of
+from jobpulse.sidecar.model.state import JobState
 from jobpulse.sidecar.store import JobChange, JobStore
 
 log = logging.getLogger("jobpulse.sidecar.feed")
@@ -149,7 +150,7 @@ class FeedHub:
         if old is None or old.status != new.status:
             pending.entries.append((p.JOB_STATUS_UPDATE, new))
         if event.kind == KIND_LOG:
-            pending.entries.append((p.JOB_LOG, (new, _line_of(new, event))))
+            pending.entries.append((p.JOB_LOG, (new, log_line_of(event, self.store.limits))))
         elif old is not None and not new.is_terminal and _moved(old, new):
             previous = pending.progress_at.get(new.id)
             if previous is not None:
@@ -365,19 +366,4 @@ def _moved(old: JobState, new: JobState) -> bool:
         or old.total != new.total
         or old.step != new.step
         or old.resources is not new.resources
-    )
-
-
-def _line_of(state: JobState, event: JobEvent) -> LogLine:
-    # The fold keeps the newest lines only; a line that arrived late is rebuilt from its event.
-    for line in reversed(state.logs):
-        if line.seq == event.seq:
-            return line
-    return LogLine(
-        seq=event.seq,
-        time_ns=event.time_ns,
-        level=event.level or "info",
-        message=event.message or "",
-        logger=event.logger,
-        attributes=event.attributes,
     )

@@ -270,19 +270,24 @@ def _merge_end(state: JobState, event: JobEvent, changes: dict[str, Any]) -> Non
     changes.update(end_seq=event.seq, end_status=event.status, ended_ns=event.time_ns, error=error)
 
 
-def _merge_log(state: JobState, event: JobEvent, changes: dict[str, Any], limits: FoldLimits) -> None:
-    level = event.level or "info"
+def log_line_of(event: JobEvent, limits: FoldLimits = DEFAULT_LIMITS) -> LogLine:
+    """The LogLine a log event becomes (long messages cut at ``limits.log_message_chars``)."""
     message = event.message or ""
     if len(message) > limits.log_message_chars:
         message = message[: limits.log_message_chars] + "…"
-    line = LogLine(
+    return LogLine(
         seq=event.seq,
         time_ns=event.time_ns,
-        level=level,
+        level=event.level or "info",
         message=message,
         logger=event.logger,
         attributes=event.attributes,
     )
+
+
+def _merge_log(state: JobState, event: JobEvent, changes: dict[str, Any], limits: FoldLimits) -> None:
+    line = log_line_of(event, limits)
+    level = line.level
     logs = state.logs
     cap = limits.recent_logs
     if not logs or event.seq > logs[-1].seq:

@@ -1,0 +1,314 @@
+"""Ingest: OTLP/HTTP protobuf log records per second into one sidecar process, against a bare endpoint.
+
+    python bench/bench_ingest.py            # batches of 1, 10 and 100 records, 2 s warm-up + 8 s each
+    python bench/bench_ingest.py --quick    # CI smoke run, under 30 s
+
+The baseline, measured in the same run, is a bare Litestar endpoint started the same way (uvicorn,
+one process, the sidecar's own uvicorn options) whose POST /v1/logs only does
+``ExportLogsServiceRequest().ParseFromString(body)`` and returns an empty response. Target: sidecar
+events/s >= 0.7 x the bare endpoint's.
+
+Load: ``wrk`` (keep-alive, C) with a Lua script that sends pre-generated request bodies, pinned to the
+cores the server is not on. The bodies carry the records the real instrumentation sends (progress
+with counts and step, start, step, resources, log lines, end; resource and trace ids), for jobs
+with unique ids and increasing seqs. When a wrk thread has sent all its bodies it sends them again
+with every job id renewed (new jobs, seq from 1), so no payload is ever repeated: the sidecar's
+duplicate fast path is never hit. Afterwards GET /api/monitor/ingest must show every record applied
+and none rejected.
+
+Each (server, batch) case gets a fresh server. Each figure is printed with its baseline as a ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _support as s  # noqa: E402
+
+TARGET_RATIO = 0.7
+JOB_ID_TAIL = "x000000"  # the last 7 characters of every job id; the Lua script renews them
+
+LUA = r"""
+-- Sends pre-generated OTLP bodies (one set per wrk thread, files t<N>.bin / t<N>.idx).
+-- Epoch E rewrites the job-id tail of every body to x<E>: new job ids, so nothing repeats.
+local counter = 0
+local threads = {}
+
+function setup(thread)
+  thread:set("tid", counter)
+  counter = counter + 1
+  table.insert(threads, thread)
+end
+
+local function tail(e)
+  return string.format("x%06d", e)
+end
+
+function init(args)
+  local dir, marker = args[1], args[3]
+  epoch = tonumber(args[2])
+  local f = assert(io.open(dir .. "/t" .. tid .. ".bin", "rb"))
+  local data = f:read("*a")
+  f:close()
+  pieces = {}
+  for line in io.lines(dir .. "/t" .. tid .. ".idx") do
+    local off, len = line:match("(%d+) (%d+)")
+    local body = data:sub(tonumber(off) + 1, tonumber(off) + tonumber(len))
+    local parts, start = {}, 1
+    while true do
+      local a, b = body:find(marker, start, true)
+      if not a then break end
+      parts[#parts + 1] = body:sub(start, a - 1)
+      start = b + 1
+    end
+    parts[#parts + 1] = body:sub(start)
+    pieces[#pieces + 1] = parts
+  end
+  headers = {["Content-Type"] = "application/x-protobuf"}
+  current = tail(epoch)
+  i, sent, wraps = 0, 0, 0
+end
+
+function request()
+  i = i + 1
+  if i > #pieces then
+    i, wraps, epoch = 1, wraps + 1, epoch + 1
+    current = tail(epoch)
+  end
+  sent = sent + 1
+  return wrk.format("POST", "/v1/logs", headers, table.concat(pieces[i], current))
+end
+
+function done(summary, latency, requests)
+  local sent_total, wraps_total = 0, 0
+  for _, t in ipairs(threads) do
+    sent_total = sent_total + t:get("sent")
+    wraps_total = wraps_total + t:get("wraps")
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'RESULT {"requests": %d, "duration_us": %d, "bytes": %d, "connect": %d, "read": %d, "write": %d, ' ..
+    '"status": %d, "timeout": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, "sent": %d, "wraps": %d}\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), sent_total, wraps_total))
+end
+"""
+
+
+def generate_pool(directory: Path, batch: int, threads: int, records: int, active_jobs: int, seed: int) -> tuple[int, Counter[str]]:
+    """Write one body set per wrk thread; return (bodies written, record kinds)."""
+    directory.mkdir(parents=True)
+    # A request holds at most one record per job, as a reporter tick does: >= batch jobs per emitter.
+    jobs_per_emitter = max(batch, 25)
+    emitters_per_thread = max(1, active_jobs // (threads * jobs_per_emitter))
+    requests_per_thread = max(1, records // (threads * batch))
+    kinds: Counter[str] = Counter()
+    bodies = 0
+    for thread in range(threads):
+        emitters = [
+            s.EmitterSim(thread * emitters_per_thread + k, jobs_per_emitter, seed=seed * 1000 + thread * 10 + k,
+                         job_id_tail=JOB_ID_TAIL)
+            for k in range(emitters_per_thread)
+        ]
+        offset = 0
+        with open(directory / f"t{thread}.bin", "wb") as data, open(directory / f"t{thread}.idx", "w") as index:
+
+            def write(body: bytes) -> None:
+                nonlocal offset, bodies
+                data.write(body)
+                index.write(f"{offset} {len(body)}\n")
+                offset += len(body)
+                bodies += 1
+
+            for n in range(requests_per_thread):
+                write(emitters[n % emitters_per_thread].request(batch))
+            # End the jobs still in flight, so each pass over the set leaves no job running forever.
+            for emitter in emitters:
+                ends = emitter.finish_all()
+                for start in range(0, len(ends), batch):
+                    write(s.logs_request(emitter.resource, ends[start : start + batch]))
+        for emitter in emitters:
+            kinds.update(emitter.kinds)
+    return bodies, kinds
+
+
+def run_wrk(url: str, pool: Path, epoch: int, seconds: float, threads: int, connections: int,
+            script: Path, cpus: set[int] | None) -> dict[str, float]:
+    """One wrk run; returns its RESULT line plus the CPU wrk used (% of one core)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    process = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(script), url,
+         "--", str(pool), str(epoch), JOB_ID_TAIL],
+        capture_output=True,
+        text=True,
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+        check=False,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    lines = [line for line in process.stdout.splitlines() if line.startswith("RESULT ")]
+    if process.returncode != 0 or not lines:
+        raise RuntimeError(f"wrk failed ({process.returncode}):\n{process.stdout}\n{process.stderr}")
+    result = json.loads(lines[-1][len("RESULT "):])
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    result["wrk_cpu_percent"] = 100.0 * cpu / (result["duration_us"] / 1e6)
+    return result
+
+
+def run_case(kind: str, batch: int, pool: Path, args: argparse.Namespace, workdir: Path, script: Path,
+             progress: s.Progress, profile_dir: Path | None) -> dict[str, float]:
+    server_cpus, load_cpus = s.cpu_plan(not args.no_pin)
+    factory = s.sidecar_process if kind == "sidecar" else s.bare_endpoint_process
+    server = factory(workdir, server_cpus)
+    progress(f"{kind}, batch {batch}: starting server")
+    with server:
+        progress(f"{kind}, batch {batch}: warm-up {args.warmup:g} s")
+        warm = run_wrk(server.url, pool, 1, args.warmup, args.threads, args.connections, script, load_cpus)
+        progress(f"{kind}, batch {batch}: measuring {args.duration:g} s")
+        meter = s.CpuMeter([server.pid]).start()
+        profiler = None
+        if profile_dir is not None and kind == "sidecar":
+            profiler = s.Profiler(server.pid, profile_dir / f"ingest-sidecar-batch{batch}", args.duration - 1,
+                                  load_cpus).start()
+        result = run_wrk(server.url, pool, 100_000, args.duration, args.threads, args.connections, script, load_cpus)
+        (server_cpu,) = meter.stop()
+        if profiler is not None:
+            profiler.wait()
+        seconds = result["duration_us"] / 1e6
+        errors = sum(int(result[k]) for k in ("connect", "read", "write", "status", "timeout"))
+        row = {
+            "requests_per_s": result["requests"] / seconds,
+            "events_per_s": result["requests"] * batch / seconds,
+            "p50_ms": result["p50_us"] / 1000,
+            "p99_ms": result["p99_us"] / 1000,
+            "server_cpu": server_cpu,
+            "wrk_cpu": result["wrk_cpu_percent"],
+            "errors": errors + warm["status"],
+            "wraps": result["wraps"],
+            "sent_requests": warm["sent"] + result["sent"],
+            "completed_requests": warm["requests"] + result["requests"],
+        }
+        if kind == "sidecar":
+            row["ingest"] = server.get_json("/api/monitor/ingest")
+    return row
+
+
+def check_ingest(row: dict, batch: int) -> str:
+    """Did the sidecar really apply what was sent? A verdict line (raises on a real failure)."""
+    ingest = row["ingest"]
+    problems = []
+    if ingest["records_rejected"] or ingest["requests_rejected"]:
+        problems.append(f"{ingest['records_rejected']} records / {ingest['requests_rejected']} requests rejected")
+    if ingest["records_applied"] != ingest["records"]:
+        problems.append(f"only {ingest['records_applied']:,} of {ingest['records']:,} records changed state")
+    if ingest["records"] < row["completed_requests"] * batch:
+        problems.append(f"{ingest['records']:,} records counted < {row['completed_requests'] * batch:,} answered")
+    verdict = (
+        f"batch {batch}: sidecar counted {ingest['requests']:,} requests, {ingest['records']:,} records, "
+        f"applied {ingest['records_applied']:,}, rejected {ingest['records_rejected']}, "
+        f"ignored {ingest['records_ignored']}, jobs in memory {ingest['jobs_in_memory']:,}"
+    )
+    if problems:
+        raise SystemExit(verdict + "\nFAILED: " + "; ".join(problems))
+    return verdict + ": ok"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batches", default="1,10,100", help="records per request, comma-separated (default 1,10,100)")
+    parser.add_argument("--duration", type=int, default=8, help="measured seconds per case (default 8)")
+    parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds per case (default 2)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk keep-alive connections (default 32)")
+    parser.add_argument("--pool-records", type=int, default=60_000,
+                        help="distinct records generated per batch size before ids are renewed (default 60000)")
+    parser.add_argument("--active-jobs", type=int, default=200,
+                        help="jobs in flight in the generated load, at least 2 x batch (default 200)")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the server and wrk to separate cores")
+    parser.add_argument("--profile", metavar="DIR", help="py-spy the sidecar during each measured run, stacks into DIR")
+    parser.add_argument("--quick", action="store_true", help="smoke run: batches 1 and 100, 1 s warm-up + 2 s")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.batches, args.duration, args.warmup, args.pool_records = "1,100", 2, 1, 25_000
+    args.batch_sizes = [int(b) for b in args.batches.split(",")]
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install -y --no-install-recommends wrk")
+    progress = s.Progress()
+    server_cpus, load_cpus = s.cpu_plan(not args.no_pin)
+    profile_dir = Path(args.profile).resolve() if args.profile else None
+    if profile_dir is not None:
+        if not s.Profiler.available():
+            raise SystemExit("--profile needs py-spy: pip install py-spy")
+        profile_dir.mkdir(parents=True, exist_ok=True)
+    progress("checking the OTLP encoder against protobuf and the sidecar's decoder")
+    s.check_encoder()
+
+    rows = []
+    with s.temp_workdir("jobpulse-bench-ingest-") as workdir:
+        script = workdir / "otlp.lua"
+        script.write_text(LUA)
+        verdicts = []
+        for batch in args.batch_sizes:
+            pool = workdir / f"pool-{batch}"
+            progress(f"batch {batch}: generating {args.pool_records:,} distinct records for {args.threads} wrk threads")
+            bodies, kinds = generate_pool(pool, batch, args.threads, args.pool_records, args.active_jobs, seed=batch)
+            size = sum(f.stat().st_size for f in pool.glob("*.bin"))
+            results = {}
+            for kind in ("bare", "sidecar"):
+                results[kind] = run_case(kind, batch, pool, args, workdir, script, progress, profile_dir)
+            verdicts.append(check_ingest(results["sidecar"], batch))
+            rows.append((batch, bodies, size / max(1, sum(kinds.values())), s.record_mix(kinds), results))
+            shutil.rmtree(pool)
+
+    print()
+    print(f"Machine: {s.machine_line()}")
+    print(f"Load: wrk, {args.threads} threads, {args.connections} keep-alive connections; {s.describe_plan(server_cpus, load_cpus)}")
+    print(f"Each case: fresh server, {args.warmup:g} s warm-up, then {args.duration:g} s measured. Target: sidecar >= {TARGET_RATIO}x bare.")
+    for batch, bodies, record_size, mix, _ in rows:
+        print(f"batch {batch}: {bodies:,} distinct bodies, {record_size:.0f} bytes per record on the wire; mix: {mix}")
+    table = []
+    for batch, _, _, _, results in rows:
+        bare, side = results["bare"], results["sidecar"]
+        ratio = side["events_per_s"] / bare["events_per_s"]
+        for kind, r in (("bare endpoint", bare), ("sidecar", side)):
+            table.append((
+                batch, kind, round(r["requests_per_s"]), round(r["events_per_s"]),
+                f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", f"{r['server_cpu']:.0f}%", f"{r['wrk_cpu']:.0f}%",
+                r["errors"],
+                f"{ratio:.2f}x {'meets' if ratio >= TARGET_RATIO else 'MISSES'}" if kind == "sidecar" else "1.00x (baseline)",
+            ))
+    s.print_table(
+        ["batch", "server", "requests/s", "events/s", "p50 ms", "p99 ms", "server CPU", "wrk CPU", "errors", "sidecar/bare"],
+        table,
+        "Ingest throughput (events/s = records/s; latency as seen by wrk)",
+    )
+    print()
+    for verdict in verdicts:
+        print(verdict)
+    for _, _, _, _, results in rows:
+        if results["sidecar"]["wraps"] or results["bare"]["wraps"]:
+            print("note: some wrk threads went through their body set more than once (job ids renewed each time)")
+            break
+    if profile_dir is not None:
+        for batch in args.batch_sizes:
+            raw = profile_dir / f"ingest-sidecar-batch{batch}.txt"
+            if raw.exists():
+                s.print_profile(raw, f"py-spy, sidecar, batch {batch}")
+
+
+if __name__ == "__main__":
+    main()

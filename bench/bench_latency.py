@@ -1,0 +1,447 @@
+"""Latency from ``job.advance()`` in a job process to receipt by WebSocket clients of the live feed.
+
+    python bench/bench_latency.py           # 1,000 jobs / 500 clients, after the 100 / 100 baseline
+    python bench/bench_latency.py --quick   # CI smoke run, under 30 s
+
+Jobs are real ``jobpulse.instrumentation`` jobs: ``--job-procs`` processes, each holding its share of
+``track_job`` handles open and advancing them from one thread, each job at a random rate between
+``--rate-min`` and ``--rate-max`` advances per second. A job process records (job, processed value,
+time.time_ns()) at each ``advance()``. Clients are asyncio ``websockets`` connections
+(compression off) spread over ``--client-procs`` processes; they record (frame, time.time_ns()) for
+every frame received and decode each distinct frame once. The latency of a received
+``job_progress`` message (job, V) is its receive time minus the time ``advance()`` made
+processed == V; only the first message carrying a new value of a job counts (a resources sample
+also sends ``job_progress``, with a value seen before). Advances made during the measured window
+count; their messages may arrive up to ``--drain`` seconds after it.
+
+The baseline row is the product brief's case (100 jobs, 100 clients, target p99 < 100 ms), measured
+in the same run; the target case is 1,000 jobs and 500 clients, target p99 < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import heapq
+import logging
+import multiprocessing
+import os
+import pickle
+import random
+import sys
+import time
+from array import array
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _support as s  # noqa: E402
+
+BIN_US = 50  # histogram resolution of the latency distribution
+MAX_LATENCY_S = 30
+
+
+# ---- job processes -------------------------------------------------------------------------------
+
+
+def job_worker(index: int, url: str, n_jobs: int, rate_min: float, rate_max: float, cpus: set[int] | None,
+               out_path: str, ready: Any, schedule: Any) -> None:
+    s.pin(cpus)
+    from jobpulse.instrumentation import configure, track_job
+
+    logging.getLogger("jobpulse.instrumentation").setLevel(logging.ERROR)
+    configure(endpoint=url, service_name=f"bench-latency-{index}", exit_flush_timeout=5.0)
+    rng = random.Random(index)
+    ids = [f"lat-{index}-{j:05d}-{rng.getrandbits(48):012x}" for j in range(n_jobs)]
+    advances = array("q")  # (job index, processed, time ns) triplets
+    with contextlib.ExitStack() as stack:
+        jobs = [
+            stack.enter_context(
+                track_job(f"orders-import-{j % 40:02d}", job_type=s.JOB_TYPES[j % len(s.JOB_TYPES)], total=10**6,
+                          job_id=ids[j], capture_logs=False)
+            )
+            for j in range(n_jobs)
+        ]
+        ready.put(("jobs", index, n_jobs))
+        t_begin, t_stop = schedule.get()
+        low, high = 1.0 / rate_max, 1.0 / rate_min
+        heap = [(t_begin + rng.uniform(0, high), j) for j in range(n_jobs)]
+        heapq.heapify(heap)
+        time_ns, now = time.time_ns, time.time
+        while True:
+            t_next, j = heap[0]
+            if t_next >= t_stop:
+                break
+            delay = t_next - now()
+            if delay > 0:
+                time.sleep(delay)
+            heapq.heapreplace(heap, (t_next + rng.uniform(low, high), j))
+            job = jobs[j]
+            t = time_ns()
+            job.advance()
+            advances.extend((j, job.processed, t))
+    with open(out_path, "wb") as out:
+        pickle.dump({"ids": ids, "advances": advances.tobytes()}, out)
+
+
+# ---- client processes ----------------------------------------------------------------------------
+
+
+class FeedData(msgspec.Struct):
+    """The two fields of a job_progress message's data that latency needs (the rest is skipped)."""
+
+    id: str | None = None
+    processed: int | None = None
+
+
+class FeedMessage(msgspec.Struct):
+    type: str
+    cursor: int
+    data: FeedData | list | str | int | float | None = None
+
+
+def client_worker(index: int, ws_url: str, n_clients: int, cpus: set[int] | None, out_path: str,
+                  ready: Any, schedule: Any) -> None:
+    s.pin(cpus)
+    s.raise_nofile(n_clients + 256)
+    asyncio.run(_clients(index, ws_url, n_clients, out_path, ready, schedule))
+
+
+async def _clients(index: int, ws_url: str, n_clients: int, out_path: str, ready: Any, schedule: Any) -> None:
+    from websockets.asyncio.client import connect
+
+    decode = msgspec.json.Decoder(list[FeedMessage]).decode
+    connections = []
+    for start in range(0, n_clients, 50):
+        connections += await asyncio.gather(
+            *(connect(ws_url, compression=None, max_size=None, open_timeout=60, ping_interval=None)
+              for _ in range(min(50, n_clients - start)))
+        )
+    ready.put(("clients", index, len(connections)))
+    loop = asyncio.get_running_loop()
+    t_end = await loop.run_in_executor(None, schedule.get)
+
+    keys: dict[bytes, int] = {}
+    frames: list[tuple[int, str, list[tuple[str, int]], int]] = []  # (first cursor, first type, progress, messages)
+    receipts = array("q")  # (client, frame index, time ns)
+    received_bytes = [0]
+    errors: list[str] = []
+
+    def learn(raw: bytes) -> int:
+        messages = decode(raw)
+        progress = [(m.data.id, m.data.processed) for m in messages
+                    if m.type == "job_progress" and isinstance(m.data, FeedData) and m.data.id is not None]
+        frames.append((messages[0].cursor, messages[0].type, progress, len(messages)))
+        return len(frames) - 1
+
+    async def read(client: int, connection: Any) -> None:
+        time_ns = time.time_ns
+        try:
+            while True:
+                raw = await connection.recv(decode=False)
+                t = time_ns()
+                key = raw[:128]
+                frame = keys.get(key)
+                if frame is None:
+                    frame = keys[key] = learn(raw)
+                receipts.extend((client, frame, t))
+                received_bytes[0] += len(raw)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # a dropped client is a result, not a crash
+            errors.append(f"{type(error).__name__}: {error}")
+
+    tasks = [asyncio.create_task(read(i, c)) for i, c in enumerate(connections)]
+    await asyncio.sleep(max(0.0, t_end - time.time()))
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    with open(out_path, "wb") as out:
+        pickle.dump({"frames": frames, "receipts": receipts.tobytes(), "bytes": received_bytes[0],
+                     "errors": errors, "clients": len(connections)}, out)
+    await asyncio.gather(*(c.close() for c in connections), return_exceptions=True)
+
+
+# ---- one scenario --------------------------------------------------------------------------------
+
+
+def split(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def run_case(label: str, n_jobs: int, n_clients: int, args: argparse.Namespace, workdir: Path,
+             progress: s.Progress) -> dict[str, Any]:
+    import numpy as np
+
+    server_cpus, load_cpus = s.cpu_plan(not args.no_pin)
+    context = multiprocessing.get_context("spawn")
+    ready = context.Queue()
+    case_dir = workdir / label.replace(" ", "-")
+    case_dir.mkdir()
+    result: dict[str, Any] = {"label": label, "jobs": n_jobs, "clients": n_clients}
+    sidecar = s.sidecar_process(case_dir, server_cpus)
+    progress(f"{label}: starting sidecar")
+    with sidecar:
+        client_procs, job_procs = [], []
+        try:
+            client_counts = [n for n in split(n_clients, args.client_procs) if n]
+            progress(f"{label}: connecting {n_clients} WebSocket clients from {len(client_counts)} processes")
+            client_schedules = []
+            for i, n in enumerate(client_counts):
+                queue = context.Queue()
+                proc = context.Process(target=client_worker, name=f"clients-{i}", daemon=True,
+                                       args=(i, sidecar.ws_url, n, load_cpus, str(case_dir / f"clients-{i}.pickle"), ready, queue))
+                proc.start()
+                client_procs.append(proc)
+                client_schedules.append(queue)
+            _wait_ready(ready, len(client_procs), "clients", client_procs)
+
+            job_counts = [n for n in split(n_jobs, args.job_procs) if n]
+            progress(f"{label}: starting {n_jobs} jobs in {len(job_counts)} processes")
+            job_schedules = []
+            for i, n in enumerate(job_counts):
+                queue = context.Queue()
+                proc = context.Process(target=job_worker, name=f"jobs-{i}", daemon=True,
+                                       args=(i, sidecar.url, n, args.rate_min, args.rate_max, load_cpus,
+                                             str(case_dir / f"jobs-{i}.pickle"), ready, queue))
+                proc.start()
+                job_procs.append(proc)
+                job_schedules.append(queue)
+            _wait_ready(ready, len(job_procs), "jobs", job_procs)
+
+            t_begin = time.time() + 0.5
+            t_m0 = t_begin + args.warmup
+            t_m1 = t_m0 + args.duration
+            for queue in job_schedules:
+                queue.put((t_begin, t_m1))
+            for queue in client_schedules:
+                queue.put(t_m1 + args.drain)
+            progress(f"{label}: warm-up {args.warmup:g} s, then measuring {args.duration:g} s")
+            time.sleep(max(0.0, t_m0 - time.time()))
+            meter = s.CpuMeter([sidecar.pid] + [p.pid for p in job_procs] + [p.pid for p in client_procs]).start()
+            profiler = None
+            if args.profile:
+                profiler = s.Profiler(sidecar.pid, Path(args.profile) / f"latency-{label.replace(' ', '-')}",
+                                      args.duration - 0.5, load_cpus).start()
+            time.sleep(max(0.0, t_m1 - time.time()))
+            cpu = meter.stop()
+            result["sidecar_cpu"] = cpu[0]
+            result["jobs_cpu"] = sum(cpu[1 : 1 + len(job_procs)])
+            result["clients_cpu"] = sum(cpu[1 + len(job_procs) :])
+            result["sidecar_rss_mb"] = s.rss_mb(sidecar.pid)
+            progress(f"{label}: draining {args.drain:g} s, stopping jobs and clients")
+            if profiler is not None:
+                profiler.wait()
+            for proc in job_procs + client_procs:
+                proc.join(args.drain + 60)
+            connections = sidecar.get_json("/api/monitor/connections")
+            result["resyncs"] = connections["resyncs_sent"]
+            result["dropped"] = connections["clients_dropped"]
+            result["published"] = connections["messages_published"]
+            result["ingest"] = sidecar.get_json("/api/monitor/ingest")
+        finally:
+            for proc in job_procs + client_procs:
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join()
+    progress(f"{label}: computing latencies")
+    result.update(analyse(case_dir, len(job_procs), len(client_procs), t_m0, t_m1, args))
+    return result
+
+
+def _wait_ready(ready: Any, count: int, what: str, procs: list[Any], timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while seen < count:
+        try:
+            ready.get(timeout=1.0)
+            seen += 1
+        except Exception:  # queue.Empty
+            dead = [p.name for p in procs if not p.is_alive()]
+            if dead or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} processes not ready ({seen}/{count}); exited: {dead}") from None
+
+
+def analyse(case_dir: Path, n_job_procs: int, n_client_procs: int, t_m0: float, t_m1: float,
+            args: argparse.Namespace) -> dict[str, Any]:
+    import numpy as np
+
+    m0, m1 = int(t_m0 * 1e9), int(t_m1 * 1e9)
+    # advance times: job id -> array indexed by processed - 1
+    advance_times: dict[str, Any] = {}
+    advances_in_window = 0
+    for i in range(n_job_procs):
+        data = pickle.loads((case_dir / f"jobs-{i}.pickle").read_bytes())
+        triplets = np.frombuffer(data["advances"], dtype=np.int64).reshape(-1, 3)
+        advances_in_window += int(((triplets[:, 2] >= m0) & (triplets[:, 2] < m1)).sum())
+        for j, job_id in enumerate(data["ids"]):
+            rows = triplets[triplets[:, 0] == j]
+            times = np.zeros(int(rows[:, 1].max()) if len(rows) else 0, dtype=np.int64)
+            times[rows[:, 1] - 1] = rows[:, 2]
+            advance_times[job_id] = times
+
+    clients = [pickle.loads((case_dir / f"clients-{i}.pickle").read_bytes()) for i in range(n_client_procs)]
+    # Distinct frames in feed order; a message counts when it is the first to carry its (job, value).
+    distinct: dict[tuple[int, str], list[tuple[str, int]]] = {}
+    for data in clients:
+        for cursor, first_type, progress, _ in data["frames"]:
+            distinct.setdefault((cursor, first_type), progress)
+    last_value: dict[str, int] = {}
+    fresh_times: dict[tuple[int, str], Any] = {}
+    for key in sorted(distinct):
+        times = []
+        for job_id, value in distinct[key]:
+            if value > last_value.get(job_id, 0):
+                last_value[job_id] = value
+                known = advance_times.get(job_id)
+                if known is not None and 0 < value <= len(known):
+                    t = known[value - 1]
+                    if m0 <= t < m1:
+                        times.append(t)
+        fresh_times[key] = np.array(times, dtype=np.int64)
+
+    bins = np.zeros(MAX_LATENCY_S * 1_000_000 // BIN_US + 1, dtype=np.int64)
+    worst = 0
+    samples = 0
+    negative = 0
+    frames_in_window = messages_in_window = bytes_total = 0
+    clients_total = 0
+    errors: list[str] = []
+    for data in clients:
+        clients_total += data["clients"]
+        errors += data["errors"]
+        bytes_total += data["bytes"]
+        receipts = np.frombuffer(data["receipts"], dtype=np.int64).reshape(-1, 3)
+        frame_keys = [(cursor, first_type) for cursor, first_type, _, _ in data["frames"]]
+        sizes = np.array([n for _, _, _, n in data["frames"]] or [0], dtype=np.int64)
+        in_window = (receipts[:, 2] >= m0) & (receipts[:, 2] < m1)
+        frames_in_window += int(in_window.sum())
+        messages_in_window += int(sizes[receipts[in_window, 1]].sum()) if len(receipts) else 0
+        order = np.argsort(receipts[:, 1], kind="stable")
+        by_frame = receipts[order]
+        boundaries = np.flatnonzero(np.diff(by_frame[:, 1])) + 1
+        for group in np.split(by_frame, boundaries):
+            if not len(group):
+                continue
+            advanced = fresh_times.get(frame_keys[int(group[0, 1])])
+            if advanced is None or not len(advanced):
+                continue
+            latencies = (group[:, 2][:, None] - advanced[None, :]).ravel() // 1000  # microseconds
+            negative += int((latencies < 0).sum())
+            latencies = np.clip(latencies, 0, None)
+            worst = max(worst, int(latencies.max()))
+            samples += latencies.size
+            np.add.at(bins, np.minimum(latencies // BIN_US, len(bins) - 1), 1)
+
+    def quantile(q: float) -> float:
+        if not samples:
+            return float("nan")
+        index = int(np.searchsorted(np.cumsum(bins), q * samples, side="left"))
+        return (index + 0.5) * BIN_US / 1000  # ms, bin centre
+
+    window = t_m1 - t_m0
+    return {
+        "samples": samples,
+        "p50": quantile(0.50),
+        "p95": quantile(0.95),
+        "p99": quantile(0.99),
+        "max": worst / 1000,
+        "negative": negative,
+        "advances_per_s": advances_in_window / window,
+        "frames_per_s": frames_in_window / window,
+        "messages_per_s": messages_in_window / window,
+        "mb_per_s": bytes_total / 2**20 / (window + args.warmup + args.drain),
+        "clients_connected": clients_total,
+        "client_errors": errors,
+    }
+
+
+# ---- main ----------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=1000, help="concurrent jobs in the target case (default 1000)")
+    parser.add_argument("--clients", type=int, default=500, help="WebSocket clients in the target case (default 500)")
+    parser.add_argument("--baseline-jobs", type=int, default=100, help="jobs in the baseline case (default 100)")
+    parser.add_argument("--baseline-clients", type=int, default=100, help="clients in the baseline case (default 100)")
+    parser.add_argument("--no-baseline", action="store_true", help="run the target case only")
+    parser.add_argument("--job-procs", type=int, default=4, help="job processes (default 4)")
+    parser.add_argument("--client-procs", type=int, default=2, help="client processes (default 2)")
+    parser.add_argument("--rate-min", type=float, default=5.0, help="slowest advances/s of a job (default 5)")
+    parser.add_argument("--rate-max", type=float, default=10.0, help="fastest advances/s of a job (default 10)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of advancing before measuring (default 3)")
+    parser.add_argument("--duration", type=float, default=15.0, help="measured seconds (default 15)")
+    parser.add_argument("--drain", type=float, default=2.0, help="seconds clients keep reading after (default 2)")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the sidecar to its own core")
+    parser.add_argument("--profile", metavar="DIR", help="py-spy the sidecar during each measured window, into DIR")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 200 jobs / 50 clients after 20 / 20, 4 s")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.jobs, args.clients, args.baseline_jobs, args.baseline_clients = 200, 50, 20, 20
+        args.warmup, args.duration, args.drain = 1.0, 4.0, 1.0
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    progress = s.Progress()
+    server_cpus, load_cpus = s.cpu_plan(not args.no_pin)
+    s.raise_nofile(args.clients + 1024)
+    if args.profile:
+        if not s.Profiler.available():
+            raise SystemExit("--profile needs py-spy: pip install py-spy")
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+    cases = [] if args.no_baseline else [("baseline", args.baseline_jobs, args.baseline_clients, 100.0)]
+    cases.append(("target", args.jobs, args.clients, 50.0))
+    results = []
+    with s.temp_workdir("jobpulse-bench-latency-") as workdir:
+        for label, n_jobs, n_clients, target in cases:
+            result = run_case(f"{label} {n_jobs} jobs {n_clients} clients", n_jobs, n_clients, args, workdir, progress)
+            result["target"] = target
+            results.append(result)
+
+    print()
+    print(f"Machine: {s.machine_line()}")
+    print(f"{s.describe_plan(server_cpus, load_cpus)} (job and client processes share the load cores)")
+    print(f"Jobs advance {args.rate_min:g}-{args.rate_max:g} times/s each (uniform jitter), from {args.job_procs} processes; "
+          f"clients in {args.client_procs} processes; warm-up {args.warmup:g} s, measured {args.duration:g} s, drain {args.drain:g} s.")
+    base_p99 = results[0]["p99"]
+    table = []
+    for r in results:
+        met = r["p99"] < r["target"]
+        table.append((
+            r["jobs"], r["clients"], r["samples"], f"{r['p50']:.1f}", f"{r['p95']:.1f}", f"{r['p99']:.1f}", f"{r['max']:.1f}",
+            f"< {r['target']:g} ms: {'meets' if met else 'MISSES'}", f"{r['p99'] / base_p99:.2f}x",
+        ))
+    s.print_table(["jobs", "clients", "latency samples", "p50 ms", "p95 ms", "p99 ms", "max ms", "p99 target", "p99 vs baseline"],
+                  table, "advance() -> WebSocket receipt latency")
+    table = []
+    for r in results:
+        table.append((
+            r["jobs"], r["clients"], round(r["advances_per_s"]), round(r["published"]), round(r["frames_per_s"]),
+            round(r["messages_per_s"]), f"{r['mb_per_s']:.1f}", f"{r['sidecar_cpu']:.0f}%", f"{r['jobs_cpu']:.0f}%",
+            f"{r['clients_cpu']:.0f}%", f"{r['sidecar_rss_mb']:.0f}", r["resyncs"], r["dropped"],
+        ))
+    s.print_table(["jobs", "clients", "advances/s", "messages published", "frames recv/s", "messages recv/s", "MB/s recv",
+                   "sidecar CPU", "job procs CPU", "client procs CPU", "sidecar RSS MB", "resyncs", "clients dropped"],
+                  table, "Load during the measured window (CPU in % of one core)")
+    for r in results:
+        ingest = r["ingest"]
+        print(f"{r['label']}: {r['clients_connected']} clients connected; sidecar ingested {ingest['records']:,} records "
+              f"({ingest['records_rejected']} rejected); {len(r['client_errors'])} client errors"
+              + (f" (first: {r['client_errors'][0]})" if r["client_errors"] else "")
+              + (f"; {r['negative']} negative latencies clipped to 0" if r["negative"] else ""))
+    if args.profile:
+        for r in results:
+            raw = Path(args.profile) / f"latency-{r['label'].replace(' ', '-')}.txt"
+            if raw.exists():
+                s.print_profile(raw, f"py-spy, sidecar, {r['label']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Durable job history: SQLAlchemy Core over SQLite or PostgreSQL, written behind the fold."""

@@ -1,0 +1,206 @@
+"""Reading job history: filtered, sorted, keyset-paginated job lists and log lines.
+
+Keyset ("seek") pagination: a cursor holds the sort value and id of the last row served, and the next
+page starts strictly after it. Unlike offsets, pages stay stable while new jobs arrive.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from sqlalchemy import ColumnElement, and_, func, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from jobpulse.sidecar.history import rows
+from jobpulse.sidecar.history.tables import job_logs, jobs
+from jobpulse.sidecar.model.state import JobState
+
+SORT_COLUMNS = {
+    "started_at": jobs.c.started_ns,
+    "ended_at": func.coalesce(jobs.c.ended_ns, -1),
+    "duration": func.coalesce(jobs.c.duration_s, -1.0),
+    "name": func.coalesce(jobs.c.name, ""),
+}
+SORTS = tuple(f"{prefix}{name}" for name in SORT_COLUMNS for prefix in ("-", ""))
+
+
+class CursorError(ValueError):
+    """A pagination cursor that this server did not issue (or for another sort)."""
+
+
+class JobFilter(msgspec.Struct, kw_only=True):
+    """Which jobs to list. Times are nanoseconds since the epoch."""
+
+    statuses: list[str] | None = None
+    job_type: str | None = None
+    name: str | None = None
+    name_prefix: str | None = None
+    owner: str | None = None
+    text: str | None = None
+    started_after: int | None = None
+    started_before: int | None = None
+    ended_after: int | None = None
+    ended_before: int | None = None
+    min_duration_s: float | None = None
+    max_duration_s: float | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        c = jobs.c
+        conditions: list[ColumnElement[bool]] = []
+        if self.statuses:
+            conditions.append(c.status.in_(self.statuses))
+        if self.job_type is not None:
+            conditions.append(c.job_type == self.job_type)
+        if self.owner is not None:
+            conditions.append(c.owner == self.owner)
+        if self.name_prefix:
+            # A range rather than LIKE 'x%', so the name index serves it on every backend.
+            conditions.append(and_(c.name >= self.name_prefix, c.name < self.name_prefix + "\U0010ffff"))
+        if self.name:
+            conditions.append(c.name.ilike(f"%{_escape_like(self.name)}%", escape="\\"))
+        if self.text:
+            pattern = f"%{_escape_like(self.text)}%"
+            conditions.append(or_(c.name.ilike(pattern, escape="\\"), c.error_message.ilike(pattern, escape="\\")))
+        for column, low, high in (
+            (c.started_ns, self.started_after, self.started_before),
+            (c.ended_ns, self.ended_after, self.ended_before),
+            (c.duration_s, self.min_duration_s, self.max_duration_s),
+        ):
+            if low is not None:
+                conditions.append(column >= low)
+            if high is not None:
+                conditions.append(column < high if column is not c.duration_s else column <= high)
+        return conditions
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class JobListPage(msgspec.Struct):
+    """One page of stored jobs."""
+
+    states: list[JobState]
+    total: int
+    next_cursor: str | None
+
+
+def encode_cursor(sort: str, value: Any, job_id: str) -> str:
+    return base64.urlsafe_b64encode(msgspec.json.encode([sort, value, job_id])).decode().rstrip("=")
+
+
+def decode_cursor(sort: str, cursor: str) -> tuple[Any, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        cursor_sort, value, job_id = msgspec.json.decode(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, TypeError, msgspec.DecodeError):
+        raise CursorError(f"cursor {cursor!r} was not issued by this server") from None
+    if cursor_sort != sort or not isinstance(job_id, str):
+        raise CursorError(f"cursor {cursor!r} belongs to sort {cursor_sort!r}, not {sort!r}")
+    return value, job_id
+
+
+async def list_jobs(
+    engine: AsyncEngine, job_filter: JobFilter, *, sort: str = "-started_at", limit: int = 50, cursor: str | None = None
+) -> JobListPage:
+    """A page of jobs matching ``job_filter``, ordered by ``sort`` (``-`` for descending), then id."""
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {list(SORTS)}, got {sort!r}")
+    descending = sort.startswith("-")
+    key = SORT_COLUMNS[sort.lstrip("-")]
+    conditions = job_filter.conditions()
+    total_query = select(func.count()).select_from(jobs).where(*conditions)
+    query = select(key.label("sort_key"), jobs.c.id, jobs.c.state).where(*conditions)
+    if cursor is not None:
+        value, job_id = decode_cursor(sort, cursor)
+        after = tuple_(key, jobs.c.id) < tuple_(value, job_id) if descending else tuple_(key, jobs.c.id) > tuple_(value, job_id)
+        query = query.where(after)
+    order = (key.desc(), jobs.c.id.desc()) if descending else (key.asc(), jobs.c.id.asc())
+    query = query.order_by(*order).limit(limit + 1)
+    async with engine.connect() as connection:
+        total = (await connection.execute(total_query)).scalar_one()
+        fetched = (await connection.execute(query)).all()
+    page = fetched[:limit]
+    next_cursor = None
+    if len(fetched) > limit:
+        last = page[-1]
+        next_cursor = encode_cursor(sort, last.sort_key, last.id)
+    return JobListPage(states=[rows.decode_state(row.state) for row in page], total=total, next_cursor=next_cursor)
+
+
+async def get_state(engine: AsyncEngine, job_id: str) -> JobState | None:
+    async with engine.connect() as connection:
+        blob = (await connection.execute(select(jobs.c.state).where(jobs.c.id == job_id))).scalar_one_or_none()
+    return None if blob is None else rows.decode_state(blob)
+
+
+async def load_states(engine: AsyncEngine, statuses: list[str], limit: int | None = None) -> list[JobState]:
+    """Stored states with one of ``statuses``, newest first (what a restart rebuilds memory from)."""
+    query = select(jobs.c.state).where(jobs.c.status.in_(statuses)).order_by(jobs.c.started_ns.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    async with engine.connect() as connection:
+        return [rows.decode_state(blob) for blob in (await connection.execute(query)).scalars()]
+
+
+class LogFilter(msgspec.Struct, kw_only=True):
+    """Which log lines of a job to read."""
+
+    min_level: int = 0
+    since_ns: int | None = None
+    until_ns: int | None = None
+    text: str | None = None
+    after_seq: int = -1
+
+    def matches(self, row: dict[str, Any]) -> bool:
+        """The same test in memory, for lines not written yet."""
+        return (
+            row["seq"] > self.after_seq
+            and row["level"] >= self.min_level
+            and (self.since_ns is None or row["time_ns"] >= self.since_ns)
+            and (self.until_ns is None or row["time_ns"] < self.until_ns)
+            and (self.text is None or self.text.lower() in row["message"].lower())
+        )
+
+    def conditions(self, job_id: str) -> list[ColumnElement[bool]]:
+        c = job_logs.c
+        conditions = [c.job_id == job_id, c.seq > self.after_seq]
+        if self.min_level:
+            conditions.append(c.level >= self.min_level)
+        if self.since_ns is not None:
+            conditions.append(c.time_ns >= self.since_ns)
+        if self.until_ns is not None:
+            conditions.append(c.time_ns < self.until_ns)
+        if self.text:
+            conditions.append(c.message.ilike(f"%{_escape_like(self.text)}%", escape="\\"))
+        return conditions
+
+
+async def list_logs(engine: AsyncEngine, job_id: str, log_filter: LogFilter, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` stored lines of ``job_id`` matching ``log_filter``, in seq order."""
+    query = select(job_logs).where(*log_filter.conditions(job_id)).order_by(job_logs.c.seq).limit(limit)
+    async with engine.connect() as connection:
+        return [dict(row._mapping) for row in await connection.execute(query)]
+
+
+async def count_logs(engine: AsyncEngine, job_id: str, log_filter: LogFilter) -> int:
+    query = select(func.count()).select_from(job_logs).where(*log_filter.conditions(job_id))
+    async with engine.connect() as connection:
+        return (await connection.execute(query)).scalar_one()
+
+
+async def iter_logs(
+    engine: AsyncEngine, job_id: str, log_filter: LogFilter, page_size: int = 5000
+) -> AsyncIterator[dict[str, Any]]:
+    """Every matching line, in pages, without holding a transaction open between pages."""
+    after = log_filter.after_seq
+    while True:
+        page = await list_logs(engine, job_id, msgspec.structs.replace(log_filter, after_seq=after), page_size)
+        for row in page:
+            yield row
+        if len(page) < page_size:
+            return
+        after = page[-1]["seq"]

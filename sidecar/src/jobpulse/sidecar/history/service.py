@@ -1,0 +1,123 @@
+"""History: the database, the writer and the retention sweeper, started and stopped together."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from jobpulse.sidecar.history import analytics, queries
+from jobpulse.sidecar.history.db import create_engine, migrate
+from jobpulse.sidecar.history.retention import RetentionPolicy, RetentionSweeper
+from jobpulse.sidecar.history.writer import HistoryWriter
+from jobpulse.sidecar.model.state import ACTIVE_STATUSES, TERMINAL_STATUSES, JobState
+from jobpulse.sidecar.store import JobStore
+
+log = logging.getLogger("jobpulse.sidecar.history")
+
+
+class History:
+    """Durable job history behind a JobStore."""
+
+    def __init__(
+        self,
+        database_url: str,
+        store: JobStore,
+        *,
+        flush_interval_s: float,
+        max_pending_lines: int,
+        policy: RetentionPolicy,
+        sweep_interval_s: float,
+    ) -> None:
+        self.database_url = database_url
+        self.store = store
+        self.engine: AsyncEngine = create_engine(database_url)
+        self.writer = HistoryWriter(self.engine, store, interval_s=flush_interval_s, max_pending_lines=max_pending_lines)
+        self.sweeper = RetentionSweeper(self.engine, policy, interval_s=sweep_interval_s)
+
+    async def start(self) -> None:
+        """Migrate the schema, rebuild memory from what is stored, start writing and sweeping."""
+        await migrate(self.engine)
+        restored = await self.restore()
+        if restored:
+            log.info("restored %d job(s) from history", restored)
+        await self.writer.start()
+        await self.sweeper.start()
+
+    async def stop(self) -> None:
+        await self.sweeper.stop()
+        await self.writer.stop()
+        await self.engine.dispose()
+
+    async def restore(self) -> int:
+        """Put active jobs and the most recent finished ones back into the store.
+
+        Active jobs get a fresh heartbeat window: the sidecar heard nothing while it was down, which
+        says nothing about the jobs, and they resend what they buffered once it is back.
+        """
+        now_ns = time.time_ns()
+        active = await queries.load_states(self.engine, sorted(ACTIVE_STATUSES))
+        finished = await queries.load_states(self.engine, sorted(TERMINAL_STATUSES), self.store.finished_capacity)
+        for state in reversed(finished):
+            self.store.restore(state)
+        for state in active:
+            self.store.restore(msgspec.structs.replace(state, last_seen_ns=max(state.last_seen_ns, now_ns)))
+        return len(active) + len(finished)
+
+    async def check(self) -> str:
+        """Readiness: the database answers and the writer keeps up."""
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception as error:
+            return f"database unreachable: {type(error).__name__}: {error}"
+        if self.writer.stats.last_error is not None:
+            return f"history writes failing: {self.writer.stats.last_error}"
+        return "ok"
+
+    async def get_state(self, job_id: str) -> JobState | None:
+        """The job from memory if it is there (freshest), else from storage."""
+        return self.store.get(job_id) or await queries.get_state(self.engine, job_id)
+
+    async def list_jobs(self, job_filter: queries.JobFilter, **page: Any) -> queries.JobListPage:
+        """A page of stored jobs, each replaced by its in-memory state when fresher.
+
+        Job changes not written yet are written first, so a job that just started or ended is listed.
+        """
+        if self.writer.jobs_pending:
+            await self.writer.flush()
+        result = await queries.list_jobs(self.engine, job_filter, **page)
+        result.states = [self.store.get(state.id) or state for state in result.states]
+        return result
+
+    async def logs(
+        self, job_id: str, log_filter: queries.LogFilter, limit: int
+    ) -> tuple[list[dict[str, Any]], int, bool]:
+        """Lines of ``job_id`` (stored ones and those not written yet), the total matching, more-to-come."""
+        stored = await queries.list_logs(self.engine, job_id, log_filter, limit + 1)
+        total = await queries.count_logs(self.engine, job_id, log_filter)
+        seen = {row["seq"] for row in stored}
+        pending = [row for row in self.writer.pending_lines(job_id) if row["seq"] not in seen and log_filter.matches(row)]
+        merged = sorted(stored + pending, key=lambda row: row["seq"])
+        return merged[:limit], total + len(pending), len(merged) > limit
+
+    async def iter_logs(self, job_id: str, log_filter: queries.LogFilter) -> AsyncIterator[dict[str, Any]]:
+        """Every matching line of ``job_id``: stored ones, then those not written yet."""
+        last = log_filter.after_seq
+        async for row in queries.iter_logs(self.engine, job_id, log_filter):
+            last = row["seq"]
+            yield row
+        for row in sorted(self.writer.pending_lines(job_id), key=lambda row: row["seq"]):
+            if row["seq"] > last and log_filter.matches(row):
+                yield row
+
+    async def analytics(self, **query: Any) -> analytics.Analytics:
+        return await analytics.job_analytics(self.engine, **query)
+
+    async def step_analytics(self, **query: Any) -> analytics.StepAnalytics:
+        return await analytics.step_analytics(self.engine, **query)
