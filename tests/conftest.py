@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.postgres import PostgresServer, find_bin_dir
 from tests.support.sidecar import SidecarProcess
 
 
@@ -38,3 +39,22 @@ def shared_sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar
     process = SidecarProcess(tmp_path_factory.mktemp("sidecar")).start()
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (each test takes its own database)."""
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        require_binary("initdb")
+    server = PostgresServer(bin_dir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each backend: the storage suite runs once against each."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'history.db'}"
+    return request.getfixturevalue("postgres_server").new_database()

@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import datetime
 
 import msgspec
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import BigInteger, ColumnElement, Float, and_, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobpulse.sidecar.history.tables import job_steps, jobs
@@ -107,6 +107,11 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
+def _total(value: ColumnElement[int]) -> ColumnElement[int]:
+    # PostgreSQL sums bigints into numeric (Decimal in Python); these totals fit a bigint.
+    return cast(func.coalesce(func.sum(value), 0), BigInteger)
+
+
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 6) if whole else None
 
@@ -128,12 +133,13 @@ async def job_analytics(
             _count(jobs.c.status == "cancelled").label("cancelled"),
             _count(jobs.c.status == "lost").label("lost"),
             _count(jobs.c.status.in_(["pending", "running", "paused"])).label("active"),
-            func.coalesce(func.sum(jobs.c.processed), 0).label("processed"),
-            func.coalesce(func.sum(jobs.c.failed), 0).label("records_failed"),
-            func.sum(case((completed, jobs.c.processed), else_=0)).label("completed_processed"),
-            func.sum(case((completed, jobs.c.duration_s), else_=0.0)).label("completed_seconds"),
-            func.max(case((completed, jobs.c.duration_s))).label("max_duration"),
-            func.avg(case((completed, jobs.c.duration_s))).label("mean_duration"),
+            _total(jobs.c.processed).label("processed"),
+            _total(jobs.c.failed).label("records_failed"),
+            _total(case((completed, jobs.c.processed), else_=0)).label("completed_processed"),
+            # Float casts: PostgreSQL sums and averages would otherwise come back as Decimal.
+            cast(func.sum(case((completed, jobs.c.duration_s), else_=0.0)), Float).label("completed_seconds"),
+            cast(func.max(case((completed, jobs.c.duration_s))), Float).label("max_duration"),
+            cast(func.avg(case((completed, jobs.c.duration_s))), Float).label("mean_duration"),
         )
         .where(in_period)
         .group_by(key)
@@ -159,8 +165,8 @@ async def job_analytics(
             bucket_of,
             func.count().label("runs"),
             _count(jobs.c.status == "failed").label("failed"),
-            func.coalesce(func.sum(jobs.c.processed), 0).label("processed"),
-            func.coalesce(func.sum(jobs.c.failed), 0).label("records_failed"),
+            _total(jobs.c.processed).label("processed"),
+            _total(jobs.c.failed).label("records_failed"),
         )
         .where(in_period)
         .group_by(key, bucket_of)
@@ -261,15 +267,15 @@ async def step_analytics(engine: AsyncEngine, *, job_name: str, since_ns: int, u
         select(jobs.c.id).where(jobs.c.name == job_name, jobs.c.started_ns >= since_ns, jobs.c.started_ns < until_ns)
     ).scalar_subquery()
     ended = and_(job_steps.c.job_name == job_name, job_steps.c.job_id.in_(runs_in_period), job_steps.c.ended_ns.is_not(None))
-    seconds = job_steps.c.duration_ns / 1e9
+    seconds = cast(job_steps.c.duration_ns, Float) / 1e9
     totals = (
         select(
             job_steps.c.name,
             func.min(job_steps.c.step_index).label("index"),
             func.count().label("runs"),
             _count(job_steps.c.state == "failed").label("failed"),
-            func.max(seconds).label("max"),
-            func.avg(seconds).label("mean"),
+            cast(func.max(seconds), Float).label("max"),
+            cast(func.avg(seconds), Float).label("mean"),
         )
         .where(ended)
         .group_by(job_steps.c.name)

@@ -22,7 +22,7 @@ SORT_COLUMNS = {
     "started_at": jobs.c.started_ns,
     "ended_at": func.coalesce(jobs.c.ended_ns, -1),
     "duration": func.coalesce(jobs.c.duration_s, -1.0),
-    "name": func.coalesce(jobs.c.name, ""),
+    "name": func.lower(func.coalesce(jobs.c.name, "")),
 }
 SORTS = tuple(f"{prefix}{name}" for name in SORT_COLUMNS for prefix in ("-", ""))
 

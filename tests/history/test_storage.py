@@ -1,0 +1,253 @@
+"""The storage suite: the same tests against a real SQLite file and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+from sqlalchemy import func, select
+
+from jobpulse.sidecar.history import queries
+from jobpulse.sidecar.history.db import migrate
+from jobpulse.sidecar.history.retention import RetentionPolicy, RetentionSweeper
+from jobpulse.sidecar.history.service import History
+from jobpulse.sidecar.history.tables import MARKER_SEQ, job_logs, jobs
+from jobpulse.sidecar.model.events import JobEvent
+from jobpulse.sidecar.store import JobStore
+from tests.support.job_events import S, T0, run
+
+DAY = 86400 * S
+
+
+@pytest.fixture
+async def history(database_url):
+    store = JobStore()
+    service = History(database_url, store, flush_interval_s=3600, max_pending_lines=100_000,
+                      policy=RetentionPolicy(), sweep_interval_s=3600)
+    await migrate(service.engine)
+    yield service
+    await service.engine.dispose()
+
+
+async def persist(history: History, *runs: list[JobEvent]) -> None:
+    for events in runs:
+        history.store.apply_all(events)
+    await history.writer.flush()
+
+
+async def scalar(history: History, query):
+    async with history.engine.connect() as connection:
+        return (await connection.execute(query)).scalar_one()
+
+
+async def test_writes_are_idempotent_under_replay(history, database_url):
+    events = run(name="replayed", steps=(("parse", 1.5), ("load", 2.5)), log_lines=30, processed=50)
+    await persist(history, events)
+    # A crash and a replay: a fresh process receives every event again.
+    again = History(database_url, JobStore(), flush_interval_s=3600, max_pending_lines=1000,
+                    policy=RetentionPolicy(), sweep_interval_s=3600)
+    await persist(again, events, events)
+    await again.engine.dispose()
+    assert await scalar(history, select(func.count()).select_from(jobs)) == 1
+    assert await scalar(history, select(func.count()).select_from(job_logs)) == 30
+    state = await queries.get_state(history.engine, events[0].job_id)
+    assert state == history.store.get(events[0].job_id), "the stored state is the folded state, exactly"
+    assert [(step.name, step.duration_ns) for step in state.steps] == [("parse", 1_500_000_000), ("load", 2_500_000_000)]
+
+
+async def test_a_stray_late_event_does_not_overwrite_a_finished_job(history, database_url):
+    events = run(name="finished", processed=9)
+    await persist(history, events)
+    stray = History(database_url, JobStore(), flush_interval_s=3600, max_pending_lines=1000,
+                    policy=RetentionPolicy(), sweep_interval_s=3600)
+    late = JobEvent(kind="log", job_id=events[0].job_id, seq=99, time_ns=T0, level="info", message="late")
+    await persist(stray, [late])
+    await stray.engine.dispose()
+    state = await queries.get_state(history.engine, events[0].job_id)
+    assert (state.name, state.status, state.processed) == ("finished", "completed", 9)
+    assert await scalar(history, select(func.count()).select_from(job_logs)) == 1, "the line itself is kept"
+
+
+async def test_filters_sorts_and_totals(history):
+    runs = [
+        run(name="orders-import", job_type="csv", start_ns=T0 + 1 * S, duration_s=10),
+        run(name="orders-export", job_type="csv", start_ns=T0 + 2 * S, duration_s=30, status="failed",
+            error_type="ValueError", error_message="bad header in orders.csv"),
+        run(name="crm-upload", job_type="api", owner="crm", start_ns=T0 + 3 * S, duration_s=5, status="cancelled"),
+        run(name="Warehouse-Load", job_type="db", start_ns=T0 + 4 * S, duration_s=60, status="failed",
+            error_type="IntegrityError", error_message="duplicate key 42"),
+        run(name="crm-sync", job_type="api", owner="crm", start_ns=T0 + 5 * S, status=None),
+    ]
+    await persist(history, *runs)
+    ids = [events[0].job_id for events in runs]
+
+    async def listed(sort="-started_at", **conditions):
+        page = await history.list_jobs(queries.JobFilter(**conditions), sort=sort, limit=50)
+        assert page.total == len(page.states)
+        return [ids.index(state.id) for state in page.states]
+
+    assert await listed() == [4, 3, 2, 1, 0]
+    assert await listed(statuses=["failed", "cancelled"]) == [3, 2, 1]
+    assert await listed(job_type="api") == [4, 2]
+    assert await listed(owner="crm", statuses=["running"]) == [4]
+    assert await listed(name="ORDERS") == [1, 0]
+    assert await listed(name="warehouse") == [3]
+    assert await listed(name_prefix="crm-") == [4, 2]
+    assert await listed(text="duplicate KEY") == [3]
+    assert await listed(text="orders") == [1, 0]
+    assert await listed(name="100%_") == []
+    assert await listed(started_after=T0 + 2 * S, started_before=T0 + 4 * S) == [2, 1]
+    assert await listed(ended_after=T0 + 20 * S) == [3, 1]
+    assert await listed(min_duration_s=10, max_duration_s=30) == [1, 0]
+    assert await listed("duration") == [4, 2, 0, 1, 3], "unfinished jobs have no duration and sort first"
+    assert await listed("-name") == [3, 0, 1, 2, 4], "names sort case-insensitively"
+
+
+async def test_cursor_pages_stay_stable_while_new_jobs_arrive(history):
+    await persist(history, *(run(name=f"job-{n}", start_ns=T0 + n * S) for n in range(25)))
+    seen = []
+    page = await history.list_jobs(queries.JobFilter(), limit=10)
+    seen += [state.name for state in page.states]
+    await persist(history, *(run(name=f"newer-{n}", start_ns=T0 + (100 + n) * S) for n in range(5)))
+    while page.next_cursor:
+        page = await history.list_jobs(queries.JobFilter(), limit=10, cursor=page.next_cursor)
+        seen += [state.name for state in page.states]
+    assert seen == [f"job-{n}" for n in range(24, -1, -1)]
+    with pytest.raises(queries.CursorError):
+        await history.list_jobs(queries.JobFilter(), sort="duration", cursor=page.next_cursor or "bm9wZQ")
+
+
+async def test_logs_filter_page_and_include_lines_not_written_yet(history):
+    events = run(name="chatty", log_lines=12, status=None)
+    await persist(history, events)
+    job_id = events[0].job_id
+    history.store.apply_all(
+        [JobEvent(kind="log", job_id=job_id, seq=100 + n, time_ns=T0 + S, level="error", message=f"late failure {n}")
+         for n in range(3)]
+    )
+    first, total, more = await history.logs(job_id, queries.LogFilter(), limit=10)
+    assert (len(first), total, more) == (10, 15, True)
+    rest, _, more = await history.logs(job_id, queries.LogFilter(after_seq=first[-1]["seq"]), limit=10)
+    assert [row["message"] for row in rest][-3:] == ["late failure 0", "late failure 1", "late failure 2"]
+    assert not more
+    errors, total, _ = await history.logs(job_id, queries.LogFilter(min_level=3), limit=10)
+    assert total == 3 and {row["level"] for row in errors} == {3}
+    found, _, _ = await history.logs(job_id, queries.LogFilter(text="LINE 1"), limit=10)
+    assert [row["message"] for row in found] == ["line 1 of chatty", "line 10 of chatty", "line 11 of chatty"]
+    streamed = [row["seq"] async for row in history.iter_logs(job_id, queries.LogFilter())]
+    assert streamed == sorted(streamed) and len(streamed) == 15
+
+
+async def test_analytics_by_type_with_percentiles_trend_and_errors(history):
+    day = (T0 // DAY + 1) * DAY
+    runs = [run(job_type="csv", name="csv-a", start_ns=day + n * 3600 * S, duration_s=d, processed=100)
+            for n, d in enumerate([10, 20, 30, 40, 100])]
+    runs += [run(job_type="csv", name="csv-b", start_ns=day + DAY + 60 * S, status="failed", processed=10, failed=4,
+                 error_type="ValueError", error_message="bad row")]
+    runs += [run(job_type="api", name="api-a", start_ns=day + n * S, status="failed", error_type="TimeoutError",
+                 error_message="upstream timed out") for n in range(3)]
+    await persist(history, *runs)
+    result = await history.analytics(since_ns=day, until_ns=day + 2 * DAY, group_by="job_type", bucket="day")
+    csv, api = result.groups
+    assert (csv.key, csv.runs, csv.completed, csv.failed) == ("csv", 6, 5, 1)
+    assert csv.success_rate == pytest.approx(5 / 6)
+    assert (csv.duration_s.p50, csv.duration_s.p95, csv.duration_s.max) == (30.0, 100.0, 100.0)
+    assert csv.records_per_s == pytest.approx(500 / 200)
+    assert [(point.runs, point.failed_runs) for point in csv.trend] == [(5, 0), (1, 1)]
+    assert csv.trend[1].record_error_rate == pytest.approx(0.4)
+    assert (api.key, api.runs, api.success_rate) == ("api", 3, 0.0)
+    assert [(error.error_type, error.count, error.job_names) for error in result.errors] == [
+        ("TimeoutError", 3, ["api-a"]), ("ValueError", 1, ["csv-b"])]
+    assert csv.trend[0].bucket_start.timestamp() == day / S
+    by_name = await history.analytics(since_ns=day, until_ns=day + 2 * DAY, group_by="name", bucket="hour")
+    assert {group.key for group in by_name.groups} == {"csv-a", "csv-b", "api-a"}
+
+
+async def test_step_analytics_finds_the_bottleneck(history):
+    runs = [run(name="nightly", start_ns=T0 + n * S, steps=(("extract", 1.0 + n), ("transform", 2.0), ("load", 10.0 + n)))
+            for n in range(4)]
+    await persist(history, *runs)
+    result = await history.step_analytics(job_name="nightly", since_ns=T0, until_ns=T0 + DAY)
+    assert [step.name for step in result.steps] == ["extract", "transform", "load"]
+    load = result.steps[2]
+    assert load.bottleneck and not result.steps[0].bottleneck
+    assert (load.runs, load.duration_s.max, load.duration_s.mean) == (4, 13.0, 11.5)
+    assert load.share_of_total == pytest.approx(11.5 / (2.5 + 2.0 + 11.5))
+
+
+async def test_restore_rebuilds_memory_with_a_fresh_heartbeat_window(history, database_url):
+    running = run(name="still-going", status=None, received_ns=T0)
+    done = run(name="done")
+    await persist(history, running, done)
+    restarted = History(database_url, JobStore(), flush_interval_s=3600, max_pending_lines=1000,
+                        policy=RetentionPolicy(), sweep_interval_s=3600)
+    assert await restarted.restore() == 2
+    state = restarted.store.get(running[0].job_id)
+    assert state.status == "running" and state.last_seen_ns > T0
+    assert restarted.store.get(done[0].job_id).status == "completed"
+    await restarted.engine.dispose()
+
+
+# ---- retention ----------------------------------------------------------------------------------
+
+
+def sweeper(history: History, now_ns: int, **policy) -> RetentionSweeper:
+    return RetentionSweeper(history.engine, RetentionPolicy(batch_size=2, **policy), clock_ns=lambda: now_ns)
+
+
+async def test_old_jobs_expire_in_batches_and_a_dry_run_changes_nothing(history):
+    old = [run(name=f"old-{n}", start_ns=T0, log_lines=3) for n in range(5)]
+    lost = run(name="lost-long-ago", status=None)
+    recent = run(name="recent", start_ns=T0 + 29 * DAY)
+    await persist(history, *old, lost, recent)
+    await persist(history, [JobEvent(kind="lost", job_id=lost[0].job_id, seq=lost[-1].seq, time_ns=T0)])
+    retention = sweeper(history, now_ns=T0 + 31 * DAY)
+
+    preview = await retention.sweep(dry_run=True)
+    assert (preview.jobs_expired, preview.log_lines_expired) == (6, 15)
+    assert await scalar(history, select(func.count()).select_from(jobs)) == 7
+
+    progress = []
+    report = await retention.sweep(progress=lambda phase, done: progress.append((phase, done)))
+    assert (report.jobs_expired, report.log_lines_expired) == (6, 15)
+    assert progress[:3] == [("expired jobs", 2), ("expired jobs", 4), ("expired jobs", 6)]
+    remaining = (await history.list_jobs(queries.JobFilter(), limit=50)).states
+    assert [state.name for state in remaining] == ["recent"]
+
+
+async def test_each_job_keeps_its_newest_lines_with_a_marker(history):
+    events = run(name="noisy", log_lines=25)
+    await persist(history, events)
+    job_id = events[0].job_id
+    retention = sweeper(history, now_ns=T0, log_lines_per_job=10)
+    assert (await retention.sweep(dry_run=True)).log_lines_trimmed == 15
+    report = await retention.sweep()
+    assert (report.jobs_trimmed, report.log_lines_trimmed) == (1, 15)
+    lines, total, _ = await history.logs(job_id, queries.LogFilter(), limit=100)
+    assert total == 11
+    assert lines[0]["seq"] == MARKER_SEQ and "15 older log line(s)" in lines[0]["message"]
+    assert [row["message"] for row in lines[1:]] == [f"line {n} of noisy" for n in range(15, 25)]
+    assert (await retention.sweep()).log_lines_trimmed == 0, "a trimmed job is not trimmed again"
+
+
+async def test_log_storage_cap_rotates_the_oldest_jobs_first(history):
+    runs = [run(name=f"job-{n}", start_ns=T0 + n * S, log_lines=200) for n in range(4)]
+    await persist(history, *runs)
+    per_job = await scalar(history, select(jobs.c.log_bytes).where(jobs.c.id == runs[0][0].job_id))
+    retention = sweeper(history, now_ns=T0, log_storage_mb=(per_job * 2.5) / (1024 * 1024))
+    report = await retention.sweep()
+    assert (report.jobs_rotated, report.log_lines_rotated) == (2, 400)
+    kept = {name: count for name, count in [
+        (f"job-{n}", await scalar(history, select(func.count()).select_from(job_logs).where(
+            job_logs.c.job_id == events[0].job_id, job_logs.c.seq != MARKER_SEQ))) for n, events in enumerate(runs)]}
+    assert kept == {"job-0": 0, "job-1": 0, "job-2": 200, "job-3": 200}
+    marker, _, _ = await history.logs(runs[0][0].job_id, queries.LogFilter(), limit=5)
+    assert "log storage is capped" in marker[0]["message"]
+
+
+async def test_retention_settings_are_validated():
+    from jobpulse.sidecar.settings import SettingsError, load_settings
+
+    for name, value in [("RETENTION_DAYS", "0"), ("RETENTION_LOG_LINES_PER_JOB", "-5"), ("RETENTION_LOG_STORAGE_MB", "x")]:
+        with pytest.raises(SettingsError, match=name.lower()):
+            load_settings(environ={f"JOBPULSE_{name}": value})
+    assert msgspec.structs.asdict(load_settings(environ={"JOBPULSE_RETENTION_DAYS": "7"}).retention_policy())["job_days"] == 7.0
