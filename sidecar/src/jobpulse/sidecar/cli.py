@@ -68,6 +68,18 @@ def demo(
     raise typer.Exit(run_demo(settings, speed=speed, once=once, duration=duration))
 
 
+@app.command("prune")
+def prune_command(
+    config: ConfigOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be removed.")] = False,
+    database_url: Annotated[Optional[str], typer.Option(help="History database (JOBPULSE_DATABASE_URL).")] = None,
+) -> None:
+    """Apply the retention policy to the job history now (the sidecar also does it periodically)."""
+    from jobpulse.sidecar.prune import prune
+
+    prune(settings_or_exit(config, database_url=database_url), dry_run=dry_run)
+
+
 def main() -> None:
     """Entry point of the ``jobpulse`` console script."""
     app()

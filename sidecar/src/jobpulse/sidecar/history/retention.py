@@ -162,33 +162,36 @@ class RetentionSweeper:
             if not candidates:
                 return
             for job_id in candidates:
-                dropped = await self._trim_job(job_id, cap, report.dry_run)
+                dropped, freed = await self._trim_job(job_id, cap, report.dry_run)
                 if dropped:
                     report.jobs_trimmed += 1
                     report.log_lines_trimmed += dropped
+                    report.log_bytes_freed += freed
             last_id = candidates[-1]
             if progress:
                 progress("trimmed jobs", report.jobs_trimmed)
             await asyncio.sleep(0)
 
-    async def _trim_job(self, job_id: str, cap: int, dry_run: bool) -> int:
+    async def _trim_job(self, job_id: str, cap: int, dry_run: bool) -> tuple[int, int]:
+        """Drop the lines of ``job_id`` beyond its newest ``cap``; return (lines, bytes) dropped."""
         stored = and_(job_logs.c.job_id == job_id, job_logs.c.seq != MARKER_SEQ)
         async with self.engine.begin() as connection:
             count = (await connection.execute(select(func.count()).select_from(job_logs).where(stored))).scalar_one()
             excess = count - cap
-            if excess <= 0 or dry_run:
-                return max(excess, 0)
+            if excess <= 0:
+                return 0, 0
             cutoff = (
                 await connection.execute(select(job_logs.c.seq).where(stored).order_by(job_logs.c.seq).offset(excess).limit(1))
             ).scalar_one()
-            freed = (
-                await connection.execute(
-                    select(func.coalesce(func.sum(func.length(job_logs.c.message)), 0)).where(stored, job_logs.c.seq < cutoff)
-                )
-            ).scalar_one() + excess * LOG_ROW_OVERHEAD_BYTES
-            await connection.execute(delete(job_logs).where(stored, job_logs.c.seq < cutoff))
-            await self._account(connection, job_id, excess, freed, f"this job keeps its newest {cap:,} lines")
-        return excess
+            oldest = and_(stored, job_logs.c.seq < cutoff)
+            text_bytes = (
+                await connection.execute(select(func.coalesce(func.sum(func.length(job_logs.c.message)), 0)).where(oldest))
+            ).scalar_one()
+            freed = int(text_bytes) + excess * LOG_ROW_OVERHEAD_BYTES
+            if not dry_run:
+                await connection.execute(delete(job_logs).where(oldest))
+                await self._account(connection, job_id, excess, freed, f"this job keeps its newest {cap:,} lines")
+        return excess, freed
 
     def _at_least_zero(self, value: Any) -> Any:
         # SQLite's two-argument max() is PostgreSQL's greatest().

@@ -1,0 +1,71 @@
+"""A sidecar killed with SIGKILL mid-job comes back with its history, and its jobs carry on."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.support.job_scripts import start_script
+from tests.support.polling import wait_for
+from tests.support.sidecar import SidecarProcess
+
+WAITING_JOB = """
+import sys
+from jobpulse.instrumentation import track_job
+with track_job({name!r}, job_id={job_id!r}, total=10) as job:
+    for line in sys.stdin:
+        if line.strip() == "stop":
+            break
+        job.advance()
+        job.log(f"advanced to {{job.processed}}")
+"""
+
+
+def status_of(sidecar: SidecarProcess, job_id: str) -> dict | None:
+    response = sidecar.get(f"/api/jobs/{job_id}")
+    return response.json() if response.status_code == 200 else None
+
+
+def test_sigkill_loses_no_finished_history_and_running_jobs_carry_on(tmp_path):
+    settings = {"heartbeat_window_s": 2, "lost_check_interval_s": 0.2}
+    job_env = {"JOBPULSE_RESOURCES_INTERVAL": "0.5"}
+    first = SidecarProcess(tmp_path, **settings).start()
+    finished_id, survivor_id, doomed_id = (uuid.uuid4().hex for _ in range(3))
+    finished = start_script(WAITING_JOB.format(name="finished", job_id=finished_id), first.url, **job_env)
+    survivor = start_script(WAITING_JOB.format(name="survivor", job_id=survivor_id), first.url, **job_env)
+    doomed = start_script(WAITING_JOB.format(name="doomed", job_id=doomed_id), first.url, **job_env)
+    try:
+        finished.communicate("a\nb\nc\nstop\n", timeout=30)
+        assert finished.returncode == 0
+        for process in (survivor, doomed):
+            process.stdin.write("a\n")
+            process.stdin.flush()
+        wait_for(lambda: all((s := status_of(first, job)) and s["processed"] == 1 for job in (survivor_id, doomed_id)))
+        # Listing writes what is pending: from here on, the finished job is on disk.
+        listed = first.get("/api/jobs", status="completed").json()
+        assert finished_id in {item["id"] for item in listed["items"]}
+
+        first.kill()
+        doomed.kill()
+        doomed.wait()
+        second = SidecarProcess(tmp_path, port=first.port, **settings).start()
+
+        done = status_of(second, finished_id)
+        assert (done["status"], done["processed"], done["name"]) == ("completed", 3, "finished")
+        lines = second.get(f"/api/jobs/{finished_id}/logs").json()["items"]
+        assert [line["message"] for line in lines] == ["advanced to 1", "advanced to 2", "advanced to 3"]
+        assert status_of(second, survivor_id)["status"] == "running", "restored, not forgotten"
+
+        survivor.stdin.write("b\nc\n")
+        survivor.stdin.flush()
+        wait_for(lambda: status_of(second, survivor_id)["processed"] == 3, timeout=15)
+        lost = wait_for(lambda: (s := status_of(second, doomed_id))["status"] == "lost" and s, timeout=15)
+        assert lost["previous_status"] == "running" and lost["processed"] == 1
+        assert status_of(second, survivor_id)["status"] == "running", "a job that keeps its heartbeat is not lost"
+
+        survivor.communicate("stop\n", timeout=30)
+        assert wait_for(lambda: status_of(second, survivor_id)["status"] == "completed", timeout=15)
+        second.stop()
+    finally:
+        for process in (finished, survivor, doomed):
+            process.kill()
+        first.kill()
