@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from jobpulse.sidecar.history.db import migrate
-from jobpulse.sidecar.history.retention import RetentionPolicy
+from jobpulse.sidecar.history.policy import RetentionPolicy
 from jobpulse.sidecar.history.service import History
 from jobpulse.sidecar.store import JobStore
 from tests.support.job_events import run

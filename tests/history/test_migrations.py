@@ -31,6 +31,7 @@ async def test_an_empty_database_is_migrated_to_the_schema_the_code_uses(databas
     columns = await table_columns(engine)
     for table in metadata.sorted_tables:
         assert columns[table.name] == {column.name for column in table.columns}, table.name
+    assert ("jobs_text" in columns) == database_url.startswith("sqlite"), "the substring-search index"
     await migrate(engine)  # running again at start-up is a no-op
     await engine.dispose()
 

@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from jobpulse.sidecar.history import queries
 from jobpulse.sidecar.history.db import migrate
-from jobpulse.sidecar.history.retention import RetentionPolicy, RetentionSweeper
+from jobpulse.sidecar.history.policy import RetentionPolicy
+from jobpulse.sidecar.history.retention import RetentionSweeper
 from jobpulse.sidecar.history.service import History
 from jobpulse.sidecar.history.tables import MARKER_SEQ, job_logs, jobs
 from jobpulse.sidecar.model.events import JobEvent

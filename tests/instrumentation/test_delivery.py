@@ -95,13 +95,23 @@ def _lines(stream: IO[str]) -> queue.Queue[str]:
     return lines
 
 
+def _next_containing(lines: queue.Queue[str], words: str, timeout: float = 10) -> str:
+    """The next line containing ``words`` (other lines, such as the control channel's, are skipped)."""
+    deadline = time.monotonic() + timeout
+    while (remaining := deadline - time.monotonic()) > 0:
+        line = lines.get(timeout=remaining)
+        if words in line:
+            return line
+    raise AssertionError(f"no line with {words!r} within {timeout} s")
+
+
 def test_records_buffered_while_the_sidecar_is_down_are_delivered_when_it_comes_back() -> None:
     port = free_port()
     job = start_script(RETURNING_SIDECAR_JOB, f"http://127.0.0.1:{port}")
     try:
         stdout, stderr = _lines(job.stdout), _lines(job.stderr)  # type: ignore[arg-type]
         job_id = stdout.get(timeout=10).split()[1]
-        assert "cannot deliver" in stderr.get(timeout=10)  # the job is running and the sidecar is down
+        _next_containing(stderr, "cannot deliver")  # the job is running and the sidecar is down
 
         with OtlpCapture(port) as capture:
             capture.wait_for(
@@ -109,7 +119,7 @@ def test_records_buffered_while_the_sidecar_is_down_are_delivered_when_it_comes_
             )
             assert all(record["attributes"][ATTR_JOB_ID] == job_id for record in capture.logs)
             assert job.poll() is None  # delivered while the job still runs
-            assert "recovered" in stderr.get(timeout=10)
+            _next_containing(stderr, "recovered")
 
             job.stdin.write("\n")  # type: ignore[union-attr]
             job.stdin.flush()  # type: ignore[union-attr]

@@ -20,7 +20,8 @@ Nothing here waits on the network in the job's thread, and a missing sidecar cos
 """
 
 from .config import configure
-from .job import Job, JobCancelled, current_job
+from .control import JobCancelled
+from .job import Job, current_job
 from .logging_handler import JobLogHandler
 from .metrics import push_metrics, registry, serve_metrics
 from .runtime import flush

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 ENV_PROGRESS_INTERVAL = "JOBPULSE_PROGRESS_INTERVAL"
 ENV_RESOURCES_INTERVAL = "JOBPULSE_RESOURCES_INTERVAL"
 ENV_PUSHGATEWAY_URL = "JOBPULSE_PUSHGATEWAY_URL"
+ENV_CONTROL = "JOBPULSE_CONTROL"
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class Settings:
     exit_flush_timeout: float = 5.0
     headers: Mapping[str, str] = field(default_factory=dict)
     pushgateway_url: str | None = None
+    # Long-poll the sidecar for pause/resume/cancel commands (JOBPULSE_CONTROL=0 turns it off).
+    control: bool = True
 
 
 _lock = threading.Lock()
@@ -42,6 +45,7 @@ def configure(
     exit_flush_timeout: float | None = None,
     headers: Mapping[str, str] | None = None,
     pushgateway_url: str | None = None,
+    control: bool | None = None,
 ) -> None:
     """Override the instrumentation's defaults; optional, and only before the first job starts.
 
@@ -57,6 +61,8 @@ def configure(
         exit_flush_timeout: how long the interpreter may wait at exit for telemetry to be delivered.
         headers: extra HTTP headers for every export request (added to ``OTEL_EXPORTER_OTLP_HEADERS``).
         pushgateway_url: push the metrics registry there after every job (env ``JOBPULSE_PUSHGATEWAY_URL``).
+        control: obey pause/resume/cancel commands from the sidecar (env ``JOBPULSE_CONTROL``, default on);
+            the control API is at the export endpoint, or at ``JOBPULSE_CONTROL_URL``.
 
     Raises:
         RuntimeError: when a job has already started; the exporters are built from the settings then.
@@ -90,6 +96,7 @@ def _from_environment() -> Settings:
         progress_interval=_env_seconds(ENV_PROGRESS_INTERVAL, defaults.progress_interval),
         resources_interval=_env_seconds(ENV_RESOURCES_INTERVAL, defaults.resources_interval),
         pushgateway_url=os.environ.get(ENV_PUSHGATEWAY_URL) or None,
+        control=os.environ.get(ENV_CONTROL, "1").strip().lower() not in ("0", "false", "no", "off"),
     )
 
 

@@ -51,6 +51,9 @@ STATUS_FAILED = "failed"
 STATUS_CANCELLED = "cancelled"
 END_STATUSES = frozenset({STATUS_COMPLETED, STATUS_FAILED, STATUS_CANCELLED})
 
+# On paused/resumed/end events that answer a control command: the id of that command.
+ATTR_CONTROL_COMMAND = "jobpulse.control.command"
+
 ATTR_EXCEPTION_TYPE = "exception.type"
 ATTR_EXCEPTION_MESSAGE = "exception.message"
 ATTR_EXCEPTION_STACKTRACE = "exception.stacktrace"

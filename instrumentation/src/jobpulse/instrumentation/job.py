@@ -19,7 +19,9 @@ from opentelemetry.context import Context
 
 from . import metrics
 from ._otel import end_span
+from .control import JobCancelled, JobControl
 from .conventions import (
+    ATTR_CONTROL_COMMAND,
     ATTR_EXCEPTION_MESSAGE,
     ATTR_EXCEPTION_STACKTRACE,
     ATTR_EXCEPTION_TYPE,
@@ -61,14 +63,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 MAX_JOB_ID_LENGTH = 200
-
-
-class JobCancelled(BaseException):
-    """Raised inside a job to cancel it: the job ends with status ``cancelled``, and the exception propagates.
-
-    It derives from BaseException, like KeyboardInterrupt, so that the ``except Exception`` blocks
-    ETL code uses to skip bad records do not swallow a cancellation.
-    """
 
 
 _current: contextvars.ContextVar[Job | None] = contextvars.ContextVar("jobpulse_current_job", default=None)
@@ -187,6 +181,7 @@ class Job:
         self._failed_step: tuple[BaseException, _Step] | None = None
         self._ended = False
         self._checkpoint_armed = False
+        self._control = JobControl()
         self._checkpoint_actions: deque[Callable[[Job], None]] = deque()
         self._started = 0.0
         self._span: Span | None = None
@@ -395,6 +390,8 @@ class Job:
                 step = self._failed_step[1]
             if status == STATUS_FAILED:
                 end_attributes.update(exception_attributes(exc))  # type: ignore[arg-type]
+            if isinstance(exc, JobCancelled) and exc.command_id is not None:
+                end_attributes[ATTR_CONTROL_COMMAND] = exc.command_id
         metrics.job_ended(self._name, self._type or "", status, time.monotonic() - self._started)
         self._reporter.unregister(self)
         with _running_lock:

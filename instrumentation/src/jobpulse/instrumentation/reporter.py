@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from . import metrics
 from ._otel import Telemetry, silence_exporter_logs_in, suppress_instrumentation
 from .config import Settings
-from .conventions import EVENT_END, EVENT_PROGRESS, EVENT_RESOURCES, LIFECYCLE_EVENTS
+from .control import ControlChannel, control_url
+from .conventions import EVENT_END, EVENT_PAUSED, EVENT_PROGRESS, EVENT_RESOURCES, EVENT_RESUMED, LIFECYCLE_EVENTS
 from .resources import ResourceSampler
 
 if TYPE_CHECKING:
@@ -33,6 +34,9 @@ BACKOFF_MAX_S = 5.0
 # one request big enough to hit a receiver's body limit.
 MAX_BATCH = 4096
 PUSH_TIMEOUT_S = 2.0
+
+# Worth sending now rather than at the next tick: a job's end, and acknowledgements of control.
+_SEND_AT_ONCE = frozenset({EVENT_END, EVENT_PAUSED, EVENT_RESUMED})
 
 # Re-derived from the jobs at every tick, so never worth keeping across a failed export.
 _EPHEMERAL_EVENTS = frozenset({EVENT_PROGRESS, EVENT_RESOURCES})
@@ -85,6 +89,7 @@ class Reporter:
         self._ticks_done = 0
         self._jobs_lock = threading.Lock()
         self._jobs: dict[Job, _Tracked] = {}  # guarded by _jobs_lock
+        self._control: ControlChannel | None = None  # started with the first job
         # A float that register() resets to sample at once; otherwise the reporter thread's.
         self._next_resources = 0.0
         # Owned by the reporter thread.
@@ -111,6 +116,10 @@ class Reporter:
     def register(self, job: Job) -> None:
         with self._jobs_lock:
             self._jobs[job] = _Tracked(job)
+            if self.settings.control and self._control is None:
+                self._control = ControlChannel(control_url(self.settings.endpoint), dict(self.settings.headers))
+        if self._control is not None:
+            self._control.register(job)
         # A new job gets its first resources sample (and heartbeat) right away.
         self._next_resources = 0.0
         self._nudge()
@@ -118,6 +127,8 @@ class Reporter:
     def unregister(self, job: Job) -> None:
         with self._jobs_lock:
             self._jobs.pop(job).sync_counters()
+        if self._control is not None:
+            self._control.unregister(job)
         if self.settings.pushgateway_url:
             with self._cond:
                 self._push_requested = True
@@ -156,8 +167,7 @@ class Reporter:
                 self._records.append((_EPHEMERAL, record))
             elif event_name in LIFECYCLE_EVENTS:
                 self._records.append((_LIFECYCLE, record))
-                if event_name == EVENT_END:
-                    # The end of a job is worth sending now rather than at the next tick.
+                if event_name in _SEND_AT_ONCE:
                     self._nudge_locked()
             else:
                 self._records.append((_LINE, record))

@@ -80,6 +80,45 @@ def prune_command(
     prune(settings_or_exit(config, database_url=database_url), dry_run=dry_run)
 
 
+jobs_app = typer.Typer(help="Pause, resume or cancel a running job.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+
+UrlOption = Annotated[
+    str, typer.Option("--url", envvar="JOBPULSE_URL", help="The sidecar's base URL (JOBPULSE_URL).")
+]
+ReasonOption = Annotated[Optional[str], typer.Option(help="Why; kept in the job's command history.")]
+
+
+def _control(action: str, job_id: str, url: str, reason: str | None) -> None:
+    from jobpulse.sidecar.control.client import request_control
+
+    try:
+        command = request_control(url, job_id, action, reason)
+    except RuntimeError as error:
+        typer.secho(f"jobpulse: {error}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+    typer.echo(f"{action} of job {job_id} requested (command {command['id']}, {command['state']}); "
+               "the job obeys at its next checkpoint")
+
+
+@jobs_app.command("pause")
+def pause_job(job_id: str, url: UrlOption = "http://127.0.0.1:4318", reason: ReasonOption = None) -> None:
+    """Ask a running job to pause at its next checkpoint."""
+    _control("pause", job_id, url, reason)
+
+
+@jobs_app.command("resume")
+def resume_job(job_id: str, url: UrlOption = "http://127.0.0.1:4318", reason: ReasonOption = None) -> None:
+    """Ask a paused job to resume."""
+    _control("resume", job_id, url, reason)
+
+
+@jobs_app.command("cancel")
+def cancel_job(job_id: str, url: UrlOption = "http://127.0.0.1:4318", reason: ReasonOption = None) -> None:
+    """Ask a job to stop; it ends as cancelled."""
+    _control("cancel", job_id, url, reason)
+
+
 def main() -> None:
     """Entry point of the ``jobpulse`` console script."""
     app()

@@ -18,6 +18,7 @@ from jobpulse.sidecar.history.service import History
 from jobpulse.sidecar.model import views
 from jobpulse.sidecar.model.events import LEVEL_NUMBERS, LEVELS
 from jobpulse.sidecar.model.state import JobState
+from jobpulse.sidecar.settings import Settings
 
 JobStatus = Literal["pending", "running", "paused", "completed", "failed", "cancelled", "lost"]
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
@@ -26,10 +27,15 @@ Limit = Annotated[int, Parameter(ge=1, le=500, description="Page size")]
 
 
 class JobPage(msgspec.Struct):
-    """A page of jobs; pass ``next_cursor`` back as ``cursor`` for the next one."""
+    """A page of jobs; pass ``next_cursor`` back as ``cursor`` for the next one.
+
+    ``total`` counts the matching jobs exactly up to 10,000; beyond that ``total_exact`` is false and
+    ``total`` is 10,000 ("10,000 or more").
+    """
 
     items: list[views.JobSummary]
     total: int
+    total_exact: bool
     next_cursor: str | None
 
 
@@ -87,6 +93,7 @@ class JobsController(Controller):
     async def list_jobs(
         self,
         history: History,
+        settings: Settings,
         status: Annotated[list[JobStatus] | None, Parameter(description="Repeat for several")] = None,
         job_type: str | None = None,
         name: Annotated[str | None, Parameter(description="Case-insensitive substring of the name")] = None,
@@ -123,12 +130,15 @@ class JobsController(Controller):
             raise ValidationException(detail=f"cursor: {error}") from None
         now_ns = time.time_ns()
         return JobPage(
-            items=[views.summary(state, now_ns) for state in page.states], total=page.total, next_cursor=page.next_cursor
+            items=[views.summary(state, now_ns, settings.control_ack_timeout_s) for state in page.states],
+            total=page.total,
+            total_exact=page.total_exact,
+            next_cursor=page.next_cursor,
         )
 
     @get("/{job_id:str}", summary="Everything about one job")
-    async def get_job(self, history: History, job_id: str) -> views.JobDetail:
-        return views.detail(await find_job(history, job_id), time.time_ns())
+    async def get_job(self, history: History, settings: Settings, job_id: str) -> views.JobDetail:
+        return views.detail(await find_job(history, job_id), time.time_ns(), settings.control_ack_timeout_s)
 
     @get("/{job_id:str}/status", summary="Progress, current step and execution figures")
     async def get_status(self, history: History, job_id: str) -> views.JobStatusView:

@@ -117,9 +117,11 @@ class FeedHub:
         replay_messages: int = 20_000,
         queue_frames: int = 256,
         send_timeout_s: float = 10.0,
+        ack_timeout_s: float = views.DEFAULT_ACK_TIMEOUT_S,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.store = store
+        self.ack_timeout_s = ack_timeout_s
         self.tick_s = tick_s
         self.queue_frames = queue_frames
         self.send_timeout_s = send_timeout_s
@@ -147,7 +149,7 @@ class FeedHub:
         """JobStore listener: note what the change means for the feed."""
         old, new, event = change
         pending = self._pending
-        if old is None or old.status != new.status:
+        if old is None or old.status != new.status or old.pending_action != new.pending_action:
             pending.entries.append((p.JOB_STATUS_UPDATE, new))
         if event.kind == KIND_LOG:
             pending.entries.append((p.JOB_LOG, (new, log_line_of(event, self.store.limits))))
@@ -236,7 +238,7 @@ class FeedHub:
             state: JobState = payload
             return views.progress(state, now_ns), _meta(message_type, state)
         if message_type == p.JOB_STATUS_UPDATE:
-            return views.summary(payload, now_ns), _meta(message_type, payload)
+            return views.summary(payload, now_ns, self.ack_timeout_s), _meta(message_type, payload)
         if message_type == p.JOB_LOG:
             state, line = payload
             data = {"job_id": state.id, "job_name": state.name, "job_type": state.job_type}
@@ -279,7 +281,7 @@ class FeedHub:
             return cached[1]
         now_ns = self.clock_ns()
         jobs = [
-            views.summary(state, now_ns)
+            views.summary(state, now_ns, self.ack_timeout_s)
             for state in self.store.active()
             if subscription.matches_job(state.id, state.job_type, (state.status,))
         ]

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import ColumnElement, and_, func, or_, select, tuple_
+from sqlalchemy import text as sql_text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobpulse.sidecar.history import rows
@@ -20,10 +21,14 @@ from jobpulse.sidecar.model.state import JobState
 
 SORT_COLUMNS = {
     "started_at": jobs.c.started_ns,
-    "ended_at": func.coalesce(jobs.c.ended_ns, -1),
-    "duration": func.coalesce(jobs.c.duration_s, -1.0),
-    "name": func.lower(func.coalesce(jobs.c.name, "")),
+    "ended_at": jobs.c.ended_key,
+    "duration": jobs.c.duration_key,
+    "name": jobs.c.name_key,
 }
+# Totals are exact up to here; past it a page says "at least" rather than count a million rows.
+COUNT_LIMIT = 10_000
+# The trigram index needs at least three characters to look anything up.
+_TRIGRAM = 3
 SORTS = tuple(f"{prefix}{name}" for name in SORT_COLUMNS for prefix in ("-", ""))
 
 
@@ -47,7 +52,7 @@ class JobFilter(msgspec.Struct, kw_only=True):
     min_duration_s: float | None = None
     max_duration_s: float | None = None
 
-    def conditions(self) -> list[ColumnElement[bool]]:
+    def conditions(self, dialect: str = "sqlite") -> list[ColumnElement[bool]]:
         c = jobs.c
         conditions: list[ColumnElement[bool]] = []
         if self.statuses:
@@ -60,10 +65,16 @@ class JobFilter(msgspec.Struct, kw_only=True):
             # A range rather than LIKE 'x%', so the name index serves it on every backend.
             conditions.append(and_(c.name >= self.name_prefix, c.name < self.name_prefix + "\U0010ffff"))
         if self.name:
-            conditions.append(c.name.ilike(f"%{_escape_like(self.name)}%", escape="\\"))
+            if dialect == "sqlite" and len(self.name) >= _TRIGRAM:
+                conditions.append(_text_search("name : " + _phrase(self.name), "name_search"))
+            else:
+                conditions.append(c.name.ilike(f"%{_escape_like(self.name)}%", escape="\\"))
         if self.text:
-            pattern = f"%{_escape_like(self.text)}%"
-            conditions.append(or_(c.name.ilike(pattern, escape="\\"), c.error_message.ilike(pattern, escape="\\")))
+            if dialect == "sqlite" and len(self.text) >= _TRIGRAM:
+                conditions.append(_text_search(_phrase(self.text), "text_search"))
+            else:
+                pattern = f"%{_escape_like(self.text)}%"
+                conditions.append(or_(c.name.ilike(pattern, escape="\\"), c.error_message.ilike(pattern, escape="\\")))
         for column, low, high in (
             (c.started_ns, self.started_after, self.started_before),
             (c.ended_ns, self.ended_after, self.ended_before),
@@ -76,15 +87,27 @@ class JobFilter(msgspec.Struct, kw_only=True):
         return conditions
 
 
+def _phrase(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _text_search(query: str, parameter: str) -> ColumnElement[bool]:
+    """Rows whose indexed text matches an FTS5 trigram ``query`` (SQLite; see migration 0001)."""
+    return sql_text(f"jobs.rowid IN (SELECT rowid FROM jobs_text WHERE jobs_text MATCH :{parameter})").bindparams(
+        **{parameter: query}
+    )
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class JobListPage(msgspec.Struct):
-    """One page of stored jobs."""
+    """One page of stored jobs; ``total`` is exact when ``total_exact``, else a lower bound."""
 
     states: list[JobState]
     total: int
+    total_exact: bool
     next_cursor: str | None
 
 
@@ -106,29 +129,40 @@ def decode_cursor(sort: str, cursor: str) -> tuple[Any, str]:
 async def list_jobs(
     engine: AsyncEngine, job_filter: JobFilter, *, sort: str = "-started_at", limit: int = 50, cursor: str | None = None
 ) -> JobListPage:
-    """A page of jobs matching ``job_filter``, ordered by ``sort`` (``-`` for descending), then id."""
+    """A page of jobs matching ``job_filter``, ordered by ``sort`` (``-`` for descending), then id.
+
+    The page's ids come from the indexes alone; only then are those few rows' states read, so the
+    large state column never passes through a sort.
+    """
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {list(SORTS)}, got {sort!r}")
     descending = sort.startswith("-")
     key = SORT_COLUMNS[sort.lstrip("-")]
-    conditions = job_filter.conditions()
-    total_query = select(func.count()).select_from(jobs).where(*conditions)
-    query = select(key.label("sort_key"), jobs.c.id, jobs.c.state).where(*conditions)
+    conditions = job_filter.conditions(engine.dialect.name)
+    matching = select(jobs.c.id).where(*conditions).limit(COUNT_LIMIT + 1).subquery()
+    total_query = select(func.count()).select_from(matching)
+    query = select(key.label("sort_key"), jobs.c.id).where(*conditions)
     if cursor is not None:
         value, job_id = decode_cursor(sort, cursor)
-        after = tuple_(key, jobs.c.id) < tuple_(value, job_id) if descending else tuple_(key, jobs.c.id) > tuple_(value, job_id)
-        query = query.where(after)
+        position = tuple_(key, jobs.c.id)
+        query = query.where(position < tuple_(value, job_id) if descending else position > tuple_(value, job_id))
     order = (key.desc(), jobs.c.id.desc()) if descending else (key.asc(), jobs.c.id.asc())
     query = query.order_by(*order).limit(limit + 1)
     async with engine.connect() as connection:
         total = (await connection.execute(total_query)).scalar_one()
         fetched = (await connection.execute(query)).all()
-    page = fetched[:limit]
+        page = fetched[:limit]
+        blobs = dict((await connection.execute(select(jobs.c.id, jobs.c.state).where(jobs.c.id.in_([row.id for row in page])))).tuples().all()) if page else {}
     next_cursor = None
     if len(fetched) > limit:
         last = page[-1]
         next_cursor = encode_cursor(sort, last.sort_key, last.id)
-    return JobListPage(states=[rows.decode_state(row.state) for row in page], total=total, next_cursor=next_cursor)
+    return JobListPage(
+        states=[rows.decode_state(blobs[row.id]) for row in page],
+        total=min(total, COUNT_LIMIT),
+        total_exact=total <= COUNT_LIMIT,
+        next_cursor=next_cursor,
+    )
 
 
 async def get_state(engine: AsyncEngine, job_id: str) -> JobState | None:

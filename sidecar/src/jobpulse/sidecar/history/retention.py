@@ -18,6 +18,7 @@ from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from jobpulse.sidecar.history.db import insert
+from jobpulse.sidecar.history.policy import RetentionPolicy
 from jobpulse.sidecar.history.rows import LOG_ROW_OVERHEAD_BYTES
 from jobpulse.sidecar.history.tables import MARKER_SEQ, job_logs, job_steps, jobs
 from jobpulse.sidecar.model.events import LEVEL_NUMBERS
@@ -25,15 +26,6 @@ from jobpulse.sidecar.model.events import LEVEL_NUMBERS
 log = logging.getLogger("jobpulse.sidecar.retention")
 
 Progress = Callable[[str, int], None]
-
-
-class RetentionPolicy(msgspec.Struct, frozen=True):
-    """How much history to keep."""
-
-    job_days: float = 30.0
-    log_lines_per_job: int = 10_000
-    log_storage_mb: float = 1024.0
-    batch_size: int = 500
 
 
 class RetentionReport(msgspec.Struct):

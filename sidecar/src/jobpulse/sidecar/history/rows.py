@@ -22,14 +22,20 @@ def decode_state(blob: bytes) -> JobState:
 
 
 def duration_s(state: JobState) -> float | None:
-    started = state.started_ns if state.started_ns is not None else state.first_ns
-    if state.ended_ns is None or started is None:
+    if state.ended_ns is None:
         return None
-    return max(state.ended_ns - started, 0) / 1e9
+    return max(state.ended_ns - started_ns(state), 0) / 1e9
+
+
+def started_ns(state: JobState) -> int:
+    if state.started_ns is not None:
+        return state.started_ns
+    return state.first_ns or 0
 
 
 def job_row(state: JobState) -> dict[str, Any]:
     error = state.error
+    duration = duration_s(state)
     return {
         "id": state.id,
         "name": state.name,
@@ -41,10 +47,13 @@ def job_row(state: JobState) -> dict[str, Any]:
         "failed": state.failed,
         "total": state.total,
         "step": state.step,
-        "started_ns": state.started_ns if state.started_ns is not None else state.first_ns,
+        "started_ns": started_ns(state),
         "ended_ns": state.ended_ns,
         "updated_ns": state.last_ns,
-        "duration_s": duration_s(state),
+        "duration_s": duration,
+        "name_key": (state.name or "").lower(),
+        "ended_key": state.ended_ns if state.ended_ns is not None else -1,
+        "duration_key": duration if duration is not None else -1.0,
         "expected_duration_s": state.expected_duration_s,
         "host": state.host,
         "pid": state.pid,

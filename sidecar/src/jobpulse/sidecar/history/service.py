@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobpulse.sidecar.history import analytics, queries
 from jobpulse.sidecar.history.db import create_engine, migrate
-from jobpulse.sidecar.history.retention import RetentionPolicy, RetentionSweeper
+from jobpulse.sidecar.history.policy import RetentionPolicy
+from jobpulse.sidecar.history.retention import RetentionSweeper
 from jobpulse.sidecar.history.writer import HistoryWriter
 from jobpulse.sidecar.model.state import ACTIVE_STATUSES, TERMINAL_STATUSES, JobState
 from jobpulse.sidecar.store import JobStore

@@ -90,6 +90,7 @@ _EVENT_FIELDS: tuple[tuple[str, str, Callable[[str, Any], Any]], ...] = (
     (c.ATTR_EXCEPTION_TYPE, "error_type", _as_str),
     (c.ATTR_EXCEPTION_MESSAGE, "error_message", _as_str),
     (c.ATTR_EXCEPTION_STACKTRACE, "error_stacktrace", _as_str),
+    (c.ATTR_CONTROL_COMMAND, "command_id", _as_int),
 )
 
 # Attributes a start event understands; everything else it carries is the job's own attributes.

@@ -16,6 +16,9 @@ KIND_END = "end"
 KIND_LOG = "log"
 # Emitted by the sidecar itself, never by a job: nothing was heard from the job within its window.
 KIND_LOST = "lost"
+# Emitted by the sidecar itself: an operator asked the job to pause, resume or cancel. Its seq is the
+# command's id, a sequence of its own (the job's seqs are not involved).
+KIND_CONTROL = "control"
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 LEVEL_NUMBERS = {name: index for index, name in enumerate(LEVELS)}
@@ -86,3 +89,9 @@ class JobEvent(msgspec.Struct, frozen=True, omit_defaults=True):
     level: str | None = None
     message: str | None = None
     logger: str | None = None
+
+    # The control command this event acknowledges (from the job), or requests (KIND_CONTROL).
+    command_id: int | None = None
+    action: str | None = None
+    actor: str | None = None
+    reason: str | None = None

@@ -60,6 +60,8 @@ def fold(state: JobState | None, event: JobEvent, limits: FoldLimits = DEFAULT_L
         state = JobState(id=event.job_id)
     if event.kind == ev.KIND_LOST:
         return _fold_lost(state, event)
+    if event.kind == ev.KIND_CONTROL:
+        return _fold_control(state, event)
 
     seq = event.seq
     if _seen(state.seen, seq):
@@ -70,6 +72,8 @@ def fold(state: JobState | None, event: JobEvent, limits: FoldLimits = DEFAULT_L
         changes["max_seq"] = seq
     _merge_times(state, event, changes)
     _merge_origin(state, event, changes)
+    if event.command_id is not None and event.command_id > state.control_ack_id:
+        changes["control_ack_id"] = event.command_id
 
     kind = event.kind
     if kind == ev.KIND_LOG:
@@ -96,6 +100,20 @@ def _fold_lost(state: JobState, event: JobEvent) -> JobState:
     if state.end_seq or event.seq <= state.lost_seq:
         return state
     return _with_status(state, {"lost_seq": event.seq})
+
+
+def _fold_control(state: JobState, event: JobEvent) -> JobState:
+    # Commands have ids of their own: the newest request wins, and re-delivering one changes nothing.
+    if event.seq <= state.control_id:
+        return state
+    return _replace(
+        state,
+        control_id=event.seq,
+        control_action=event.action,
+        control_requested_ns=event.time_ns,
+        control_actor=event.actor,
+        control_reason=event.reason,
+    )
 
 
 def _seen(ranges: tuple[tuple[int, int], ...], seq: int) -> bool:

@@ -131,6 +131,15 @@ class JobState(msgspec.Struct, frozen=True):
     # The newest (seq, time_ns, processed) samples, ascending by seq: the window the rate comes from.
     samples: tuple[tuple[int, int, int], ...] = ()
 
+    # The newest control command (by id) and the newest command the job acknowledged: a command is
+    # pending while control_id > control_ack_id and the job has not ended.
+    control_id: int = 0
+    control_action: str | None = None
+    control_requested_ns: int | None = None
+    control_actor: str | None = None
+    control_reason: str | None = None
+    control_ack_id: int = 0
+
     logs: tuple[LogLine, ...] = ()
     log_counts: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
 
@@ -149,6 +158,13 @@ class JobState(msgspec.Struct, frozen=True):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def pending_action(self) -> str | None:
+        """The control action requested and not yet acknowledged, if any."""
+        if self.control_id > self.control_ack_id and not self.is_terminal:
+            return self.control_action
+        return None
 
     @property
     def successful(self) -> int:

@@ -33,6 +33,21 @@ class ErrorView(msgspec.Struct, frozen=True, omit_defaults=True):
     stacktrace: str | None = None
 
 
+DEFAULT_ACK_TIMEOUT_S = 30.0
+
+
+class ControlView(msgspec.Struct, frozen=True):
+    """A control command the job has not acknowledged yet."""
+
+    command_id: int
+    action: str
+    requested_at: datetime | None
+    requested_by: str | None
+    reason: str | None
+    waiting_s: float
+    overdue: bool
+
+
 class JobSummary(msgspec.Struct, frozen=True):
     """A job as listed, in snapshots and in status updates."""
 
@@ -63,6 +78,10 @@ class JobSummary(msgspec.Struct, frozen=True):
     trace_id: str | None
     error: ErrorView | None
     last_seen_at: datetime | None
+    pause_requested: bool
+    resume_requested: bool
+    cancel_requested: bool
+    pending_command: ControlView | None
 
 
 class ProgressView(msgspec.Struct, frozen=True):
@@ -205,10 +224,28 @@ def _cpu_percent(state: JobState) -> float | None:
     return round(state.resources.cpu_utilization * 100.0, 2)
 
 
-def summary(state: JobState, now_ns: int) -> JobSummary:
+def control_view(state: JobState, now_ns: int, ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S) -> ControlView | None:
+    """The pending control command; ``overdue`` once the job has not answered for ``ack_timeout_s``."""
+    action = state.pending_action
+    if action is None:
+        return None
+    waiting = max(now_ns - (state.control_requested_ns or now_ns), 0) / 1e9
+    return ControlView(
+        command_id=state.control_id,
+        action=action,
+        requested_at=to_datetime(state.control_requested_ns),
+        requested_by=state.control_actor,
+        reason=state.control_reason,
+        waiting_s=round(waiting, 3),
+        overdue=waiting > ack_timeout_s,
+    )
+
+
+def summary(state: JobState, now_ns: int, ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S) -> JobSummary:
     """The JobSummary of ``state`` at ``now_ns``."""
     rate = rate_per_s(state, now_ns)
     error = state.error
+    pending = state.pending_action
     return JobSummary(
         id=state.id,
         name=state.name,
@@ -237,6 +274,10 @@ def summary(state: JobState, now_ns: int) -> JobSummary:
         trace_id=state.trace_id,
         error=ErrorView(type=error.type, message=error.message, step=error.step) if error else None,
         last_seen_at=to_datetime(state.last_seen_ns or None),
+        pause_requested=pending == "pause",
+        resume_requested=pending == "resume",
+        cancel_requested=pending == "cancel",
+        pending_command=control_view(state, now_ns, ack_timeout_s),
     )
 
 
@@ -285,9 +326,9 @@ def _step_view(timing: StepTiming) -> StepView:
     )
 
 
-def detail(state: JobState, now_ns: int) -> JobDetail:
+def detail(state: JobState, now_ns: int, ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S) -> JobDetail:
     """The JobDetail of ``state`` at ``now_ns``."""
-    base = msgspec.structs.asdict(summary(state, now_ns))
+    base = msgspec.structs.asdict(summary(state, now_ns, ack_timeout_s))
     error = state.error
     if error is not None:
         base["error"] = ErrorView(

@@ -27,10 +27,13 @@ def upgrade() -> None:
         sa.Column("failed", sa.BigInteger, nullable=False),
         sa.Column("total", sa.BigInteger),
         sa.Column("step", sa.String(300)),
-        sa.Column("started_ns", sa.BigInteger),
+        sa.Column("started_ns", sa.BigInteger, nullable=False),
         sa.Column("ended_ns", sa.BigInteger),
         sa.Column("updated_ns", sa.BigInteger),
         sa.Column("duration_s", sa.Float),
+        sa.Column("name_key", sa.String(300), nullable=False),
+        sa.Column("ended_key", sa.BigInteger, nullable=False),
+        sa.Column("duration_key", sa.Float, nullable=False),
         sa.Column("expected_duration_s", sa.Float),
         sa.Column("host", sa.String(300)),
         sa.Column("pid", sa.Integer),
@@ -47,11 +50,17 @@ def upgrade() -> None:
         sa.Column("state", sa.LargeBinary, nullable=False),
     )
     op.create_index("ix_jobs_started", "jobs", ["started_ns", "id"])
-    op.create_index("ix_jobs_status_started", "jobs", ["status", "started_ns"])
-    op.create_index("ix_jobs_type_started", "jobs", ["job_type", "started_ns"])
-    op.create_index("ix_jobs_name_started", "jobs", ["name", "started_ns"])
-    op.create_index("ix_jobs_owner_started", "jobs", ["owner", "started_ns"])
-    op.create_index("ix_jobs_ended", "jobs", ["ended_ns"])
+    op.create_index("ix_jobs_status_started", "jobs", ["status", "started_ns", "id"])
+    op.create_index("ix_jobs_type_started", "jobs", ["job_type", "started_ns", "id"])
+    op.create_index("ix_jobs_name_started", "jobs", ["name", "started_ns", "id"])
+    op.create_index("ix_jobs_owner_started", "jobs", ["owner", "started_ns", "id"])
+    op.create_index("ix_jobs_name_key", "jobs", ["name_key", "id"])
+    op.create_index("ix_jobs_ended_key", "jobs", ["ended_key", "id"])
+    op.create_index("ix_jobs_duration_key", "jobs", ["duration_key", "id"])
+    if op.get_bind().dialect.name == "sqlite":
+        _sqlite_text_index()
+    else:
+        _postgresql_text_index()
     op.create_table(
         "job_steps",
         sa.Column("job_id", sa.String(200), primary_key=True),
@@ -77,7 +86,52 @@ def upgrade() -> None:
     )
 
 
+def _sqlite_text_index() -> None:
+    # An external-content FTS5 table with the trigram tokenizer: substring search (LIKE '%x%' and
+    # MATCH) over names and error messages without scanning every job. Triggers keep it in step;
+    # the update trigger fires only when the indexed text changes, not on every state upsert.
+    op.execute(
+        "CREATE VIRTUAL TABLE jobs_text USING fts5("
+        "name, error_message, content='jobs', content_rowid='rowid', tokenize='trigram')"
+    )
+    op.execute(
+        "CREATE TRIGGER jobs_text_insert AFTER INSERT ON jobs BEGIN "
+        "INSERT INTO jobs_text (rowid, name, error_message) VALUES (new.rowid, new.name, new.error_message); END"
+    )
+    op.execute(
+        "CREATE TRIGGER jobs_text_delete AFTER DELETE ON jobs BEGIN "
+        "INSERT INTO jobs_text (jobs_text, rowid, name, error_message) "
+        "VALUES ('delete', old.rowid, old.name, old.error_message); END"
+    )
+    op.execute(
+        "CREATE TRIGGER jobs_text_update AFTER UPDATE OF name, error_message ON jobs "
+        "WHEN old.name IS NOT new.name OR old.error_message IS NOT new.error_message BEGIN "
+        "INSERT INTO jobs_text (jobs_text, rowid, name, error_message) "
+        "VALUES ('delete', old.rowid, old.name, old.error_message); "
+        "INSERT INTO jobs_text (rowid, name, error_message) VALUES (new.rowid, new.name, new.error_message); END"
+    )
+
+
+def _postgresql_text_index() -> None:
+    # pg_trgm lets the planner answer ILIKE '%x%' from a GIN index. Creating the extension needs a
+    # privileged role on some installations: without it, search still works, by scanning.
+    bind = op.get_bind()
+    savepoint = bind.begin_nested()
+    try:
+        bind.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    except sa.exc.DBAPIError:
+        savepoint.rollback()
+        return
+    savepoint.commit()
+    op.execute("CREATE INDEX ix_jobs_name_trgm ON jobs USING gin (name gin_trgm_ops)")
+    op.execute("CREATE INDEX ix_jobs_error_trgm ON jobs USING gin (error_message gin_trgm_ops)")
+
+
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        for trigger in ("jobs_text_insert", "jobs_text_delete", "jobs_text_update"):
+            op.execute(f"DROP TRIGGER {trigger}")
+        op.execute("DROP TABLE jobs_text")
     op.drop_table("job_logs")
     op.drop_table("job_steps")
     op.drop_table("jobs")

@@ -1,0 +1,202 @@
+"""Remote control of jobs: a long-poll thread that fetches commands, and how a job obeys them.
+
+One daemon thread per process polls the sidecar (``POST /api/control/poll``, docs/control.md) for the
+commands of every job the process runs. It never touches a job's hot path: a command arms the job's
+next checkpoint (``advance()``, ``iter()``, ``step()`` or ``checkpoint()``), where the job thread obeys
+it — a pause blocks there, a cancel raises JobCancelled. Each obeyed command is acknowledged by the
+job's next lifecycle record (``jobpulse.job.paused``, ``.resumed``, or ``.end`` with status
+cancelled) carrying ``jobpulse.control.command``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from .conventions import ATTR_CONTROL_COMMAND, DEFAULT_SIDECAR_URL, EVENT_PAUSED, EVENT_RESUMED
+
+if TYPE_CHECKING:
+    from .job import Job
+
+log = logging.getLogger("jobpulse.instrumentation")
+
+ENV_CONTROL_URL = "JOBPULSE_CONTROL_URL"
+POLL_WAIT_S = 20.0
+# A job started during a long poll is included from the next poll: keep polls short enough.
+NEW_JOB_POLL_WAIT_S = 2.0
+BACKOFF_MIN_S = 1.0
+BACKOFF_MAX_S = 15.0
+
+
+class JobCancelled(BaseException):
+    """Raised inside a job to cancel it: the job ends with status ``cancelled``, and the exception propagates.
+
+    It derives from BaseException, like KeyboardInterrupt, so that the ``except Exception`` blocks
+    ETL code uses to skip bad records do not swallow a cancellation.
+    """
+
+    def __init__(self, reason: str | None = None, *, command_id: int | None = None) -> None:
+        super().__init__(reason or "job cancelled")
+        self.command_id = command_id
+
+
+def control_url(endpoint: str | None) -> str:
+    """Where the control API is: ``JOBPULSE_CONTROL_URL``, else the sidecar the job exports to."""
+    explicit = os.environ.get(ENV_CONTROL_URL)
+    if explicit:
+        return explicit.rstrip("/")
+    base = endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or DEFAULT_SIDECAR_URL
+    return base.rstrip("/")
+
+
+class JobControl:
+    """What one job has been told: the pause it is in, and what may end it."""
+
+    def __init__(self) -> None:
+        self.wake = threading.Event()
+        # True from a pause command until the job resumes (or skips the pause).
+        self.pausing = False
+        self.latest_resume = 0
+        self.cancel_command: int | None = None
+        self.cancel_reason: str | None = None
+
+
+def obey_pause(command_id: int) -> Any:
+    """The checkpoint action of a pause: block until resumed (or raise when cancelled meanwhile)."""
+
+    def pause(job: Job) -> None:
+        state = job._control
+        state.wake.clear()
+        if state.cancel_command is not None:
+            raise JobCancelled(state.cancel_reason, command_id=state.cancel_command)
+        if state.latest_resume > command_id:
+            # Resumed before the pause took effect: acknowledge the resume, keep going.
+            state.pausing = False
+            job._emit(EVENT_RESUMED, {ATTR_CONTROL_COMMAND: state.latest_resume})
+            return
+        job._emit(EVENT_PAUSED, {ATTR_CONTROL_COMMAND: command_id})
+        log.info("jobpulse: job %s paused (command %d)", job.name, command_id)
+        while True:
+            state.wake.wait()
+            state.wake.clear()
+            if state.cancel_command is not None:
+                raise JobCancelled(state.cancel_reason, command_id=state.cancel_command)
+            if state.latest_resume > command_id:
+                break
+        state.pausing = False
+        job._emit(EVENT_RESUMED, {ATTR_CONTROL_COMMAND: state.latest_resume})
+        log.info("jobpulse: job %s resumed (command %d)", job.name, state.latest_resume)
+
+    return pause
+
+
+def obey_cancel(job: Job) -> None:
+    """The checkpoint action of a cancel."""
+    state = job._control
+    raise JobCancelled(state.cancel_reason, command_id=state.cancel_command)
+
+
+def deliver(job: Job, command: dict[str, Any]) -> None:
+    """Hand one command to ``job`` (called on the control thread)."""
+    command_id, action = command["id"], command["action"]
+    state = job._control
+    if action == "pause":
+        state.pausing = True
+        job._arm_checkpoint(obey_pause(command_id))
+    elif action == "resume":
+        state.latest_resume = max(state.latest_resume, command_id)
+        if state.pausing:
+            state.wake.set()
+        else:
+            # Nothing to resume: say so at once, so the request does not stay pending.
+            job._emit(EVENT_RESUMED, {ATTR_CONTROL_COMMAND: command_id})
+    elif action == "cancel":
+        state.cancel_command = command_id
+        state.cancel_reason = command.get("reason") or f"cancelled by {command.get('requested_by') or 'an operator'}"
+        job._arm_checkpoint(obey_cancel)
+        state.wake.set()
+
+
+class ControlChannel:
+    """The long-poll thread of a process, shared by all its jobs."""
+
+    def __init__(self, base_url: str, headers: dict[str, str] | None = None) -> None:
+        self.url = base_url + "/api/control/poll"
+        self._session = requests.Session()
+        self._session.headers.update(headers or {})
+        self._lock = threading.Condition()
+        self._jobs: dict[str, Job] = {}
+        self._cursor = 0
+        # The cursor is shared by all jobs: a job that joins polls from the cursor as it was when it
+        # joined, so a command for it is not skipped because another job's newer one came first.
+        self._rewind_to: int | None = None
+        self._delivered: set[int] = set()
+        self._new_jobs = False
+        self._disabled = False
+        self._thread = threading.Thread(target=self._run, name="jobpulse-control", daemon=True)
+        self._thread.start()
+
+    def register(self, job: Job) -> None:
+        with self._lock:
+            self._jobs[job.id] = job
+            self._new_jobs = True
+            self._rewind_to = self._cursor if self._rewind_to is None else min(self._rewind_to, self._cursor)
+            self._lock.notify_all()
+
+    def unregister(self, job: Job) -> None:
+        with self._lock:
+            self._jobs.pop(job.id, None)
+
+    def _run(self) -> None:
+        backoff = BACKOFF_MIN_S
+        warned = False
+        while True:
+            with self._lock:
+                self._lock.wait_for(lambda: self._jobs and not self._disabled)
+                job_ids = list(self._jobs)
+                wait = NEW_JOB_POLL_WAIT_S if self._new_jobs else POLL_WAIT_S
+                after = self._cursor if self._rewind_to is None else self._rewind_to
+                self._new_jobs = False
+                self._rewind_to = None
+            try:
+                response = self._session.post(
+                    self.url, json={"job_ids": job_ids, "after": after, "wait": wait}, timeout=wait + 10
+                )
+            except requests.RequestException:
+                # The sidecar is away (restarting?): keep trying quietly; telemetry already warned.
+                with self._lock:
+                    self._lock.wait(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+                continue
+            if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
+                # Not a sidecar (an OpenTelemetry Collector, say): nothing to poll there.
+                log.info("jobpulse: %s offers no job control (HTTP %d); pause/cancel are off for this process",
+                         self.url, response.status_code)
+                with self._lock:
+                    self._disabled = True
+                continue
+            if response.status_code != 200:
+                if not warned:
+                    warned = True
+                    log.warning("jobpulse: control poll to %s answered %d: %s", self.url, response.status_code,
+                                response.text[:200])
+                with self._lock:
+                    self._lock.wait(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+                continue
+            backoff = BACKOFF_MIN_S
+            answer = response.json()
+            for command in answer["commands"]:
+                if command["id"] in self._delivered:
+                    continue
+                self._delivered.add(command["id"])
+                with self._lock:
+                    job = self._jobs.get(command["job_id"])
+                if job is not None:
+                    deliver(job, command)
+            self._cursor = max(self._cursor, answer["cursor"])
+            self._delivered = {command_id for command_id in self._delivered if command_id > after}

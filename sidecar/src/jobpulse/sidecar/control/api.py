@@ -1,0 +1,119 @@
+"""Control endpoints: operators request, jobs poll."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.params import Parameter
+
+from jobpulse.sidecar.control.access import Principal, principal_of
+from jobpulse.sidecar.control.service import Command, ControlError, ControlService
+from jobpulse.sidecar.model.views import to_datetime
+from jobpulse.sidecar.settings import Settings
+
+Reason = Annotated[str, msgspec.Meta(max_length=1000)]
+JobIds = Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=200)]], msgspec.Meta(min_length=1, max_length=10_000)]
+
+
+class ControlRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Why the job is being paused, resumed or cancelled (optional, shown in history)."""
+
+    reason: Reason | None = None
+
+
+class CommandView(msgspec.Struct):
+    """A control command and what became of it: pending, acknowledged, superseded or expired."""
+
+    id: int
+    job_id: str
+    action: str
+    reason: str | None
+    requested_by: str | None
+    requested_at: datetime
+    state: str
+    resolved_at: datetime | None
+
+
+class CommandList(msgspec.Struct):
+    """Commands in id order; poll again with ``after=cursor``."""
+
+    commands: list[CommandView]
+    cursor: int
+
+
+class PollRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """A process's long poll for the commands of all its jobs."""
+
+    job_ids: JobIds
+    after: Annotated[int, msgspec.Meta(ge=0)] = 0
+    wait: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+
+
+def _view(command: Command) -> CommandView:
+    return CommandView(
+        id=command.id,
+        job_id=command.job_id,
+        action=command.action,
+        reason=command.reason,
+        requested_by=command.requested_by,
+        requested_at=to_datetime(command.requested_ns),
+        state=command.state,
+        resolved_at=to_datetime(command.resolved_ns),
+    )
+
+
+def _listing(commands: list[Command], after: int) -> CommandList:
+    return CommandList(commands=[_view(command) for command in commands], cursor=max([after, *(c.id for c in commands)]))
+
+
+class ControlController(Controller):
+    """Pause, resume and cancel running jobs; jobs fetch their commands here."""
+
+    path = "/api"
+    tags = ["control"]
+    dependencies = {"principal": Provide(principal_of)}
+
+    async def _request(self, control: ControlService, job_id: str, action: str, data: ControlRequest | None,
+                       principal: Principal) -> CommandView:
+        try:
+            command = await control.request(job_id, action, data.reason if data else None, principal)
+        except ControlError as error:
+            raise HTTPException(status_code=error.status_code, detail=error.detail) from None
+        return _view(command)
+
+    @post("/jobs/{job_id:str}/pause", status_code=202, summary="Ask a running job to pause at its next checkpoint")
+    async def pause(self, control: ControlService, principal: Principal, job_id: str,
+                    data: ControlRequest | None = None) -> CommandView:
+        return await self._request(control, job_id, "pause", data, principal)
+
+    @post("/jobs/{job_id:str}/resume", status_code=202, summary="Ask a paused job to resume")
+    async def resume(self, control: ControlService, principal: Principal, job_id: str,
+                     data: ControlRequest | None = None) -> CommandView:
+        return await self._request(control, job_id, "resume", data, principal)
+
+    @post("/jobs/{job_id:str}/cancel", status_code=202, summary="Ask a job to stop; it ends as cancelled")
+    async def cancel(self, control: ControlService, principal: Principal, job_id: str,
+                     data: ControlRequest | None = None) -> CommandView:
+        return await self._request(control, job_id, "cancel", data, principal)
+
+    @get("/jobs/{job_id:str}/commands", summary="A job's commands (history, or a long poll with wait)")
+    async def job_commands(
+        self,
+        control: ControlService,
+        settings: Settings,
+        job_id: str,
+        after: Annotated[int, Parameter(ge=0)] = 0,
+        wait: Annotated[float, Parameter(ge=0, description="Seconds to wait for a newer command")] = 0.0,
+    ) -> CommandList:
+        commands = await control.poll([job_id], after, min(wait, settings.control_poll_max_wait_s))
+        return _listing(commands, after)
+
+    @post("/control/poll", status_code=200, summary="Long poll for the commands of several jobs (one per process)")
+    async def poll(self, control: ControlService, settings: Settings, data: PollRequest) -> CommandList:
+        commands = await control.poll(data.job_ids, data.after, min(data.wait, settings.control_poll_max_wait_s))
+        return _listing(commands, data.after)

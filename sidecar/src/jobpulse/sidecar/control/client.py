@@ -1,0 +1,30 @@
+"""A small client of the control API, for the ``jobpulse jobs`` command."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Any
+
+import httpx
+
+from jobpulse.sidecar.control.access import USER_HEADER
+
+
+def request_control(base_url: str, job_id: str, action: str, reason: str | None) -> dict[str, Any]:
+    """POST the request; return the command, or raise RuntimeError with the sidecar's reason."""
+    try:
+        response = httpx.post(
+            f"{base_url.rstrip('/')}/api/jobs/{job_id}/{action}",
+            json={"reason": reason} if reason else None,
+            headers={USER_HEADER: getpass.getuser()},
+            timeout=10,
+        )
+    except httpx.HTTPError as error:
+        raise RuntimeError(f"cannot reach the sidecar at {base_url}: {error}") from None
+    if response.status_code != 202:
+        try:
+            detail = response.json()["detail"]
+        except (ValueError, KeyError):
+            detail = response.text
+        raise RuntimeError(f"{action} refused ({response.status_code}): {detail}")
+    return response.json()

@@ -1,0 +1,181 @@
+"""ControlService: validates control requests, stores them, and hands them to jobs that long-poll.
+
+A request is written to the database first (it must survive a restart), then folded into the job's
+state as a sidecar-originated event, so REST, the live feed and history all show it as pending until
+the job acknowledges it (its paused/resumed/end event carries the command id). Long polls wake at
+once for commands made here and re-read the database every few seconds, so a command made through
+another replica sharing the database still arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import msgspec
+from sqlalchemy import and_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from jobpulse.sidecar.control.access import Principal, may_control
+from jobpulse.sidecar.history.tables import control_commands
+from jobpulse.sidecar.model.events import KIND_CONTROL, JobEvent
+from jobpulse.sidecar.model.state import PAUSED, PENDING, RUNNING, JobState
+from jobpulse.sidecar.store import JobChange, JobStore
+
+log = logging.getLogger("jobpulse.sidecar.control")
+
+ACTIONS = ("pause", "resume", "cancel")
+
+
+class ControlError(Exception):
+    """A request that cannot be carried out; ``status_code`` is 403, 404 or 409."""
+
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+
+
+class Command(msgspec.Struct, frozen=True):
+    """A stored control command."""
+
+    id: int
+    job_id: str
+    action: str
+    reason: str | None
+    requested_by: str | None
+    requested_ns: int
+    state: str
+    resolved_ns: int | None
+
+
+def check_transition(state: JobState, action: str) -> None:
+    """Raise a 409 ControlError when ``action`` makes no sense for the job as it is now."""
+    status, pending = state.status, state.pending_action
+    where = f"job '{state.id}' is {status}"
+    if pending is not None and pending == action:
+        raise ControlError(409, f"cannot {action} job '{state.id}': a {action} is already pending")
+    if pending == "cancel":
+        raise ControlError(409, f"cannot {action} job '{state.id}': a cancel is already pending")
+    if action == "pause" and status != RUNNING:
+        raise ControlError(409, f"cannot pause: {where}; only a running job can be paused")
+    if action == "resume" and status != PAUSED and pending != "pause":
+        raise ControlError(409, f"cannot resume: {where}; only a paused job (or one asked to pause) can be resumed")
+    if action == "cancel" and status not in (PENDING, RUNNING, PAUSED):
+        raise ControlError(409, f"cannot cancel: {where}; only a pending, running or paused job can be cancelled")
+
+
+def _command(row: object) -> Command:
+    return Command(**{field: getattr(row, field) for field in Command.__struct_fields__})
+
+
+class ControlService:
+    """Control requests in, commands out to polling jobs, acknowledgements recorded."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        engine: AsyncEngine,
+        lookup: Callable[[str], Awaitable[JobState | None]],
+        *,
+        db_poll_interval_s: float = 2.0,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.lookup = lookup
+        self.db_poll_interval_s = db_poll_interval_s
+        self.clock_ns = clock_ns
+        self._new_command = asyncio.Event()
+        self._updates: set[asyncio.Task[None]] = set()
+        store.add_listener(self.on_change)
+
+    async def request(self, job_id: str, action: str, reason: str | None, principal: Principal) -> Command:
+        """Validate and record ``action`` on ``job_id``; the job is told at its next poll."""
+        state = await self.lookup(job_id)
+        if state is None:
+            raise ControlError(404, f"job '{job_id}' not found")
+        if not may_control(principal, state.owner):
+            raise ControlError(403, f"{principal.name or 'anonymous'} may not {action} job '{job_id}': "
+                                    f"it belongs to {state.owner or 'nobody'} and needs the operator role")
+        check_transition(state, action)
+        now = self.clock_ns()
+        async with self.engine.begin() as connection:
+            command_id = (
+                await connection.execute(
+                    control_commands.insert()
+                    .values(job_id=job_id, action=action, reason=reason, requested_by=principal.name,
+                            requested_ns=now, state="pending")
+                    .returning(control_commands.c.id)
+                )
+            ).scalar_one()
+        self.store.apply(
+            JobEvent(kind=KIND_CONTROL, job_id=job_id, seq=command_id, time_ns=now, action=action,
+                     actor=principal.name, reason=reason)
+        )
+        self._new_command.set()
+        self._new_command = asyncio.Event()
+        log.info("%s requested %s of job %s (command %d)", principal.name or "anonymous", action, job_id, command_id)
+        return Command(command_id, job_id, action, reason, principal.name, now, "pending", None)
+
+    async def commands(self, job_ids: list[str], after: int) -> list[Command]:
+        query = (
+            select(control_commands)
+            .where(control_commands.c.job_id.in_(job_ids), control_commands.c.id > after)
+            .order_by(control_commands.c.id)
+        )
+        async with self.engine.connect() as connection:
+            return [_command(row) for row in await connection.execute(query)]
+
+    async def poll(self, job_ids: list[str], after: int, wait_s: float) -> list[Command]:
+        """Commands for ``job_ids`` newer than ``after``, waiting up to ``wait_s`` for one to appear."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            found = await self.commands(job_ids, after)
+            remaining = deadline - time.monotonic()
+            if found or remaining <= 0:
+                return found
+            try:
+                await asyncio.wait_for(self._new_command.wait(), min(remaining, self.db_poll_interval_s))
+            except TimeoutError:
+                pass
+
+    # ---- acknowledgements ---------------------------------------------------------------------
+
+    def on_change(self, change: JobChange) -> None:
+        old, new = change.old, change.new
+        if old is None or not old.control_id:
+            return
+        acknowledged = new.control_ack_id > old.control_ack_id
+        expired = new.is_terminal and not old.is_terminal
+        if acknowledged or expired:
+            task = asyncio.get_running_loop().create_task(self._resolve(new, acknowledged, expired))
+            self._updates.add(task)
+            task.add_done_callback(self._updates.discard)
+
+    async def _resolve(self, state: JobState, acknowledged: bool, expired: bool) -> None:
+        now = self.clock_ns()
+        pending = and_(control_commands.c.job_id == state.id, control_commands.c.state == "pending")
+        try:
+            async with self.engine.begin() as connection:
+                if acknowledged:
+                    ack = state.control_ack_id
+                    await connection.execute(
+                        update(control_commands).where(pending, control_commands.c.id == ack)
+                        .values(state="acknowledged", resolved_ns=now)
+                    )
+                    await connection.execute(
+                        update(control_commands).where(pending, control_commands.c.id < ack)
+                        .values(state="superseded", resolved_ns=now)
+                    )
+                if expired:
+                    await connection.execute(update(control_commands).where(pending).values(state="expired", resolved_ns=now))
+        except Exception:
+            log.exception("could not record the outcome of job %s's control commands", state.id)
+
+    async def stop(self) -> None:
+        """Let pending outcome writes finish."""
+        if self._updates:
+            await asyncio.gather(*self._updates, return_exceptions=True)
