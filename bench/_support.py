@@ -86,9 +86,63 @@ def _cell(value: Any) -> str:
 def machine_line() -> str:
     import platform
 
-    cpus = len(os.sched_getaffinity(0))
+    cpus = os.cpu_count()
     memory = psutil.virtual_memory().total / 2**30
     return f"{platform.python_implementation()} {platform.python_version()}, {cpus} cores, {memory:.0f} GiB, {platform.platform()}"
+
+
+def warn_if_busy(progress: Progress, threshold: float = 15.0) -> float:
+    """Sample the machine for 1 s; warn (and name the busiest processes) when something else is running.
+
+    Benchmarks on a shared 2-core machine are only worth their numbers when nothing else runs.
+    Returns the busy percentage of all cores.
+    """
+    processes = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            process.cpu_percent(None)
+            processes.append(process)
+    busy = psutil.cpu_percent(interval=1.0)
+    if busy >= threshold:
+        me = os.getpid()
+        usage = []
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                if process.pid != me:
+                    usage.append((process.cpu_percent(None), " ".join(process.info["cmdline"] or [])[:90]))
+        usage.sort(reverse=True)
+        top = "; ".join(f"{cpu:.0f}% {cmd}" for cpu, cmd in usage[:3])
+        progress(f"WARNING: the machine is {busy:.0f}% busy before the benchmark ({top}); figures will be low")
+    return busy
+
+
+def wait_until_quiet(progress: Progress, max_wait: float, threshold: float = 15.0) -> float:
+    """Wait (up to ``max_wait`` s) until the whole machine is less than ``threshold`` % busy; return the last reading."""
+    deadline = time.monotonic() + max_wait
+    busy = psutil.cpu_percent(interval=1.0)
+    if busy >= threshold and max_wait > 0:
+        progress(f"machine {busy:.0f}% busy with other processes; waiting up to {max_wait:g} s for it to calm down")
+        while busy >= threshold and time.monotonic() < deadline:
+            busy = psutil.cpu_percent(interval=2.0)
+    if busy >= threshold:
+        warn_if_busy(progress, threshold)
+    return busy
+
+
+class SystemCpu:
+    """CPU used by the whole machine between start() and stop(), in % of one core (2 busy cores = 200)."""
+
+    @staticmethod
+    def _busy() -> float:
+        times = psutil.cpu_times()
+        return times.user + times.nice + times.system + times.irq + times.softirq + getattr(times, "steal", 0.0)
+
+    def start(self) -> SystemCpu:
+        self._t0, self._b0 = time.monotonic(), self._busy()
+        return self
+
+    def stop(self) -> float:
+        return 100.0 * (self._busy() - self._b0) / (time.monotonic() - self._t0)
 
 
 # ---- CPUs, limits --------------------------------------------------------------------------------
@@ -179,13 +233,16 @@ class ServerProcess:
         settings: dict[str, Any] | None = None,
     ) -> None:
         self.argv = argv
-        self.workdir = workdir
         self.name = name
         self.cpus = cpus
         self.settings = settings or {}
         self.port = free_port()
+        # A directory of its own: the sidecar keeps its database (jobpulse.db) in its working
+        # directory, and a later server must not restore an earlier one's jobs.
+        self.workdir = workdir / f"{name}-{self.port}"
+        self.workdir.mkdir(parents=True)
         self.process: subprocess.Popen[bytes] | None = None
-        self.log_path = workdir / f"{name}-{self.port}.log"
+        self.log_path = self.workdir / f"{name}.log"
 
     @property
     def url(self) -> str:
@@ -298,26 +355,27 @@ def serve_bare_endpoint() -> None:
     from jobpulse.sidecar.server import uvicorn_config
     from jobpulse.sidecar.settings import load_settings
 
-    # The sidecar's own uvicorn.Config (loop, http protocol, logging, ws options), with the app swapped.
-    config = uvicorn_config(load_settings())
-    config.app = bare_app()
-    uvicorn.Server(config).run()
+    # The sidecar's own uvicorn.Config (loop, http protocol, logging, ws options), serving the bare app.
+    uvicorn.Server(uvicorn_config(load_settings(), bare_app())).run()
 
 
 # ---- py-spy --------------------------------------------------------------------------------------
 
 
 class Profiler:
-    """``py-spy record`` of a process for a fixed time, raw (collapsed) stacks plus a flame graph SVG."""
+    """``py-spy record`` of a process for a fixed time, as raw (collapsed) stacks for `print_profile`.
+
+    For a flame graph of the same run use ``py-spy record -o out.svg --pid PID`` by hand, or feed the
+    raw file to any collapsed-stack flame graph tool.
+    """
 
     def __init__(self, pid: int, out_prefix: Path, duration: float, cpus: set[int] | None, rate: int = 250):
         self.pid = pid
         self.raw = out_prefix.with_suffix(".txt")
-        self.svg = out_prefix.with_suffix(".svg")
         self.duration = max(1, round(duration))
         self.cpus = cpus
         self.rate = rate
-        self.processes: list[subprocess.Popen[bytes]] = []
+        self.process: subprocess.Popen[bytes] | None = None
 
     @staticmethod
     def available() -> bool:
@@ -325,31 +383,23 @@ class Profiler:
 
     def start(self) -> Profiler:
         cpus = self.cpus
-        common = ["--pid", str(self.pid), "--duration", str(self.duration), "--rate", str(self.rate), "--nonblocking"]
-        self.processes.append(
-            subprocess.Popen(
-                ["py-spy", "record", "--format", "raw", "-o", str(self.raw), *common],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
-            )
+        self.process = subprocess.Popen(
+            ["py-spy", "record", "--format", "raw", "-o", str(self.raw), "--pid", str(self.pid),
+             "--duration", str(self.duration), "--rate", str(self.rate), "--nonblocking"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
         return self
 
     def wait(self) -> None:
-        for process in self.processes:
-            try:
-                process.wait(self.duration + 30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-    def flamegraph(self) -> Path | None:
-        """Render the SVG from the raw stacks (py-spy writes raw or SVG per run; raw is the data)."""
-        if not self.raw.exists():
-            return None
-        # The collapsed format is what flamegraph tools read; keep it, and say where it is.
-        return self.raw
+        if self.process is None:
+            return
+        try:
+            self.process.wait(self.duration + 30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 _AREAS = (

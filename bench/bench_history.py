@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -113,6 +114,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=60)
     parser.add_argument("--quick", action="store_true", help="50,000 jobs, 20 samples per query")
+    parser.add_argument("--keep", action="store_true", help="keep the generated database (its path is printed)")
     args = parser.parse_args()
     if args.quick:
         args.jobs, args.samples = 50_000, 20
@@ -158,6 +160,10 @@ def main() -> None:
                          percentile(deep, 0.95)))
     finally:
         sidecar.stop()
+        if args.keep:
+            print(f"kept {database}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
     floor_p50 = statistics.median(floor)
     print(f"\n{args.jobs:,} jobs in SQLite; baseline GET /healthz p50 {floor_p50:.2f} ms, p95 {percentile(floor, 0.95):.2f} ms")
     print(f"{'query':42} {'matches':>9} {'p50 ms':>8} {'p95 ms':>8} {'p95/floor':>10}  target p95 < 50 ms")

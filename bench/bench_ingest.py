@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _support as s  # noqa: E402
 
 TARGET_RATIO = 0.7
+OTHER_CPU_LIMIT = 15.0  # % of a core used by other processes during a measurement before it is repeated
 JOB_ID_TAIL = "x000000"  # the last 7 characters of every job id; the Lua script renews them
 
 LUA = r"""
@@ -166,32 +167,50 @@ def run_wrk(url: str, pool: Path, epoch: int, seconds: float, threads: int, conn
 
 def run_case(kind: str, batch: int, pool: Path, args: argparse.Namespace, workdir: Path, script: Path,
              progress: s.Progress, profile_dir: Path | None) -> dict[str, float]:
+    """One (server, batch) case on a fresh server; repeated when other processes took CPU meanwhile."""
+    for attempt in range(args.retries + 1):
+        row = _run_case_once(kind, batch, pool, args, workdir, script, progress, profile_dir)
+        if row["other_cpu"] < OTHER_CPU_LIMIT or profile_dir is not None:
+            break
+        if attempt < args.retries:
+            progress(f"{kind}, batch {batch}: other processes used {row['other_cpu']:.0f}% of a core meanwhile; repeating")
+    return row
+
+
+def _run_case_once(kind: str, batch: int, pool: Path, args: argparse.Namespace, workdir: Path, script: Path,
+                   progress: s.Progress, profile_dir: Path | None) -> dict[str, float]:
     server_cpus, load_cpus = s.cpu_plan(not args.no_pin)
     factory = s.sidecar_process if kind == "sidecar" else s.bare_endpoint_process
     server = factory(workdir, server_cpus)
+    s.wait_until_quiet(progress, args.wait_quiet)
     progress(f"{kind}, batch {batch}: starting server")
     with server:
         progress(f"{kind}, batch {batch}: warm-up {args.warmup:g} s")
         warm = run_wrk(server.url, pool, 1, args.warmup, args.threads, args.connections, script, load_cpus)
         progress(f"{kind}, batch {batch}: measuring {args.duration:g} s")
         meter = s.CpuMeter([server.pid]).start()
+        machine = s.SystemCpu().start()
         profiler = None
         if profile_dir is not None and kind == "sidecar":
             profiler = s.Profiler(server.pid, profile_dir / f"ingest-sidecar-batch{batch}", args.duration - 1,
                                   load_cpus).start()
         result = run_wrk(server.url, pool, 100_000, args.duration, args.threads, args.connections, script, load_cpus)
         (server_cpu,) = meter.stop()
+        machine_cpu = machine.stop()
         if profiler is not None:
             profiler.wait()
         seconds = result["duration_us"] / 1e6
         errors = sum(int(result[k]) for k in ("connect", "read", "write", "status", "timeout"))
         row = {
             "requests_per_s": result["requests"] / seconds,
+            # every body holds `batch` records but the few closing ones (end records): < 0.1% over
             "events_per_s": result["requests"] * batch / seconds,
             "p50_ms": result["p50_us"] / 1000,
             "p99_ms": result["p99_us"] / 1000,
             "server_cpu": server_cpu,
             "wrk_cpu": result["wrk_cpu_percent"],
+            # what neither the server nor wrk used (other processes, this script, py-spy)
+            "other_cpu": max(0.0, machine_cpu - server_cpu - result["wrk_cpu_percent"]),
             "errors": errors + warm["status"],
             "wraps": result["wraps"],
             "sent_requests": warm["sent"] + result["sent"],
@@ -210,8 +229,8 @@ def check_ingest(row: dict, batch: int) -> str:
         problems.append(f"{ingest['records_rejected']} records / {ingest['requests_rejected']} requests rejected")
     if ingest["records_applied"] != ingest["records"]:
         problems.append(f"only {ingest['records_applied']:,} of {ingest['records']:,} records changed state")
-    if ingest["records"] < row["completed_requests"] * batch:
-        problems.append(f"{ingest['records']:,} records counted < {row['completed_requests'] * batch:,} answered")
+    if ingest["requests"] < row["completed_requests"]:
+        problems.append(f"{ingest['requests']:,} requests counted < {row['completed_requests']:,} answered to wrk")
     verdict = (
         f"batch {batch}: sidecar counted {ingest['requests']:,} requests, {ingest['records']:,} records, "
         f"applied {ingest['records_applied']:,}, rejected {ingest['records_rejected']}, "
@@ -234,11 +253,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--active-jobs", type=int, default=200,
                         help="jobs in flight in the generated load, at least 2 x batch (default 200)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the server and wrk to separate cores")
+    parser.add_argument("--wait-quiet", type=float, default=60.0,
+                        help="before each case wait up to this many s for other processes to calm down (default 60)")
+    parser.add_argument("--retries", type=int, default=2,
+                        help=f"repeat a case when other processes used > {OTHER_CPU_LIMIT:g}%% of a core meanwhile (default 2)")
     parser.add_argument("--profile", metavar="DIR", help="py-spy the sidecar during each measured run, stacks into DIR")
     parser.add_argument("--quick", action="store_true", help="smoke run: batches 1 and 100, 1 s warm-up + 2 s")
     args = parser.parse_args(argv)
     if args.quick:
         args.batches, args.duration, args.warmup, args.pool_records = "1,100", 2, 1, 25_000
+        args.wait_quiet, args.retries = 0.0, 0
     args.batch_sizes = [int(b) for b in args.batches.split(",")]
     return args
 
@@ -278,6 +302,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Machine: {s.machine_line()}")
     print(f"Load: wrk, {args.threads} threads, {args.connections} keep-alive connections; {s.describe_plan(server_cpus, load_cpus)}")
     print(f"Each case: fresh server, {args.warmup:g} s warm-up, then {args.duration:g} s measured. Target: sidecar >= {TARGET_RATIO}x bare.")
+    print("CPU columns: % of one core during the measured run; 'other CPU' is what the rest of the machine used.")
     for batch, bodies, record_size, mix, _ in rows:
         print(f"batch {batch}: {bodies:,} distinct bodies, {record_size:.0f} bytes per record on the wire; mix: {mix}")
     table = []
@@ -288,17 +313,21 @@ def main(argv: list[str] | None = None) -> None:
             table.append((
                 batch, kind, round(r["requests_per_s"]), round(r["events_per_s"]),
                 f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", f"{r['server_cpu']:.0f}%", f"{r['wrk_cpu']:.0f}%",
-                r["errors"],
+                f"{r['other_cpu']:.0f}%", r["errors"],
                 f"{ratio:.2f}x {'meets' if ratio >= TARGET_RATIO else 'MISSES'}" if kind == "sidecar" else "1.00x (baseline)",
             ))
     s.print_table(
-        ["batch", "server", "requests/s", "events/s", "p50 ms", "p99 ms", "server CPU", "wrk CPU", "errors", "sidecar/bare"],
+        ["batch", "server", "requests/s", "events/s", "p50 ms", "p99 ms", "server CPU", "wrk CPU", "other CPU", "errors",
+         "sidecar/bare"],
         table,
         "Ingest throughput (events/s = records/s; latency as seen by wrk)",
     )
     print()
     for verdict in verdicts:
         print(verdict)
+    busiest = max(r["other_cpu"] for *_, results in rows for r in results.values())
+    if busiest >= OTHER_CPU_LIMIT:
+        print(f"WARNING: other processes used up to {busiest:.0f}% of a core during a measurement: rerun on a quiet machine")
     for _, _, _, _, results in rows:
         if results["sidecar"]["wraps"] or results["bare"]["wraps"]:
             print("note: some wrk threads went through their body set more than once (job ids renewed each time)")

@@ -56,7 +56,7 @@ def test_a_job_is_seen_live_and_rest_agrees(shared_sidecar):
         summary = finished(feed, job_id, "completed")["data"]
         assert process.wait(30) == 0, process.stderr.read()
 
-        mine = feed.of_job(job_id)
+        mine = feed.of_job(job_id, "job_status_update", "job_progress", "job_log")
         types = [m["type"] for m in mine]
         assert types[0] == "job_status_update" and mine[0]["data"]["status"] == "running"
         assert types[-1] == "job_status_update"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import msgspec
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from jobpulse.sidecar.history import queries
 from jobpulse.sidecar.history.db import migrate
@@ -68,7 +70,9 @@ async def test_a_stray_late_event_does_not_overwrite_a_finished_job(history, dat
     assert await scalar(history, select(func.count()).select_from(job_logs)) == 1, "the line itself is kept"
 
 
-async def test_filters_sorts_and_totals(history):
+@pytest.mark.parametrize("narrow_search", [2000, 0], ids=["narrow-plan", "broad-plan"])
+async def test_filters_sorts_and_totals(history, monkeypatch, narrow_search):
+    monkeypatch.setattr(queries, "_NARROW_SEARCH", narrow_search)
     runs = [
         run(name="orders-import", job_type="csv", start_ns=T0 + 1 * S, duration_s=10),
         run(name="orders-export", job_type="csv", start_ns=T0 + 2 * S, duration_s=30, status="failed",
@@ -115,6 +119,17 @@ async def test_cursor_pages_stay_stable_while_new_jobs_arrive(history):
     assert seen == [f"job-{n}" for n in range(24, -1, -1)]
     with pytest.raises(queries.CursorError):
         await history.list_jobs(queries.JobFilter(), sort="duration", cursor=page.next_cursor or "bm9wZQ")
+
+
+async def test_a_count_over_its_time_budget_gives_way_and_the_connection_stays_usable(history):
+    slow = text("WITH RECURSIVE numbers(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM numbers WHERE n < 20000000) "
+                "SELECT count(*) FROM numbers")
+    async with history.engine.connect() as connection:
+        started = time.perf_counter()
+        assert await queries._count(connection, slow) is None
+        assert time.perf_counter() - started < 1.0, "interrupted, not run to the end"
+        assert await queries._count(connection, select(func.count()).select_from(jobs)) == 0
+        assert (await connection.execute(text("SELECT 1"))).scalar_one() == 1
 
 
 async def test_logs_filter_page_and_include_lines_not_written_yet(history):

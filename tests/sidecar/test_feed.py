@@ -44,7 +44,7 @@ def test_a_job_lifecycle_arrives_in_order_with_summary(shared_sidecar):
                                        job.end("failed", processed=25, **{"exception.type": "ValueError",
                                                                          "exception.message": "bad header"})])
         final = feed.wait_for(lambda m: m["type"] == "job_status_update" and m["data"]["status"] == "failed")
-        mine = feed.of_job(job.job_id)
+        mine = feed.of_job(job.job_id, "job_status_update", "job_progress", "job_log")
         assert [m["type"] for m in mine] == ["job_status_update", "job_progress", "job_progress", "job_log",
                                              "job_status_update"]
         assert mine[0]["data"]["status"] == "running"

@@ -11,16 +11,24 @@ from litestar.di import Provide
 from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
 
+from jobpulse.sidecar.alerting.api import AlertsController, NotificationsController
+from jobpulse.sidecar.alerting.metrics import AlertingCollector
+from jobpulse.sidecar.alerting.service import Alerting
+from jobpulse.sidecar.alerting.webhook import AlertmanagerController
 from jobpulse.sidecar.api.analytics import AnalyticsController
 from jobpulse.sidecar.api.errors import validation_error_handler
 from jobpulse.sidecar.api.health import healthz, readyz
 from jobpulse.sidecar.api.jobs import JobsController
 from jobpulse.sidecar.api.monitor import MonitorController
+from jobpulse.sidecar.control.api import ControlController
+from jobpulse.sidecar.control.service import ControlService
 from jobpulse.sidecar.feed.hub import FeedHub
 from jobpulse.sidecar.feed.socket import live_feed
 from jobpulse.sidecar.history.service import History
 from jobpulse.sidecar.ingest.receiver import Ingestor, OtlpController
 from jobpulse.sidecar.liveness import LostJobDetector
+from jobpulse.sidecar.metrics import SidecarMetrics
+from jobpulse.sidecar.metrics.endpoint import metrics_endpoint
 from jobpulse.sidecar.model.fold import FoldLimits
 from jobpulse.sidecar.settings import Settings
 from jobpulse.sidecar.store import JobStore
@@ -39,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         replay_messages=settings.feed_replay_messages,
         queue_frames=settings.feed_client_queue_frames,
         send_timeout_s=settings.feed_send_timeout_s,
+        ack_timeout_s=settings.control_ack_timeout_s,
     )
     ingestor = Ingestor(store, settings.max_request_bytes)
     history = History(
@@ -50,6 +59,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         sweep_interval_s=settings.retention_sweep_interval_s,
     )
     detector = LostJobDetector(store, settings.heartbeat_window_s, settings.lost_check_interval_s)
+    alerting = Alerting(settings.alerting, store, history.engine, hub)
+    control = ControlService(store, history.engine, history.get_state)
+    # Prometheus /metrics: any subsystem adds its collector with metrics.registry.register(...).
+    metrics = SidecarMetrics(store, ingestor=ingestor, hub=hub, writer=history.writer)
+    metrics.register(AlertingCollector(alerting.engine))
 
     async def feed_running() -> str:
         return "ok" if hub.running else "feed not running"
@@ -57,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await history.start()
+        await alerting.start()
         await hub.start()
         await detector.start()
         try:
@@ -64,6 +79,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await detector.stop()
             await hub.stop()
+            await control.stop()
+            await alerting.stop()
             await history.stop()
 
     def provide(value: object) -> Provide:
@@ -75,15 +92,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
             JobsController,
             AnalyticsController,
             MonitorController,
+            ControlController,
+            AlertsController,
+            NotificationsController,
+            AlertmanagerController,
             live_feed,
             healthz,
             readyz,
+            metrics_endpoint,
         ],
         dependencies={
             "store": provide(store),
             "hub": provide(hub),
             "ingestor": provide(ingestor),
             "history": provide(history),
+            "control": provide(control),
+            "alert_engine": provide(alerting.engine),
             "settings": provide(settings),
         },
         state=State(
@@ -94,10 +118,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "ingestor": ingestor,
                 "detector": detector,
                 "history": history,
-                "readiness_checks": {"feed": feed_running, "history": history.check},
+                "control": control,
+                "metrics": metrics,
+                "metrics_registry": metrics.registry,
+                "alerting": alerting,
+                "readiness_checks": {"feed": feed_running, "history": history.check, "alerting": alerting.check},
             }
         ),
-        lifespan=[lifespan],
+        lifespan=[lifespan, metrics.lifespan],
         exception_handlers={ValidationException: validation_error_handler},
         openapi_config=OpenAPIConfig(
             title="jobpulse sidecar",

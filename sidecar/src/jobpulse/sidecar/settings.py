@@ -14,7 +14,8 @@ from typing import Annotated, Any
 
 import msgspec
 
-from jobpulse.sidecar.history.retention import RetentionPolicy
+from jobpulse.sidecar.alerting.config import AlertingSettings
+from jobpulse.sidecar.history.policy import RetentionPolicy
 
 ENV_PREFIX = "JOBPULSE_"
 
@@ -48,10 +49,16 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     retention_sweep_interval_s: PositiveFloat = 60.0
     retention_batch_size: Positive = 500
 
+    control_ack_timeout_s: PositiveFloat = 30.0
+    control_poll_max_wait_s: PositiveFloat = 30.0
+
     recent_logs_per_job: Positive = 20
     finished_jobs_in_memory: Positive = 10_000
     heartbeat_window_s: PositiveFloat = 60.0
     lost_check_interval_s: PositiveFloat = 2.0
+
+    # Nested: comes from the settings file (docs/alerting.md).
+    alerting: AlertingSettings = msgspec.field(default_factory=AlertingSettings)
 
 
     def retention_policy(self) -> RetentionPolicy:
@@ -104,7 +111,10 @@ def _convert(values: dict[str, Any], source: str, *, strict: bool) -> None:
         try:
             msgspec.convert({name: value}, Settings, strict=strict)
         except msgspec.ValidationError as error:
-            raise SettingsError(f"invalid setting '{name}' = {value!r} from {source}: {error}") from None
+            # A table is not repeated: it is long and may hold secrets (alerting channel URLs); the
+            # error's path names the offending entry.
+            shown = "" if isinstance(value, dict) else f" = {value!r}"
+            raise SettingsError(f"invalid setting '{name}'{shown} from {source}: {error}") from None
 
 
 def load_settings(

@@ -89,6 +89,7 @@ class ControlService:
         self.db_poll_interval_s = db_poll_interval_s
         self.clock_ns = clock_ns
         self._new_command = asyncio.Event()
+        self._closing = False
         self._updates: set[asyncio.Task[None]] = set()
         store.add_listener(self.on_change)
 
@@ -135,7 +136,7 @@ class ControlService:
         while True:
             found = await self.commands(job_ids, after)
             remaining = deadline - time.monotonic()
-            if found or remaining <= 0:
+            if found or remaining <= 0 or self._closing:
                 return found
             try:
                 await asyncio.wait_for(self._new_command.wait(), min(remaining, self.db_poll_interval_s))
@@ -174,6 +175,11 @@ class ControlService:
                     await connection.execute(update(control_commands).where(pending).values(state="expired", resolved_ns=now))
         except Exception:
             log.exception("could not record the outcome of job %s's control commands", state.id)
+
+    def close(self) -> None:
+        """Answer every waiting long poll now: the sidecar is shutting down (jobs poll again later)."""
+        self._closing = True
+        self._new_command.set()
 
     async def stop(self) -> None:
         """Let pending outcome writes finish."""

@@ -13,11 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import uvicorn
-
 from jobpulse.sidecar.demo.fake_api import FakeApi
 from jobpulse.sidecar.demo.jobs import JOBS
-from jobpulse.sidecar.server import uvicorn_config
+from jobpulse.sidecar.server import SidecarServer
 from jobpulse.sidecar.settings import Settings
 
 
@@ -93,7 +91,7 @@ class DemoRunner:
                 process.kill()
 
     async def run(self) -> int:
-        server = uvicorn.Server(uvicorn_config(self.settings))
+        server = SidecarServer(self.settings)
         api = FakeApi().start()
         serving = asyncio.create_task(server.serve(), name="sidecar")
         try:
@@ -111,7 +109,7 @@ class DemoRunner:
             await self._stop_children()
             if loops in done and self.once:
                 _say(f"all demo jobs ran once: {self._summary()}")
-            server.should_exit = True
+            server.begin_shutdown()
             await serving
             stop_after.cancel()
         finally:

@@ -7,13 +7,15 @@ page starts strictly after it. Unlike offsets, pages stay stable while new jobs 
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, and_, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select, tuple_
 from sqlalchemy import text as sql_text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from jobpulse.sidecar.history import rows
 from jobpulse.sidecar.history.tables import job_logs, jobs
@@ -27,8 +29,13 @@ SORT_COLUMNS = {
 }
 # Totals are exact up to here; past it a page says "at least" rather than count a million rows.
 COUNT_LIMIT = 10_000
+# Counting gets this long; a count that would take longer gives way to a lower bound.
+COUNT_BUDGET_S = 0.025
 # The trigram index needs at least three characters to look anything up.
 _TRIGRAM = 3
+# A name prefix or substring matching at most this many jobs is fetched through its index; a
+# broader one is found by walking jobs in page order, stopping when the page is full.
+_NARROW_SEARCH = 2000
 SORTS = tuple(f"{prefix}{name}" for name in SORT_COLUMNS for prefix in ("-", ""))
 
 
@@ -52,50 +59,102 @@ class JobFilter(msgspec.Struct, kw_only=True):
     min_duration_s: float | None = None
     max_duration_s: float | None = None
 
-    def conditions(self, dialect: str = "sqlite") -> list[ColumnElement[bool]]:
+    def conditions(self) -> dict[str, ColumnElement[bool]]:
+        """The WHERE conditions by filter name, in forms every backend understands."""
         c = jobs.c
-        conditions: list[ColumnElement[bool]] = []
+        conditions: dict[str, ColumnElement[bool]] = {}
         if self.statuses:
-            conditions.append(c.status.in_(self.statuses))
+            conditions["statuses"] = c.status.in_(self.statuses)
         if self.job_type is not None:
-            conditions.append(c.job_type == self.job_type)
+            conditions["job_type"] = c.job_type == self.job_type
         if self.owner is not None:
-            conditions.append(c.owner == self.owner)
+            conditions["owner"] = c.owner == self.owner
         if self.name_prefix:
             # A range rather than LIKE 'x%', so the name index serves it on every backend.
-            conditions.append(and_(c.name >= self.name_prefix, c.name < self.name_prefix + "\U0010ffff"))
+            conditions["name_prefix"] = and_(c.name >= self.name_prefix, c.name < self.name_prefix + "\U0010ffff")
         if self.name:
-            if dialect == "sqlite" and len(self.name) >= _TRIGRAM:
-                conditions.append(_text_search("name : " + _phrase(self.name), "name_search"))
-            else:
-                conditions.append(c.name.ilike(f"%{_escape_like(self.name)}%", escape="\\"))
+            conditions["name"] = c.name.ilike(f"%{_escape_like(self.name)}%", escape="\\")
         if self.text:
-            if dialect == "sqlite" and len(self.text) >= _TRIGRAM:
-                conditions.append(_text_search(_phrase(self.text), "text_search"))
-            else:
-                pattern = f"%{_escape_like(self.text)}%"
-                conditions.append(or_(c.name.ilike(pattern, escape="\\"), c.error_message.ilike(pattern, escape="\\")))
-        for column, low, high in (
-            (c.started_ns, self.started_after, self.started_before),
-            (c.ended_ns, self.ended_after, self.ended_before),
-            (c.duration_s, self.min_duration_s, self.max_duration_s),
+            pattern = f"%{_escape_like(self.text)}%"
+            conditions["text"] = or_(c.name.ilike(pattern, escape="\\"), c.error_message.ilike(pattern, escape="\\"))
+        for name, column, low, high in (
+            ("started", c.started_ns, self.started_after, self.started_before),
+            ("ended", c.ended_ns, self.ended_after, self.ended_before),
         ):
             if low is not None:
-                conditions.append(column >= low)
+                conditions[f"{name}_after"] = column >= low
             if high is not None:
-                conditions.append(column < high if column is not c.duration_s else column <= high)
+                conditions[f"{name}_before"] = column < high
+        if self.min_duration_s is not None:
+            conditions["min_duration_s"] = c.duration_s >= self.min_duration_s
+        if self.max_duration_s is not None:
+            conditions["max_duration_s"] = c.duration_s <= self.max_duration_s
         return conditions
+
+    def trigram_query(self) -> str | None:
+        """The FTS5 query answering the name and text filters from the trigram index, if it can."""
+        terms = []
+        if self.name and len(self.name) >= _TRIGRAM:
+            terms.append("name : " + _phrase(self.name))
+        if self.text and len(self.text) >= _TRIGRAM:
+            terms.append(_phrase(self.text))
+        return " AND ".join(terms) or None
 
 
 def _phrase(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def _text_search(query: str, parameter: str) -> ColumnElement[bool]:
-    """Rows whose indexed text matches an FTS5 trigram ``query`` (SQLite; see migration 0001)."""
-    return sql_text(f"jobs.rowid IN (SELECT rowid FROM jobs_text WHERE jobs_text MATCH :{parameter})").bindparams(
-        **{parameter: query}
-    )
+async def _planned(connection: AsyncConnection, job_filter: JobFilter) -> list[ColumnElement[bool]]:
+    """The conditions of ``job_filter``, shaped so SQLite's planner takes the fast path.
+
+    SQLite's planner does not know how many jobs a name prefix or a substring matches. A cheap probe
+    (at most _NARROW_SEARCH + 1 rows) tells: a narrow match is best fetched through its index and
+    sorted; a broad one is best found by walking jobs in page order and stopping once the page is full.
+    """
+    conditions = job_filter.conditions()
+    if connection.dialect.name != "sqlite":
+        return list(conditions.values())
+    prefix = conditions.get("name_prefix")
+    if prefix is not None:
+        probe = select(func.count()).select_from(select(jobs.c.id).where(prefix).limit(_NARROW_SEARCH + 1).subquery())
+        if (await connection.execute(probe)).scalar_one() > _NARROW_SEARCH:
+            # The unary + keeps SQLite from driving the query from the name index.
+            conditions["name_prefix"] = sql_text("+jobs.name >= :low AND +jobs.name < :high").bindparams(
+                low=job_filter.name_prefix, high=job_filter.name_prefix + "\U0010ffff"
+            )
+    trigram = job_filter.trigram_query()
+    if trigram is not None:
+        probe = sql_text("SELECT rowid FROM jobs_text WHERE jobs_text MATCH :query LIMIT :limit")
+        rowids = (await connection.execute(probe, {"query": trigram, "limit": _NARROW_SEARCH + 1})).scalars().all()
+        if len(rowids) <= _NARROW_SEARCH:
+            for name in ("name", "text"):
+                if name in conditions and len(getattr(job_filter, name)) >= _TRIGRAM:
+                    del conditions[name]
+            conditions["trigram"] = literal_column("jobs.rowid").in_(rowids)
+    return list(conditions.values())
+
+
+async def _count(connection: AsyncConnection, query: Any) -> int | None:
+    """Run a count within COUNT_BUDGET_S; None when it would take longer."""
+    if connection.dialect.name == "postgresql":
+        async with connection.begin_nested() as savepoint:
+            await connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(COUNT_BUDGET_S * 1000)}")
+            try:
+                return (await connection.execute(query)).scalar_one()
+            except DBAPIError:
+                await savepoint.rollback()
+                return None
+    raw = (await connection.get_raw_connection()).driver_connection
+    deadline = time.perf_counter() + COUNT_BUDGET_S
+    # SQLite calls this every few thousand VM steps; a non-zero answer interrupts the statement.
+    await raw.set_progress_handler(lambda: time.perf_counter() > deadline, 5000)
+    try:
+        return (await connection.execute(query)).scalar_one()
+    except OperationalError:
+        return None
+    finally:
+        await raw.set_progress_handler(None, 0)
 
 
 def _escape_like(text: str) -> str:
@@ -132,36 +191,39 @@ async def list_jobs(
     """A page of jobs matching ``job_filter``, ordered by ``sort`` (``-`` for descending), then id.
 
     The page's ids come from the indexes alone; only then are those few rows' states read, so the
-    large state column never passes through a sort.
+    large state column never passes through a sort. The total is exact up to COUNT_LIMIT when the
+    count fits COUNT_BUDGET_S; otherwise ``total_exact`` is false and ``total`` a lower bound.
     """
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {list(SORTS)}, got {sort!r}")
     descending = sort.startswith("-")
     key = SORT_COLUMNS[sort.lstrip("-")]
-    conditions = job_filter.conditions(engine.dialect.name)
-    matching = select(jobs.c.id).where(*conditions).limit(COUNT_LIMIT + 1).subquery()
-    total_query = select(func.count()).select_from(matching)
-    query = select(key.label("sort_key"), jobs.c.id).where(*conditions)
-    if cursor is not None:
-        value, job_id = decode_cursor(sort, cursor)
-        position = tuple_(key, jobs.c.id)
-        query = query.where(position < tuple_(value, job_id) if descending else position > tuple_(value, job_id))
-    order = (key.desc(), jobs.c.id.desc()) if descending else (key.asc(), jobs.c.id.asc())
-    query = query.order_by(*order).limit(limit + 1)
     async with engine.connect() as connection:
-        total = (await connection.execute(total_query)).scalar_one()
-        fetched = (await connection.execute(query)).all()
+        conditions = await _planned(connection, job_filter)
+        query = select(key.label("sort_key"), jobs.c.id).where(*conditions)
+        if cursor is not None:
+            value, job_id = decode_cursor(sort, cursor)
+            position = tuple_(key, jobs.c.id)
+            query = query.where(position < tuple_(value, job_id) if descending else position > tuple_(value, job_id))
+        order = (key.desc(), jobs.c.id.desc()) if descending else (key.asc(), jobs.c.id.asc())
+        fetched = (await connection.execute(query.order_by(*order).limit(limit + 1))).all()
         page = fetched[:limit]
-        blobs = dict((await connection.execute(select(jobs.c.id, jobs.c.state).where(jobs.c.id.in_([row.id for row in page])))).tuples().all()) if page else {}
+        blobs: dict[str, bytes] = {}
+        if page:
+            by_id = select(jobs.c.id, jobs.c.state).where(jobs.c.id.in_([row.id for row in page]))
+            blobs = dict((await connection.execute(by_id)).tuples().all())
+        matching = select(jobs.c.id).where(*conditions).limit(COUNT_LIMIT + 1).subquery()
+        counted = await _count(connection, select(func.count()).select_from(matching))
     next_cursor = None
     if len(fetched) > limit:
         last = page[-1]
         next_cursor = encode_cursor(sort, last.sort_key, last.id)
+    if counted is None:
+        total, exact = len(fetched), False
+    else:
+        total, exact = min(counted, COUNT_LIMIT), counted <= COUNT_LIMIT
     return JobListPage(
-        states=[rows.decode_state(blobs[row.id]) for row in page],
-        total=min(total, COUNT_LIMIT),
-        total_exact=total <= COUNT_LIMIT,
-        next_cursor=next_cursor,
+        states=[rows.decode_state(blobs[row.id]) for row in page], total=total, total_exact=exact, next_cursor=next_cursor
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     Index,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -36,10 +38,14 @@ jobs = Table(
     Column("failed", BigInteger, nullable=False, default=0),
     Column("total", BigInteger),
     Column("step", String(300)),
-    Column("started_ns", BigInteger),
+    Column("started_ns", BigInteger, nullable=False),
     Column("ended_ns", BigInteger),
     Column("updated_ns", BigInteger),
     Column("duration_s", Float),
+    # Sort keys: never NULL, so keyset pagination can compare them and an index can order by them.
+    Column("name_key", String(300), nullable=False),
+    Column("ended_key", BigInteger, nullable=False),
+    Column("duration_key", Float, nullable=False),
     Column("expected_duration_s", Float),
     Column("host", String(300)),
     Column("pid", Integer),
@@ -54,13 +60,22 @@ jobs = Table(
     Column("log_bytes", BigInteger, nullable=False, default=0),
     Column("log_lines_dropped", BigInteger, nullable=False, default=0),
     Column("state", LargeBinary, nullable=False),
-    Index("ix_jobs_started", "started_ns", "id"),
-    Index("ix_jobs_status_started", "status", "started_ns"),
-    Index("ix_jobs_type_started", "job_type", "started_ns"),
-    Index("ix_jobs_name_started", "name", "started_ns"),
-    Index("ix_jobs_owner_started", "owner", "started_ns"),
-    Index("ix_jobs_ended", "ended_ns"),
+    # Each index carries the id and the columns most often filtered together with its own (status,
+    # duration), so a filtered, sorted page of ids — and its count — is read from the index alone.
+    Index("ix_jobs_started", "started_ns", "id", "status"),
+    Index("ix_jobs_status_started", "status", "started_ns", "id", "duration_s"),
+    Index("ix_jobs_type_started", "job_type", "started_ns", "id", "status", "duration_s"),
+    Index("ix_jobs_name_started", "name", "started_ns", "id", "status", "duration_s"),
+    Index("ix_jobs_owner_started", "owner", "started_ns", "id", "status", "duration_s"),
+    Index("ix_jobs_name_key", "name_key", "id"),
+    Index("ix_jobs_ended_key", "ended_key", "id"),
+    Index("ix_jobs_duration_key", "duration_key", "id"),
 )
+
+# Substring search over names and error messages: an FTS5 trigram index on SQLite (kept in step by
+# triggers, see migration 0001), pg_trgm GIN indexes on PostgreSQL. Not in `metadata`: SQLAlchemy
+# never creates or alters it; only the migration does.
+JOBS_TEXT = "jobs_text"
 
 job_steps = Table(
     "job_steps",
@@ -105,4 +120,75 @@ control_commands = Table(
     Column("state", String(16), nullable=False),
     Column("resolved_ns", BigInteger),
     Index("ix_control_commands_job", "job_id", "id"),
+)
+
+
+# Alerting (jobpulse.sidecar.alerting). One row per occurrence of an alert: the dedupe key (rule + job
+# or host) and an occurrence id that every replica derives alike from the same events.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("key", String(400), primary_key=True),
+    Column("occurrence", String(100), primary_key=True),
+    Column("rule", String(200), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("job_id", String(200)),
+    Column("job_name", String(300)),
+    Column("job_type", String(200)),
+    Column("host", String(300)),
+    Column("summary", Text, nullable=False),
+    Column("description", Text),
+    Column("details", Text),
+    Column("silenced", Boolean, nullable=False, default=False),
+    Column("resolution", Text),
+    Column("fired_ns", BigInteger, nullable=False),
+    Column("resolved_ns", BigInteger),
+    Column("last_notified_ns", BigInteger),
+    Index("ix_alerts_state_fired", "state", "fired_ns"),
+    Index("ix_alerts_rule_fired", "rule", "fired_ns"),
+    Index("ix_alerts_job", "job_id"),
+)
+
+# One row per (alert occurrence, event, channel). ``claim`` is unique: a replica sends only what its
+# INSERT claimed. Dropped notifications (queue full) have no claim, so they never block a send.
+alert_notifications = Table(
+    "alert_notifications",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("claim", String(64)),
+    Column("alert_key", String(400), nullable=False),
+    Column("occurrence", String(100), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("rule", String(200), nullable=False),
+    Column("channel", String(200), nullable=False),
+    Column("channel_tags", String(1000)),
+    Column("masked_url", Text),
+    Column("delivery_id", String(32), nullable=False),
+    Column("replica", String(300)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("result", String(16), nullable=False),
+    Column("error", Text),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("last_attempt_ns", BigInteger),
+    Column("sent_ns", BigInteger),
+    UniqueConstraint("claim", name="uq_alert_notifications_claim"),
+    Index("ix_alert_notifications_created", "created_ns"),
+    Index("ix_alert_notifications_delivery", "delivery_id"),
+    Index("ix_alert_notifications_alert", "alert_key", "occurrence"),
+)
+
+alert_silences = Table(
+    "alert_silences",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("rule", String(200)),
+    Column("job_name", String(300)),
+    Column("alert_key", String(400)),
+    Column("until_ns", BigInteger, nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("created_by", String(200)),
+    Column("reason", Text),
+    Index("ix_alert_silences_until", "until_ns"),
 )

@@ -49,11 +49,11 @@ def upgrade() -> None:
         sa.Column("log_lines_dropped", sa.BigInteger, nullable=False, server_default="0"),
         sa.Column("state", sa.LargeBinary, nullable=False),
     )
-    op.create_index("ix_jobs_started", "jobs", ["started_ns", "id"])
-    op.create_index("ix_jobs_status_started", "jobs", ["status", "started_ns", "id"])
-    op.create_index("ix_jobs_type_started", "jobs", ["job_type", "started_ns", "id"])
-    op.create_index("ix_jobs_name_started", "jobs", ["name", "started_ns", "id"])
-    op.create_index("ix_jobs_owner_started", "jobs", ["owner", "started_ns", "id"])
+    op.create_index("ix_jobs_started", "jobs", ["started_ns", "id", "status"])
+    op.create_index("ix_jobs_status_started", "jobs", ["status", "started_ns", "id", "duration_s"])
+    op.create_index("ix_jobs_type_started", "jobs", ["job_type", "started_ns", "id", "status", "duration_s"])
+    op.create_index("ix_jobs_name_started", "jobs", ["name", "started_ns", "id", "status", "duration_s"])
+    op.create_index("ix_jobs_owner_started", "jobs", ["owner", "started_ns", "id", "status", "duration_s"])
     op.create_index("ix_jobs_name_key", "jobs", ["name_key", "id"])
     op.create_index("ix_jobs_ended_key", "jobs", ["ended_key", "id"])
     op.create_index("ix_jobs_duration_key", "jobs", ["duration_key", "id"])

@@ -1,0 +1,210 @@
+"""REST: ``/api/alerts`` (alerts and silences) and ``/api/notifications`` (deliveries, channels, test)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, delete, get, post
+from litestar.exceptions import NotFoundException, ValidationException
+from litestar.params import Parameter
+
+from jobpulse.sidecar.alerting.config import Severity
+from jobpulse.sidecar.alerting.delivery import ChannelTestResult
+from jobpulse.sidecar.alerting.engine import AlertEngine
+from jobpulse.sidecar.alerting.model import AlertView, Silence, SilenceView, alert_view, silence_view
+from jobpulse.sidecar.alerting.repository import AlertFilter, NotificationFilter
+from jobpulse.sidecar.api.jobs import Limit, to_ns
+from jobpulse.sidecar.model.views import to_datetime
+
+AlertState = Literal["firing", "resolved"]
+Result = Literal["sending", "retrying", "sent", "failed", "dropped"]
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=400)]
+
+
+class AlertPage(msgspec.Struct):
+    """Alerts, newest first, with how many match in all and how many fire now (in this sidecar)."""
+
+    items: list[AlertView]
+    total: int
+    firing: int
+
+
+class SilenceRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Mute the alerts matching every matcher given (at least one) until ``until``, or for ``duration_s``."""
+
+    rule: Text | None = None
+    job_name: Text | None = None
+    key: Text | None = None
+    until: datetime | None = None
+    duration_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    created_by: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+
+class NotificationView(msgspec.Struct):
+    """One notification of one alert occurrence on one channel."""
+
+    id: int
+    alert_key: str
+    occurrence: str
+    event: str
+    rule: str
+    channel: str
+    channel_tags: list[str]
+    masked_url: str | None
+    delivery_id: str
+    replica: str | None
+    attempts: int
+    result: str
+    error: str | None
+    created_at: datetime
+    last_attempt_at: datetime | None
+    sent_at: datetime | None
+
+
+class NotificationPage(msgspec.Struct):
+    items: list[NotificationView]
+
+
+class ChannelView(msgspec.Struct):
+    """A configured channel (its URL masked) and its delivery counters."""
+
+    name: str
+    tags: list[str]
+    masked_url: str
+    queued: int
+    sent: int
+    failed: int
+    dropped: int
+    claimed_elsewhere: int
+    last_error: str | None
+
+
+class ChannelTestRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Send a test notification to the channel with this name, or to every channel with this tag."""
+
+    channel: Text
+    title: Text = "jobpulse test notification"
+    body: Annotated[str, msgspec.Meta(min_length=1, max_length=4000)] = (
+        "If you can read this, jobpulse alerts reach this channel."
+    )
+
+
+class ChannelTestResponse(msgspec.Struct):
+    results: list[ChannelTestResult]
+
+
+def _body_error(field: str, message: str) -> ValidationException:
+    """A 422 naming the request body field, like schema errors."""
+    return ValidationException(detail=f"{field}: {message}", extra=[{"key": field, "message": message, "source": "body"}])
+
+
+def _notification_view(row: dict[str, Any]) -> NotificationView:
+    return NotificationView(
+        id=row["id"], alert_key=row["alert_key"], occurrence=row["occurrence"], event=row["event"], rule=row["rule"],
+        channel=row["channel"], channel_tags=[tag for tag in (row["channel_tags"] or "").split(",") if tag],
+        masked_url=row["masked_url"], delivery_id=row["delivery_id"], replica=row["replica"],
+        attempts=row["attempts"], result=row["result"], error=row["error"],
+        created_at=to_datetime(row["created_ns"]), last_attempt_at=to_datetime(row["last_attempt_ns"]),
+        sent_at=to_datetime(row["sent_ns"]),
+    )
+
+
+class AlertsController(Controller):
+    """Alerts, firing and past, and silences."""
+
+    path = "/api/alerts"
+    tags = ["alerting"]
+
+    @get("/", summary="Alerts, firing and resolved, newest first")
+    async def list_alerts(
+        self,
+        alert_engine: AlertEngine,
+        # "state" is a reserved parameter name in Litestar: the query parameter keeps it.
+        alert_state: Annotated[AlertState | None, Parameter(query="state")] = None,
+        rule: str | None = None,
+        severity: Severity | None = None,
+        source: Literal["sidecar", "alertmanager"] | None = None,
+        job_id: str | None = None,
+        job_name: str | None = None,
+        job_type: str | None = None,
+        key: str | None = None,
+        fired_after: datetime | None = None,
+        fired_before: datetime | None = None,
+        limit: Limit = 100,
+    ) -> AlertPage:
+        alert_filter = AlertFilter(
+            state=alert_state, rule=rule, severity=severity, source=source, job_id=job_id, job_name=job_name, job_type=job_type, key=key,
+            fired_after_ns=to_ns(fired_after), fired_before_ns=to_ns(fired_before),
+        )
+        items, total = await alert_engine.repository.list_alerts(alert_filter, limit)
+        return AlertPage(items=[alert_view(alert) for alert in items], total=total, firing=len(alert_engine.active))
+
+    @get("/silences", summary="Silences, newest first")
+    async def list_silences(self, alert_engine: AlertEngine, include_expired: bool = False) -> list[SilenceView]:
+        now_ns = time.time_ns()
+        silences = await alert_engine.repository.silences(None if include_expired else now_ns)
+        return [silence_view(silence, now_ns) for silence in silences]
+
+    @post("/silences", summary="Mute a rule, a job name or an alert key until a time", status_code=201)
+    async def create_silence(self, alert_engine: AlertEngine, data: SilenceRequest) -> SilenceView:
+        now_ns = time.time_ns()
+        if data.rule is None and data.job_name is None and data.key is None:
+            raise _body_error("rule", "give at least one of rule, job_name or key")
+        if (data.until is None) == (data.duration_s is None):
+            raise _body_error("until", "give either until or duration_s")
+        until_ns = to_ns(data.until) if data.until is not None else now_ns + int(data.duration_s * 1e9)  # type: ignore[operator]
+        if until_ns is None or until_ns <= now_ns:
+            raise _body_error("until", "must be in the future")
+        silence = await alert_engine.add_silence(
+            Silence(id=0, until_ns=until_ns, created_ns=now_ns, rule=data.rule, job_name=data.job_name,
+                    alert_key=data.key, created_by=data.created_by, reason=data.reason)
+        )
+        return silence_view(silence, now_ns)
+
+    @delete("/silences/{silence_id:int}", summary="End a silence now", status_code=204)
+    async def delete_silence(self, alert_engine: AlertEngine, silence_id: int) -> None:
+        if not await alert_engine.delete_silence(silence_id):
+            raise NotFoundException(detail=f"silence {silence_id} not found")
+
+
+class NotificationsController(Controller):
+    """Delivery history, channels, test notifications."""
+
+    path = "/api/notifications"
+    tags = ["alerting"]
+
+    @get("/", summary="Notifications: channel, attempts, result, error; newest first")
+    async def list_notifications(
+        self,
+        alert_engine: AlertEngine,
+        channel: str | None = None,
+        result: Result | None = None,
+        rule: str | None = None,
+        event: str | None = None,
+        alert_key: str | None = None,
+        limit: Limit = 100,
+    ) -> NotificationPage:
+        notification_filter = NotificationFilter(channel=channel, result=result, rule=rule, event=event, alert_key=alert_key)
+        rows = await alert_engine.repository.list_notifications(notification_filter, limit)
+        return NotificationPage(items=[_notification_view(row) for row in rows])
+
+    @get("/channels", summary="Configured channels (URLs masked) and their counters")
+    async def list_channels(self, alert_engine: AlertEngine) -> list[ChannelView]:
+        return [
+            ChannelView(name=channel.name, tags=channel.tags, masked_url=channel.masked_url, queued=channel.queued,
+                        sent=channel.sent, failed=channel.failed, dropped=channel.dropped,
+                        claimed_elsewhere=channel.claimed_elsewhere, last_error=channel.last_error)
+            for channel in alert_engine.delivery.channels
+        ]
+
+    @post("/test", summary="Send a test notification to a channel (by name or tag)", status_code=200)
+    async def send_test(self, alert_engine: AlertEngine, data: ChannelTestRequest) -> ChannelTestResponse:
+        channels = alert_engine.delivery.find(data.channel)
+        if not channels:
+            raise NotFoundException(detail=f"no channel named or tagged '{data.channel}'")
+        return ChannelTestResponse(results=await alert_engine.delivery.send_test(channels, data.title, data.body))
+

@@ -1,0 +1,14 @@
+"""Prometheus metrics of the sidecar: rendered from the JobStore at scrape time (docs/metrics.md).
+
+- :mod:`.finished` keeps the counters and histograms over *finished* jobs: a store listener that acts
+  once per job end (never per event), with the trace id as exemplar.
+- :mod:`.active` renders jobs-by-status and the per-active-job gauges straight from the store when
+  Prometheus scrapes: ingest does no metric work for them, and a job's series vanish when it ends.
+- :mod:`.health` reads the sidecar's own counters (ingest, fold, feed, storage) at scrape time.
+- :mod:`.registry` ties them together in :class:`SidecarMetrics`, whose ``registry`` any subsystem
+  can ``register`` its own collector with; :mod:`.endpoint` serves ``GET /metrics``.
+"""
+
+from jobpulse.sidecar.metrics.registry import SidecarMetrics
+
+__all__ = ["SidecarMetrics"]

@@ -1,0 +1,149 @@
+"""Jobs by status and the per-active-job gauges, rendered from the JobStore at scrape time.
+
+Nothing here runs on ingest. When Prometheus scrapes, the active jobs are snapshotted (a list copy of
+immutable states, on the event loop) and written straight to exposition text: with 10,000 active jobs
+that is about a hundred thousand samples, and building prometheus_client ``Metric``/``Sample`` objects
+for each of them costs several times more than writing the lines (docs/metrics.md has the numbers).
+The text is the same in the Prometheus text format and OpenMetrics, except that the info metric is
+typed ``info`` in OpenMetrics.
+
+A job's series exist only while it is active (pending, running, paused or lost): they disappear
+with its last scrape before it ended, so series churn follows the jobs and cardinality stays bounded
+by the number of jobs running at once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from jobpulse.sidecar.metrics.labels import LabelBudget, escape
+from jobpulse.sidecar.model import views
+from jobpulse.sidecar.model.state import ACTIVE_STATUSES, JobState
+from jobpulse.sidecar.store import JobStore
+
+ACTIVE_ORDER = ("pending", "running", "paused", "lost")
+assert set(ACTIVE_ORDER) == ACTIVE_STATUSES
+
+JOBS_ACTIVE = "jobpulse_jobs_active"
+INFO = "jobpulse_active_job"
+
+# (name, help) of each per-job gauge, in the order of the values ``_job_values`` returns.
+GAUGES: tuple[tuple[str, str], ...] = (
+    ("jobpulse_active_job_progress_ratio", "Share of the job's declared total processed, 0 to 1 (jobs with a total)."),
+    ("jobpulse_active_job_records_processed", "Records the job has handled so far, failed ones included."),
+    ("jobpulse_active_job_records_failed", "Records that failed so far."),
+    ("jobpulse_active_job_records_per_second", "The job's current processing rate (records per second, job clock)."),
+    ("jobpulse_active_job_eta_seconds", "Estimated seconds until the job reaches its total at the current rate."),
+    ("jobpulse_active_job_elapsed_seconds", "Seconds since the job started (job clock, skew-corrected)."),
+    ("jobpulse_active_job_expected_duration_seconds", "How long the job said it expects to take."),
+    ("jobpulse_active_job_seconds_since_progress", "Seconds since the job's processed count last changed."),
+    ("jobpulse_active_job_memory_rss_bytes", "Resident memory of the job's process at its latest resource sample."),
+    ("jobpulse_active_job_cpu_utilization_ratio", "CPU used by the job's process at its latest sample (1.0 = one core)."),
+)
+
+_Values = tuple[str | None, ...]
+_INF = float("inf")
+
+
+def _number(value: float | int | None) -> str | None:
+    """A sample value as exposition text; None (no sample) for unknown or non-finite values."""
+    if value is None:
+        return None
+    if type(value) is int:
+        return str(value)
+    if value != value or value == _INF or value == -_INF:
+        return None
+    return repr(value)
+
+
+def seconds_since_progress(state: JobState, now_ns: int) -> float | None:
+    """Seconds, on the job's clock, since the processed count last changed (or since the job started)."""
+    samples = state.samples
+    if samples:
+        newest = samples[-1][2]
+        since = samples[-1][1]
+        for _, time_ns, processed in reversed(samples):
+            if processed != newest:
+                break
+            since = time_ns
+    else:
+        since = state.started_ns if state.started_ns is not None else state.first_ns
+        if since is None:
+            return None
+    return max(views.job_clock_now(state, now_ns) - since, 0) / 1e9
+
+
+def _job_values(state: JobState, now_ns: int) -> _Values:
+    """The values of the GAUGES for one job, already formatted."""
+    rate = views.rate_per_s(state, now_ns)
+    total = state.total
+    resources = state.resources
+    return (
+        _number(min(state.processed / total, 1.0) if total else None),
+        str(state.processed),
+        str(state.failed),
+        _number(rate),
+        _number(views.eta_s(state, rate)),
+        _number(views.execution_time_s(state, now_ns)),
+        _number(state.expected_duration_s),
+        _number(seconds_since_progress(state, now_ns)),
+        _number(resources.rss_bytes) if resources else None,
+        _number(resources.cpu_utilization) if resources else None,
+    )
+
+
+def _help(name: str, text: str, kind: str) -> str:
+    return f"# HELP {name} {text}\n# TYPE {name} {kind}\n"
+
+
+class ActiveJobsRenderer:
+    """Writes the jobs-by-status and per-active-job families as exposition text."""
+
+    def __init__(self, store: JobStore, budget: LabelBudget, known: Callable[[], Iterable[tuple[str, str]]]) -> None:
+        self.store = store
+        self.budget = budget
+        self.known = known
+
+    def snapshot(self) -> list[JobState]:
+        """The active jobs now. Call it on the event loop; the states it returns are immutable."""
+        return [state for state in self.store if not state.is_terminal]
+
+    def families(self) -> list[str]:
+        """Names of the metric families this renderer writes."""
+        return [JOBS_ACTIVE, INFO + "_info", *(name for name, _ in GAUGES)]
+
+    def render(self, states: list[JobState], now_ns: int, *, openmetrics: bool = False) -> str:
+        """The families for ``states`` as text (safe to call off the event loop)."""
+        budget = self.budget
+        by_status: Counter[tuple[str, str, str]] = Counter()
+        for pair in list(self.known()):
+            for status in ACTIVE_ORDER:
+                by_status[(*pair, status)] += 0
+        labels: list[str] = []
+        infos: list[str] = []
+        rows: list[_Values] = []
+        for state in states:
+            name = budget.name(state.name)
+            job_type = budget.job_type(name, state.job_type)
+            by_status[(name, job_type, state.status)] += 1
+            label = f'job_id="{escape(state.id)}",job_name="{escape(name)}",job_type="{escape(job_type)}"'
+            labels.append(label)
+            infos.append(f'{label},status="{state.status}"')
+            rows.append(_job_values(state, now_ns))
+
+        out: list[str] = [_help(JOBS_ACTIVE, "Jobs that have not ended, by status (pending, running, paused, lost).", "gauge")]
+        out.extend(
+            f'{JOBS_ACTIVE}{{job_name="{escape(name)}",job_type="{escape(job_type)}",status="{status}"}} {count}\n'
+            for (name, job_type, status), count in sorted(by_status.items())
+        )
+        if openmetrics:
+            out.append(_help(INFO, "One series per active job carrying its status (value 1).", "info"))
+        else:
+            out.append(_help(INFO + "_info", "One series per active job carrying its status (value 1).", "gauge"))
+        out.extend(f"{INFO}_info{{{info}}} 1\n" for info in infos)
+        columns = list(zip(*rows)) if rows else [() for _ in GAUGES]
+        for (name, text), column in zip(GAUGES, columns):
+            out.append(_help(name, text, "gauge"))
+            out.extend([f"{name}{{{label}}} {value}\n" for label, value in zip(labels, column) if value is not None])
+        return "".join(out)

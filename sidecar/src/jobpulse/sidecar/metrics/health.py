@@ -1,0 +1,191 @@
+"""The sidecar's own health, read at scrape time from the counters its parts already keep.
+
+Ingest, fold, feed and storage count what they do in plain integer attributes (an add each, no
+metric objects on the hot path); this collector turns them into metric families when Prometheus asks.
+Fold lag comes from :class:`LoopLagProbe`: ingest folds on the event loop's turn of the request, so how
+long ready work waits for the loop is how far folding lags behind arrival.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from jobpulse.sidecar.feed.hub import FeedClient, FeedHub
+from jobpulse.sidecar.history.writer import HistoryWriter
+from jobpulse.sidecar.ingest.receiver import Ingestor
+from jobpulse.sidecar.store import JobStore
+
+VERSION = "0.1.0"
+
+
+class LoopLagProbe:
+    """Measures how late the event loop runs a timer: the delay work (and so each fold) waits for it."""
+
+    def __init__(self, interval_s: float = 0.25, window: int = 40) -> None:
+        self.interval_s = interval_s
+        self._lags: deque[float] = deque(maxlen=window)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def lag_seconds(self) -> float:
+        """The longest lag over the window (``interval_s`` x ``window``: 10 s by default)."""
+        return max(self._lags, default=0.0)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await asyncio.sleep(self.interval_s)
+            self._lags.append(max(loop.time() - started - self.interval_s, 0.0))
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="loop-lag-probe")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    @asynccontextmanager
+    async def running(self, _app: Any = None) -> AsyncIterator[None]:
+        """A Litestar lifespan: the probe runs while the app does."""
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+
+class _DroppedFrames:
+    """Frames dropped over all clients, monotonic although clients come and go."""
+
+    def __init__(self) -> None:
+        self._gone = 0
+        self._last: dict[int, int] = {}
+
+    def total(self, clients: list[FeedClient]) -> int:
+        current = {client.id: client.frames_dropped for client in clients}
+        for client_id, dropped in self._last.items():
+            if client_id not in current:
+                self._gone += dropped
+        self._last = current
+        return self._gone + sum(current.values())
+
+
+def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, documentation, value=value)
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+class SidecarHealthCollector(Collector):
+    """Ingest, fold, live feed and storage figures of this sidecar."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        ingestor: Ingestor,
+        hub: FeedHub,
+        writer: HistoryWriter | None,
+        probe: LoopLagProbe,
+        render_seconds: Any = None,
+    ) -> None:
+        self.store = store
+        self.ingestor = ingestor
+        self.hub = hub
+        self.writer = writer
+        self.probe = probe
+        self.render_seconds = render_seconds
+        self._dropped = _DroppedFrames()
+
+    def collect(self) -> Iterator[Any]:
+        info = GaugeMetricFamily("jobpulse_sidecar_info", "The sidecar's version (value 1).", labels=["version"])
+        info.add_metric([VERSION], 1)
+        yield info
+        yield _gauge("jobpulse_sidecar_jobs_in_memory", "Jobs held in memory (active and recently finished).",
+                     len(self.store))
+
+        stats = self.ingestor.stats
+        requests = CounterMetricFamily("jobpulse_sidecar_ingest_requests", "OTLP/HTTP export requests received.",
+                                       labels=["outcome"])
+        requests.add_metric(["accepted"], stats.requests - stats.requests_rejected)
+        requests.add_metric(["rejected"], stats.requests_rejected)
+        yield requests
+        records = CounterMetricFamily(
+            "jobpulse_sidecar_ingest_records",
+            "OTLP log records received, by outcome: applied (changed a job), unchanged (duplicate or late), "
+            "ignored (no jobpulse.job.id), rejected (invalid).",
+            labels=["outcome"],
+        )
+        unchanged = stats.records - stats.records_applied - stats.records_ignored - stats.records_rejected
+        records.add_metric(["applied"], stats.records_applied)
+        records.add_metric(["unchanged"], max(unchanged, 0))
+        records.add_metric(["ignored"], stats.records_ignored)
+        records.add_metric(["rejected"], stats.records_rejected)
+        yield records
+        yield _counter("jobpulse_sidecar_ingest_bytes", "Bytes of OTLP request bodies received (decompressed).",
+                       stats.bytes)
+        yield _counter("jobpulse_sidecar_ingest_spans", "OTLP spans received (counted, not stored).", stats.spans)
+
+        store = self.store
+        folded = CounterMetricFamily(
+            "jobpulse_sidecar_fold_events",
+            "Events folded into job state (the sidecar's own lost marks included), by result.",
+            labels=["result"],
+        )
+        folded.add_metric(["applied"], store.events_applied)
+        folded.add_metric(["unchanged"], store.events_unchanged)
+        folded.add_metric(["late"], store.events_late)
+        yield folded
+        yield _gauge("jobpulse_sidecar_fold_lag_seconds",
+                     "Longest wait of ready work for the event loop over the last 10 s: how far folding lags arrival.",
+                     self.probe.lag_seconds)
+
+        hub = self.hub
+        clients = hub.clients
+        yield _gauge("jobpulse_sidecar_feed_clients", "Connected live-feed (WebSocket) clients.", len(clients))
+        yield _gauge("jobpulse_sidecar_feed_queued_frames", "Frames waiting in live-feed client queues.",
+                     sum(len(client.queue) for client in clients))
+        yield _counter("jobpulse_sidecar_feed_messages_published", "Live-feed messages published.",
+                       hub.messages_published)
+        yield _counter("jobpulse_sidecar_feed_frames_dropped",
+                       "Frames dropped from the queues of clients that fell behind (each is then resynced).",
+                       self._dropped.total(clients))
+        yield _counter("jobpulse_sidecar_feed_resyncs", "Resync messages (fresh snapshots) sent to clients.",
+                       hub.resyncs_sent)
+        yield _counter("jobpulse_sidecar_feed_clients_dropped",
+                       "Clients disconnected because their socket stopped accepting frames.", hub.clients_dropped)
+
+        writer = self.writer
+        if writer is not None:
+            wstats = writer.stats
+            yield _gauge("jobpulse_sidecar_storage_write_lag_seconds",
+                         "How long the oldest change not yet written to history storage has waited.",
+                         writer.lag_seconds)
+            yield _gauge("jobpulse_sidecar_storage_pending_writes",
+                         "Job states and log lines waiting to be written to history storage.", writer.pending)
+            yield _counter("jobpulse_sidecar_storage_flushes", "Batches written to history storage.", wstats.flushes)
+            yield _counter("jobpulse_sidecar_storage_flush_failures", "Failed history storage writes (retried).",
+                           wstats.failures)
+            yield _counter("jobpulse_sidecar_storage_log_lines_dropped",
+                           "Log lines dropped because storage fell too far behind.", wstats.lines_dropped)
+            yield _gauge("jobpulse_sidecar_storage_last_flush_duration_seconds",
+                         "Duration of the latest history storage write.", wstats.last_flush_seconds)
+
+        if self.render_seconds is not None:
+            yield _gauge("jobpulse_sidecar_metrics_render_seconds",
+                         "Time the previous /metrics response took to render.", self.render_seconds())
