@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from jobpulse.sidecar.control.access import Principal, may_control
-from tests.support.feed_client import FeedReader, job_id_of
+from tests.support.feed_client import FeedReader
 from tests.support.job_scripts import start_script
 from tests.support.otlp_build import JobEmitter, post_logs
 from tests.support.polling import wait_for

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import threading
-import time
 import zlib
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

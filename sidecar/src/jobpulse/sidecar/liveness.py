@@ -15,6 +15,7 @@ from collections.abc import Callable
 from jobpulse.sidecar.model.events import KIND_LOST, JobEvent
 from jobpulse.sidecar.model.state import LOST, JobState
 from jobpulse.sidecar.store import JobStore
+from jobpulse.sidecar.tasks import BackgroundTasks
 
 log = logging.getLogger("jobpulse.sidecar.liveness")
 
@@ -33,7 +34,7 @@ class LostJobDetector:
         self.window_s = window_s
         self.interval_s = interval_s
         self.clock_ns = clock_ns
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = BackgroundTasks()
 
     def window_ns(self, state: JobState) -> int:
         window = self.window_s
@@ -57,16 +58,10 @@ class LostJobDetector:
         return lost
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="lost-job-detector")
+        self._tasks.spawn(self._run(), "lost-job-detector")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._tasks.cancel()
 
     async def _run(self) -> None:
         while True:

@@ -31,6 +31,7 @@ from jobpulse.sidecar.alerting.config import ChannelConfig, DeliverySettings
 from jobpulse.sidecar.alerting.messages import Message, render
 from jobpulse.sidecar.alerting.model import TEST, Alert
 from jobpulse.sidecar.alerting.repository import DROPPED, FAILED, SENDING, SENT, AlertRepository, claim_key
+from jobpulse.sidecar.tasks import BackgroundTasks
 
 log = logging.getLogger("jobpulse.sidecar.alerting")
 
@@ -159,7 +160,7 @@ class Delivery:
         self.replica = f"{socket.gethostname()}:{os.getpid()}"
         # Told which alerts a channel accepted (the engine keeps last-notified times in memory).
         self.on_sent: Callable[[list[Alert], int], None] | None = None
-        self._workers: list[asyncio.Task[None]] = []
+        self._workers = BackgroundTasks()
         self._log_filter = _ScrubSecrets(self.channels)
 
     def channels_for(self, tags: Sequence[str]) -> list[Channel]:
@@ -172,7 +173,7 @@ class Delivery:
 
     @property
     def running(self) -> bool:
-        return bool(self._workers) and not any(task.done() for task in self._workers)
+        return self._workers.running
 
     # ---- queueing ------------------------------------------------------------------------------
 
@@ -195,10 +196,8 @@ class Delivery:
         logging.getLogger("apprise").addFilter(self._log_filter)
         for channel in self.channels:
             channel.queue = asyncio.Queue(self.settings.queue_size)
-            self._workers += [
-                asyncio.create_task(self._work(channel), name=f"alert-channel-{channel.name}-{index}")
-                for index in range(self.settings.workers_per_channel)
-            ]
+            for index in range(self.settings.workers_per_channel):
+                self._workers.spawn(self._work(channel), f"alert-channel-{channel.name}-{index}")
 
     async def stop(self, drain_timeout_s: float = 5.0) -> None:
         """Give queued notifications up to ``drain_timeout_s`` to go out, then stop the workers."""
@@ -208,14 +207,7 @@ class Delivery:
                 await asyncio.wait_for(asyncio.gather(*queues), drain_timeout_s)
             except TimeoutError:
                 log.warning("stopping with %d alert notification(s) unsent", sum(c.queued for c in self.channels))
-        for task in self._workers:
-            task.cancel()
-        for task in self._workers:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-        self._workers = []
+        await self._workers.cancel()
         logging.getLogger("apprise").removeFilter(self._log_filter)
 
     async def _work(self, channel: Channel) -> None:

@@ -36,6 +36,7 @@ from jobpulse.sidecar.feed.hub import FeedHub
 from jobpulse.sidecar.model.events import KIND_LOG
 from jobpulse.sidecar.model.state import COMPLETED, FAILED, LOST, PAUSED, RUNNING, JobState
 from jobpulse.sidecar.store import JobChange, JobStore
+from jobpulse.sidecar.tasks import BackgroundTasks
 
 log = logging.getLogger("jobpulse.sidecar.alerting")
 
@@ -91,7 +92,7 @@ class AlertEngine:
         self._progress: dict[str, tuple[int, int]] = {}
         self._groups: dict[tuple[Any, ...], _Group] = {}
         self._channels = {name: delivery.channels_for(getattr(self.rules, name).channels) for name in self.rules.__struct_fields__}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = BackgroundTasks()
         self._listening = False
         self._learned_ns: int | None = None
         delivery.on_sent = self._on_sent
@@ -104,32 +105,23 @@ class AlertEngine:
         await self.refresh()
         self.store.add_listener(self.on_change)
         self._listening = True
-        self._tasks = [
-            asyncio.create_task(self._loop(self.settings.evaluation_interval_s, self._tick), name="alert-ticker"),
-            asyncio.create_task(self._loop(_SILENCE_REFRESH_S, self.refresh), name="alert-refresh"),
-        ]
+        self._tasks.spawn(self._loop(self.settings.evaluation_interval_s, self._tick), "alert-ticker")
+        self._tasks.spawn(self._loop(_SILENCE_REFRESH_S, self.refresh), "alert-refresh")
         if self.sampler is not None and self.rules.resource_pressure.enabled:
             interval = self.rules.resource_pressure.sample_interval_s
-            self._tasks.append(asyncio.create_task(self._loop(interval, self._sample_host), name="alert-host-sampler"))
+            self._tasks.spawn(self._loop(interval, self._sample_host), "alert-host-sampler")
 
     async def stop(self) -> None:
         """Stop listening and ticking; groups still waiting are handed to delivery at once."""
         if self._listening:
             self.store.remove_listener(self.on_change)
             self._listening = False
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-        self._tasks = []
+        await self._tasks.cancel()
         self.flush_groups(None)
 
     @property
     def running(self) -> bool:
-        return bool(self._tasks) and not any(task.done() for task in self._tasks)
+        return self._tasks.running
 
     async def _loop(self, interval_s: float, step: Callable[[], Any]) -> None:
         while True:

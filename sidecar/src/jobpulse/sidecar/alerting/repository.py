@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from jobpulse.sidecar.alerting.model import FIRING, RESOLVED, Alert, Silence
 from jobpulse.sidecar.history.db import insert
 from jobpulse.sidecar.history.tables import alert_notifications, alert_silences, alerts, jobs
+from jobpulse.sidecar.tasks import BackgroundTasks
 
 log = logging.getLogger("jobpulse.sidecar.alerting")
 
@@ -91,7 +92,7 @@ class AlertRepository:
         self._dropped: list[dict[str, Any]] = []
         self._notified: dict[tuple[str, str], int] = {}
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = BackgroundTasks()
         self.last_error: str | None = None
         alert_insert = insert(engine, alerts)
         self._upsert_alerts = alert_insert.on_conflict_do_update(
@@ -152,16 +153,10 @@ class AlertRepository:
                 raise
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="alert-writer")
+        self._tasks.spawn(self._run(), "alert-writer")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._tasks.cancel()
         try:
             await self.flush()
         except Exception:

@@ -34,6 +34,7 @@ from jobpulse.sidecar.model.events import KIND_LOG, LEVEL_NUMBERS
 from jobpulse.sidecar.model.fold import log_line_of
 from jobpulse.sidecar.model.state import JobState
 from jobpulse.sidecar.store import JobChange, JobStore
+from jobpulse.sidecar.tasks import BackgroundTasks
 
 log = logging.getLogger("jobpulse.sidecar.feed")
 
@@ -136,7 +137,7 @@ class FeedHub:
         self._groups: dict[Subscription, set[FeedClient]] = {}
         self._clients: dict[int, FeedClient] = {}
         self._snapshot_cache: dict[Subscription, tuple[int, str]] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = BackgroundTasks()
         self.messages_published = 0
         self.frames_built = 0
         self.resyncs_sent = 0
@@ -171,24 +172,15 @@ class FeedHub:
     # ---- the tick -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._flush_loop(), name="feed-flush"),
-            asyncio.create_task(self._watchdog_loop(), name="feed-watchdog"),
-        ]
+        self._tasks.spawn(self._flush_loop(), "feed-flush")
+        self._tasks.spawn(self._watchdog_loop(), "feed-watchdog")
 
     @property
     def running(self) -> bool:
-        return bool(self._tasks) and not any(task.done() for task in self._tasks)
+        return self._tasks.running
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-        self._tasks = []
+        await self._tasks.cancel()
 
     async def _flush_loop(self) -> None:
         loop = asyncio.get_running_loop()

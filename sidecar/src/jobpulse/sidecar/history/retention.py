@@ -22,6 +22,7 @@ from jobpulse.sidecar.history.policy import RetentionPolicy
 from jobpulse.sidecar.history.rows import LOG_ROW_OVERHEAD_BYTES
 from jobpulse.sidecar.history.tables import MARKER_SEQ, job_logs, job_steps, jobs
 from jobpulse.sidecar.model.events import LEVEL_NUMBERS
+from jobpulse.sidecar.tasks import BackgroundTasks
 
 log = logging.getLogger("jobpulse.sidecar.retention")
 
@@ -75,7 +76,7 @@ class RetentionSweeper:
         self.interval_s = interval_s
         self.clock_ns = clock_ns
         self.last_report: RetentionReport | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = BackgroundTasks()
         self._upsert_marker = insert(engine, job_logs)
         self._upsert_marker = self._upsert_marker.on_conflict_do_update(
             index_elements=[job_logs.c.job_id, job_logs.c.seq],
@@ -252,16 +253,10 @@ class RetentionSweeper:
     # ---- the periodic sweep -------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="retention-sweeper")
+        self._tasks.spawn(self._run(), "retention-sweeper")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._tasks.cancel()
 
     async def _run(self) -> None:
         while True:

@@ -26,6 +26,7 @@ from jobpulse.sidecar.model.events import KIND_LOG
 from jobpulse.sidecar.model.fold import log_line_of
 from jobpulse.sidecar.model.state import TERMINAL_STATUSES, JobState
 from jobpulse.sidecar.store import JobChange, JobStore
+from jobpulse.sidecar.tasks import BackgroundTasks
 
 log = logging.getLogger("jobpulse.sidecar.history")
 
@@ -66,7 +67,7 @@ class HistoryWriter:
         self._dirty: dict[str, JobState] = {}
         self._lines: deque[dict[str, Any]] = deque()
         self._oldest_pending: float | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = BackgroundTasks()
         self._lock = asyncio.Lock()
         self._statements = _Statements(engine)
         store.add_listener(self.on_change)
@@ -146,17 +147,11 @@ class HistoryWriter:
                 await connection.execute(self._statements.insert_lines, lines)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="history-writer")
+        self._tasks.spawn(self._run(), "history-writer")
 
     async def stop(self) -> None:
         """Stop the loop and write what is left."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._tasks.cancel()
         try:
             await self.flush()
         except Exception:

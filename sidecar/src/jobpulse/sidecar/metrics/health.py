@@ -21,6 +21,7 @@ from jobpulse.sidecar.feed.hub import FeedClient, FeedHub
 from jobpulse.sidecar.history.writer import HistoryWriter
 from jobpulse.sidecar.ingest.receiver import Ingestor
 from jobpulse.sidecar.store import JobStore
+from jobpulse.sidecar.tasks import BackgroundTasks
 
 VERSION = "0.1.0"
 
@@ -31,7 +32,7 @@ class LoopLagProbe:
     def __init__(self, interval_s: float = 0.25, window: int = 40) -> None:
         self.interval_s = interval_s
         self._lags: deque[float] = deque(maxlen=window)
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = BackgroundTasks()
 
     @property
     def lag_seconds(self) -> float:
@@ -46,17 +47,11 @@ class LoopLagProbe:
             self._lags.append(max(loop.time() - started - self.interval_s, 0.0))
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="loop-lag-probe")
+        if not self._tasks.running:
+            self._tasks.spawn(self._run(), "loop-lag-probe")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._tasks.cancel()
 
     @asynccontextmanager
     async def running(self, _app: Any = None) -> AsyncIterator[None]:

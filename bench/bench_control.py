@@ -1,0 +1,98 @@
+"""Control latency: from the REST call that pauses (or resumes) a job to the job's acknowledgement.
+
+Real job processes (jobpulse.instrumentation, advancing every millisecond) long-poll a real sidecar.
+For each request the clock starts before ``POST /api/jobs/{id}/pause`` and stops when a WebSocket
+client of the live feed receives the job's new status — what an operator watching a dashboard sees.
+Baseline in the same run: the POST's own round trip. Target: p95 under 200 ms.
+
+    python bench/bench_control.py            # 5 jobs, 100 requests
+    python bench/bench_control.py --quick    # 2 jobs, 20 requests
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.feed_client import FeedReader, job_id_of  # noqa: E402
+from tests.support.job_scripts import start_script  # noqa: E402
+from tests.support.polling import wait_for  # noqa: E402
+from tests.support.sidecar import SidecarProcess  # noqa: E402
+
+JOB = """
+import time
+from jobpulse.instrumentation import track_job
+with track_job("bench-control", job_id={job_id!r}) as job:
+    while True:
+        job.advance()
+        time.sleep(0.001)
+"""
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(len(ordered) * fraction), len(ordered) - 1)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=100, help="pauses and resumes in all")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.jobs, args.requests = 2, 20
+    workdir = Path(tempfile.mkdtemp(prefix="jobpulse-bench-control-"))
+    sidecar = SidecarProcess(workdir).start()
+    job_ids = [uuid.uuid4().hex for _ in range(args.jobs)]
+    processes = [start_script(JOB.format(job_id=job_id), sidecar.url) for job_id in job_ids]
+    round_trips: dict[str, list[float]] = {"pause": [], "resume": []}
+    acknowledged: dict[str, list[float]] = {"pause": [], "resume": []}
+    try:
+        print(f"starting {args.jobs} job processes …", flush=True)
+        for job_id in job_ids:
+            wait_for(lambda job_id=job_id: httpx.get(f"{sidecar.url}/api/jobs/{job_id}").status_code == 200, timeout=30)
+        time.sleep(2.5)  # let every job's control thread settle into its long poll
+        with FeedReader(sidecar.ws_url, message_type="job_status_update") as feed, httpx.Client(base_url=sidecar.url) as client:
+            feed.wait_for(lambda message: message["type"] == "snapshot")
+            for number in range(args.requests):
+                job_id = job_ids[number // 2 % args.jobs]
+                action, status = ("pause", "paused") if number % 2 == 0 else ("resume", "running")
+                before = len(feed.messages)
+                started = time.perf_counter()
+                response = client.post(f"/api/jobs/{job_id}/{action}")
+                round_trips[action].append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 202, response.text
+                feed.wait_for(lambda m, job_id=job_id, status=status, before=before: feed.messages.index(m) >= before
+                              and job_id_of(m) == job_id and m["data"]["status"] == status
+                              and not m["data"]["pending_command"], timeout=10)
+                acknowledged[action].append((time.perf_counter() - started) * 1000)
+                if (number + 1) % 20 == 0:
+                    print(f"  {number + 1} requests", flush=True)
+    finally:
+        for process in processes:
+            process.kill()
+        sidecar.stop()
+    floor = statistics.median(round_trips["pause"] + round_trips["resume"])
+    print(f"\n{args.jobs} jobs, {args.requests} requests; baseline: the POST's own round trip, p50 {floor:.1f} ms")
+    print(f"{'request':8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'p95/floor':>10}  target p95 < 200 ms")
+    for action, times in acknowledged.items():
+        p95 = percentile(times, 0.95)
+        print(f"{action:8} {statistics.median(times):>8.1f} {p95:>8.1f} {max(times):>8.1f} {p95 / floor:>10.1f}  "
+              f"{'ok' if p95 < 200 else 'MISSED'}")
+    print(json.dumps({"pause_p95_ms": percentile(acknowledged["pause"], 0.95),
+                      "resume_p95_ms": percentile(acknowledged["resume"], 0.95)}))
+
+
+if __name__ == "__main__":
+    main()
