@@ -7,7 +7,6 @@ job speaks again, its next event clears the status (the fold's rule), so a netwo
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -58,15 +57,7 @@ class LostJobDetector:
         return lost
 
     async def start(self) -> None:
-        self._tasks.spawn(self._run(), "lost-job-detector")
+        self._tasks.every(self.interval_s, self.check, "lost-job check")
 
     async def stop(self) -> None:
         await self._tasks.cancel()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                self.check()
-            except Exception:
-                log.exception("lost-job check failed")

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+import inspect
+import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
+
+log = logging.getLogger("jobpulse.sidecar")
 
 
 class BackgroundTasks:
@@ -20,6 +24,13 @@ class BackgroundTasks:
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> None:
         self._tasks.append(asyncio.create_task(coroutine, name=name))
+
+    def every(self, interval_s: float, step: Callable[[], Any], name: str) -> None:
+        """Run ``step`` (a function or a coroutine function) every ``interval_s`` seconds.
+
+        A failing step is logged and tried again next time: one bad tick must not end the loop.
+        """
+        self.spawn(_repeat(interval_s, step, name), name)
 
     @property
     def running(self) -> bool:
@@ -34,3 +45,14 @@ class BackgroundTasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+
+
+async def _repeat(interval_s: float, step: Callable[[], Any], name: str) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            result = step()
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            log.exception("%s failed", name)

@@ -105,11 +105,11 @@ class AlertEngine:
         await self.refresh()
         self.store.add_listener(self.on_change)
         self._listening = True
-        self._tasks.spawn(self._loop(self.settings.evaluation_interval_s, self._tick), "alert-ticker")
-        self._tasks.spawn(self._loop(_SILENCE_REFRESH_S, self.refresh), "alert-refresh")
+        self._tasks.every(self.settings.evaluation_interval_s, self._tick, "alert rule ticker")
+        self._tasks.every(_SILENCE_REFRESH_S, self.refresh, "alert silence refresh")
         if self.sampler is not None and self.rules.resource_pressure.enabled:
             interval = self.rules.resource_pressure.sample_interval_s
-            self._tasks.spawn(self._loop(interval, self._sample_host), "alert-host-sampler")
+            self._tasks.every(interval, self._sample_host, "host resource sampling")
 
     async def stop(self) -> None:
         """Stop listening and ticking; groups still waiting are handed to delivery at once."""
@@ -122,16 +122,6 @@ class AlertEngine:
     @property
     def running(self) -> bool:
         return self._tasks.running
-
-    async def _loop(self, interval_s: float, step: Callable[[], Any]) -> None:
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                result = step()
-                if asyncio.iscoroutine(result):
-                    await result
-            except Exception:
-                log.exception("alerting: %s failed", getattr(step, "__name__", step))
 
     async def restore(self) -> None:
         """Firing alerts from the database (a restart must not forget them or notify them again)."""

@@ -253,23 +253,17 @@ class RetentionSweeper:
     # ---- the periodic sweep -------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._tasks.spawn(self._run(), "retention-sweeper")
+        self._tasks.every(self.interval_s, self._sweep_and_report, "retention sweep")
 
     async def stop(self) -> None:
         await self._tasks.cancel()
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                report = await self.sweep()
-            except Exception:
-                log.exception("retention sweep failed")
-                continue
-            if report.anything:
-                log.info(
-                    "retention: %d job(s) expired, %d line(s) trimmed, %d line(s) rotated",
-                    report.jobs_expired,
-                    report.log_lines_trimmed,
-                    report.log_lines_rotated,
-                )
+    async def _sweep_and_report(self) -> None:
+        report = await self.sweep()
+        if report.anything:
+            log.info(
+                "retention: %d job(s) expired, %d line(s) trimmed, %d line(s) rotated",
+                report.jobs_expired,
+                report.log_lines_trimmed,
+                report.log_lines_rotated,
+            )
