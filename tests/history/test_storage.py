@@ -13,7 +13,7 @@ from jobpulse.sidecar.history.db import migrate
 from jobpulse.sidecar.history.policy import RetentionPolicy
 from jobpulse.sidecar.history.retention import RetentionSweeper
 from jobpulse.sidecar.history.service import History
-from jobpulse.sidecar.history.tables import MARKER_SEQ, job_logs, jobs
+from jobpulse.sidecar.history.tables import MARKER_SEQ, alert_notifications, alerts, job_logs, jobs
 from jobpulse.sidecar.model.events import JobEvent
 from jobpulse.sidecar.store import JobStore
 from tests.support.job_events import S, T0, run
@@ -228,6 +228,28 @@ async def test_old_jobs_expire_in_batches_and_a_dry_run_changes_nothing(history)
     assert progress[:3] == [("expired jobs", 2), ("expired jobs", 4), ("expired jobs", 6)]
     remaining = (await history.list_jobs(queries.JobFilter(), limit=50)).states
     assert [state.name for state in remaining] == ["recent"]
+
+
+async def test_old_resolved_alerts_and_their_deliveries_expire(history):
+    def alert(key, state, resolved_ns):
+        return {"key": key, "occurrence": "1", "rule": "job_failed", "source": "rule", "severity": "high",
+                "state": state, "summary": key, "silenced": False, "fired_ns": T0, "resolved_ns": resolved_ns}
+
+    def delivery(key, created_ns):
+        return {"alert_key": key, "occurrence": "1", "event": "fire", "rule": "job_failed", "channel": "ops",
+                "delivery_id": key, "attempts": 1, "result": "sent", "created_ns": created_ns}
+
+    async with history.engine.begin() as connection:
+        await connection.execute(alerts.insert(), [alert("old", "resolved", T0), alert("still-firing", "firing", None),
+                                                   alert("recent", "resolved", T0 + 29 * DAY)])
+        await connection.execute(alert_notifications.insert(), [delivery("old", T0), delivery("recent", T0 + 29 * DAY)])
+    retention = sweeper(history, now_ns=T0 + 31 * DAY)
+    preview = await retention.sweep(dry_run=True)
+    assert (preview.alerts_expired, preview.notifications_expired) == (1, 1)
+    await retention.sweep()
+    async with history.engine.connect() as connection:
+        assert sorted((await connection.execute(select(alerts.c.key))).scalars()) == ["recent", "still-firing"]
+        assert list((await connection.execute(select(alert_notifications.c.alert_key))).scalars()) == ["recent"]
 
 
 async def test_each_job_keeps_its_newest_lines_with_a_marker(history):

@@ -20,7 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from jobpulse.sidecar.history.db import insert
 from jobpulse.sidecar.history.policy import RetentionPolicy
 from jobpulse.sidecar.history.rows import LOG_ROW_OVERHEAD_BYTES
-from jobpulse.sidecar.history.tables import MARKER_SEQ, job_logs, job_steps, jobs
+from jobpulse.sidecar.history.tables import (
+    MARKER_SEQ,
+    alert_notifications,
+    alert_silences,
+    alerts,
+    job_logs,
+    job_steps,
+    jobs,
+)
 from jobpulse.sidecar.model.events import LEVEL_NUMBERS
 from jobpulse.sidecar.tasks import BackgroundTasks
 
@@ -40,11 +48,14 @@ class RetentionReport(msgspec.Struct):
     jobs_rotated: int = 0
     log_lines_rotated: int = 0
     log_bytes_freed: int = 0
+    alerts_expired: int = 0
+    notifications_expired: int = 0
 
     @property
     def anything(self) -> bool:
         return any(
-            (self.jobs_expired, self.log_lines_expired, self.log_lines_trimmed, self.log_lines_rotated)
+            (self.jobs_expired, self.log_lines_expired, self.log_lines_trimmed, self.log_lines_rotated,
+             self.alerts_expired, self.notifications_expired)
         )
 
 
@@ -87,6 +98,7 @@ class RetentionSweeper:
         """One full pass: expire, trim, rotate."""
         report = RetentionReport(dry_run=dry_run)
         await self._expire(report, progress)
+        await self._expire_alerts(report)
         await self._trim(report, progress)
         await self._rotate(report, progress)
         self.last_report = report
@@ -131,6 +143,22 @@ class RetentionSweeper:
             if progress:
                 progress("expired jobs", report.jobs_expired)
             await asyncio.sleep(0)
+
+    async def _expire_alerts(self, report: RetentionReport) -> None:
+        """Resolved alerts, their delivery records and lapsed silences go with the jobs of their time."""
+        cutoff = self.clock_ns() - int(self.policy.job_days * 86400 * 1e9)
+        resolved = and_(alerts.c.state == "resolved", alerts.c.resolved_ns < cutoff)
+        notified = alert_notifications.c.created_ns < cutoff
+        async with self.engine.begin() as connection:
+            if report.dry_run:
+                count_alerts = select(func.count()).select_from(alerts).where(resolved)
+                count_notifications = select(func.count()).select_from(alert_notifications).where(notified)
+                report.alerts_expired = (await connection.execute(count_alerts)).scalar_one()
+                report.notifications_expired = (await connection.execute(count_notifications)).scalar_one()
+                return
+            report.notifications_expired = (await connection.execute(delete(alert_notifications).where(notified))).rowcount
+            report.alerts_expired = (await connection.execute(delete(alerts).where(resolved))).rowcount
+            await connection.execute(delete(alert_silences).where(alert_silences.c.until_ns < cutoff))
 
     @staticmethod
     async def _delete_jobs(connection: AsyncConnection, ids: Sequence[str]) -> int:
