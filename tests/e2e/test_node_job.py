@@ -23,6 +23,7 @@ from tests.support.feed_client import FeedReader, Message
 from tests.support.otlp_capture import OtlpCapture
 from tests.support.polling import wait_for
 from tests.support.sidecar import SidecarProcess
+import itertools
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 JOB_SCRIPT = NODE_DIR / "job.mjs"
@@ -237,7 +238,7 @@ def test_wire_format_follows_the_conventions(node: str) -> None:
     assert len(progress) >= 3
     processed = [record["attributes"]["jobpulse.job.processed"] for record in progress]
     assert processed == sorted(processed) and all(type(value) is int for value in processed)
-    gaps_ms = [(b["time_unix_nano"] - a["time_unix_nano"]) / 1e6 for a, b in zip(progress, progress[1:])]
+    gaps_ms = [(b["time_unix_nano"] - a["time_unix_nano"]) / 1e6 for a, b in itertools.pairwise(progress)]
     assert min(gaps_ms) >= 25, gaps_ms
     assert len(progress) < TOTAL / 10, "progress must be coalesced, not sent per record"
 

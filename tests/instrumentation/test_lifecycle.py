@@ -35,6 +35,7 @@ from jobpulse.instrumentation.conventions import (
 )
 from tests.support.job_scripts import by_seq, run_script
 from tests.support.otlp_capture import OtlpCapture
+import itertools
 
 SEVERITY_INFO = 9
 SEVERITY_ERROR = 17
@@ -71,7 +72,7 @@ def test_job_emits_start_progress_steps_and_end_with_increasing_seq(capture: Otl
     records = by_seq([record for record in capture.logs if record["attributes"][ATTR_JOB_ID] == info["id"]])
     seqs = [record["attributes"][ATTR_SEQ] for record in records]
     assert seqs[0] == 1
-    assert all(a < b for a, b in zip(seqs, seqs[1:])), seqs
+    assert all(a < b for a, b in itertools.pairwise(seqs)), seqs
     assert records[0]["event_name"] == EVENT_START
     assert records[-1]["event_name"] == EVENT_END
 

@@ -14,6 +14,7 @@ changed for the test.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -106,15 +107,10 @@ def _start_demo(workdir: Path, port: int, config: Path) -> tuple[subprocess.Pope
 def _stop_demo(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
-        try:
-            # uvicorn waits for in-flight requests, the jobs' control long polls included: don't wait long.
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(10)
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)  # the demo's own job processes, if any were left
-    except ProcessLookupError:
-        pass
     process.wait()
 
 

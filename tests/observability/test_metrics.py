@@ -87,7 +87,7 @@ def test_active_job_series_exist_while_the_job_runs_and_vanish_when_it_ends():
 
 def test_finished_job_counters_act_once_per_job_and_stay_monotonic_after_eviction():
     store, metrics = make(JobStore(finished_capacity=2))
-    for number in range(5):
+    for _number in range(5):
         apply(store, now_run(name="nightly-load", job_type="db_load", status="failed", processed=10, failed=3,
                              error_type="sqlite3.IntegrityError", steps=(("extract", 1.0), ("load", 2.0))))
     apply(store, now_run(name="nightly-load", job_type="db_load", status="completed", processed=10,
@@ -193,7 +193,7 @@ def test_any_subsystem_can_register_a_collector():
         def collect(self):
             yield GaugeMetricFamily("jobpulse_test_extra", "A subsystem's metric.", value=42)
 
-    store, metrics = make()
+    _store, metrics = make()
     metrics.registry.register(Extra())
     assert value(samples(metrics), "jobpulse_test_extra") == 42
     assert value(samples(metrics, OPENMETRICS), "jobpulse_test_extra") == 42

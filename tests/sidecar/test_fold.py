@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from jobpulse.sidecar.model import views
 from jobpulse.sidecar.model.events import JobEvent
-from jobpulse.sidecar.model.fold import FoldLimits, fold
+from jobpulse.sidecar.model.fold import DEFAULT_LIMITS, FoldLimits, fold
 from jobpulse.sidecar.model.state import JobState
 
 T0 = 1_800_000_000_000_000_000
@@ -22,7 +22,7 @@ def event(kind: str, seq: int, **fields) -> JobEvent:
     return JobEvent(kind=kind, job_id="job", seq=seq, **fields)
 
 
-def fold_all(events, limits: FoldLimits = FoldLimits()) -> JobState:
+def fold_all(events, limits: FoldLimits = DEFAULT_LIMITS) -> JobState:
     state = None
     for item in events:
         state = fold(state, item, limits)

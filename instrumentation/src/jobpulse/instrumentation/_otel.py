@@ -81,7 +81,7 @@ def service_name(settings: Settings) -> str:
 
 # Cached: Resource.create() runs its detectors in a thread pool, which refuses work once the
 # interpreter is shutting down, and an exit-time push still needs the name.
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _resource(explicit_service_name: str | None, pid: int) -> Resource:
     detected = Resource({RESOURCE_HOST_NAME: socket.gethostname(), RESOURCE_PROCESS_PID: pid})
     resource = detected.merge(Resource.create())

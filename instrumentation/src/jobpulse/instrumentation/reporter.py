@@ -149,7 +149,7 @@ class Reporter:
                 failures = self._failures
                 target = self._ticks_started + 1  # a tick that starts after this point
 
-                def attempted() -> bool:
+                def attempted(target: int = target, failures: int = failures) -> bool:
                     return self._ticks_done >= target or self._failures > failures
 
                 self._nudge_locked()

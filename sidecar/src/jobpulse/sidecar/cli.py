@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,11 +18,11 @@ app = typer.Typer(
 )
 
 ConfigOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--config", "-c", help="TOML or YAML settings file (also JOBPULSE_CONFIG).", show_default=False),
 ]
-HostOption = Annotated[Optional[str], typer.Option(help="Address to listen on (JOBPULSE_HOST).", show_default=False)]
-PortOption = Annotated[Optional[int], typer.Option(help="Port to listen on (JOBPULSE_PORT).", show_default=False)]
+HostOption = Annotated[str | None, typer.Option(help="Address to listen on (JOBPULSE_HOST).", show_default=False)]
+PortOption = Annotated[int | None, typer.Option(help="Port to listen on (JOBPULSE_PORT).", show_default=False)]
 
 
 @app.callback()
@@ -44,7 +44,7 @@ def sidecar(
     config: ConfigOption = None,
     host: HostOption = None,
     port: PortOption = None,
-    log_level: Annotated[Optional[str], typer.Option(help="Log level (JOBPULSE_LOG_LEVEL).")] = None,
+    log_level: Annotated[str | None, typer.Option(help="Log level (JOBPULSE_LOG_LEVEL).")] = None,
 ) -> None:
     """Serve the sidecar: OTLP receiver, REST API, live feed. Every setting also reads JOBPULSE_* variables."""
     from jobpulse.sidecar.server import serve
@@ -57,7 +57,7 @@ def demo(
     config: ConfigOption = None,
     host: HostOption = None,
     port: PortOption = None,
-    duration: Annotated[Optional[float], typer.Option(help="Stop after this many seconds.", show_default=False)] = None,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.", show_default=False)] = None,
     once: Annotated[bool, typer.Option("--once", help="Run each demo job once, then exit.")] = False,
     speed: Annotated[float, typer.Option(help="Run the demo jobs this many times faster.")] = 1.0,
 ) -> None:
@@ -72,7 +72,7 @@ def demo(
 def prune_command(
     config: ConfigOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be removed.")] = False,
-    database_url: Annotated[Optional[str], typer.Option(help="History database (JOBPULSE_DATABASE_URL).")] = None,
+    database_url: Annotated[str | None, typer.Option(help="History database (JOBPULSE_DATABASE_URL).")] = None,
 ) -> None:
     """Apply the retention policy to the job history now (the sidecar also does it periodically)."""
     from jobpulse.sidecar.prune import prune
@@ -86,7 +86,7 @@ app.add_typer(jobs_app, name="jobs")
 UrlOption = Annotated[
     str, typer.Option("--url", envvar="JOBPULSE_URL", help="The sidecar's base URL (JOBPULSE_URL).")
 ]
-ReasonOption = Annotated[Optional[str], typer.Option(help="Why; kept in the job's command history.")]
+ReasonOption = Annotated[str | None, typer.Option(help="Why; kept in the job's command history.")]
 
 
 def _control(action: str, job_id: str, url: str, reason: str | None) -> None:

@@ -84,10 +84,7 @@ def _read_file(path: Path) -> dict[str, Any]:
     except OSError as error:
         raise SettingsError(f"cannot read config file {path}: {error.strerror}") from None
     try:
-        if path.suffix in (".yaml", ".yml"):
-            data = msgspec.yaml.decode(raw)
-        else:
-            data = msgspec.toml.decode(raw)
+        data = msgspec.yaml.decode(raw) if path.suffix in (".yaml", ".yml") else msgspec.toml.decode(raw)
     except msgspec.DecodeError as error:
         raise SettingsError(f"config file {path} is not valid: {error}") from None
     if not isinstance(data, dict):

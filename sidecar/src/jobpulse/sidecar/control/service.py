@@ -23,6 +23,7 @@ from jobpulse.sidecar.history.tables import control_commands
 from jobpulse.sidecar.model.events import KIND_CONTROL, JobEvent
 from jobpulse.sidecar.model.state import PAUSED, PENDING, RUNNING, JobState
 from jobpulse.sidecar.store import JobChange, JobStore
+import contextlib
 
 log = logging.getLogger("jobpulse.sidecar.control")
 
@@ -138,10 +139,8 @@ class ControlService:
             remaining = deadline - time.monotonic()
             if found or remaining <= 0 or self._closing:
                 return found
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._new_command.wait(), min(remaining, self.db_poll_interval_s))
-            except TimeoutError:
-                pass
 
     # ---- acknowledgements ---------------------------------------------------------------------
 

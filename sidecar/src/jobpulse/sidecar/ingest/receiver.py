@@ -55,10 +55,7 @@ class Ingestor:
     def ingest_logs(self, kind: str, body: bytes) -> tuple[int, str]:
         """Fold the records of a logs request; return (rejected count, partial-success message)."""
         records: Iterable[LogRecordData]
-        if kind == codec.JSON:
-            records = list(codec.iter_logs_json(body))
-        else:
-            records = codec.iter_logs_protobuf(body)
+        records = list(codec.iter_logs_json(body)) if kind == codec.JSON else codec.iter_logs_protobuf(body)
         stats = self.stats
         received_ns = self.clock_ns()
         apply = self.store.apply

@@ -142,8 +142,8 @@ class ActiveJobsRenderer:
         else:
             out.append(_help(INFO + "_info", "One series per active job carrying its status (value 1).", "gauge"))
         out.extend(f"{INFO}_info{{{info}}} 1\n" for info in infos)
-        columns = list(zip(*rows)) if rows else [() for _ in GAUGES]
-        for (name, text), column in zip(GAUGES, columns):
+        columns = list(zip(*rows, strict=False)) if rows else [() for _ in GAUGES]
+        for (name, text), column in zip(GAUGES, columns, strict=False):
             out.append(_help(name, text, "gauge"))
-            out.extend([f"{name}{{{label}}} {value}\n" for label, value in zip(labels, column) if value is not None])
+            out.extend([f"{name}{{{label}}} {value}\n" for label, value in zip(labels, column, strict=False) if value is not None])
         return "".join(out)

@@ -225,13 +225,10 @@ def _merge_step_timing(state: JobState, event: JobEvent, changes: dict[str, Any]
     if name is None:
         return
     steps = list(state.steps)
-    for position, timing in enumerate(steps):
-        if timing.name == name:
-            break
-    else:
-        position = len(steps)
-        timing = StepTiming(name=name, index=event.step_index)
-        steps.append(timing)
+    position = next((index for index, timing in enumerate(steps) if timing.name == name), len(steps))
+    if position == len(steps):
+        steps.append(StepTiming(name=name, index=event.step_index))
+    timing = steps[position]
     t = event.time_ns
     if event.step_state == "started":
         timing = _replace(
