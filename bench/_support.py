@@ -118,6 +118,8 @@ def warn_if_busy(progress: Progress, threshold: float = 15.0) -> float:
 
 def wait_until_quiet(progress: Progress, max_wait: float, threshold: float = 15.0) -> float:
     """Wait (up to ``max_wait`` s) until the whole machine is less than ``threshold`` % busy; return the last reading."""
+    if max_wait <= 0:  # quick runs: no time spent looking
+        return float("nan")
     deadline = time.monotonic() + max_wait
     busy = psutil.cpu_percent(interval=1.0)
     if busy >= threshold and max_wait > 0:
@@ -413,12 +415,15 @@ _AREAS = (
     ("sidecar/model/views", "feed (feed/hub.py, model/views.py, feed/socket.py)"),
     ("sidecar/feed/", "feed (feed/hub.py, model/views.py, feed/socket.py)"),
     ("sidecar/history", "history (history/*)"),
+    ("sidecar/alerting", "alerting + metrics listeners (alerting/*, metrics/*)"),
+    ("sidecar/metrics", "alerting + metrics listeners (alerting/*, metrics/*)"),
+    ("prometheus_client/", "alerting + metrics listeners (alerting/*, metrics/*)"),
     ("sidecar/", "other sidecar code"),
     ("uvicorn/protocols/websockets", "WebSocket protocol (uvicorn + websockets)"),
     ("websockets/", "WebSocket protocol (uvicorn + websockets)"),
     ("uvicorn/", "HTTP server (uvicorn + httptools)"),
     ("litestar/", "Litestar (routing, request, response)"),
-    ("asyncio/", "event loop (asyncio/uvloop)"),
+    ("asyncio/", "event loop: uvloop's C code (polling, socket reads and writes)"),
     ("sqlalchemy/", "history (history/*)"),
     ("aiosqlite/", "history (history/*)"),
 )
@@ -631,8 +636,22 @@ STACKTRACE = (
 class JobSim:
     """One job as the instrumentation reports it: seq numbering, absolute counts, steps, trace ids."""
 
-    __slots__ = ("id", "rng", "seq", "processed", "failed", "total", "step", "trace_id", "span_id", "_id_attr", "_step_attrs",
-                 "name", "job_type", "owner")
+    __slots__ = (
+        "_id_attr",
+        "_step_attrs",
+        "failed",
+        "id",
+        "job_type",
+        "name",
+        "owner",
+        "processed",
+        "rng",
+        "seq",
+        "span_id",
+        "step",
+        "total",
+        "trace_id",
+    )
 
     def __init__(self, job_id: str, rng: random.Random) -> None:
         self.id = job_id
@@ -854,7 +873,7 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 
 
 @contextlib.contextmanager
-def temp_workdir(prefix: str):  # noqa: ANN201
+def temp_workdir(prefix: str):
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix=prefix) as directory:

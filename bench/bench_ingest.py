@@ -23,17 +23,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import resource
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _support as s  # noqa: E402
+import _support as s
 
 TARGET_RATIO = 0.7
 OTHER_CPU_LIMIT = 15.0  # % of a core used by other processes during a measurement before it is repeated
@@ -185,8 +189,10 @@ def _run_case_once(kind: str, batch: int, pool: Path, args: argparse.Namespace, 
     s.wait_until_quiet(progress, args.wait_quiet)
     progress(f"{kind}, batch {batch}: starting server")
     with server:
-        progress(f"{kind}, batch {batch}: warm-up {args.warmup:g} s")
-        warm = run_wrk(server.url, pool, 1, args.warmup, args.threads, args.connections, script, load_cpus)
+        warm = {"sent": 0, "requests": 0, "status": 0}
+        if args.warmup > 0:
+            progress(f"{kind}, batch {batch}: warm-up {args.warmup:g} s")
+            warm = run_wrk(server.url, pool, 1, args.warmup, args.threads, args.connections, script, load_cpus)
         progress(f"{kind}, batch {batch}: measuring {args.duration:g} s")
         meter = s.CpuMeter([server.pid]).start()
         machine = s.SystemCpu().start()
@@ -241,6 +247,116 @@ def check_ingest(row: dict, batch: int) -> str:
     return verdict + ": ok"
 
 
+def measure_stages(records: int, workdir: Path, cpus: set[int] | None) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """Per-record cost of each ingest stage in this process (no HTTP), batches of 100 realistic records.
+
+    Returns (stages, listeners): (name, microseconds per record). Stages are best of 2-3 runs; the
+    whole-ingest stages run on one real create_app() (the same wiring as the server), each run with
+    records of new jobs (a replay would take the duplicate fast path); listeners are that app's
+    JobStore listeners, timed one by one during one more such run.
+    """
+    import os
+
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    from jobpulse.sidecar.app import create_app
+    from jobpulse.sidecar.ingest import otlp_codec as codec
+    from jobpulse.sidecar.ingest.records import to_event
+    from jobpulse.sidecar.settings import Settings
+    from jobpulse.sidecar.store import JobStore
+
+    requests = max(1, records // 100)
+    n = requests * 100
+
+    def body_set(seed: int) -> list[bytes]:
+        emitters = [s.EmitterSim(k, 100, seed=seed * 100 + k) for k in range(4)]
+        return [emitters[i % 4].request(100) for i in range(requests)]
+
+    bodies = body_set(0)
+    fresh = iter([body_set(seed) for seed in range(1, 6)])
+    events = [to_event(r, time.time_ns()) for body in bodies for r in codec.iter_logs_protobuf(body)]
+    previous_affinity = os.sched_getaffinity(0)
+    previous_cwd = os.getcwd()
+    root = logging.getLogger()
+    previous_logging = (root.level, list(root.handlers))  # create_app() sets up the sidecar's logging
+    app_dir = workdir / "stages"
+    app_dir.mkdir()
+    os.chdir(app_dir)  # create_app() may keep its database in the working directory
+    s.pin(cpus)
+    try:
+        def best(run: Callable[[], object], repeat: int = 3) -> float:
+            fastest = float("inf")
+            for _ in range(repeat):
+                started = time.perf_counter()
+                run()
+                fastest = min(fastest, time.perf_counter() - started)
+            return fastest / n * 1e6
+
+        def parse() -> None:
+            for body in bodies:
+                ExportLogsServiceRequest().ParseFromString(body)
+
+        def decode() -> None:
+            for body in bodies:
+                for _ in codec.iter_logs_protobuf(body):
+                    pass
+
+        def decode_to_event() -> None:
+            now = time.time_ns()
+            for body in bodies:
+                for record in codec.iter_logs_protobuf(body):
+                    to_event(record, now)
+
+        def fold_only() -> None:
+            store = JobStore()
+            for event in events:
+                store.apply(event)
+
+        app = create_app(Settings())
+        ingestor, hub, store = app.state.ingestor, app.state.hub, app.state.store
+
+        def ingest(flush: bool) -> Callable[[], None]:
+            def run() -> None:
+                for i, body in enumerate(next(fresh)):
+                    ingestor.ingest_logs(codec.PROTOBUF, body)
+                    if flush and i % 2:
+                        hub.flush()  # one feed tick per 200 records
+                hub.flush()
+            return run
+
+        hub.flush()
+        stages = [
+            ("protobuf parse only (what the bare endpoint does)", best(parse)),
+            ("+ attributes into dicts (otlp_codec.iter_logs_protobuf)", best(decode)),
+            ("+ record -> JobEvent (records.to_event)", best(decode_to_event)),
+            ("JobStore.apply alone, no listeners (fold.py)", best(fold_only)),
+            ("Ingestor.ingest_logs, all listeners of create_app()", best(ingest(False), 2)),
+            ("+ feed flush every 200 records (render, encode)", best(ingest(True), 2)),
+        ]
+
+        spent: dict[str, int] = {}
+
+        def timed(listener: Callable[[Any], None]) -> Callable[[Any], None]:
+            name = getattr(listener, "__qualname__", repr(listener))
+
+            def run(change: Any) -> None:
+                started = time.perf_counter_ns()
+                listener(change)
+                spent[name] = spent.get(name, 0) + time.perf_counter_ns() - started
+            return run
+
+        store._listeners[:] = [timed(listener) for listener in store._listeners]
+        for body in next(fresh):
+            ingestor.ingest_logs(codec.PROTOBUF, body)
+        listeners = [(name, ns / n / 1000) for name, ns in sorted(spent.items(), key=lambda item: -item[1])]
+    finally:
+        os.chdir(previous_cwd)
+        os.sched_setaffinity(0, previous_affinity)
+        root.setLevel(previous_logging[0])
+        root.handlers[:] = previous_logging[1]
+    return stages, listeners
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", default="1,10,100", help="records per request, comma-separated (default 1,10,100)")
@@ -252,17 +368,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="distinct records generated per batch size before ids are renewed (default 60000)")
     parser.add_argument("--active-jobs", type=int, default=200,
                         help="jobs in flight in the generated load, at least 2 x batch (default 200)")
+    parser.add_argument("--stage-records", type=int, default=20_000,
+                        help="records for the in-process cost-by-stage table (default 20000)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the server and wrk to separate cores")
     parser.add_argument("--wait-quiet", type=float, default=60.0,
                         help="before each case wait up to this many s for other processes to calm down (default 60)")
     parser.add_argument("--retries", type=int, default=2,
                         help=f"repeat a case when other processes used > {OTHER_CPU_LIMIT:g}%% of a core meanwhile (default 2)")
     parser.add_argument("--profile", metavar="DIR", help="py-spy the sidecar during each measured run, stacks into DIR")
-    parser.add_argument("--quick", action="store_true", help="smoke run: batches 1 and 100, 1 s warm-up + 2 s")
+    parser.add_argument("--quick", action="store_true", help="smoke run: batches 1 and 100, no warm-up, 2 s each")
     args = parser.parse_args(argv)
     if args.quick:
-        args.batches, args.duration, args.warmup, args.pool_records = "1,100", 2, 1, 25_000
-        args.wait_quiet, args.retries = 0.0, 0
+        args.batches, args.duration, args.warmup, args.pool_records = "1,100", 2, 0, 12_000
+        args.wait_quiet, args.retries, args.stage_records = 0.0, 0, 3_000
     args.batch_sizes = [int(b) for b in args.batches.split(",")]
     return args
 
@@ -283,6 +401,8 @@ def main(argv: list[str] | None = None) -> None:
 
     rows = []
     with s.temp_workdir("jobpulse-bench-ingest-") as workdir:
+        progress(f"in-process cost per record by stage ({args.stage_records:,} records, pinned like the server)")
+        stages, listeners = measure_stages(args.stage_records, workdir, server_cpus)
         script = workdir / "otlp.lua"
         script.write_text(LUA)
         verdicts = []
@@ -325,6 +445,14 @@ def main(argv: list[str] | None = None) -> None:
     print()
     for verdict in verdicts:
         print(verdict)
+    parse_us = stages[0][1]
+    s.print_table(
+        ["stage (batches of 100 records, in process, no HTTP)", "us/record", "records/s on one core", "vs parse only"],
+        [(name, f"{us:.2f}", round(1e6 / us), f"{us / parse_us:.1f}x") for name, us in stages],
+        "Where the sidecar's per-record time goes (cumulative stages; JobStore.apply measured alone)",
+    )
+    s.print_table(["JobStore listener", "us/record"], [(name, f"{us:.2f}") for name, us in listeners],
+                  "Cost of each JobStore listener during Ingestor.ingest_logs (per record applied)")
     busiest = max(r["other_cpu"] for *_, results in rows for r in results.values())
     if busiest >= OTHER_CPU_LIMIT:
         print(f"WARNING: other processes used up to {busiest:.0f}% of a core during a measurement: rerun on a quiet machine")
