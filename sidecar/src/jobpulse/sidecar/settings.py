@@ -52,7 +52,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     control_ack_timeout_s: PositiveFloat = 30.0
     control_poll_max_wait_s: PositiveFloat = 30.0
 
-    recent_logs_per_job: Positive = 20
+    recent_logs_per_job: Positive = 10
     finished_jobs_in_memory: Positive = 10_000
     heartbeat_window_s: PositiveFloat = 60.0
     lost_check_interval_s: PositiveFloat = 2.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -59,6 +60,11 @@ def _as_str(key: str, value: Any) -> str:
     raise RecordError(f"{key} must be a string, got {_type_name(value)} {value!r}")
 
 
+def _as_name(key: str, value: Any) -> str:
+    # Names, types, owners, steps and statuses repeat across thousands of events: keep one copy.
+    return sys.intern(_as_str(key, value))
+
+
 def _as_str_tuple(key: str, value: Any) -> tuple[str, ...]:
     if type(value) is list and all(type(item) is str for item in value):
         return tuple(value)
@@ -70,14 +76,14 @@ _EVENT_FIELDS: tuple[tuple[str, str, Callable[[str, Any], Any]], ...] = (
     (c.ATTR_PROCESSED, "processed", _as_int),
     (c.ATTR_FAILED, "failed", _as_int),
     (c.ATTR_TOTAL, "total", _as_int),
-    (c.ATTR_STEP, "step", _as_str),
+    (c.ATTR_STEP, "step", _as_name),
     (c.ATTR_STEP_INDEX, "step_index", _as_int),
     (c.ATTR_STEP_COUNT, "step_count", _as_int),
-    (c.ATTR_STEP_STATE, "step_state", _as_str),
+    (c.ATTR_STEP_STATE, "step_state", _as_name),
     (c.ATTR_STEP_DURATION, "step_duration_s", _as_float),
-    (c.ATTR_JOB_NAME, "name", _as_str),
-    (c.ATTR_JOB_TYPE, "job_type", _as_str),
-    (c.ATTR_JOB_OWNER, "owner", _as_str),
+    (c.ATTR_JOB_NAME, "name", _as_name),
+    (c.ATTR_JOB_TYPE, "job_type", _as_name),
+    (c.ATTR_JOB_OWNER, "owner", _as_name),
     (c.ATTR_EXPECTED_DURATION, "expected_duration_s", _as_float),
     (c.ATTR_HEARTBEAT_INTERVAL, "heartbeat_interval_s", _as_float),
     (c.ATTR_STEP_NAMES, "step_names", _as_str_tuple),
@@ -86,17 +92,18 @@ _EVENT_FIELDS: tuple[tuple[str, str, Callable[[str, Any], Any]], ...] = (
     (c.ATTR_CPU_UTILIZATION, "cpu_utilization", _as_float),
     (c.ATTR_THREAD_COUNT, "threads", _as_int),
     (c.ATTR_OPEN_FDS, "open_fds", _as_int),
-    (c.ATTR_STATUS, "status", _as_str),
+    (c.ATTR_STATUS, "status", _as_name),
     (c.ATTR_EXCEPTION_TYPE, "error_type", _as_str),
     (c.ATTR_EXCEPTION_MESSAGE, "error_message", _as_str),
     (c.ATTR_EXCEPTION_STACKTRACE, "error_stacktrace", _as_str),
     (c.ATTR_CONTROL_COMMAND, "command_id", _as_int),
 )
 
+# attribute -> (field, converter), looked up per attribute a record carries: a record has a handful,
+# the table has two dozen.
+_FIELD_OF = {key: (field, convert) for key, field, convert in _EVENT_FIELDS}
 # Attributes a start event understands; everything else it carries is the job's own attributes.
-_KNOWN_ATTRIBUTES = frozenset(
-    {key for key, _, _ in _EVENT_FIELDS} | {c.ATTR_JOB_ID, c.ATTR_SEQ, c.ATTR_EVENT_NAME}
-)
+_KNOWN_ATTRIBUTES = frozenset(_FIELD_OF) | {c.ATTR_JOB_ID, c.ATTR_SEQ, c.ATTR_EVENT_NAME}
 _LOG_META = frozenset({c.ATTR_JOB_ID, c.ATTR_SEQ, c.ATTR_LOGGER_NAME, c.ATTR_EVENT_NAME})
 
 
@@ -157,15 +164,15 @@ def to_event(record: LogRecordData, received_ns: int) -> JobEvent | None:
         fields.update(
             level=level_from_severity(record.severity_number, record.severity_text),
             message=_message(record.body),
-            logger=logger if type(logger) is str else None,
+            logger=sys.intern(logger) if type(logger) is str else None,
             attributes=extra or None,
         )
         return JobEvent(**fields)
 
-    for key, field, convert in _EVENT_FIELDS:
-        value = attributes.get(key)
-        if value is not None:
-            fields[field] = convert(key, value)
+    for key, value in attributes.items():
+        known = _FIELD_OF.get(key)
+        if known is not None and value is not None:
+            fields[known[0]] = known[1](key, value)
     _check_kind(kind, fields)
     if kind == ev.KIND_START:
         extra = {key: value for key, value in attributes.items() if key not in _KNOWN_ATTRIBUTES}

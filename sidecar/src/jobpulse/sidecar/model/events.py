@@ -42,7 +42,7 @@ def level_from_severity(number: int, text: str) -> str:
     return {"trace": "debug", "warn": "warning", "err": "error", "fatal": "critical"}.get(lowered, "info")
 
 
-class JobEvent(msgspec.Struct, frozen=True, omit_defaults=True):
+class JobEvent(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     """One thing that happened to a job. ``None`` means "this record did not carry the field"."""
 
     kind: str

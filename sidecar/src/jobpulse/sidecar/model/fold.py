@@ -42,7 +42,7 @@ _STATUS_OF_KIND = {ev.KIND_START: RUNNING, ev.KIND_PAUSED: PAUSED, ev.KIND_RESUM
 class FoldLimits(msgspec.Struct, frozen=True):
     """Bounds on what one JobState keeps in memory."""
 
-    recent_logs: int = 20
+    recent_logs: int = 10
     rate_samples: int = 12
     seen_ranges: int = 256
     log_message_chars: int = 8192
