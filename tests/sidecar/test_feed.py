@@ -175,8 +175,12 @@ def test_progress_is_coalesced_within_a_tick(tmp_path):
         sidecar.stop()
 
 
-def test_a_slow_client_is_resynced_and_does_not_hold_back_the_others(tmp_path):
-    sidecar = SidecarProcess(tmp_path, feed_client_queue_frames=4, feed_send_timeout_s=120, feed_tick_ms=5).start()
+@pytest.mark.parametrize("bound", [
+    {"feed_client_queue_frames": 4},
+    {"feed_client_queue_frames": 100_000, "feed_client_max_lag_s": 0.2},
+], ids=["queue-length", "queue-age"])
+def test_a_slow_client_is_resynced_and_does_not_hold_back_the_others(tmp_path, bound):
+    sidecar = SidecarProcess(tmp_path, feed_send_timeout_s=120, feed_tick_ms=5, **bound).start()
     try:
         job = new_job()
         post_logs(sidecar.url, [job.start(name="flood")])

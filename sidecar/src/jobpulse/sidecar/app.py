@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         tick_s=settings.feed_tick_ms / 1000,
         replay_messages=settings.feed_replay_messages,
         queue_frames=settings.feed_client_queue_frames,
+        max_lag_s=settings.feed_client_max_lag_s,
         send_timeout_s=settings.feed_send_timeout_s,
         ack_timeout_s=settings.control_ack_timeout_s,
     )

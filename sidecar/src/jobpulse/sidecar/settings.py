@@ -37,6 +37,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     feed_tick_ms: Positive = 20
     feed_replay_messages: Positive = 20_000
     feed_client_queue_frames: Positive = 256
+    feed_client_max_lag_s: PositiveFloat = 2.0
     feed_send_timeout_s: PositiveFloat = 10.0
     feed_compression: bool = False
 

@@ -10,8 +10,10 @@ Why it is built this way (docs/architecture.md has the measurements):
 - Every message gets a cursor and stays in a bounded replay ring; a client that reconnects with its
   cursor gets exactly what it missed, or a resync with a fresh snapshot when the ring no longer
   reaches back that far.
-- Each client has a bounded queue. A client that falls behind is resynced rather than allowed to grow
-  memory or slow the others; one whose socket stops draining altogether is disconnected.
+- Each client has a queue bounded in length and in age. A client that falls behind (too many frames
+  waiting, or the oldest waiting longer than ``max_lag_s``) is resynced rather than allowed to grow
+  memory, read stale news or slow the others; one whose socket stops draining altogether is
+  disconnected.
 """
 
 from __future__ import annotations
@@ -48,13 +50,17 @@ class FeedClient:
 
     _ids = itertools.count(1)
 
-    def __init__(self, remote: str, subscription: Subscription, queue_frames: int) -> None:
+    def __init__(
+        self, remote: str, subscription: Subscription, queue_frames: int, max_lag_s: float = 2.0
+    ) -> None:
         self.id = next(self._ids)
         self.remote = remote
         self.connected_at = datetime.now(UTC)
         self.subscription = subscription
-        self.queue: deque[str] = deque()
+        # (monotonic time queued, frame): the age of the oldest entry is the client's lag.
+        self.queue: deque[tuple[float, str]] = deque()
         self.queue_frames = queue_frames
+        self.max_lag_s = max_lag_s
         self.wake = asyncio.Event()
         self.needs_resync = False
         self.sending_since: float | None = None
@@ -66,22 +72,24 @@ class FeedClient:
         self.abort: Callable[[], None] | None = None
 
     def enqueue(self, frame: str) -> None:
-        """Queue a feed frame; on overflow drop the backlog and owe the client a resync instead."""
+        """Queue a feed frame; when the client lags too far, drop the backlog and owe it a resync."""
         if self.needs_resync:
             self.frames_dropped += 1
             return
-        if len(self.queue) >= self.queue_frames:
+        queue = self.queue
+        now = time.monotonic()
+        if len(queue) >= self.queue_frames or (queue and now - queue[0][0] > self.max_lag_s):
             self.frames_dropped += len(self.queue) + 1
             self.queue.clear()
             self.needs_resync = True
             self.resyncs += 1
         else:
-            self.queue.append(frame)
+            queue.append((now, frame))
         self.wake.set()
 
     def reply(self, frame: str) -> None:
         """Queue a direct answer (pong, error, snapshot); never dropped."""
-        self.queue.append(frame)
+        self.queue.append((time.monotonic(), frame))
         self.wake.set()
 
     def describe(self) -> dict[str, Any]:
@@ -117,6 +125,7 @@ class FeedHub:
         tick_s: float = 0.02,
         replay_messages: int = 20_000,
         queue_frames: int = 256,
+        max_lag_s: float = 2.0,
         send_timeout_s: float = 10.0,
         ack_timeout_s: float = views.DEFAULT_ACK_TIMEOUT_S,
         clock_ns: Callable[[], int] = time.time_ns,
@@ -125,6 +134,7 @@ class FeedHub:
         self.ack_timeout_s = ack_timeout_s
         self.tick_s = tick_s
         self.queue_frames = queue_frames
+        self.max_lag_s = max_lag_s
         self.send_timeout_s = send_timeout_s
         self.clock_ns = clock_ns
         # Cursors start at the start-up time in microseconds, so a cursor from before a restart is
@@ -241,7 +251,7 @@ class FeedHub:
     # ---- clients ------------------------------------------------------------------------------
 
     def connect(self, remote: str, subscription: Subscription) -> FeedClient:
-        client = FeedClient(remote, subscription, self.queue_frames)
+        client = FeedClient(remote, subscription, self.queue_frames, self.max_lag_s)
         self._clients[client.id] = client
         self._groups.setdefault(subscription, set()).add(client)
         return client
@@ -314,9 +324,9 @@ class FeedHub:
             if client.needs_resync:
                 client.needs_resync = False
                 self.resyncs_sent += 1
-                queue.appendleft(self.snapshot(client.subscription, p.RESYNC))
+                queue.appendleft((time.monotonic(), self.snapshot(client.subscription, p.RESYNC)))
             while queue:
-                frame = queue.popleft()
+                _, frame = queue.popleft()
                 client.sending_since = time.monotonic()
                 await send(frame)
                 client.sending_since = None
