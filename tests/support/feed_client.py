@@ -8,6 +8,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any
 
 from websockets.exceptions import ConnectionClosed
@@ -26,7 +27,10 @@ class FeedReader:
             for item in (value if isinstance(value, list | tuple) else [value])
         )
         self.url = ws_url + (f"?{query}" if query else "")
-        self.connection: ClientConnection = connect(self.url, open_timeout=10, compression=None)
+        self._exit = ExitStack()
+        self.connection: ClientConnection = self._exit.enter_context(
+            connect(self.url, open_timeout=10, compression=None)
+        )
         self.messages: list[Message] = []
         self.frames = 0
 
@@ -37,7 +41,7 @@ class FeedReader:
         self.close()
 
     def close(self) -> None:
-        self.connection.close()
+        self._exit.close()
 
     def send(self, message: Message | str) -> None:
         self.connection.send(message if isinstance(message, str) else json.dumps(message))

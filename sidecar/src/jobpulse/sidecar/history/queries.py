@@ -211,7 +211,7 @@ async def list_jobs(
         blobs: dict[str, bytes] = {}
         if page:
             by_id = select(jobs.c.id, jobs.c.state).where(jobs.c.id.in_([row.id for row in page]))
-            blobs = dict((await connection.execute(by_id)).tuples().all())
+            blobs = {row.id: row.state for row in await connection.execute(by_id)}
         matching = select(jobs.c.id).where(*conditions).limit(COUNT_LIMIT + 1).subquery()
         counted = await _count(connection, select(func.count()).select_from(matching))
     next_cursor = None
