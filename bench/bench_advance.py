@@ -72,7 +72,7 @@ def job_iteration(job: Job) -> Callable[[int], None]:
     return loop
 
 
-def tqdm_iteration(devnull) -> Callable[[int], None]:  # noqa: ANN001
+def tqdm_iteration(devnull) -> Callable[[int], None]:
     def loop(n: int) -> None:
         for _ in tqdm(range(n), file=devnull):
             pass

@@ -24,10 +24,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.feed_client import FeedReader, job_id_of  # noqa: E402
-from tests.support.job_scripts import start_script  # noqa: E402
-from tests.support.polling import wait_for  # noqa: E402
-from tests.support.sidecar import SidecarProcess  # noqa: E402
+from tests.support.feed_client import FeedReader, job_id_of
+from tests.support.job_scripts import start_script
+from tests.support.polling import wait_for
+from tests.support.sidecar import SidecarProcess
 
 JOB = """
 import time

@@ -44,7 +44,7 @@ class HttpReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length", 0)))
                 if self.headers.get("content-type", "").startswith("application/json"):
                     fields = json.loads(raw)
@@ -112,7 +112,7 @@ class SmtpReceiver:
         receiver = self
 
         class Handler:
-            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's naming
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 message = email.message_from_bytes(envelope.content, policy=email.policy.default)
                 body = message.get_body(("plain", "html"))
                 receiver.received.append(Received(

@@ -99,6 +99,8 @@ async def test_filters_sorts_and_totals(history, monkeypatch, narrow_search):
     assert await listed(name_prefix="crm-") == [4, 2]
     assert await listed(text="duplicate KEY") == [3]
     assert await listed(text="orders") == [1, 0]
+    assert await listed(text="orders", statuses=["failed"]) == [1]
+    assert await listed(name_prefix="crm-", job_type="api", statuses=["cancelled"]) == [2]
     assert await listed(name="100%_") == []
     assert await listed(started_after=T0 + 2 * S, started_before=T0 + 4 * S) == [2, 1]
     assert await listed(ended_after=T0 + 20 * S) == [3, 1]

@@ -171,7 +171,7 @@ class JobsController(Controller):
         self,
         history: History,
         job_id: str,
-        format: Literal["ndjson", "text"] = "ndjson",  # noqa: A002 - the query parameter's name
+        format: Literal["ndjson", "text"] = "ndjson",
         level: Annotated[LogLevel | None, Parameter(description="Minimum level")] = None,
     ) -> Stream:
         await find_job(history, job_id)

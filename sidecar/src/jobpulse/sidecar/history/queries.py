@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select, tuple_
@@ -105,34 +105,48 @@ def _phrase(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-async def _planned(connection: AsyncConnection, job_filter: JobFilter) -> list[ColumnElement[bool]]:
+class _Plan(NamedTuple):
+    """How to answer a filter: the page's WHERE conditions, and a query of the rows to count."""
+
+    conditions: list[ColumnElement[bool]]
+    countable: Any
+
+
+async def _planned(connection: AsyncConnection, job_filter: JobFilter) -> _Plan:
     """The conditions of ``job_filter``, shaped so SQLite's planner takes the fast path.
 
     SQLite's planner does not know how many jobs a name prefix or a substring matches. A cheap probe
     (at most _NARROW_SEARCH + 1 rows) tells: a narrow match is best fetched through its index and
     sorted; a broad one is best found by walking jobs in page order and stopping once the page is full.
+    Counting is another matter: it always goes through the index (the name index, or the trigram
+    index alone when it answers every filter), so a broad match is counted, not timed out.
     """
     conditions = job_filter.conditions()
-    if connection.dialect.name != "sqlite":
-        return list(conditions.values())
-    prefix = conditions.get("name_prefix")
-    if prefix is not None:
-        probe = select(func.count()).select_from(select(jobs.c.id).where(prefix).limit(_NARROW_SEARCH + 1).subquery())
-        if (await connection.execute(probe)).scalar_one() > _NARROW_SEARCH:
-            # The unary + keeps SQLite from driving the query from the name index.
-            conditions["name_prefix"] = sql_text("+jobs.name >= :low AND +jobs.name < :high").bindparams(
-                low=job_filter.name_prefix, high=job_filter.name_prefix + "\U0010ffff"
-            )
-    trigram = job_filter.trigram_query()
-    if trigram is not None:
-        probe = sql_text("SELECT rowid FROM jobs_text WHERE jobs_text MATCH :query LIMIT :limit")
-        rowids = (await connection.execute(probe, {"query": trigram, "limit": _NARROW_SEARCH + 1})).scalars().all()
-        if len(rowids) <= _NARROW_SEARCH:
-            for name in ("name", "text"):
-                if name in conditions and len(getattr(job_filter, name)) >= _TRIGRAM:
-                    del conditions[name]
-            conditions["trigram"] = literal_column("jobs.rowid").in_(rowids)
-    return list(conditions.values())
+    counted = dict(conditions)
+    countable = None
+    if connection.dialect.name == "sqlite":
+        prefix = conditions.get("name_prefix")
+        if prefix is not None:
+            probe = select(func.count()).select_from(select(jobs.c.id).where(prefix).limit(_NARROW_SEARCH + 1).subquery())
+            if (await connection.execute(probe)).scalar_one() > _NARROW_SEARCH:
+                # The unary + keeps SQLite from driving the page from the name index.
+                conditions["name_prefix"] = sql_text("+jobs.name >= :low AND +jobs.name < :high").bindparams(
+                    low=job_filter.name_prefix, high=job_filter.name_prefix + "\U0010ffff"
+                )
+        trigram = job_filter.trigram_query()
+        if trigram is not None:
+            covered = {name for name in ("name", "text") if name in conditions and len(getattr(job_filter, name)) >= _TRIGRAM}
+            probe = sql_text("SELECT rowid FROM jobs_text WHERE jobs_text MATCH :query LIMIT :limit")
+            rowids = (await connection.execute(probe, {"query": trigram, "limit": _NARROW_SEARCH + 1})).scalars().all()
+            if len(rowids) <= _NARROW_SEARCH:
+                for name in covered:
+                    del conditions[name], counted[name]
+                conditions["trigram"] = counted["trigram"] = literal_column("jobs.rowid").in_(rowids)
+            elif covered == conditions.keys():
+                countable = probe.bindparams(query=trigram, limit=COUNT_LIMIT + 1).columns(literal_column("rowid"))
+    if countable is None:
+        countable = select(jobs.c.id).where(*counted.values()).limit(COUNT_LIMIT + 1)
+    return _Plan(list(conditions.values()), countable)
 
 
 async def _count(connection: AsyncConnection, query: Any) -> int | None:
@@ -199,8 +213,8 @@ async def list_jobs(
     descending = sort.startswith("-")
     key = SORT_COLUMNS[sort.lstrip("-")]
     async with engine.connect() as connection:
-        conditions = await _planned(connection, job_filter)
-        query = select(key.label("sort_key"), jobs.c.id).where(*conditions)
+        plan = await _planned(connection, job_filter)
+        query = select(key.label("sort_key"), jobs.c.id).where(*plan.conditions)
         if cursor is not None:
             value, job_id = decode_cursor(sort, cursor)
             position = tuple_(key, jobs.c.id)
@@ -212,8 +226,7 @@ async def list_jobs(
         if page:
             by_id = select(jobs.c.id, jobs.c.state).where(jobs.c.id.in_([row.id for row in page]))
             blobs = {row.id: row.state for row in await connection.execute(by_id)}
-        matching = select(jobs.c.id).where(*conditions).limit(COUNT_LIMIT + 1).subquery()
-        counted = await _count(connection, select(func.count()).select_from(matching))
+        counted = await _count(connection, select(func.count()).select_from(plan.countable.subquery()))
     next_cursor = None
     if len(fetched) > limit:
         last = page[-1]
