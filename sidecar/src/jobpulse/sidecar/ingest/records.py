@@ -114,8 +114,8 @@ def _origin(resource: dict[str, Any]) -> dict[str, Any]:
     if type(pid) is float and pid.is_integer():
         pid = int(pid)
     return {
-        "service": service if type(service) is str else None,
-        "host": host if type(host) is str else None,
+        "service": sys.intern(service) if type(service) is str else None,
+        "host": sys.intern(host) if type(host) is str else None,
         "pid": pid if type(pid) is int else None,
     }
 

@@ -2,9 +2,10 @@
 
 The state is immutable; the fold returns a new one. Immutable values cannot form reference cycles,
 so these Structs opt out of the cyclic garbage collector (``gc=False``): with thousands of job states
-alive, collector passes over them were a large share of ingest time. Each group of fields remembers the seq of the
-event that set it (a last-writer-wins register keyed by seq), which is what makes the fold
-independent of arrival order and duplication.
+alive, collector passes over them were a large share of ingest time.
+
+Each group of fields remembers the seq of the event that set it (a last-writer-wins register keyed by
+seq), which is what makes the fold independent of arrival order and duplication.
 """
 
 from __future__ import annotations
