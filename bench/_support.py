@@ -22,7 +22,6 @@ import os
 import random
 import resource
 import shutil
-import signal
 import struct
 import subprocess
 import sys
@@ -32,15 +31,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # reuse tests/support (free ports, polling)
     sys.path.insert(0, str(REPO))
 
-from tests.support.polling import wait_for  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
+from tests.support.sidecar import SidecarProcess  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
 PROTOBUF = "application/x-protobuf"
@@ -223,8 +221,8 @@ def peak_rss_mb(pid: int) -> float:
 # ---- servers -------------------------------------------------------------------------------------
 
 
-class ServerProcess:
-    """A server subprocess on a free loopback port, in its own temp dir, stopped with SIGTERM."""
+class ServerProcess(SidecarProcess):
+    """A server subprocess on a free loopback port, in a directory of its own, stopped with SIGTERM."""
 
     def __init__(
         self,
@@ -234,84 +232,16 @@ class ServerProcess:
         cpus: set[int] | None = None,
         settings: dict[str, Any] | None = None,
     ) -> None:
-        self.argv = argv
-        self.name = name
-        self.cpus = cpus
-        self.settings = settings or {}
-        self.port = free_port()
+        port = free_port()
         # A directory of its own: the sidecar keeps its database (jobpulse.db) in its working
         # directory, and a later server must not restore an earlier one's jobs.
-        self.workdir = workdir / f"{name}-{self.port}"
-        self.workdir.mkdir(parents=True)
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log_path = self.workdir / f"{name}.log"
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://{LOOPBACK}:{self.port}/ws"
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def env(self) -> dict[str, str]:
-        env = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "JOBPULSE_"))}
-        env.update({f"JOBPULSE_{key.upper()}": str(value) for key, value in self.settings.items()})
-        env["JOBPULSE_HOST"] = LOOPBACK
-        env["JOBPULSE_PORT"] = str(self.port)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-        return env
+        own = workdir / f"{name}-{port}"
+        own.mkdir(parents=True)
+        super().__init__(own, port, argv=argv, name=name, cpus=cpus, **(settings or {}))
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
-        cpus = self.cpus
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.argv,
-                env=self.env(),
-                cwd=self.workdir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
-            )
-        wait_for(self._ready, timeout=timeout, interval=0.05)
+        super().start(timeout)
         return self
-
-    def _ready(self) -> bool:
-        if self.process is not None and self.process.poll() is not None:
-            raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log()}")
-        try:
-            return httpx.get(self.url + "/readyz", timeout=1.0).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def get_json(self, path: str) -> Any:
-        response = httpx.get(self.url + path, timeout=30.0)
-        response.raise_for_status()
-        return response.json()
-
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def __enter__(self) -> ServerProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def sidecar_process(workdir: Path, cpus: set[int] | None = None, **settings: Any) -> ServerProcess:

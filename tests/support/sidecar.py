@@ -15,15 +15,34 @@ from tests.support.polling import wait_for
 from tests.support.ports import free_port
 
 
-class SidecarProcess:
-    """``python -m jobpulse.sidecar sidecar`` with settings from JOBPULSE_* variables."""
+REPO = Path(__file__).resolve().parents[2]
 
-    def __init__(self, workdir: Path, port: int | None = None, **settings: Any) -> None:
+
+class SidecarProcess:
+    """``python -m jobpulse.sidecar sidecar`` with settings from JOBPULSE_* variables.
+
+    ``argv`` runs another server that reads the same variables instead (the benchmarks' bare
+    endpoint); ``cpus`` pins the process to those cores.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        *,
+        argv: list[str] | None = None,
+        name: str = "sidecar",
+        cpus: set[int] | None = None,
+        **settings: Any,
+    ) -> None:
         self.workdir = workdir
         self.port = port or free_port()
+        self.argv = argv or [sys.executable, "-m", "jobpulse.sidecar", "sidecar"]
+        self.name = name
+        self.cpus = cpus
         self.settings = settings
         self.process: subprocess.Popen[bytes] | None = None
-        self.log_path = workdir / f"sidecar-{self.port}.log"
+        self.log_path = workdir / f"{name}-{self.port}.log"
 
     @property
     def url(self) -> str:
@@ -38,24 +57,37 @@ class SidecarProcess:
         env.update({f"JOBPULSE_{key.upper()}": str(value) for key, value in self.settings.items()})
         env["JOBPULSE_PORT"] = str(self.port)
         env["JOBPULSE_HOST"] = "127.0.0.1"
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         return env
 
     def start(self, timeout: float = 20.0) -> SidecarProcess:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "jobpulse.sidecar", "sidecar"],
-            env=self.env(),
-            cwd=self.workdir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
+        cpus = self.cpus
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.argv,
+                env=self.env(),
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+            )
         wait_for(self._ready, timeout=timeout, interval=0.05)
         return self
 
+    def __enter__(self) -> SidecarProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "not started"
+        return self.process.pid
+
     def _ready(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
-            raise AssertionError(f"sidecar exited with {self.process.returncode}:\n{self.log()}")
+            raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.log()}")
         try:
             return httpx.get(self.url + "/readyz", timeout=1.0).status_code == 200
         except httpx.HTTPError:
@@ -83,6 +115,11 @@ class SidecarProcess:
 
     def get(self, path: str, **params: Any) -> httpx.Response:
         return httpx.get(self.url + path, params=params, timeout=10.0)
+
+    def get_json(self, path: str) -> Any:
+        response = httpx.get(self.url + path, timeout=30.0)
+        response.raise_for_status()
+        return response.json()
 
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return httpx.post(self.url + path, timeout=10.0, **kwargs)
