@@ -7,6 +7,7 @@ from types import FrameType
 import uvicorn
 from litestar import Litestar
 
+from jobpulse.sidecar.allocator import keep_large_buffers_in_mmap
 from jobpulse.sidecar.app import create_app
 from jobpulse.sidecar.settings import Settings
 
@@ -55,4 +56,5 @@ class SidecarServer(uvicorn.Server):
 
 def serve(settings: Settings) -> None:
     """Serve until interrupted."""
+    keep_large_buffers_in_mmap()
     SidecarServer(settings).run()
