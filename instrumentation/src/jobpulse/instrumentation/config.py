@@ -8,6 +8,8 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from .conventions import DEFAULT_HEARTBEAT_INTERVAL_S
+
 ENV_PROGRESS_INTERVAL = "JOBPULSE_PROGRESS_INTERVAL"
 ENV_RESOURCES_INTERVAL = "JOBPULSE_RESOURCES_INTERVAL"
 ENV_PUSHGATEWAY_URL = "JOBPULSE_PUSHGATEWAY_URL"
@@ -22,7 +24,7 @@ class Settings:
     endpoint: str | None = None
     service_name: str | None = None
     progress_interval: float = 0.025
-    resources_interval: float = 5.0
+    resources_interval: float = DEFAULT_HEARTBEAT_INTERVAL_S
     buffer_size: int = 10_000
     exit_flush_timeout: float = 5.0
     headers: Mapping[str, str] = field(default_factory=dict)

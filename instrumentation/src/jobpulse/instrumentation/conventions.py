@@ -5,8 +5,6 @@ Both the job side and the sidecar import these, so the wire has one spelling.
 
 from __future__ import annotations
 
-EVENT_PREFIX = "jobpulse.job."
-
 EVENT_START = "jobpulse.job.start"
 EVENT_PROGRESS = "jobpulse.job.progress"
 EVENT_STEP = "jobpulse.job.step"

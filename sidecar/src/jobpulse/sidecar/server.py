@@ -41,11 +41,12 @@ class SidecarServer(uvicorn.Server):
     """
 
     def __init__(self, settings: Settings) -> None:
+        keep_large_buffers_in_mmap()
         self.application = create_app(settings)
         super().__init__(uvicorn_config(settings, self.application))
 
     def begin_shutdown(self) -> None:
-        """Stop serving (as SIGTERM would)."""
+        """Stop serving (as SIGTERM would, without a signal for uvicorn to re-raise at exit)."""
         self.application.state.control.close()
         self.should_exit = True
 
@@ -56,5 +57,4 @@ class SidecarServer(uvicorn.Server):
 
 def serve(settings: Settings) -> None:
     """Serve until interrupted."""
-    keep_large_buffers_in_mmap()
     SidecarServer(settings).run()

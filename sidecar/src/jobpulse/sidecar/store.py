@@ -7,7 +7,7 @@ is decoded once, folded once and announced once.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from jobpulse.sidecar.model.events import JobEvent
@@ -51,14 +51,8 @@ class JobStore:
     def __len__(self) -> int:
         return len(self._jobs)
 
-    def __contains__(self, job_id: object) -> bool:
-        return job_id in self._jobs
-
     def get(self, job_id: str) -> JobState | None:
         return self._jobs.get(job_id)
-
-    def __iter__(self) -> Iterator[JobState]:
-        return iter(list(self._jobs.values()))
 
     def active(self) -> list[JobState]:
         """Jobs that have not ended."""

@@ -27,9 +27,6 @@ import contextlib
 
 log = logging.getLogger("jobpulse.sidecar.control")
 
-ACTIONS = ("pause", "resume", "cancel")
-
-
 class ControlError(Exception):
     """A request that cannot be carried out; ``status_code`` is 403, 404 or 409."""
 

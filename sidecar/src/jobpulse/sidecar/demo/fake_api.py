@@ -26,7 +26,6 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._answer(400, {"error": "body is not JSON"})
             return
-        self.server.received += len(records)
         self._answer(201, {"accepted": len(records)})
 
     def _answer(self, status: int, payload: dict[str, object]) -> None:
@@ -50,7 +49,6 @@ class FakeApi(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.failure_rate = failure_rate
         self.rng = random.Random(seed)
-        self.received = 0
         self._thread = threading.Thread(target=self.serve_forever, name="demo-fake-api", daemon=True)
 
     @property

@@ -67,17 +67,16 @@ class FeedClient:
         self.frames_sent = 0
         self.frames_dropped = 0
         self.resyncs = 0
-        self.closed = False
         # Set by the connection handler: how to tear the connection down when the hub drops it.
         self.abort: Callable[[], None] | None = None
 
-    def enqueue(self, frame: str) -> None:
-        """Queue a feed frame; when the client lags too far, drop the backlog and owe it a resync."""
+    def enqueue(self, frame: str, now: float) -> None:
+        """Queue a feed frame built at monotonic time ``now``; when the client lags too far, drop the
+        backlog and owe it a resync."""
         if self.needs_resync:
             self.frames_dropped += 1
             return
         queue = self.queue
-        now = time.monotonic()
         if len(queue) >= self.queue_frames or (queue and now - queue[0][0] > self.max_lag_s):
             self.frames_dropped += len(self.queue) + 1
             self.queue.clear()
@@ -146,10 +145,9 @@ class FeedHub:
         self._last_flush = 0.0
         self._groups: dict[Subscription, set[FeedClient]] = {}
         self._clients: dict[int, FeedClient] = {}
-        self._snapshot_cache: dict[Subscription, tuple[int, str]] = {}
+        self._snapshot_cache: dict[tuple[Subscription, str], tuple[int, str]] = {}
         self._tasks = BackgroundTasks()
         self.messages_published = 0
-        self.frames_built = 0
         self.resyncs_sent = 0
         self.clients_dropped = 0
         store.add_listener(self.on_change)
@@ -226,14 +224,14 @@ class FeedHub:
             published.append((meta, raw))
         self.messages_published += len(published)
         self._snapshot_cache.clear()
+        queued_at = time.monotonic()
         for subscription, clients in self._groups.items():
             parts = [raw for meta, raw in published if subscription.matches(meta)]
             if not parts:
                 continue
             frame = _frame(parts)
-            self.frames_built += 1
             for client in clients:
-                client.enqueue(frame)
+                client.enqueue(frame, queued_at)
 
     def _render(self, message_type: str, payload: Any, now_ns: int) -> tuple[Any, MessageMeta]:
         if message_type == p.JOB_PROGRESS:
@@ -253,33 +251,40 @@ class FeedHub:
     def connect(self, remote: str, subscription: Subscription) -> FeedClient:
         client = FeedClient(remote, subscription, self.queue_frames, self.max_lag_s)
         self._clients[client.id] = client
-        self._groups.setdefault(subscription, set()).add(client)
+        self._join(client)
         return client
 
     def disconnect(self, client: FeedClient) -> None:
-        client.closed = True
         self._clients.pop(client.id, None)
+        self._leave(client)
+
+    def set_subscription(self, client: FeedClient, subscription: Subscription) -> None:
+        self._leave(client)
+        client.subscription = subscription
+        self._join(client)
+
+    def _join(self, client: FeedClient) -> None:
+        self._groups.setdefault(client.subscription, set()).add(client)
+
+    def _leave(self, client: FeedClient) -> None:
         group = self._groups.get(client.subscription)
         if group is not None:
             group.discard(client)
             if not group:
                 del self._groups[client.subscription]
 
-    def set_subscription(self, client: FeedClient, subscription: Subscription) -> None:
-        self.disconnect(client)
-        client.closed = False
-        client.subscription = subscription
-        self._clients[client.id] = client
-        self._groups.setdefault(subscription, set()).add(client)
-
     @property
     def clients(self) -> list[FeedClient]:
         return list(self._clients.values())
 
     def snapshot(self, subscription: Subscription, message_type: str = p.SNAPSHOT) -> str:
-        """A frame with the active jobs matching ``subscription``, as of the current cursor."""
-        cached = self._snapshot_cache.get(subscription)
-        if cached is not None and cached[0] == self.cursor and message_type == p.SNAPSHOT:
+        """A frame with the active jobs matching ``subscription``, as of the current cursor.
+
+        Clients with equal filters connect, or fall behind and are resynced, in droves: they share
+        the frame built for the first of them until the cursor moves.
+        """
+        cached = self._snapshot_cache.get((subscription, message_type))
+        if cached is not None and cached[0] == self.cursor:
             return cached[1]
         now_ns = self.clock_ns()
         jobs = [
@@ -289,8 +294,7 @@ class FeedHub:
         ]
         message = ServerMessage(message_type, views.to_datetime(now_ns), self.cursor, {"jobs": jobs})
         frame = _frame([_encode(message)])
-        if message_type == p.SNAPSHOT:
-            self._snapshot_cache[subscription] = (self.cursor, frame)
+        self._snapshot_cache[(subscription, message_type)] = (self.cursor, frame)
         return frame
 
     def direct(self, message_type: str, data: Any) -> str:
@@ -338,7 +342,7 @@ class FeedHub:
             self.drop_stalled()
 
     def drop_stalled(self) -> list[FeedClient]:
-        """Mark clients whose socket has not accepted a frame for ``send_timeout_s`` as closed."""
+        """Disconnect clients whose socket has not accepted a frame for ``send_timeout_s``."""
         now = time.monotonic()
         stalled = [
             client

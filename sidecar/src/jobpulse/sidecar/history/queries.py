@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from jobpulse.sidecar.history import rows
-from jobpulse.sidecar.history.tables import job_logs, jobs
+from jobpulse.sidecar.history.tables import JOBS_TEXT, job_logs, jobs
 from jobpulse.sidecar.model.state import JobState
 
 SORT_COLUMNS = {
@@ -136,7 +136,7 @@ async def _planned(connection: AsyncConnection, job_filter: JobFilter) -> _Plan:
         trigram = job_filter.trigram_query()
         if trigram is not None:
             covered = {name for name in ("name", "text") if name in conditions and len(getattr(job_filter, name)) >= _TRIGRAM}
-            probe = sql_text("SELECT rowid FROM jobs_text WHERE jobs_text MATCH :query LIMIT :limit")
+            probe = sql_text(f"SELECT rowid FROM {JOBS_TEXT} WHERE {JOBS_TEXT} MATCH :query LIMIT :limit")
             rowids = (await connection.execute(probe, {"query": trigram, "limit": _NARROW_SEARCH + 1})).scalars().all()
             if len(rowids) <= _NARROW_SEARCH:
                 for name in covered:

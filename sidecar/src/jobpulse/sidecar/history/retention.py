@@ -86,12 +86,11 @@ class RetentionSweeper:
         self.policy = policy
         self.interval_s = interval_s
         self.clock_ns = clock_ns
-        self.last_report: RetentionReport | None = None
         self._tasks = BackgroundTasks()
-        self._upsert_marker = insert(engine, job_logs)
-        self._upsert_marker = self._upsert_marker.on_conflict_do_update(
+        upsert = insert(engine, job_logs)
+        self._upsert_marker = upsert.on_conflict_do_update(
             index_elements=[job_logs.c.job_id, job_logs.c.seq],
-            set_={"message": self._upsert_marker.excluded.message, "time_ns": self._upsert_marker.excluded.time_ns},
+            set_={"message": upsert.excluded.message, "time_ns": upsert.excluded.time_ns},
         )
 
     async def sweep(self, *, dry_run: bool = False, progress: Progress | None = None) -> RetentionReport:
@@ -101,7 +100,6 @@ class RetentionSweeper:
         await self._expire_alerts(report)
         await self._trim(report, progress)
         await self._rotate(report, progress)
-        self.last_report = report
         return report
 
     # ---- expired jobs -------------------------------------------------------------------------

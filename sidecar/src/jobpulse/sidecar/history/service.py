@@ -35,7 +35,6 @@ class History:
         policy: RetentionPolicy,
         sweep_interval_s: float,
     ) -> None:
-        self.database_url = database_url
         self.store = store
         self.engine: AsyncEngine = create_engine(database_url)
         self.writer = HistoryWriter(self.engine, store, interval_s=flush_interval_s, max_pending_lines=max_pending_lines)

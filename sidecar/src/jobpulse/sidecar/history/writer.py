@@ -39,8 +39,6 @@ class WriterStats:
     def __init__(self) -> None:
         self.flushes = 0
         self.failures = 0
-        self.jobs_written = 0
-        self.lines_written = 0
         self.lines_dropped = 0
         self.last_flush_seconds = 0.0
         self.last_error: str | None = None
@@ -124,8 +122,6 @@ class HistoryWriter:
                 self._oldest_pending = oldest
                 raise
             self.stats.flushes += 1
-            self.stats.jobs_written += len(dirty)
-            self.stats.lines_written += len(lines)
             self.stats.last_flush_seconds = self.clock() - started
 
     async def _write(self, states: list[JobState], lines: list[dict[str, Any]]) -> None:

@@ -107,11 +107,7 @@ class ActiveJobsRenderer:
 
     def snapshot(self) -> list[JobState]:
         """The active jobs now. Call it on the event loop; the states it returns are immutable."""
-        return [state for state in self.store if not state.is_terminal]
-
-    def families(self) -> list[str]:
-        """Names of the metric families this renderer writes."""
-        return [JOBS_ACTIVE, INFO + "_info", *(name for name, _ in GAUGES)]
+        return self.store.active()
 
     def render(self, states: list[JobState], now_ns: int, *, openmetrics: bool = False) -> str:
         """The families for ``states`` as text (safe to call off the event loop)."""

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 from jobpulse.sidecar.metrics.labels import LabelBudget
 from jobpulse.sidecar.model import views
@@ -45,6 +47,7 @@ class FinishedJobMetrics:
         self.clock_ns = clock_ns
         self.known: set[tuple[str, str]] = set()
         """(job_name, job_type) label pairs seen so far: jobs-by-status reports zeros for them."""
+        self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
 
         self.started = Counter(
             "jobpulse_jobs_started", "Jobs whose start event the sidecar received.", _JOB, registry=registry
@@ -119,22 +122,31 @@ class FinishedJobMetrics:
         if new.is_terminal and (old is None or not old.is_terminal):
             self._ended(new)
 
+    def _child(self, metric: MetricWrapperBase, *labels: str) -> Any:
+        # prometheus_client validates and locks on every labels() call; a job's end touches a dozen
+        # children. Label values are budgeted, so this cache is bounded like the series themselves.
+        key = (metric, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def _introduce(self, name: str, job_type: str) -> None:
         # Zero-valued children make increase() and rate() see a job's first end, not only its second.
         self.known.add((name, job_type))
-        self.started.labels(name, job_type)
-        self.records_processed.labels(name, job_type)
-        self.records_failed.labels(name, job_type)
+        self._child(self.started, name, job_type)
+        self._child(self.records_processed, name, job_type)
+        self._child(self.records_failed, name, job_type)
         for status in FINAL_STATUSES:
-            self.finished.labels(name, job_type, status)
+            self._child(self.finished, name, job_type, status)
         for status in (COMPLETED, FAILED):
-            self.duration.labels(name, job_type, status)
+            self._child(self.duration, name, job_type, status)
 
     def _started(self, state: JobState) -> None:
         labels = self.labels_of(state)
         if labels not in self.known:
             self._introduce(*labels)
-        self.started.labels(*labels).inc()
+        self._child(self.started, *labels).inc()
 
     def _ended(self, state: JobState) -> None:
         name, job_type = labels = self.labels_of(state)
@@ -143,24 +155,24 @@ class FinishedJobMetrics:
         status = state.status
         now_ns = self.clock_ns()
         exemplar = {"trace_id": state.trace_id} if state.trace_id else None
-        self.finished.labels(name, job_type, status).inc(exemplar=exemplar)
-        self.last_finished.labels(name, job_type, status).set(now_ns / 1e9)
+        self._child(self.finished, name, job_type, status).inc(exemplar=exemplar)
+        self._child(self.last_finished, name, job_type, status).set(now_ns / 1e9)
         if state.processed:
-            self.records_processed.labels(*labels).inc(state.processed)
+            self._child(self.records_processed, *labels).inc(state.processed)
         if state.failed:
-            self.records_failed.labels(*labels).inc(state.failed)
+            self._child(self.records_failed, *labels).inc(state.failed)
         if status == FAILED:
             error_type = state.error.type if state.error else None
             exception_type = self.budget.within(name, "exception_type", error_type)
-            self.failures.labels(name, job_type, exception_type).inc(exemplar=exemplar)
-            self.last_failure.labels(name, job_type, exception_type).set(now_ns / 1e9)
+            self._child(self.failures, name, job_type, exception_type).inc(exemplar=exemplar)
+            self._child(self.last_failure, name, job_type, exception_type).set(now_ns / 1e9)
         duration = views.execution_time_s(state, now_ns)
         if duration is not None:
-            self.duration.labels(name, job_type, status).observe(duration, exemplar=exemplar)
+            self._child(self.duration, name, job_type, status).observe(duration, exemplar=exemplar)
         for timing in state.steps:
             if not timing.ends:
                 continue
             step = self.budget.within(name, "step", timing.name)
             seconds = timing.duration_ns / 1e9
-            self.step_duration.labels(name, step).observe(seconds)
-            self.last_step_duration.labels(name, step).set(seconds)
+            self._child(self.step_duration, name, step).observe(seconds)
+            self._child(self.last_step_duration, name, step).set(seconds)
