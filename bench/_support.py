@@ -795,11 +795,10 @@ def record_mix(kinds: collections.Counter[str]) -> str:
     return ", ".join(f"{kind} {100 * n / total:.0f}%" for kind, n in merged.most_common())
 
 
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, max(0, round(q / 100 * (len(sorted_values) - 1))))
-    return sorted_values[index]
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile (``fraction`` 0.95 for p95) of unsorted ``values``."""
+    ordered = sorted(values)
+    return ordered[min(int(len(ordered) * fraction), len(ordered) - 1)]
 
 
 @contextlib.contextmanager

@@ -29,6 +29,8 @@ from tests.support.job_scripts import start_script
 from tests.support.polling import wait_for
 from tests.support.sidecar import SidecarProcess
 
+from _support import percentile
+
 JOB = """
 import time
 from jobpulse.instrumentation import track_job
@@ -37,11 +39,6 @@ with track_job("bench-control", job_id={job_id!r}) as job:
         job.advance()
         time.sleep(0.001)
 """
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(int(len(ordered) * fraction), len(ordered) - 1)]
 
 
 def main() -> None:

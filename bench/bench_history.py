@@ -33,6 +33,8 @@ from jobpulse.sidecar.history.tables import jobs
 from jobpulse.sidecar.model.state import ErrorInfo, JobState
 from tests.support.sidecar import SidecarProcess
 
+from _support import percentile
+
 S = 10**9
 TYPES = ["csv_import", "field_mapping", "api_upload", "db_load", "report", "sync", "export", "cleanup"]
 ERRORS = [
@@ -108,11 +110,6 @@ def timed(client: httpx.Client, path: str, params: dict, samples: int) -> tuple[
 def _matches(body: dict) -> str:
     """The page's total; a total past the counting limit is a lower bound."""
     return f"{body['total']:,}" if body["total_exact"] else f">={body['total']:,}"
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(int(len(ordered) * fraction), len(ordered) - 1)]
 
 
 def main() -> None:

@@ -96,9 +96,7 @@ class Stack:
     async def tick(self, seconds: float = 0.0) -> None:
         """Move the clock, run one evaluation, and wait until delivery has sent what it was handed."""
         self.clock.now_ns += int(seconds * S)
-        self.engine.evaluate_jobs(self.clock.now_ns)
-        self.engine.repeat_and_expire(self.clock.now_ns)
-        self.engine.flush_groups(self.clock.now_ns)
+        self.engine.tick()
         await self.drain()
 
     async def drain(self) -> None:

@@ -37,7 +37,6 @@ class HttpReceiver:
     """Answers POSTs with 200, or 500 for the first ``fail(path, times)`` requests to a path."""
 
     def __init__(self) -> None:
-        self.port = free_port()
         self.received: list[Received] = []
         self._failures: dict[str, int | None] = {}
         self._lock = threading.Lock()
@@ -62,7 +61,8 @@ class HttpReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     def __enter__(self) -> HttpReceiver:

@@ -233,9 +233,7 @@ class Job:
             self._failed += failed
 
     def _advance_checked(self, n: int = 1, failed: int = 0) -> None:
-        self._processed += n
-        if failed:
-            self._failed += failed
+        Job.advance(self, n, failed)
         self.checkpoint()
 
     def set_total(self, n: int) -> None:
@@ -276,8 +274,10 @@ class Job:
     def _arm_checkpoint(self, action: Callable[[Job], None]) -> None:
         """Have `action(job)` run in the job's thread at its next checkpoint (callable from any thread)."""
         self._checkpoint_actions.append(action)
-        self._checkpoint_armed = True
+        # Swap advance() first: a checkpoint running in between then finds nothing armed and leaves
+        # the swap for the next one to undo, rather than undoing it before it is made.
         self.advance = self._advance_checked  # type: ignore[method-assign]
+        self._checkpoint_armed = True
 
     def _disarm_checkpoint(self) -> None:
         self._checkpoint_armed = False

@@ -105,7 +105,7 @@ class AlertEngine:
         await self.refresh()
         self.store.add_listener(self.on_change)
         self._listening = True
-        self._tasks.every(self.settings.evaluation_interval_s, self._tick, "alert rule ticker")
+        self._tasks.every(self.settings.evaluation_interval_s, self.tick, "alert rule ticker")
         self._tasks.every(_SILENCE_REFRESH_S, self.refresh, "alert silence refresh")
         if self.sampler is not None and self.rules.resource_pressure.enabled:
             interval = self.rules.resource_pressure.sample_interval_s
@@ -193,7 +193,8 @@ class AlertEngine:
 
     # ---- the ticker ----------------------------------------------------------------------------
 
-    def _tick(self) -> None:
+    def tick(self) -> None:
+        """One pass of the ticker: time-based rules, repeats and expiry, due group notifications."""
         now_ns = self.clock_ns()
         self.evaluate_jobs(now_ns)
         self.repeat_and_expire(now_ns)

@@ -104,10 +104,14 @@ class RetentionSweeper:
 
     # ---- expired jobs -------------------------------------------------------------------------
 
+    def _cutoff_ns(self) -> int:
+        return self.clock_ns() - int(self.policy.job_days * 86400 * 1e9)
+
     def _expired(self) -> Any:
-        cutoff = self.clock_ns() - int(self.policy.job_days * 86400 * 1e9)
-        # Ended jobs by their end; jobs that never ended (lost) by their last sign of life.
-        return or_(jobs.c.ended_ns < cutoff, and_(jobs.c.ended_ns.is_(None), jobs.c.status == "lost", jobs.c.updated_ns < cutoff))
+        cutoff = self._cutoff_ns()
+        # Ended jobs by their end (through the index on ended_key, which is -1 for jobs that have not
+        # ended); jobs that never ended (lost) by their last sign of life.
+        return or_(and_(jobs.c.ended_key >= 0, jobs.c.ended_key < cutoff), and_(jobs.c.ended_ns.is_(None), jobs.c.status == "lost", jobs.c.updated_ns < cutoff))
 
     async def _expire(self, report: RetentionReport, progress: Progress | None) -> None:
         expired = self._expired()
@@ -144,7 +148,7 @@ class RetentionSweeper:
 
     async def _expire_alerts(self, report: RetentionReport) -> None:
         """Resolved alerts, their delivery records and lapsed silences go with the jobs of their time."""
-        cutoff = self.clock_ns() - int(self.policy.job_days * 86400 * 1e9)
+        cutoff = self._cutoff_ns()
         resolved = and_(alerts.c.state == "resolved", alerts.c.resolved_ns < cutoff)
         notified = alert_notifications.c.created_ns < cutoff
         async with self.engine.begin() as connection:
@@ -239,7 +243,7 @@ class RetentionSweeper:
             used = (await connection.execute(select(func.coalesce(func.sum(jobs.c.log_bytes), 0)))).scalar_one()
         # A dry run deleted nothing: count what expiry would already have freed.
         over = used - (report.log_bytes_freed if report.dry_run else 0) - limit_bytes
-        started = func.coalesce(jobs.c.started_ns, 0)
+        started = jobs.c.started_ns
         after: tuple[int, str] = (-1, "")
         while over > 0:
             async with self.engine.connect() as connection:
