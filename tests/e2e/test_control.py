@@ -145,6 +145,9 @@ def test_a_job_that_does_not_listen_is_flagged_overdue(tmp_path):
         pending = wait_for(lambda: (p := status(sidecar, job_id)["pending_command"]) and p["overdue"] and p, timeout=10)
         assert pending["action"] == "pause" and pending["waiting_s"] > 1
         assert status(sidecar, job_id)["status"] == "running" and status(sidecar, job_id)["pause_requested"]
+        monitored = sidecar.get("/api/monitor/jobs").json()["items"]
+        assert next(job for job in monitored if job["id"] == job_id)["pending_command"]["overdue"], \
+            "the monitor view applies the configured acknowledgement timeout too"
     finally:
         process.kill()
         sidecar.stop()

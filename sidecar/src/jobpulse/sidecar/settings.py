@@ -16,6 +16,7 @@ import msgspec
 
 from jobpulse.sidecar.alerting.config import AlertingSettings
 from jobpulse.sidecar.history.policy import RetentionPolicy
+from jobpulse.sidecar.model.views import DEFAULT_ACK_TIMEOUT_S
 
 ENV_PREFIX = "JOBPULSE_"
 
@@ -50,7 +51,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     retention_sweep_interval_s: PositiveFloat = 60.0
     retention_batch_size: Positive = 500
 
-    control_ack_timeout_s: PositiveFloat = 30.0
+    control_ack_timeout_s: PositiveFloat = DEFAULT_ACK_TIMEOUT_S
     control_poll_max_wait_s: PositiveFloat = 30.0
 
     recent_logs_per_job: Positive = 10

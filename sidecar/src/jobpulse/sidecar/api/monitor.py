@@ -15,6 +15,7 @@ from jobpulse.sidecar.feed.hub import FeedHub
 from jobpulse.sidecar.ingest.receiver import Ingestor
 from jobpulse.sidecar.model import views
 from jobpulse.sidecar.model.state import JobState
+from jobpulse.sidecar.settings import Settings
 from jobpulse.sidecar.store import JobStore
 
 
@@ -84,6 +85,7 @@ class MonitorController(Controller):
     async def active_jobs(
         self,
         store: JobStore,
+        settings: Settings,
         status: Annotated[list[JobStatus] | None, Parameter(description="Repeat for several")] = None,
         job_type: str | None = None,
         name: str | None = None,
@@ -92,7 +94,7 @@ class MonitorController(Controller):
         now_ns = time.time_ns()
         states = [state for state in store.active() if matches(state, status, job_type, name, owner)]
         states.sort(key=lambda state: state.last_ns or 0, reverse=True)
-        return ActiveJobs(count=len(states), items=[views.summary(state, now_ns) for state in states])
+        return ActiveJobs(count=len(states), items=[views.summary(state, now_ns, settings.control_ack_timeout_s) for state in states])
 
     @get("/connections", summary="Live-feed clients")
     async def connections(self, hub: FeedHub) -> Connections:

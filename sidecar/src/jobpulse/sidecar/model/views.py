@@ -33,6 +33,7 @@ class ErrorView(msgspec.Struct, frozen=True, omit_defaults=True):
     stacktrace: str | None = None
 
 
+# How long a job may take to acknowledge a control command before it is shown as overdue.
 DEFAULT_ACK_TIMEOUT_S = 30.0
 
 
@@ -224,7 +225,7 @@ def _cpu_percent(state: JobState) -> float | None:
     return round(state.resources.cpu_utilization * 100.0, 2)
 
 
-def control_view(state: JobState, now_ns: int, ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S) -> ControlView | None:
+def control_view(state: JobState, now_ns: int, ack_timeout_s: float) -> ControlView | None:
     """The pending control command; ``overdue`` once the job has not answered for ``ack_timeout_s``."""
     action = state.pending_action
     if action is None:
@@ -241,7 +242,7 @@ def control_view(state: JobState, now_ns: int, ack_timeout_s: float = DEFAULT_AC
     )
 
 
-def summary(state: JobState, now_ns: int, ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S) -> JobSummary:
+def summary(state: JobState, now_ns: int, ack_timeout_s: float) -> JobSummary:
     """The JobSummary of ``state`` at ``now_ns``."""
     rate = rate_per_s(state, now_ns)
     error = state.error
@@ -326,7 +327,7 @@ def _step_view(timing: StepTiming) -> StepView:
     )
 
 
-def detail(state: JobState, now_ns: int, ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S) -> JobDetail:
+def detail(state: JobState, now_ns: int, ack_timeout_s: float) -> JobDetail:
     """The JobDetail of ``state`` at ``now_ns``."""
     base = msgspec.structs.asdict(summary(state, now_ns, ack_timeout_s))
     error = state.error
