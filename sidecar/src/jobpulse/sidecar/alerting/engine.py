@@ -164,12 +164,12 @@ class AlertEngine:
             self._progress[new.id] = (new.processed, now_ns)
         error_rate = self.rules.error_rate
         if error_rate.enabled and (old is None or old.failed != new.failed or old.processed != new.processed):
-            self._level(rules.key(rules.ERROR_RATE, new.id), rules.error_rate(new, error_rate), now_ns,
-                        "the error rate is back under its threshold")
+            self._level(rules.key(rules.ERROR_RATE, new.id), rules.error_ratio(new, error_rate) is not None, now_ns,
+                        "the error rate is back under its threshold", rules.error_rate, new, error_rate)
         pressure = self.rules.resource_pressure
         if pressure.enabled and new.resources is not (old.resources if old else None):
-            self._level(rules.key(rules.RESOURCE_PRESSURE, f"job:{new.id}"), rules.job_memory(new, pressure), now_ns,
-                        "the job's memory is back under its threshold")
+            self._level(rules.key(rules.RESOURCE_PRESSURE, f"job:{new.id}"), rules.job_rss_mb(new, pressure) is not None,
+                        now_ns, "the job's memory is back under its threshold", rules.job_memory, new, pressure)
 
     def _status_changed(self, state: JobState, now_ns: int) -> None:
         lost_key = rules.key(rules.JOB_LOST, state.id)
@@ -210,16 +210,21 @@ class AlertEngine:
             if since is None or since[0] != state.processed:
                 # Restored at start-up (not announced) or moved without a change reaching us yet.
                 since = self._progress[state.id] = (state.processed, now_ns)
-            if overdue.enabled or predicted.enabled:
+            # Overdue and a prediction are raised once per run and stay until the job ends: once firing,
+            # there is nothing to evaluate.
+            check_overdue = overdue.enabled and rules.key(rules.JOB_OVERDUE, state.id) not in self.active
+            check_predicted = predicted.enabled and rules.key(rules.JOB_PREDICTED_OVERRUN, state.id) not in self.active
+            if check_overdue or check_predicted:
                 expected = rules.expected_duration(state, self.settings.expected_durations, self.learned)
-                if overdue.enabled:
+                if check_overdue:
                     self._fire(rules.job_overdue(state, now_ns, expected), now_ns)
-                # A prediction is raised once per run and stays until the job ends.
-                if predicted.enabled and rules.key(rules.JOB_PREDICTED_OVERRUN, state.id) not in self.active:
+                if check_predicted:
                     self._fire(rules.job_predicted_overrun(state, now_ns, expected, predicted), now_ns)
             if stalled.enabled:
-                self._level(rules.key(rules.JOB_STALLED, state.id), rules.job_stalled(state, since[1], now_ns, stalled),
-                            now_ns, "the job is advancing again" if state.status == RUNNING else "the job was paused")
+                self._level(rules.key(rules.JOB_STALLED, state.id),
+                            rules.stalled_for(state, since[1], now_ns, stalled) is not None, now_ns,
+                            "the job is advancing again" if state.status == RUNNING else "the job was paused",
+                            rules.job_stalled, state, since[1], now_ns, stalled)
 
     def repeat_and_expire(self, now_ns: int) -> None:
         """Repeats of long-lasting alerts, notices owed since a silence ended, expiry of old failures."""
@@ -255,7 +260,7 @@ class AlertEngine:
         running = sum(1 for state in self.store.active() if state.status == RUNNING)
         found = rules.host_pressure(sample, running, self.rules.resource_pressure, str(now_ns // _NS))
         for key, condition in found.items():
-            self._level(key, condition, now_ns, "no longer beyond its threshold while jobs run")
+            self._level(key, condition is not None, now_ns, "no longer beyond its threshold while jobs run", found.get, key)
 
     # ---- alerts --------------------------------------------------------------------------------
 
@@ -281,10 +286,16 @@ class AlertEngine:
                 if not keys:
                     del index[name]
 
-    def _level(self, key: str, condition: Condition | None, now_ns: int, reason: str) -> None:
-        """For conditions that hold for a while: fire while true (once), resolve when false."""
-        if condition is not None:
-            self._fire(condition, now_ns)
+    def _level(self, key: str, holds: bool, now_ns: int, reason: str,
+               build: Callable[..., Condition | None], *args: Any) -> None:
+        """For conditions that hold for a while: fire while true (once), resolve when false.
+
+        The condition (texts, details) is built, as ``build(*args)``, only to fire: while it keeps
+        holding, nothing is.
+        """
+        if holds:
+            if key not in self.active:
+                self._fire(build(*args), now_ns)
         elif key in self.active:
             self._resolve(self.active[key], now_ns, reason)
 

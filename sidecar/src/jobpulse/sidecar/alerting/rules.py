@@ -188,16 +188,22 @@ def job_predicted_overrun(
     return _job_condition(state, JOB_PREDICTED_OVERRUN, "run", summary, lines, details)
 
 
+def stalled_for(state: JobState, unchanged_since_ns: int, now_ns: int, rule: c.JobStalledRule) -> float | None:
+    """Seconds a running job has not advanced, once that is ``rule.after_s`` or more."""
+    if state.status != RUNNING:
+        return None
+    stalled_s = (now_ns - unchanged_since_ns) / 1e9
+    return stalled_s if stalled_s >= rule.after_s else None
+
+
 def job_stalled(state: JobState, unchanged_since_ns: int, now_ns: int, rule: c.JobStalledRule) -> Condition | None:
     """A running job whose processed count has not changed for ``rule.after_s`` (it may still heartbeat).
 
     The occurrence is the count it is stuck at plus the seq of its latest start/resume, so a job that
     stalls, moves on and stalls again raises a new occurrence, and replicas agree on it.
     """
-    if state.status != RUNNING:
-        return None
-    stalled_s = (now_ns - unchanged_since_ns) / 1e9
-    if stalled_s < rule.after_s:
+    stalled_s = stalled_for(state, unchanged_since_ns, now_ns, rule)
+    if stalled_s is None:
         return None
     resumed_seq = state.status_register[0][0] if state.status_register else 0
     summary = f"Job {label(state)} is stalled: no progress for {human_duration(stalled_s)} at {state.processed} records"
@@ -228,16 +234,22 @@ def job_lost(state: JobState, now_ns: int) -> Condition | None:
     return _job_condition(state, JOB_LOST, f"lost{state.lost_seq}", summary, lines, details)
 
 
+def error_ratio(state: JobState, rule: c.ErrorRateRule) -> float | None:
+    """The job's failed/processed ratio when it is above ``max_ratio`` after ``min_processed`` records."""
+    if state.is_terminal or state.processed < rule.min_processed:
+        return None
+    ratio = state.failed / state.processed
+    return ratio if ratio > rule.max_ratio else None
+
+
 def error_rate(state: JobState, rule: c.ErrorRateRule) -> Condition | None:
     """Failed/processed above ``max_ratio`` once ``min_processed`` records are done.
 
     The occurrence is the processed count at which the ratio was found too high: replicas folding the
     same events cross the threshold at the same count.
     """
-    if state.is_terminal or state.processed < rule.min_processed:
-        return None
-    ratio = state.failed / state.processed
-    if ratio <= rule.max_ratio:
+    ratio = error_ratio(state, rule)
+    if ratio is None:
         return None
     summary = (f"Job {label(state)}: {ratio:.1%} of records failed "
                f"({state.failed} of {state.processed}; threshold {rule.max_ratio:.1%})")
@@ -246,13 +258,20 @@ def error_rate(state: JobState, rule: c.ErrorRateRule) -> Condition | None:
     return _job_condition(state, ERROR_RATE, f"at{state.processed}", summary, lines, details)
 
 
-def job_memory(state: JobState, rule: c.ResourcePressureRule) -> Condition | None:
-    """The job's resident memory above ``job_rss_mb``."""
+def job_rss_mb(state: JobState, rule: c.ResourcePressureRule) -> float | None:
+    """The job's resident memory in MB when it is above ``job_rss_mb``."""
     resources = state.resources
     if (not rule.job_rss_mb or state.is_terminal or resources is None or resources.rss_bytes is None
             or resources.rss_bytes <= rule.job_rss_mb * MB):
         return None
-    rss_mb = resources.rss_bytes / MB
+    return resources.rss_bytes / MB
+
+
+def job_memory(state: JobState, rule: c.ResourcePressureRule) -> Condition | None:
+    """The job's resident memory above ``job_rss_mb``."""
+    rss_mb = job_rss_mb(state, rule)
+    if rss_mb is None:
+        return None
     summary = f"Job {label(state)} uses {rss_mb:.0f} MB of memory (threshold {rule.job_rss_mb:.0f} MB)"
     lines = [summary + ".", "It may be loading too much at once; check it is not about to be killed."]
     details = {"resource": "job_rss", "rss_mb": rss_mb, "threshold_mb": rule.job_rss_mb}
