@@ -33,7 +33,7 @@ from jobpulse.sidecar.feed import protocol as p
 from jobpulse.sidecar.feed.protocol import MessageMeta, ServerMessage, Subscription
 from jobpulse.sidecar.model import views
 from jobpulse.sidecar.model.events import KIND_LOG, LEVEL_NUMBERS
-from jobpulse.sidecar.model.fold import log_line_of
+from jobpulse.sidecar.model.fold import folded_line
 from jobpulse.sidecar.model.state import JobState
 from jobpulse.sidecar.store import JobChange, JobStore
 from jobpulse.sidecar.tasks import BackgroundTasks
@@ -161,7 +161,7 @@ class FeedHub:
         if old is None or old.status != new.status or old.pending_action != new.pending_action:
             pending.entries.append((p.JOB_STATUS_UPDATE, new))
         if event.kind == KIND_LOG:
-            pending.entries.append((p.JOB_LOG, (new, log_line_of(event, self.store.limits))))
+            pending.entries.append((p.JOB_LOG, (new, folded_line(new, event, self.store.limits))))
         elif old is not None and not new.is_terminal and _moved(old, new):
             previous = pending.progress_at.get(new.id)
             if previous is not None:

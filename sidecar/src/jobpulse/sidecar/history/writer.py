@@ -23,7 +23,7 @@ from jobpulse.sidecar.history import rows
 from jobpulse.sidecar.history.db import insert
 from jobpulse.sidecar.history.tables import job_logs, job_steps, jobs
 from jobpulse.sidecar.model.events import KIND_LOG
-from jobpulse.sidecar.model.fold import log_line_of
+from jobpulse.sidecar.model.fold import folded_line
 from jobpulse.sidecar.model.state import TERMINAL_STATUSES, JobState
 from jobpulse.sidecar.store import JobChange, JobStore
 from jobpulse.sidecar.tasks import BackgroundTasks
@@ -81,7 +81,7 @@ class HistoryWriter:
                 self.stats.lines_dropped += 1
                 if self.stats.lines_dropped == 1:
                     log.warning("history storage is behind; dropping the oldest unwritten log lines")
-            self._lines.append(rows.log_row(new.id, log_line_of(event, self.store.limits)))
+            self._lines.append(rows.log_row(new.id, folded_line(new, event, self.store.limits)))
         if self._oldest_pending is None:
             self._oldest_pending = self.clock()
 

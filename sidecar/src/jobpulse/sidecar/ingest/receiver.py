@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from litestar import Controller, Request, Response, post
 from litestar.exceptions import HTTPException
@@ -17,7 +18,7 @@ from litestar.exceptions import HTTPException
 from jobpulse.instrumentation.conventions import ATTR_JOB_ID
 from jobpulse.sidecar.ingest import otlp_codec as codec
 from jobpulse.sidecar.ingest.otlp_codec import BodyError, LogRecordData
-from jobpulse.sidecar.ingest.records import RecordError, to_event
+from jobpulse.sidecar.ingest.records import RecordError, origin_of, to_event
 from jobpulse.sidecar.store import JobStore
 
 # How many rejection reasons one partial_success message quotes.
@@ -62,9 +63,14 @@ class Ingestor:
         rejected = 0
         errors: list[str] = []
         count = 0
+        resource: dict[str, Any] | None = None
+        origin: dict[str, Any] = {}
         for count, record in enumerate(records, 1):
+            if record.resource is not resource:
+                resource = record.resource
+                origin = origin_of(resource)
             try:
-                event = to_event(record, received_ns)
+                event = to_event(record, received_ns, origin)
             except RecordError as error:
                 rejected += 1
                 if len(errors) < _QUOTED_ERRORS:

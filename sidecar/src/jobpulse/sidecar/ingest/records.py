@@ -107,7 +107,8 @@ _KNOWN_ATTRIBUTES = frozenset(_FIELD_OF) | {c.ATTR_JOB_ID, c.ATTR_SEQ, c.ATTR_EV
 _LOG_META = frozenset({c.ATTR_JOB_ID, c.ATTR_SEQ, c.ATTR_LOGGER_NAME, c.ATTR_EVENT_NAME})
 
 
-def _origin(resource: dict[str, Any]) -> dict[str, Any]:
+def origin_of(resource: dict[str, Any]) -> dict[str, Any]:
+    """Where records of ``resource`` come from: service, host and pid, as JobEvent fields."""
     service = resource.get(c.RESOURCE_SERVICE_NAME)
     host = resource.get(c.RESOURCE_HOST_NAME)
     pid = resource.get(c.RESOURCE_PROCESS_PID)
@@ -128,8 +129,12 @@ def _message(body: Any) -> str:
     return msgspec.json.encode(body).decode()
 
 
-def to_event(record: LogRecordData, received_ns: int) -> JobEvent | None:
-    """The JobEvent of ``record``; None when it carries no job id; RecordError when it is invalid."""
+def to_event(record: LogRecordData, received_ns: int, origin: dict[str, Any] | None = None) -> JobEvent | None:
+    """The JobEvent of ``record``; None when it carries no job id; RecordError when it is invalid.
+
+    ``origin`` is ``origin_of(record.resource)`` when the caller already has it: the records of one
+    resource share it.
+    """
     attributes = record.attributes
     job_id = attributes.get(c.ATTR_JOB_ID)
     if job_id is None:
@@ -156,7 +161,7 @@ def to_event(record: LogRecordData, received_ns: int) -> JobEvent | None:
         "trace_id": record.trace_id,
         "span_id": record.span_id,
     }
-    fields.update(_origin(record.resource))
+    fields.update(origin_of(record.resource) if origin is None else origin)
 
     if kind == ev.KIND_LOG:
         logger = attributes.get(c.ATTR_LOGGER_NAME)

@@ -300,6 +300,15 @@ def log_line_of(event: JobEvent, limits: FoldLimits = DEFAULT_LIMITS) -> LogLine
     )
 
 
+def folded_line(state: JobState, event: JobEvent, limits: FoldLimits = DEFAULT_LIMITS) -> LogLine:
+    """The LogLine log ``event`` became once folded into ``state``: the one the fold kept when it is
+    the newest (lines almost always arrive in order), else built again the same way."""
+    logs = state.logs
+    if logs and logs[-1].seq == event.seq:
+        return logs[-1]
+    return log_line_of(event, limits)
+
+
 def _merge_log(state: JobState, event: JobEvent, changes: dict[str, Any], limits: FoldLimits) -> None:
     line = log_line_of(event, limits)
     level = line.level
