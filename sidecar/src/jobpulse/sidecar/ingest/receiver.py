@@ -49,10 +49,6 @@ class Ingestor:
         self.clock_ns = clock_ns
         self.stats = IngestStats()
 
-    def decode_body(self, body: bytes, content_type: str | None, content_encoding: str | None) -> tuple[str, bytes]:
-        kind = codec.media_type(content_type)
-        return kind, codec.decompress(body, content_encoding, self.max_request_bytes)
-
     def ingest_logs(self, kind: str, body: bytes) -> tuple[int, str]:
         """Fold the records of a logs request; return (rejected count, partial-success message)."""
         records: Iterable[LogRecordData]
@@ -117,40 +113,37 @@ class OtlpController(Controller):
     tags = ["otlp"]
     request_max_body_size = None
 
-    async def _receive(self, request: Request, ingestor: Ingestor) -> tuple[str, bytes]:
-        ingestor.stats.requests += 1
-        try:
-            kind, body = ingestor.decode_body(
-                await _read_body(request, ingestor.max_request_bytes),
-                request.headers.get("content-type"),
-                request.headers.get("content-encoding"),
-            )
-        except BodyError as error:
-            ingestor.stats.requests_rejected += 1
-            raise HTTPException(status_code=error.status_code, detail=error.detail) from None
-        ingestor.stats.bytes += len(body)
-        return kind, body
-
     # The ingestor comes from app state rather than dependency injection: these are the hottest
     # routes, and resolving a dependency costs more than the handler's own work for a small request.
     @post("/logs", status_code=200, summary="Receive OTLP log records (job events and log lines)")
     async def export_logs(self, request: Request) -> Response[bytes]:
-        ingestor: Ingestor = request.app.state.ingestor
-        kind, body = await self._receive(request, ingestor)
-        try:
-            rejected, message = ingestor.ingest_logs(kind, body)
-        except BodyError as error:
-            ingestor.stats.requests_rejected += 1
-            raise HTTPException(status_code=error.status_code, detail=error.detail) from None
-        return Response(codec.logs_response(kind, rejected, message), media_type=kind)
+        return await _export(request, _ingest_logs)
 
     @post("/traces", status_code=200, summary="Receive OTLP spans")
     async def export_traces(self, request: Request) -> Response[bytes]:
-        ingestor: Ingestor = request.app.state.ingestor
-        kind, body = await self._receive(request, ingestor)
-        try:
-            ingestor.ingest_spans(kind, body)
-        except BodyError as error:
-            ingestor.stats.requests_rejected += 1
-            raise HTTPException(status_code=error.status_code, detail=error.detail) from None
-        return Response(codec.trace_response(kind, 0, ""), media_type=kind)
+        return await _export(request, _ingest_spans)
+
+
+async def _export(request: Request, ingest: Callable[[Ingestor, str, bytes], bytes]) -> Response[bytes]:
+    """Read, decode and ingest one export request; any bad body is a counted rejection with its 4xx."""
+    ingestor: Ingestor = request.app.state.ingestor
+    ingestor.stats.requests += 1
+    try:
+        raw = await _read_body(request, ingestor.max_request_bytes)
+        kind = codec.media_type(request.headers.get("content-type"))
+        body = codec.decompress(raw, request.headers.get("content-encoding"), ingestor.max_request_bytes)
+        ingestor.stats.bytes += len(body)
+        return Response(ingest(ingestor, kind, body), media_type=kind)
+    except BodyError as error:
+        ingestor.stats.requests_rejected += 1
+        raise HTTPException(status_code=error.status_code, detail=error.detail) from None
+
+
+def _ingest_logs(ingestor: Ingestor, kind: str, body: bytes) -> bytes:
+    rejected, message = ingestor.ingest_logs(kind, body)
+    return codec.logs_response(kind, rejected, message)
+
+
+def _ingest_spans(ingestor: Ingestor, kind: str, body: bytes) -> bytes:
+    ingestor.ingest_spans(kind, body)
+    return codec.trace_response(kind, 0, "")
