@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, delete, func, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobpulse.sidecar.alerting.model import FIRING, RESOLVED, Alert, Silence
+from jobpulse.sidecar.history.analytics import percentiles
 from jobpulse.sidecar.history.db import insert
 from jobpulse.sidecar.history.tables import alert_notifications, alert_silences, alerts, jobs
 from jobpulse.sidecar.tasks import BackgroundTasks
@@ -263,25 +264,9 @@ class AlertRepository:
     # ---- learned durations ---------------------------------------------------------------------
 
     async def duration_p95(self, since_ns: int, min_runs: int) -> dict[str, float]:
-        """p95 duration (seconds) of completed runs since ``since_ns``, per job name with enough runs.
-
-        ``cume_dist()`` exists on SQLite (3.25+) and PostgreSQL alike, so the database ranks.
-        """
-        ranked = (
-            select(
-                jobs.c.name,
-                jobs.c.duration_s.label("duration"),
-                func.cume_dist().over(partition_by=jobs.c.name, order_by=jobs.c.duration_s).label("rank"),
-                func.count().over(partition_by=jobs.c.name).label("runs"),
-            )
-            .where(jobs.c.status == "completed", jobs.c.duration_s.is_not(None), jobs.c.name.is_not(None),
-                   jobs.c.started_ns >= since_ns)
-            .subquery()
-        )
-        query = (
-            select(ranked.c.name, func.min(ranked.c.duration).label("p95"))
-            .where(ranked.c.rank >= 0.95, ranked.c.runs >= min_runs)
-            .group_by(ranked.c.name)
-        )
+        """p95 duration (seconds) of completed runs since ``since_ns``, per job name with enough runs."""
+        query = percentiles(jobs.c.name, jobs.c.duration_s, jobs.c.duration_s,
+                            jobs.c.status == "completed", jobs.c.duration_s.is_not(None), jobs.c.name.is_not(None),
+                            jobs.c.started_ns >= since_ns, fractions=(0.95,)).having(func.count() >= min_runs)
         async with self.engine.connect() as connection:
-            return {row.name: float(row.p95) for row in await connection.execute(query)}
+            return {row.key: float(row.p95) for row in await connection.execute(query)}

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from typing import Any
 
 import msgspec
-from sqlalchemy import BigInteger, ColumnElement, Float, and_, case, cast, func, select
+from sqlalchemy import BigInteger, ColumnElement, Float, Select, and_, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobpulse.sidecar.history.tables import job_steps, jobs
@@ -116,6 +117,28 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 6) if whole else None
 
 
+def percentiles(key: Any, value: Any, order_by: Any, *where: Any, fractions: tuple[float, ...] = (0.5, 0.95)) -> Select:
+    """Per ``key``: the nearest-rank percentiles of ``value``, as columns ``p50``, ``p95``...
+
+    ``cume_dist()`` exists on SQLite (3.25+) and PostgreSQL alike, so the database ranks.
+    """
+    ranked = (
+        select(key.label("key"), value.label("value"),
+               func.cume_dist().over(partition_by=key, order_by=order_by).label("rank"))
+        .where(*where)
+        .subquery()
+    )
+    return select(
+        ranked.c.key,
+        *(func.min(case((ranked.c.rank >= fraction, ranked.c.value))).label(f"p{round(fraction * 100)}")
+          for fraction in fractions),
+    ).group_by(ranked.c.key)
+
+
+def _durations(ranks: Any, max_s: float | None, mean_s: float | None) -> Durations:
+    return Durations(p50=ranks.p50 if ranks else None, p95=ranks.p95 if ranks else None, max=max_s, mean=mean_s)
+
+
 async def job_analytics(
     engine: AsyncEngine, *, since_ns: int, until_ns: int, group_by: str = "job_type", bucket: str = "day"
 ) -> Analytics:
@@ -144,20 +167,8 @@ async def job_analytics(
         .where(in_period)
         .group_by(key)
     )
-    ranked = (
-        select(
-            key.label("key"),
-            jobs.c.duration_s.label("duration"),
-            func.cume_dist().over(partition_by=key, order_by=jobs.c.duration_s).label("rank"),
-        )
-        .where(in_period, completed, jobs.c.duration_s.is_not(None))
-        .subquery()
-    )
-    percentiles = select(
-        ranked.c.key,
-        func.min(case((ranked.c.rank >= 0.5, ranked.c.duration))).label("p50"),
-        func.min(case((ranked.c.rank >= 0.95, ranked.c.duration))).label("p95"),
-    ).group_by(ranked.c.key)
+    duration_ranks = percentiles(key, jobs.c.duration_s, jobs.c.duration_s,
+                                 in_period, completed, jobs.c.duration_s.is_not(None))
     bucket_of = (jobs.c.started_ns // bucket_ns).label("bucket")
     trend = (
         select(
@@ -193,7 +204,7 @@ async def job_analytics(
     )
     async with engine.connect() as connection:
         total_rows = (await connection.execute(totals)).all()
-        percentile_rows = {row.key: row for row in await connection.execute(percentiles)}
+        percentile_rows = {row.key: row for row in await connection.execute(duration_ranks)}
         trend_rows = (await connection.execute(trend)).all()
         error_rows = (await connection.execute(errors)).all()
         name_rows = (await connection.execute(error_names)).all()
@@ -225,12 +236,7 @@ async def job_analytics(
                 lost=row.lost,
                 active=row.active,
                 success_rate=_rate(row.completed, ended),
-                duration_s=Durations(
-                    p50=ranks.p50 if ranks else None,
-                    p95=ranks.p95 if ranks else None,
-                    max=row.max_duration,
-                    mean=row.mean_duration,
-                ),
+                duration_s=_durations(ranks, row.max_duration, row.mean_duration),
                 records_processed=row.processed,
                 records_failed=row.records_failed,
                 records_per_s=round(row.completed_processed / row.completed_seconds, 3) if row.completed_seconds else None,
@@ -280,23 +286,10 @@ async def step_analytics(engine: AsyncEngine, *, job_name: str, since_ns: int, u
         .where(ended)
         .group_by(job_steps.c.name)
     )
-    ranked = (
-        select(
-            job_steps.c.name,
-            seconds.label("duration"),
-            func.cume_dist().over(partition_by=job_steps.c.name, order_by=job_steps.c.duration_ns).label("rank"),
-        )
-        .where(ended)
-        .subquery()
-    )
-    percentiles = select(
-        ranked.c.name,
-        func.min(case((ranked.c.rank >= 0.5, ranked.c.duration))).label("p50"),
-        func.min(case((ranked.c.rank >= 0.95, ranked.c.duration))).label("p95"),
-    ).group_by(ranked.c.name)
+    step_ranks = percentiles(job_steps.c.name, seconds, job_steps.c.duration_ns, ended)
     async with engine.connect() as connection:
         total_rows = (await connection.execute(totals)).all()
-        percentile_rows = {row.name: row for row in await connection.execute(percentiles)}
+        percentile_rows = {row.key: row for row in await connection.execute(step_ranks)}
     overall = sum(row.mean or 0.0 for row in total_rows)
     slowest = max((row.mean or 0.0 for row in total_rows), default=0.0)
     steps = [
@@ -305,12 +298,7 @@ async def step_analytics(engine: AsyncEngine, *, job_name: str, since_ns: int, u
             index=row.index,
             runs=row.runs,
             failed=row.failed,
-            duration_s=Durations(
-                p50=percentile_rows[row.name].p50 if row.name in percentile_rows else None,
-                p95=percentile_rows[row.name].p95 if row.name in percentile_rows else None,
-                max=row.max,
-                mean=row.mean,
-            ),
+            duration_s=_durations(percentile_rows.get(row.name), row.max, row.mean),
             share_of_total=_rate(row.mean or 0.0, overall) if overall else None,
             bottleneck=bool(slowest) and row.mean == slowest,
         )
