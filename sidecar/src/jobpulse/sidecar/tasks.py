@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 log = logging.getLogger("jobpulse.sidecar")
@@ -31,6 +31,24 @@ class BackgroundTasks:
         A failing step is logged and tried again next time: one bad tick must not end the loop.
         """
         self.spawn(_repeat(interval_s, step, name), name)
+
+    def retrying(
+        self,
+        interval_s: float,
+        step: Callable[[], Awaitable[Any]],
+        name: str,
+        *,
+        failed: Callable[[Exception, bool], None],
+        recovered: Callable[[], None],
+        max_backoff_s: float = 10.0,
+    ) -> None:
+        """Await ``step()`` every ``interval_s`` seconds; after a failure wait twice as long each time,
+        up to ``max_backoff_s``, until it works again.
+
+        ``failed(error, first)`` hears of every failure (``first`` when it starts an outage),
+        ``recovered()`` of the first success after one.
+        """
+        self.spawn(_retry(interval_s, step, failed, recovered, max_backoff_s), name)
 
     @property
     def running(self) -> bool:
@@ -56,3 +74,27 @@ async def _repeat(interval_s: float, step: Callable[[], Any], name: str) -> None
                 await result
         except Exception:
             log.exception("%s failed", name)
+
+
+async def _retry(
+    interval_s: float,
+    step: Callable[[], Awaitable[Any]],
+    failed: Callable[[Exception, bool], None],
+    recovered: Callable[[], None],
+    max_backoff_s: float,
+) -> None:
+    delay = interval_s
+    failing = False
+    while True:
+        await asyncio.sleep(delay)
+        try:
+            await step()
+        except Exception as error:
+            failed(error, not failing)
+            failing = True
+            delay = min(delay * 2, max(max_backoff_s, interval_s))
+            continue
+        if failing:
+            recovered()
+            failing = False
+        delay = interval_s

@@ -35,7 +35,6 @@ _ALERT_FIELDS = (
     "key", "occurrence", "rule", "source", "severity", "state", "summary", "description", "job_id",
     "job_name", "job_type", "host", "silenced", "resolution", "fired_ns", "resolved_ns", "last_notified_ns",
 )
-_BACKOFF_MAX_S = 10.0
 
 
 def claim_key(alert_key: str, occurrence: str, event: str, channel: str) -> str:
@@ -154,7 +153,7 @@ class AlertRepository:
                 raise
 
     async def start(self) -> None:
-        self._tasks.spawn(self._run(), "alert-writer")
+        self._tasks.retrying(self.interval_s, self.flush, "alert-writer", failed=self._failed, recovered=self._recovered)
 
     async def stop(self) -> None:
         await self._tasks.cancel()
@@ -163,20 +162,13 @@ class AlertRepository:
         except Exception:
             log.exception("could not write the last alert changes at shutdown")
 
-    async def _run(self) -> None:
-        delay = self.interval_s
-        while True:
-            await asyncio.sleep(delay)
-            try:
-                await self.flush()
-            except Exception as error:
-                if self.last_error is None:
-                    log.error("writing alerts failed, will retry: %s: %s", type(error).__name__, error)
-                self.last_error = f"{type(error).__name__}: {error}"
-                delay = min(delay * 2, _BACKOFF_MAX_S)
-                continue
-            self.last_error = None
-            delay = self.interval_s
+    def _failed(self, error: Exception, first: bool) -> None:
+        self.last_error = f"{type(error).__name__}: {error}"
+        if first:
+            log.error("writing alerts failed, will retry: %s", self.last_error)
+
+    def _recovered(self) -> None:
+        self.last_error = None
 
     # ---- notifications -------------------------------------------------------------------------
 

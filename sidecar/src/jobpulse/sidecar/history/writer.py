@@ -30,9 +30,6 @@ from jobpulse.sidecar.tasks import BackgroundTasks
 
 log = logging.getLogger("jobpulse.sidecar.history")
 
-_BACKOFF_MAX_S = 10.0
-
-
 class WriterStats:
     """Counters of the writer, for /metrics and readiness."""
 
@@ -143,7 +140,7 @@ class HistoryWriter:
                 await connection.execute(self._statements.insert_lines, lines)
 
     async def start(self) -> None:
-        self._tasks.spawn(self._run(), "history-writer")
+        self._tasks.retrying(self.interval_s, self.flush, "history-writer", failed=self._failed, recovered=self._recovered)
 
     async def stop(self) -> None:
         """Stop the loop and write what is left."""
@@ -153,23 +150,15 @@ class HistoryWriter:
         except Exception:
             log.exception("could not write the last %d history changes at shutdown", self.pending)
 
-    async def _run(self) -> None:
-        backoff = self.interval_s
-        while True:
-            await asyncio.sleep(backoff)
-            try:
-                await self.flush()
-            except Exception as error:
-                self.stats.failures += 1
-                self.stats.last_error = f"{type(error).__name__}: {error}"
-                if backoff == self.interval_s:
-                    log.error("writing job history failed, will retry: %s", self.stats.last_error)
-                backoff = min(backoff * 2, _BACKOFF_MAX_S)
-                continue
-            if backoff != self.interval_s:
-                log.info("writing job history works again")
-                self.stats.last_error = None
-            backoff = self.interval_s
+    def _failed(self, error: Exception, first: bool) -> None:
+        self.stats.failures += 1
+        self.stats.last_error = f"{type(error).__name__}: {error}"
+        if first:
+            log.error("writing job history failed, will retry: %s", self.stats.last_error)
+
+    def _recovered(self) -> None:
+        log.info("writing job history works again")
+        self.stats.last_error = None
 
 
 class _Statements:
