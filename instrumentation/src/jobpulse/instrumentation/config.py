@@ -81,14 +81,18 @@ def freeze() -> Settings:
     global _frozen
     with _lock:
         if _frozen is None:
-            _frozen = replace(_from_environment(), **_overrides)
+            _frozen = _compose()
         return _frozen
 
 
 def current() -> Settings:
     """The settings in force, or those that would be if a job started now."""
     with _lock:
-        return _frozen or replace(_from_environment(), **_overrides)
+        return _frozen or _compose()
+
+
+def _compose() -> Settings:
+    return replace(_from_environment(), **_overrides)
 
 
 def _from_environment() -> Settings:

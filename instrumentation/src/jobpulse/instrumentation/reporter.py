@@ -95,7 +95,6 @@ class Reporter:
         # Owned by the reporter thread.
         self._retry_at = 0.0
         self._backoff = BACKOFF_MIN_S
-        self._outage = False
         self._recovered: int | None = None
         self._failures = 0
         self._tick_error_reported = False
@@ -172,15 +171,16 @@ class Reporter:
             else:
                 self._records.append((_LINE, record))
                 self._lines_buffered += 1
-                if self._lines_buffered > self.settings.buffer_size:
-                    self._drop_oldest_lines()
+                self._trim_lines()
 
-    def _drop_oldest_lines(self) -> None:
-        """Drop the oldest log lines down to 90% of the buffer, keeping every other record.
+    def _trim_lines(self) -> None:
+        """Over the buffer's bound, drop the oldest log lines down to 90% of it, keeping every other record.
 
         Dropping a tenth at a time makes a flood during an outage cost one pass per many lines.
         """
         limit = self.settings.buffer_size
+        if self._lines_buffered <= limit:
+            return
         excess = self._lines_buffered - limit + max(limit // 10, 1)
         kept: deque[tuple[int, Any]] = deque()
         for entry in self._records:
@@ -272,19 +272,17 @@ class Reporter:
                 kept = [entry for entry in batch if entry[0] != _EPHEMERAL]
                 self._records.extendleft(reversed(kept))
                 self._lines_buffered += sum(1 for kind, _ in kept if kind == _LINE)
-                if self._lines_buffered > self.settings.buffer_size:
-                    self._drop_oldest_lines()
+                self._trim_lines()
             _restore(self._spans, spans, self.settings.buffer_size)
         self._failed()
         return logs_ok
 
     def _failed(self) -> None:
-        self.last_export_failed = True
         self._failures += 1
         self._retry_at = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, BACKOFF_MAX_S)
-        if not self._outage:
-            self._outage = True
+        if not self.last_export_failed:
+            self.last_export_failed = True
             self._recovered = None
             log.warning(
                 "jobpulse: cannot deliver job telemetry to %s; jobs keep running and their records are "
@@ -293,11 +291,10 @@ class Reporter:
             )
 
     def _delivered(self, count: int) -> None:
-        self.last_export_failed = False
         self._retry_at = 0.0
         self._backoff = BACKOFF_MIN_S
-        if self._outage:
-            self._outage = False
+        if self.last_export_failed:
+            self.last_export_failed = False
             self._recovered = 0
         if self._recovered is None:
             return

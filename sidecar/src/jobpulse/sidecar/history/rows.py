@@ -28,9 +28,7 @@ def duration_s(state: JobState) -> float | None:
 
 
 def started_ns(state: JobState) -> int:
-    if state.started_ns is not None:
-        return state.started_ns
-    return state.first_ns or 0
+    return state.begun_ns or 0
 
 
 def job_row(state: JobState) -> dict[str, Any]:

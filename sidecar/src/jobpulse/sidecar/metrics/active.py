@@ -68,7 +68,7 @@ def seconds_since_progress(state: JobState, now_ns: int) -> float | None:
                 break
             since = time_ns
     else:
-        since = state.started_ns if state.started_ns is not None else state.first_ns
+        since = state.begun_ns
         if since is None:
             return None
     return max(views.job_clock_now(state, now_ns) - since, 0) / 1e9

@@ -163,6 +163,11 @@ class JobState(msgspec.Struct, frozen=True, gc=False):
         return self.status in TERMINAL_STATUSES
 
     @property
+    def begun_ns(self) -> int | None:
+        """When the job started, or when it was first heard of if its start event has not arrived."""
+        return self.started_ns if self.started_ns is not None else self.first_ns
+
+    @property
     def pending_action(self) -> str | None:
         """The control action requested and not yet acknowledged, if any."""
         if self.control_id > self.control_ack_id and not self.is_terminal:

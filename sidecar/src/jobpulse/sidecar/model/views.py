@@ -168,7 +168,7 @@ def job_clock_now(state: JobState, now_ns: int) -> int:
 
 def execution_time_s(state: JobState, now_ns: int) -> float | None:
     """Seconds from start to end, or to now while the job is active."""
-    started = state.started_ns if state.started_ns is not None else state.first_ns
+    started = state.begun_ns
     if started is None:
         return None
     ended = state.ended_ns if state.ended_ns is not None else job_clock_now(state, now_ns)
@@ -260,7 +260,7 @@ def summary(state: JobState, now_ns: int, ack_timeout_s: float) -> JobSummary:
         total=state.total,
         progress_percent=progress_percent(state),
         step=_step_info(state),
-        started_at=to_datetime(state.started_ns if state.started_ns is not None else state.first_ns),
+        started_at=to_datetime(state.begun_ns),
         updated_at=to_datetime(state.last_ns),
         ended_at=to_datetime(state.ended_ns),
         execution_time_s=execution_time_s(state, now_ns),
@@ -392,7 +392,7 @@ def status_view(state: JobState, now_ns: int) -> JobStatusView:
     return JobStatusView(
         **base,
         previous_status=state.previous_status,
-        started_at=to_datetime(state.started_ns if state.started_ns is not None else state.first_ns),
+        started_at=to_datetime(state.begun_ns),
         ended_at=to_datetime(state.ended_ns),
     )
 
