@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import msgspec
 import pytest
@@ -13,7 +14,7 @@ from jobpulse.sidecar.history.db import migrate
 from jobpulse.sidecar.history.policy import RetentionPolicy
 from jobpulse.sidecar.history.retention import RetentionSweeper
 from jobpulse.sidecar.history.service import History
-from jobpulse.sidecar.history.tables import MARKER_SEQ, alert_notifications, alerts, job_logs, jobs
+from jobpulse.sidecar.history.tables import MARKER_SEQ, alert_notifications, alerts, dead_letters, job_logs, jobs
 from jobpulse.sidecar.model.events import JobEvent
 from jobpulse.sidecar.store import JobStore
 from tests.support.job_events import S, T0, run
@@ -24,8 +25,14 @@ DAY = 86400 * S
 @pytest.fixture
 async def history(database_url):
     store = JobStore()
-    service = History(database_url, store, flush_interval_s=3600, max_pending_lines=100_000,
-                      policy=RetentionPolicy(), sweep_interval_s=3600)
+    service = History(
+        database_url,
+        store,
+        flush_interval_s=3600,
+        max_pending_lines=100_000,
+        policy=RetentionPolicy(),
+        sweep_interval_s=3600,
+    )
     await migrate(service.engine)
     yield service
     await service.engine.dispose()
@@ -46,22 +53,37 @@ async def test_writes_are_idempotent_under_replay(history, database_url):
     events = run(name="replayed", steps=(("parse", 1.5), ("load", 2.5)), log_lines=30, processed=50)
     await persist(history, events)
     # A crash and a replay: a fresh process receives every event again.
-    again = History(database_url, JobStore(), flush_interval_s=3600, max_pending_lines=1000,
-                    policy=RetentionPolicy(), sweep_interval_s=3600)
+    again = History(
+        database_url,
+        JobStore(),
+        flush_interval_s=3600,
+        max_pending_lines=1000,
+        policy=RetentionPolicy(),
+        sweep_interval_s=3600,
+    )
     await persist(again, events, events)
     await again.engine.dispose()
     assert await scalar(history, select(func.count()).select_from(jobs)) == 1
     assert await scalar(history, select(func.count()).select_from(job_logs)) == 30
     state = await queries.get_state(history.engine, events[0].job_id)
     assert state == history.store.get(events[0].job_id), "the stored state is the folded state, exactly"
-    assert [(step.name, step.duration_ns) for step in state.steps] == [("parse", 1_500_000_000), ("load", 2_500_000_000)]
+    assert [(step.name, step.duration_ns) for step in state.steps] == [
+        ("parse", 1_500_000_000),
+        ("load", 2_500_000_000),
+    ]
 
 
 async def test_a_stray_late_event_does_not_overwrite_a_finished_job(history, database_url):
     events = run(name="finished", processed=9)
     await persist(history, events)
-    stray = History(database_url, JobStore(), flush_interval_s=3600, max_pending_lines=1000,
-                    policy=RetentionPolicy(), sweep_interval_s=3600)
+    stray = History(
+        database_url,
+        JobStore(),
+        flush_interval_s=3600,
+        max_pending_lines=1000,
+        policy=RetentionPolicy(),
+        sweep_interval_s=3600,
+    )
     late = JobEvent(kind="log", job_id=events[0].job_id, seq=99, time_ns=T0, level="info", message="late")
     await persist(stray, [late])
     await stray.engine.dispose()
@@ -75,11 +97,25 @@ async def test_filters_sorts_and_totals(history, monkeypatch, narrow_search):
     monkeypatch.setattr(queries, "_NARROW_SEARCH", narrow_search)
     runs = [
         run(name="orders-import", job_type="csv", start_ns=T0 + 1 * S, duration_s=10),
-        run(name="orders-export", job_type="csv", start_ns=T0 + 2 * S, duration_s=30, status="failed",
-            error_type="ValueError", error_message="bad header in orders.csv"),
+        run(
+            name="orders-export",
+            job_type="csv",
+            start_ns=T0 + 2 * S,
+            duration_s=30,
+            status="failed",
+            error_type="ValueError",
+            error_message="bad header in orders.csv",
+        ),
         run(name="crm-upload", job_type="api", owner="crm", start_ns=T0 + 3 * S, duration_s=5, status="cancelled"),
-        run(name="Warehouse-Load", job_type="db", start_ns=T0 + 4 * S, duration_s=60, status="failed",
-            error_type="IntegrityError", error_message="duplicate key 42"),
+        run(
+            name="Warehouse-Load",
+            job_type="db",
+            start_ns=T0 + 4 * S,
+            duration_s=60,
+            status="failed",
+            error_type="IntegrityError",
+            error_message="duplicate key 42",
+        ),
         run(name="crm-sync", job_type="api", owner="crm", start_ns=T0 + 5 * S, status=None),
     ]
     await persist(history, *runs)
@@ -124,8 +160,10 @@ async def test_cursor_pages_stay_stable_while_new_jobs_arrive(history):
 
 
 async def test_a_count_over_its_time_budget_gives_way_and_the_connection_stays_usable(history):
-    slow = text("WITH RECURSIVE numbers(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM numbers WHERE n < 20000000) "
-                "SELECT count(*) FROM numbers")
+    slow = text(
+        "WITH RECURSIVE numbers(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM numbers WHERE n < 20000000) "
+        "SELECT count(*) FROM numbers"
+    )
     async with history.engine.connect() as connection:
         started = time.perf_counter()
         assert await queries._count(connection, slow) is None
@@ -139,8 +177,10 @@ async def test_logs_filter_page_and_include_lines_not_written_yet(history):
     await persist(history, events)
     job_id = events[0].job_id
     history.store.apply_all(
-        [JobEvent(kind="log", job_id=job_id, seq=100 + n, time_ns=T0 + S, level="error", message=f"late failure {n}")
-         for n in range(3)]
+        [
+            JobEvent(kind="log", job_id=job_id, seq=100 + n, time_ns=T0 + S, level="error", message=f"late failure {n}")
+            for n in range(3)
+        ]
     )
     first, total, more = await history.logs(job_id, queries.LogFilter(), limit=10)
     assert (len(first), total, more) == (10, 15, True)
@@ -157,12 +197,33 @@ async def test_logs_filter_page_and_include_lines_not_written_yet(history):
 
 async def test_analytics_by_type_with_percentiles_trend_and_errors(history):
     day = (T0 // DAY + 1) * DAY
-    runs = [run(job_type="csv", name="csv-a", start_ns=day + n * 3600 * S, duration_s=d, processed=100)
-            for n, d in enumerate([10, 20, 30, 40, 100])]
-    runs += [run(job_type="csv", name="csv-b", start_ns=day + DAY + 60 * S, status="failed", processed=10, failed=4,
-                 error_type="ValueError", error_message="bad row")]
-    runs += [run(job_type="api", name="api-a", start_ns=day + n * S, status="failed", error_type="TimeoutError",
-                 error_message="upstream timed out") for n in range(3)]
+    runs = [
+        run(job_type="csv", name="csv-a", start_ns=day + n * 3600 * S, duration_s=d, processed=100)
+        for n, d in enumerate([10, 20, 30, 40, 100])
+    ]
+    runs += [
+        run(
+            job_type="csv",
+            name="csv-b",
+            start_ns=day + DAY + 60 * S,
+            status="failed",
+            processed=10,
+            failed=4,
+            error_type="ValueError",
+            error_message="bad row",
+        )
+    ]
+    runs += [
+        run(
+            job_type="api",
+            name="api-a",
+            start_ns=day + n * S,
+            status="failed",
+            error_type="TimeoutError",
+            error_message="upstream timed out",
+        )
+        for n in range(3)
+    ]
     await persist(history, *runs)
     result = await history.analytics(since_ns=day, until_ns=day + 2 * DAY, group_by="job_type", bucket="day")
     csv, api = result.groups
@@ -174,15 +235,19 @@ async def test_analytics_by_type_with_percentiles_trend_and_errors(history):
     assert csv.trend[1].record_error_rate == pytest.approx(0.4)
     assert (api.key, api.runs, api.success_rate) == ("api", 3, 0.0)
     assert [(error.error_type, error.count, error.job_names) for error in result.errors] == [
-        ("TimeoutError", 3, ["api-a"]), ("ValueError", 1, ["csv-b"])]
+        ("TimeoutError", 3, ["api-a"]),
+        ("ValueError", 1, ["csv-b"]),
+    ]
     assert csv.trend[0].bucket_start.timestamp() == day / S
     by_name = await history.analytics(since_ns=day, until_ns=day + 2 * DAY, group_by="name", bucket="hour")
     assert {group.key for group in by_name.groups} == {"csv-a", "csv-b", "api-a"}
 
 
 async def test_step_analytics_finds_the_bottleneck(history):
-    runs = [run(name="nightly", start_ns=T0 + n * S, steps=(("extract", 1.0 + n), ("transform", 2.0), ("load", 10.0 + n)))
-            for n in range(4)]
+    runs = [
+        run(name="nightly", start_ns=T0 + n * S, steps=(("extract", 1.0 + n), ("transform", 2.0), ("load", 10.0 + n)))
+        for n in range(4)
+    ]
     await persist(history, *runs)
     result = await history.step_analytics(job_name="nightly", since_ns=T0, until_ns=T0 + DAY)
     assert [step.name for step in result.steps] == ["extract", "transform", "load"]
@@ -196,13 +261,87 @@ async def test_restore_rebuilds_memory_with_a_fresh_heartbeat_window(history, da
     running = run(name="still-going", status=None, received_ns=T0)
     done = run(name="done")
     await persist(history, running, done)
-    restarted = History(database_url, JobStore(), flush_interval_s=3600, max_pending_lines=1000,
-                        policy=RetentionPolicy(), sweep_interval_s=3600)
+    restarted = History(
+        database_url,
+        JobStore(),
+        flush_interval_s=3600,
+        max_pending_lines=1000,
+        policy=RetentionPolicy(),
+        sweep_interval_s=3600,
+    )
     assert await restarted.restore() == 2
     state = restarted.store.get(running[0].job_id)
     assert state.status == "running" and state.last_seen_ns > T0
     assert restarted.store.get(done[0].job_id).status == "completed"
     await restarted.engine.dispose()
+
+
+# ---- what storage cannot hold ----------------------------------------------------------------
+
+TOO_BIG = 2**63  # one past the largest signed 64-bit integer
+
+
+async def set_aside(history: History) -> list[dict[str, Any]]:
+    async with history.engine.connect() as connection:
+        found = (await connection.execute(select(dead_letters).order_by(dead_letters.c.id))).mappings().all()
+    return [{**row, "payload": msgspec.json.decode(row["payload"])} for row in found]
+
+
+async def test_rows_storage_cannot_hold_are_set_aside_and_the_rest_is_written(history):
+    good = run(name="good", log_lines=3)
+    overflowing = run(name="overflowing", processed=TOO_BIG)
+    one_bad_line = run(name="one-bad-line", log_lines=2)
+    bad_line = JobEvent(
+        kind="log",
+        job_id=one_bad_line[0].job_id,
+        seq=TOO_BIG,
+        time_ns=T0,
+        level="error",
+        message="a seq storage cannot hold",
+    )
+    await persist(history, good, overflowing, [*one_bad_line, bad_line])
+
+    stored = {state.name: state for state in (await history.list_jobs(queries.JobFilter(), limit=50)).states}
+    assert sorted(stored) == ["good", "one-bad-line"]
+    assert stored["good"].status == "completed" and stored["good"].processed == 100
+    lines = select(func.count()).select_from(job_logs)
+    assert await scalar(history, lines) == 5, "every line but the refused one"
+    letters = await set_aside(history)
+    assert [(row["kind"], row["job_id"]) for row in letters] == [
+        ("job", overflowing[0].job_id),
+        ("log", one_bad_line[0].job_id),
+    ]
+    job_letter, line_letter = letters
+    assert job_letter["payload"]["processed"] == str(TOO_BIG), "kept as text: JSON readers lose such integers"
+    assert job_letter["payload"]["name"] == "overflowing"
+    assert line_letter["payload"]["seq"] == str(TOO_BIG)
+    assert line_letter["payload"]["message"] == "a seq storage cannot hold"
+    assert all("range" in row["error"] or "too large" in row["error"] for row in letters), letters
+    stats = history.writer.stats
+    assert (stats.dead_letters, stats.failures, stats.last_error) == ({"job": 1, "log": 1}, 0, None)
+    assert history.writer.pending == 0
+    assert await history.check() == "ok", "a refused row is not an outage"
+
+    # The next flush is healthy; once the job's figures fit again its newest state is stored.
+    later = run(name="later", log_lines=1)
+    fixed = JobEvent(
+        kind="progress", job_id=overflowing[0].job_id, seq=overflowing[-1].seq + 1, time_ns=T0, processed=7
+    )
+    await persist(history, later, [fixed])
+    assert await queries.get_state(history.engine, later[0].job_id) == history.store.get(later[0].job_id)
+    assert (await queries.get_state(history.engine, overflowing[0].job_id)).processed == 7
+    assert await scalar(history, lines) == 6
+    assert stats.dead_letters == {"job": 1, "log": 1} and stats.flushes == 2
+
+
+async def test_a_jobs_newest_refused_state_replaces_its_older_dead_letter(history):
+    events = run(name="stays-too-big", processed=TOO_BIG, status=None)
+    await persist(history, events)
+    more = JobEvent(kind="progress", job_id=events[0].job_id, seq=events[-1].seq + 1, time_ns=T0, processed=TOO_BIG + 1)
+    await persist(history, [more])
+    letters = await set_aside(history)
+    assert [row["payload"]["processed"] for row in letters] == [str(TOO_BIG + 1)]
+    assert history.writer.stats.dead_letters["job"] == 2, "the counter counts every refusal"
 
 
 # ---- retention ----------------------------------------------------------------------------------
@@ -234,16 +373,41 @@ async def test_old_jobs_expire_in_batches_and_a_dry_run_changes_nothing(history)
 
 async def test_old_resolved_alerts_and_their_deliveries_expire(history):
     def alert(key, state, resolved_ns):
-        return {"key": key, "occurrence": "1", "rule": "job_failed", "source": "rule", "severity": "high",
-                "state": state, "summary": key, "silenced": False, "fired_ns": T0, "resolved_ns": resolved_ns}
+        return {
+            "key": key,
+            "occurrence": "1",
+            "rule": "job_failed",
+            "source": "rule",
+            "severity": "high",
+            "state": state,
+            "summary": key,
+            "silenced": False,
+            "fired_ns": T0,
+            "resolved_ns": resolved_ns,
+        }
 
     def delivery(key, created_ns):
-        return {"alert_key": key, "occurrence": "1", "event": "fire", "rule": "job_failed", "channel": "ops",
-                "delivery_id": key, "attempts": 1, "result": "sent", "created_ns": created_ns}
+        return {
+            "alert_key": key,
+            "occurrence": "1",
+            "event": "fire",
+            "rule": "job_failed",
+            "channel": "ops",
+            "delivery_id": key,
+            "attempts": 1,
+            "result": "sent",
+            "created_ns": created_ns,
+        }
 
     async with history.engine.begin() as connection:
-        await connection.execute(alerts.insert(), [alert("old", "resolved", T0), alert("still-firing", "firing", None),
-                                                   alert("recent", "resolved", T0 + 29 * DAY)])
+        await connection.execute(
+            alerts.insert(),
+            [
+                alert("old", "resolved", T0),
+                alert("still-firing", "firing", None),
+                alert("recent", "resolved", T0 + 29 * DAY),
+            ],
+        )
         await connection.execute(alert_notifications.insert(), [delivery("old", T0), delivery("recent", T0 + 29 * DAY)])
     retention = sweeper(history, now_ns=T0 + 31 * DAY)
     preview = await retention.sweep(dry_run=True)
@@ -252,6 +416,18 @@ async def test_old_resolved_alerts_and_their_deliveries_expire(history):
     async with history.engine.connect() as connection:
         assert sorted((await connection.execute(select(alerts.c.key))).scalars()) == ["recent", "still-firing"]
         assert list((await connection.execute(select(alert_notifications.c.alert_key))).scalars()) == ["recent"]
+
+
+async def test_old_dead_letters_expire_with_the_jobs_of_their_time(history):
+    def letter(job_id, at_ns):
+        return {"at_ns": at_ns, "job_id": job_id, "kind": "log", "error": "OverflowError: too big", "payload": "{}"}
+
+    async with history.engine.begin() as connection:
+        await connection.execute(dead_letters.insert(), [letter("old", T0), letter("recent", T0 + 29 * DAY)])
+    retention = sweeper(history, now_ns=T0 + 31 * DAY)
+    assert (await retention.sweep(dry_run=True)).dead_letters_expired == 1
+    assert (await retention.sweep()).dead_letters_expired == 1
+    assert [row["job_id"] for row in await set_aside(history)] == ["recent"]
 
 
 async def test_each_job_keeps_its_newest_lines_with_a_marker(history):
@@ -276,9 +452,21 @@ async def test_log_storage_cap_rotates_the_oldest_jobs_first(history):
     retention = sweeper(history, now_ns=T0, log_storage_mb=(per_job * 2.5) / (1024 * 1024))
     report = await retention.sweep()
     assert (report.jobs_rotated, report.log_lines_rotated) == (2, 400)
-    kept = {name: count for name, count in [
-        (f"job-{n}", await scalar(history, select(func.count()).select_from(job_logs).where(
-            job_logs.c.job_id == events[0].job_id, job_logs.c.seq != MARKER_SEQ))) for n, events in enumerate(runs)]}
+    kept = {
+        name: count
+        for name, count in [
+            (
+                f"job-{n}",
+                await scalar(
+                    history,
+                    select(func.count())
+                    .select_from(job_logs)
+                    .where(job_logs.c.job_id == events[0].job_id, job_logs.c.seq != MARKER_SEQ),
+                ),
+            )
+            for n, events in enumerate(runs)
+        ]
+    }
     assert kept == {"job-0": 0, "job-1": 0, "job-2": 200, "job-3": 200}
     marker, _, _ = await history.logs(runs[0][0].job_id, queries.LogFilter(), limit=5)
     assert "log storage is capped" in marker[0]["message"]
@@ -287,7 +475,14 @@ async def test_log_storage_cap_rotates_the_oldest_jobs_first(history):
 async def test_retention_settings_are_validated():
     from jobpulse.sidecar.settings import SettingsError, load_settings
 
-    for name, value in [("RETENTION_DAYS", "0"), ("RETENTION_LOG_LINES_PER_JOB", "-5"), ("RETENTION_LOG_STORAGE_MB", "x")]:
+    for name, value in [
+        ("RETENTION_DAYS", "0"),
+        ("RETENTION_LOG_LINES_PER_JOB", "-5"),
+        ("RETENTION_LOG_STORAGE_MB", "x"),
+    ]:
         with pytest.raises(SettingsError, match=name.lower()):
             load_settings(environ={f"JOBPULSE_{name}": value})
-    assert msgspec.structs.asdict(load_settings(environ={"JOBPULSE_RETENTION_DAYS": "7"}).retention_policy())["job_days"] == 7.0
+    assert (
+        msgspec.structs.asdict(load_settings(environ={"JOBPULSE_RETENTION_DAYS": "7"}).retention_policy())["job_days"]
+        == 7.0
+    )

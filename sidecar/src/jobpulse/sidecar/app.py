@@ -24,6 +24,7 @@ from jobpulse.sidecar.control.api import ControlController
 from jobpulse.sidecar.control.service import ControlService
 from jobpulse.sidecar.feed.hub import FeedHub
 from jobpulse.sidecar.feed.socket import live_feed
+from jobpulse.sidecar.history.api import DeadLettersController
 from jobpulse.sidecar.history.service import History
 from jobpulse.sidecar.ingest.receiver import Ingestor, OtlpController
 from jobpulse.sidecar.liveness import LostJobDetector
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             JobsController,
             AnalyticsController,
             MonitorController,
+            DeadLettersController,
             ControlController,
             AlertsController,
             NotificationsController,
@@ -124,6 +126,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "metrics_registry": metrics.registry,
                 "alerting": alerting,
                 "readiness_checks": {"feed": feed_running, "history": history.check, "alerting": alerting.check},
+                "readiness_details": {"history": history.readiness_detail},
             }
         ),
         lifespan=[lifespan, metrics.lifespan],

@@ -34,13 +34,22 @@ def report_table(report: RetentionReport, settings: Settings) -> Table:
     table.add_column("jobs", justify="right")
     table.add_column("log lines", justify="right")
     policy = settings.retention_policy()
-    table.add_row(f"jobs ended over {policy.job_days:g} days ago", f"{report.jobs_expired:,}", f"{report.log_lines_expired:,}")
-    table.add_row(f"over {policy.log_lines_per_job:,} lines per job", f"{report.jobs_trimmed:,}", f"{report.log_lines_trimmed:,}")
-    table.add_row(f"log storage over {policy.log_storage_mb:g} MB", f"{report.jobs_rotated:,}", f"{report.log_lines_rotated:,}")
+    table.add_row(
+        f"jobs ended over {policy.job_days:g} days ago", f"{report.jobs_expired:,}", f"{report.log_lines_expired:,}"
+    )
+    table.add_row(
+        f"over {policy.log_lines_per_job:,} lines per job", f"{report.jobs_trimmed:,}", f"{report.log_lines_trimmed:,}"
+    )
+    table.add_row(
+        f"log storage over {policy.log_storage_mb:g} MB", f"{report.jobs_rotated:,}", f"{report.log_lines_rotated:,}"
+    )
     table.add_row(
         f"alerts resolved over {policy.job_days:g} days ago",
         f"{report.alerts_expired:,} alerts",
         f"{report.notifications_expired:,} deliveries",
+    )
+    table.add_row(
+        f"rows set aside over {policy.job_days:g} days ago", f"{report.dead_letters_expired:,} dead letters", ""
     )
     table.caption = f"about {report.log_bytes_freed / 1024 / 1024:.1f} MB of log text"
     return table

@@ -8,10 +8,11 @@ from litestar.datastructures import State
 
 
 class Health(msgspec.Struct):
-    """Liveness or readiness, with the checks that decided it."""
+    """Liveness or readiness, with the checks that decided it and details worth knowing that did not."""
 
     status: str
     checks: dict[str, str] = {}
+    details: dict[str, str] = {}
 
 
 @get("/healthz", tags=["health"], summary="Liveness", sync_to_thread=False)
@@ -23,4 +24,8 @@ def healthz() -> Health:
 async def readyz(state: State) -> Response[Health]:
     checks: dict[str, str] = {name: await check() for name, check in state.readiness_checks.items()}
     ready = all(result == "ok" for result in checks.values())
-    return Response(Health(status="ok" if ready else "unavailable", checks=checks), status_code=200 if ready else 503)
+    details = {name: text for name, detail in state.readiness_details.items() if (text := detail())}
+    return Response(
+        Health(status="ok" if ready else "unavailable", checks=checks, details=details),
+        status_code=200 if ready else 503,
+    )

@@ -25,6 +25,7 @@ from jobpulse.sidecar.history.tables import (
     alert_notifications,
     alert_silences,
     alerts,
+    dead_letters,
     job_logs,
     job_steps,
     jobs,
@@ -50,12 +51,20 @@ class RetentionReport(msgspec.Struct):
     log_bytes_freed: int = 0
     alerts_expired: int = 0
     notifications_expired: int = 0
+    dead_letters_expired: int = 0
 
     @property
     def anything(self) -> bool:
         return any(
-            (self.jobs_expired, self.log_lines_expired, self.log_lines_trimmed, self.log_lines_rotated,
-             self.alerts_expired, self.notifications_expired)
+            (
+                self.jobs_expired,
+                self.log_lines_expired,
+                self.log_lines_trimmed,
+                self.log_lines_rotated,
+                self.alerts_expired,
+                self.notifications_expired,
+                self.dead_letters_expired,
+            )
         )
 
 
@@ -98,6 +107,7 @@ class RetentionSweeper:
         report = RetentionReport(dry_run=dry_run)
         await self._expire(report, progress)
         await self._expire_alerts(report)
+        await self._expire_dead_letters(report)
         await self._trim(report, progress)
         await self._rotate(report, progress)
         return report
@@ -111,7 +121,10 @@ class RetentionSweeper:
         cutoff = self._cutoff_ns()
         # Ended jobs by their end (through the index on ended_key, which is -1 for jobs that have not
         # ended); jobs that never ended (lost) by their last sign of life.
-        return or_(and_(jobs.c.ended_key >= 0, jobs.c.ended_key < cutoff), and_(jobs.c.ended_ns.is_(None), jobs.c.status == "lost", jobs.c.updated_ns < cutoff))
+        return or_(
+            and_(jobs.c.ended_key >= 0, jobs.c.ended_key < cutoff),
+            and_(jobs.c.ended_ns.is_(None), jobs.c.status == "lost", jobs.c.updated_ns < cutoff),
+        )
 
     async def _expire(self, report: RetentionReport, progress: Progress | None) -> None:
         expired = self._expired()
@@ -124,9 +137,9 @@ class RetentionSweeper:
                 ).one()
                 lines = (
                     await connection.execute(
-                        select(func.count()).select_from(job_logs).where(
-                            job_logs.c.job_id.in_(select(jobs.c.id).where(expired))
-                        )
+                        select(func.count())
+                        .select_from(job_logs)
+                        .where(job_logs.c.job_id.in_(select(jobs.c.id).where(expired)))
                     )
                 ).scalar_one()
             report.jobs_expired, report.log_lines_expired = counted[0], lines
@@ -134,7 +147,11 @@ class RetentionSweeper:
             return
         while True:
             async with self.engine.begin() as connection:
-                batch = (await connection.execute(select(jobs.c.id, jobs.c.log_bytes).where(expired).limit(self.policy.batch_size))).all()
+                batch = (
+                    await connection.execute(
+                        select(jobs.c.id, jobs.c.log_bytes).where(expired).limit(self.policy.batch_size)
+                    )
+                ).all()
                 if not batch:
                     return
                 ids = [row.id for row in batch]
@@ -158,9 +175,21 @@ class RetentionSweeper:
                 report.alerts_expired = (await connection.execute(count_alerts)).scalar_one()
                 report.notifications_expired = (await connection.execute(count_notifications)).scalar_one()
                 return
-            report.notifications_expired = (await connection.execute(delete(alert_notifications).where(notified))).rowcount
+            report.notifications_expired = (
+                await connection.execute(delete(alert_notifications).where(notified))
+            ).rowcount
             report.alerts_expired = (await connection.execute(delete(alerts).where(resolved))).rowcount
             await connection.execute(delete(alert_silences).where(alert_silences.c.until_ns < cutoff))
+
+    async def _expire_dead_letters(self, report: RetentionReport) -> None:
+        """Rows set aside by the history writer go with the jobs of their time."""
+        old = dead_letters.c.at_ns < self._cutoff_ns()
+        async with self.engine.begin() as connection:
+            if report.dry_run:
+                count = select(func.count()).select_from(dead_letters).where(old)
+                report.dead_letters_expired = (await connection.execute(count)).scalar_one()
+            else:
+                report.dead_letters_expired = (await connection.execute(delete(dead_letters).where(old))).rowcount
 
     @staticmethod
     async def _delete_jobs(connection: AsyncConnection, ids: Sequence[str]) -> int:
@@ -178,10 +207,17 @@ class RetentionSweeper:
         while True:
             async with self.engine.connect() as connection:
                 candidates = (
-                    await connection.execute(
-                        select(jobs.c.id).where(over, jobs.c.id > last_id).order_by(jobs.c.id).limit(self.policy.batch_size)
+                    (
+                        await connection.execute(
+                            select(jobs.c.id)
+                            .where(over, jobs.c.id > last_id)
+                            .order_by(jobs.c.id)
+                            .limit(self.policy.batch_size)
+                        )
                     )
-                ).scalars().all()
+                    .scalars()
+                    .all()
+                )
             if not candidates:
                 return
             for job_id in candidates:
@@ -204,11 +240,15 @@ class RetentionSweeper:
             if excess <= 0:
                 return 0, 0
             cutoff = (
-                await connection.execute(select(job_logs.c.seq).where(stored).order_by(job_logs.c.seq).offset(excess).limit(1))
+                await connection.execute(
+                    select(job_logs.c.seq).where(stored).order_by(job_logs.c.seq).offset(excess).limit(1)
+                )
             ).scalar_one()
             oldest = and_(stored, job_logs.c.seq < cutoff)
             text_bytes = (
-                await connection.execute(select(func.coalesce(func.sum(func.length(job_logs.c.message)), 0)).where(oldest))
+                await connection.execute(
+                    select(func.coalesce(func.sum(func.length(job_logs.c.message)), 0)).where(oldest)
+                )
             ).scalar_one()
             freed = int(text_bytes) + excess * LOG_ROW_OVERHEAD_BYTES
             if not dry_run:
@@ -277,7 +317,9 @@ class RetentionSweeper:
             lines = (await connection.execute(delete(job_logs).where(stored))).rowcount
             megabytes = f"{self.policy.log_storage_mb:g}"
             # Everything but the marker is gone, so the job's accounted bytes drop to zero.
-            await self._account(connection, job_id, lines, 1 << 62, f"log storage is capped at {megabytes} MB, oldest jobs first")
+            await self._account(
+                connection, job_id, lines, 1 << 62, f"log storage is capped at {megabytes} MB, oldest jobs first"
+            )
         return lines
 
     # ---- the periodic sweep -------------------------------------------------------------------
@@ -292,8 +334,9 @@ class RetentionSweeper:
         report = await self.sweep()
         if report.anything:
             log.info(
-                "retention: %d job(s) expired, %d line(s) trimmed, %d line(s) rotated",
+                "retention: %d job(s) expired, %d line(s) trimmed, %d line(s) rotated, %d dead letter(s) expired",
                 report.jobs_expired,
                 report.log_lines_trimmed,
                 report.log_lines_rotated,
+                report.dead_letters_expired,
             )

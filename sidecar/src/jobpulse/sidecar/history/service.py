@@ -11,7 +11,7 @@ import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jobpulse.sidecar.history import analytics, queries
+from jobpulse.sidecar.history import analytics, dead_letters, queries
 from jobpulse.sidecar.history.db import create_engine, migrate
 from jobpulse.sidecar.history.policy import RetentionPolicy
 from jobpulse.sidecar.history.retention import RetentionSweeper
@@ -37,7 +37,9 @@ class History:
     ) -> None:
         self.store = store
         self.engine: AsyncEngine = create_engine(database_url)
-        self.writer = HistoryWriter(self.engine, store, interval_s=flush_interval_s, max_pending_lines=max_pending_lines)
+        self.writer = HistoryWriter(
+            self.engine, store, interval_s=flush_interval_s, max_pending_lines=max_pending_lines
+        )
         self.sweeper = RetentionSweeper(self.engine, policy, interval_s=sweep_interval_s)
 
     async def start(self) -> None:
@@ -80,6 +82,19 @@ class History:
             return f"history writes failing: {self.writer.stats.last_error}"
         return "ok"
 
+    def readiness_detail(self) -> str | None:
+        """Rows set aside since start, for /readyz: worth knowing, but not an outage."""
+        count = self.writer.stats.rows_set_aside
+        if not count:
+            return None
+        return f"{count} row(s) refused by history storage set aside since start: GET /api/monitor/dead-letters"
+
+    async def dead_letter_page(
+        self, limit: int, before_id: int | None = None, job_id: str | None = None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Set-aside rows, newest first, and how many match in all."""
+        return await dead_letters.page(self.engine, limit, before_id, job_id)
+
     async def get_state(self, job_id: str) -> JobState | None:
         """The job from memory if it is there (freshest), else from storage."""
         return self.store.get(job_id) or await queries.get_state(self.engine, job_id)
@@ -102,7 +117,9 @@ class History:
         stored = await queries.list_logs(self.engine, job_id, log_filter, limit + 1)
         total = await queries.count_logs(self.engine, job_id, log_filter)
         seen = {row["seq"] for row in stored}
-        pending = [row for row in self.writer.pending_lines(job_id) if row["seq"] not in seen and log_filter.matches(row)]
+        pending = [
+            row for row in self.writer.pending_lines(job_id) if row["seq"] not in seen and log_filter.matches(row)
+        ]
         merged = sorted(stored + pending, key=lambda row: row["seq"])
         return merged[:limit], total + len(pending), len(merged) > limit
 

@@ -192,3 +192,21 @@ alert_silences = Table(
     Column("reason", Text),
     Index("ix_alert_silences_until", "until_ns"),
 )
+
+
+# Job states and log lines the history writer could not store because of their data (a value the
+# database cannot hold), set aside so they do not hold up the rows written with them. ``kind`` is
+# "job" (a job's row and steps; its newest refused state replaces the previous one) or "log" (one
+# line); ``payload`` is the refused data as JSON.
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at_ns", BigInteger, nullable=False),
+    Column("job_id", String(200), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Index("ix_dead_letters_at", "at_ns"),
+    Index("ix_dead_letters_job", "job_id", "kind"),
+)

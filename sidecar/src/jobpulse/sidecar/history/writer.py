@@ -5,6 +5,11 @@ previous one; every log line is kept) and written every ``interval_s`` in one tr
 idempotent — job rows are upserts, log lines are keyed by (job id, seq) — so rewriting a batch after a
 failure, or replaying events after a crash, is harmless. A crash loses at most the changes of the
 last interval; a graceful stop writes everything first.
+
+A failure retrying cannot cure — a value the database cannot hold — is isolated to the rows that
+cause it: they are set aside as dead letters (see ``dead_letters``) and the rest of the batch is
+written, in the same transaction. Any other failure (a lost connection, a locked database) keeps the
+whole batch for the next attempt.
 """
 
 from __future__ import annotations
@@ -14,13 +19,13 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import literal_column, or_
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from jobpulse.sidecar.history import rows
-from jobpulse.sidecar.history.db import insert
+from jobpulse.sidecar.history import dead_letters, rows
+from jobpulse.sidecar.history.db import insert, transaction
 from jobpulse.sidecar.history.tables import job_logs, job_steps, jobs
 from jobpulse.sidecar.model.events import KIND_LOG
 from jobpulse.sidecar.model.fold import folded_line
@@ -30,6 +35,10 @@ from jobpulse.sidecar.tasks import BackgroundTasks
 
 log = logging.getLogger("jobpulse.sidecar.history")
 
+# Refused rows named one by one in the log per batch; beyond that, a count.
+_LOGGED_PER_BATCH = 10
+
+
 class WriterStats:
     """Counters of the writer, for /metrics and readiness."""
 
@@ -37,8 +46,25 @@ class WriterStats:
         self.flushes = 0
         self.failures = 0
         self.lines_dropped = 0
+        self.dead_letters = {dead_letters.KIND_JOB: 0, dead_letters.KIND_LOG: 0}
         self.last_flush_seconds = 0.0
         self.last_error: str | None = None
+
+    @property
+    def rows_set_aside(self) -> int:
+        """Job states and log lines set aside as dead letters since start."""
+        return sum(self.dead_letters.values())
+
+
+class _Unit(NamedTuple):
+    """What is written, or set aside, whole: a job's row with its steps, or one log line."""
+
+    kind: str
+    job_id: str
+    data: Any  # the JobState or the log row: what a dead letter keeps
+    job: dict[str, Any] | None = None
+    steps: list[dict[str, Any]] = []
+    line: dict[str, Any] | None = None
 
 
 class HistoryWriter:
@@ -102,7 +128,10 @@ class HistoryWriter:
     # ---- writing ------------------------------------------------------------------------------
 
     async def flush(self) -> None:
-        """Write everything collected so far; on failure keep it for the next attempt and raise."""
+        """Write everything collected so far; on failure keep it for the next attempt and raise.
+
+        Rows the database refuses for their data are set aside (dead letters), not retried.
+        """
         async with self._lock:
             if not self._dirty and not self._lines:
                 return
@@ -111,7 +140,7 @@ class HistoryWriter:
             oldest, self._oldest_pending = self._oldest_pending, None
             started = self.clock()
             try:
-                await self._write(list(dirty.values()), lines)
+                refused = await self._write(list(dirty.values()), lines)
             except Exception:
                 # Newer states that arrived meanwhile win; lines go back in front, in order.
                 self._dirty = {**dirty, **self._dirty}
@@ -120,27 +149,89 @@ class HistoryWriter:
                 raise
             self.stats.flushes += 1
             self.stats.last_flush_seconds = self.clock() - started
+            if refused:
+                self._report(refused)
 
-    async def _write(self, states: list[JobState], lines: list[dict[str, Any]]) -> None:
+    async def _write(self, states: list[JobState], lines: list[dict[str, Any]]) -> list[tuple[_Unit, Exception]]:
+        """Write a batch in one transaction; return the units set aside, with why."""
         bytes_by_job: dict[str, int] = {}
         for row in lines:
             bytes_by_job[row["job_id"]] = bytes_by_job.get(row["job_id"], 0) + rows.log_row_bytes(row)
-        job_rows = []
+        units: list[_Unit] = []
+        refused: list[tuple[_Unit, Exception]] = []
         for state in states:
-            row = rows.job_row(state)
-            row["log_bytes"] = bytes_by_job.pop(state.id, 0)
-            job_rows.append(row)
-        step_rows = [row for state in states for row in rows.step_rows(state)]
-        async with self.engine.begin() as connection:
-            if job_rows:
-                await connection.execute(self._statements.upsert_jobs, job_rows)
-            if step_rows:
-                await connection.execute(self._statements.upsert_steps, step_rows)
-            if lines:
-                await connection.execute(self._statements.insert_lines, lines)
+            unit = _Unit(dead_letters.KIND_JOB, state.id, state)
+            try:
+                job = rows.job_row(state)
+                steps = rows.step_rows(state)
+            except Exception as error:
+                # Turning one state into rows depends on nothing but that state: a retry fails alike.
+                refused.append((unit, error))
+                continue
+            job["log_bytes"] = bytes_by_job.pop(state.id, 0)
+            units.append(unit._replace(job=job, steps=steps))
+        units += [_Unit(dead_letters.KIND_LOG, row["job_id"], row, line=row) for row in lines]
+        at_ns = time.time_ns()
+        async with transaction(self.engine) as connection:
+            refused += await self._write_or_isolate(connection, units)
+            if refused:
+                letters = [
+                    dead_letters.letter(unit.kind, unit.job_id, error, unit.data, at_ns) for unit, error in refused
+                ]
+                await dead_letters.set_aside(connection, letters)
+        return refused
+
+    async def _write_or_isolate(self, connection: AsyncConnection, units: list[_Unit]) -> list[tuple[_Unit, Exception]]:
+        """Write ``units``, or, when the database refuses them for their data, every one it takes.
+
+        Each attempt runs in a savepoint; a refused group is halved until the rows at fault stand
+        alone, so a few bad rows among n cost about 2·log2(n) extra statements. Returns the refused
+        units with the reason; any other failure is raised.
+        """
+        if not units:
+            return []
+        try:
+            async with connection.begin_nested():
+                await self._execute(connection, units)
+            return []
+        except Exception as error:
+            if not dead_letters.is_data_error(error):
+                raise
+            if len(units) == 1:
+                return [(units[0], error)]
+        middle = len(units) // 2
+        first = await self._write_or_isolate(connection, units[:middle])
+        return first + await self._write_or_isolate(connection, units[middle:])
+
+    async def _execute(self, connection: AsyncConnection, units: list[_Unit]) -> None:
+        job_rows = [unit.job for unit in units if unit.job is not None]
+        step_rows = [row for unit in units for row in unit.steps]
+        line_rows = [unit.line for unit in units if unit.line is not None]
+        if job_rows:
+            await connection.execute(self._statements.upsert_jobs, job_rows)
+        if step_rows:
+            await connection.execute(self._statements.upsert_steps, step_rows)
+        if line_rows:
+            await connection.execute(self._statements.insert_lines, line_rows)
+
+    def _report(self, refused: list[tuple[_Unit, Exception]]) -> None:
+        for unit, _error in refused:
+            self.stats.dead_letters[unit.kind] += 1
+        for unit, error in refused[:_LOGGED_PER_BATCH]:
+            what = "state" if unit.kind == dead_letters.KIND_JOB else f"log line {unit.data['seq']}"
+            log.error(
+                "history storage refused the %s of job %r; set aside in dead_letters: %s",
+                what,
+                unit.job_id,
+                dead_letters.describe(error),
+            )
+        if len(refused) > _LOGGED_PER_BATCH:
+            log.error("%d more row(s) of this batch set aside in dead_letters", len(refused) - _LOGGED_PER_BATCH)
 
     async def start(self) -> None:
-        self._tasks.retrying(self.interval_s, self.flush, "history-writer", failed=self._failed, recovered=self._recovered)
+        self._tasks.retrying(
+            self.interval_s, self.flush, "history-writer", failed=self._failed, recovered=self._recovered
+        )
 
     async def stop(self) -> None:
         """Stop the loop and write what is left."""
@@ -169,7 +260,9 @@ class _Statements:
         excluded = job_insert.excluded
         # log_lines_dropped belongs to retention: the writer never sets it.
         updated = {
-            column.name: excluded[column.name] for column in jobs.columns if column.name not in ("id", "log_lines_dropped")
+            column.name: excluded[column.name]
+            for column in jobs.columns
+            if column.name not in ("id", "log_lines_dropped")
         }
         updated["log_bytes"] = jobs.c.log_bytes + excluded.log_bytes
         # A job this process knows only from stray late events (no start seen) must not overwrite
