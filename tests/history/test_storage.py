@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from jobpulse.sidecar.history import queries
 from jobpulse.sidecar.history.db import migrate
@@ -15,6 +19,7 @@ from jobpulse.sidecar.history.policy import RetentionPolicy
 from jobpulse.sidecar.history.retention import RetentionSweeper
 from jobpulse.sidecar.history.service import History
 from jobpulse.sidecar.history.tables import MARKER_SEQ, alert_notifications, alerts, dead_letters, job_logs, jobs
+from jobpulse.sidecar.history.writer import HistoryWriter
 from jobpulse.sidecar.model.events import JobEvent
 from jobpulse.sidecar.store import JobStore
 from tests.support.job_events import S, T0, run
@@ -276,7 +281,7 @@ async def test_restore_rebuilds_memory_with_a_fresh_heartbeat_window(history, da
     await restarted.engine.dispose()
 
 
-# ---- what storage cannot hold ----------------------------------------------------------------
+# ---- what storage cannot hold, and stopping ----------------------------------------------------
 
 TOO_BIG = 2**63  # one past the largest signed 64-bit integer
 
@@ -342,6 +347,58 @@ async def test_a_jobs_newest_refused_state_replaces_its_older_dead_letter(histor
     letters = await set_aside(history)
     assert [row["payload"]["processed"] for row in letters] == [str(TOO_BIG + 1)]
     assert history.writer.stats.dead_letters["job"] == 2, "the counter counts every refusal"
+
+
+class GatedEngine:
+    """An engine whose transactions, once begun, wait for the test to open ``gate``."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.entered = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.begin() as connection:
+            self.entered.set()
+            await self.gate.wait()
+            yield connection
+
+
+async def test_a_graceful_stop_during_a_flush_writes_everything(history):
+    gated = GatedEngine(history.engine)
+    writer = HistoryWriter(gated, JobStore(), interval_s=0.001)
+    events = run(name="written-at-stop", log_lines=4)
+    writer.store.apply_all(events)
+    await writer.start()
+    await asyncio.wait_for(gated.entered.wait(), 10)  # the loop is writing the batch, held at the gate
+    stopping = asyncio.create_task(writer.stop())
+    gated.gate.set()
+    await asyncio.wait_for(stopping, 10)
+    assert await queries.get_state(history.engine, events[0].job_id) == writer.store.get(events[0].job_id)
+    assert await scalar(history, select(func.count()).select_from(job_logs)) == 4
+    assert writer.pending == 0
+
+
+async def test_a_cancelled_flush_keeps_its_batch_for_the_next(history):
+    gated = GatedEngine(history.engine)
+    writer = HistoryWriter(gated, JobStore(), interval_s=3600)
+    events = run(name="cancelled-mid-write", log_lines=2)
+    writer.store.apply_all(events)
+    pending = writer.pending
+    flushing = asyncio.create_task(writer.flush())
+    await asyncio.wait_for(gated.entered.wait(), 10)
+    flushing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await flushing
+    assert writer.pending == pending
+    gated.gate.set()
+    await writer.flush()
+    assert await queries.get_state(history.engine, events[0].job_id) == writer.store.get(events[0].job_id)
+    assert await scalar(history, select(func.count()).select_from(job_logs)) == 2
 
 
 # ---- retention ----------------------------------------------------------------------------------

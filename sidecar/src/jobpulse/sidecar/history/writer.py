@@ -141,8 +141,9 @@ class HistoryWriter:
             started = self.clock()
             try:
                 refused = await self._write(list(dirty.values()), lines)
-            except Exception:
-                # Newer states that arrived meanwhile win; lines go back in front, in order.
+            except BaseException:
+                # Cancellation included: a flush cut short must not lose its batch. Newer states that
+                # arrived meanwhile win; lines go back in front, in order.
                 self._dirty = {**dirty, **self._dirty}
                 self._lines.extendleft(reversed(lines))
                 self._oldest_pending = oldest
@@ -234,8 +235,11 @@ class HistoryWriter:
         )
 
     async def stop(self) -> None:
-        """Stop the loop and write what is left."""
-        await self._tasks.cancel()
+        """Stop the loop and write what is left; a flush under way finishes first."""
+        # Holding the lock, the loop is cancelled between flushes (or waiting for this lock), never
+        # halfway through writing a batch.
+        async with self._lock:
+            await self._tasks.cancel()
         try:
             await self.flush()
         except Exception:
