@@ -17,6 +17,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from jobpulse.sidecar.api.failures import ServerErrors
 from jobpulse.sidecar.feed.hub import FeedClient, FeedHub
 from jobpulse.sidecar.history.writer import HistoryWriter
 from jobpulse.sidecar.ingest.receiver import Ingestor
@@ -98,6 +99,7 @@ class SidecarHealthCollector(Collector):
         writer: HistoryWriter | None,
         probe: LoopLagProbe,
         render_seconds: Any = None,
+        errors: ServerErrors | None = None,
     ) -> None:
         self.store = store
         self.ingestor = ingestor
@@ -105,18 +107,21 @@ class SidecarHealthCollector(Collector):
         self.writer = writer
         self.probe = probe
         self.render_seconds = render_seconds
+        self.errors = errors
         self._dropped = _DroppedFrames()
 
     def collect(self) -> Iterator[Any]:
         info = GaugeMetricFamily("jobpulse_sidecar_info", "The sidecar's version (value 1).", labels=["version"])
         info.add_metric([VERSION], 1)
         yield info
-        yield _gauge("jobpulse_sidecar_jobs_in_memory", "Jobs held in memory (active and recently finished).",
-                     len(self.store))
+        yield _gauge(
+            "jobpulse_sidecar_jobs_in_memory", "Jobs held in memory (active and recently finished).", len(self.store)
+        )
 
         stats = self.ingestor.stats
-        requests = CounterMetricFamily("jobpulse_sidecar_ingest_requests", "OTLP/HTTP export requests received.",
-                                       labels=["outcome"])
+        requests = CounterMetricFamily(
+            "jobpulse_sidecar_ingest_requests", "OTLP/HTTP export requests received.", labels=["outcome"]
+        )
         requests.add_metric(["accepted"], stats.requests - stats.requests_rejected)
         requests.add_metric(["rejected"], stats.requests_rejected)
         yield requests
@@ -132,8 +137,9 @@ class SidecarHealthCollector(Collector):
         records.add_metric(["ignored"], stats.records_ignored)
         records.add_metric(["rejected"], stats.records_rejected)
         yield records
-        yield _counter("jobpulse_sidecar_ingest_bytes", "Bytes of OTLP request bodies received (decompressed).",
-                       stats.bytes)
+        yield _counter(
+            "jobpulse_sidecar_ingest_bytes", "Bytes of OTLP request bodies received (decompressed).", stats.bytes
+        )
         yield _counter("jobpulse_sidecar_ingest_spans", "OTLP spans received (counted, not stored).", stats.spans)
 
         store = self.store
@@ -146,41 +152,79 @@ class SidecarHealthCollector(Collector):
         folded.add_metric(["unchanged"], store.events_unchanged)
         folded.add_metric(["late"], store.events_late)
         yield folded
-        yield _gauge("jobpulse_sidecar_fold_lag_seconds",
-                     "Longest wait of ready work for the event loop over the last 10 s: how far folding lags arrival.",
-                     self.probe.lag_seconds)
+        yield _gauge(
+            "jobpulse_sidecar_fold_lag_seconds",
+            "Longest wait of ready work for the event loop over the last 10 s: how far folding lags arrival.",
+            self.probe.lag_seconds,
+        )
 
         hub = self.hub
         clients = hub.clients
         yield _gauge("jobpulse_sidecar_feed_clients", "Connected live-feed (WebSocket) clients.", len(clients))
-        yield _gauge("jobpulse_sidecar_feed_queued_frames", "Frames waiting in live-feed client queues.",
-                     sum(len(client.queue) for client in clients))
-        yield _counter("jobpulse_sidecar_feed_messages_published", "Live-feed messages published.",
-                       hub.messages_published)
-        yield _counter("jobpulse_sidecar_feed_frames_dropped",
-                       "Frames dropped from the queues of clients that fell behind (each is then resynced).",
-                       self._dropped.total(clients))
-        yield _counter("jobpulse_sidecar_feed_resyncs", "Resync messages (fresh snapshots) sent to clients.",
-                       hub.resyncs_sent)
-        yield _counter("jobpulse_sidecar_feed_clients_dropped",
-                       "Clients disconnected because their socket stopped accepting frames.", hub.clients_dropped)
+        yield _gauge(
+            "jobpulse_sidecar_feed_queued_frames",
+            "Frames waiting in live-feed client queues.",
+            sum(len(client.queue) for client in clients),
+        )
+        yield _counter(
+            "jobpulse_sidecar_feed_messages_published", "Live-feed messages published.", hub.messages_published
+        )
+        yield _counter(
+            "jobpulse_sidecar_feed_frames_dropped",
+            "Frames dropped from the queues of clients that fell behind (each is then resynced).",
+            self._dropped.total(clients),
+        )
+        yield _counter(
+            "jobpulse_sidecar_feed_resyncs", "Resync messages (fresh snapshots) sent to clients.", hub.resyncs_sent
+        )
+        yield _counter(
+            "jobpulse_sidecar_feed_clients_dropped",
+            "Clients disconnected because their socket stopped accepting frames.",
+            hub.clients_dropped,
+        )
 
         writer = self.writer
         if writer is not None:
             wstats = writer.stats
-            yield _gauge("jobpulse_sidecar_storage_write_lag_seconds",
-                         "How long the oldest change not yet written to history storage has waited.",
-                         writer.lag_seconds)
-            yield _gauge("jobpulse_sidecar_storage_pending_writes",
-                         "Job states and log lines waiting to be written to history storage.", writer.pending)
+            yield _gauge(
+                "jobpulse_sidecar_storage_write_lag_seconds",
+                "How long the oldest change not yet written to history storage has waited.",
+                writer.lag_seconds,
+            )
+            yield _gauge(
+                "jobpulse_sidecar_storage_pending_writes",
+                "Job states and log lines waiting to be written to history storage.",
+                writer.pending,
+            )
             yield _counter("jobpulse_sidecar_storage_flushes", "Batches written to history storage.", wstats.flushes)
-            yield _counter("jobpulse_sidecar_storage_flush_failures", "Failed history storage writes (retried).",
-                           wstats.failures)
-            yield _counter("jobpulse_sidecar_storage_log_lines_dropped",
-                           "Log lines dropped because storage fell too far behind.", wstats.lines_dropped)
-            yield _gauge("jobpulse_sidecar_storage_last_flush_duration_seconds",
-                         "Duration of the latest history storage write.", wstats.last_flush_seconds)
+            yield _counter(
+                "jobpulse_sidecar_storage_flush_failures", "Failed history storage writes (retried).", wstats.failures
+            )
+            yield _counter(
+                "jobpulse_sidecar_storage_log_lines_dropped",
+                "Log lines dropped because storage fell too far behind.",
+                wstats.lines_dropped,
+            )
+            yield _gauge(
+                "jobpulse_sidecar_storage_last_flush_duration_seconds",
+                "Duration of the latest history storage write.",
+                wstats.last_flush_seconds,
+            )
+
+        if self.errors is not None:
+            failed = CounterMetricFamily(
+                "jobpulse_sidecar_http_errors",
+                "Requests and WebSocket connections whose handler raised an unhandled exception (answered 500, "
+                "or closed with 4500/1011), by route template and method (WEBSOCKET for the live feed).",
+                labels=["route", "method"],
+            )
+            for (route, method), count in sorted(self.errors.counts.items()):
+                failed.add_metric([route, method], count)
+            yield failed
 
         if self.render_seconds is not None:
-            yield _gauge("jobpulse_sidecar_metrics_render_seconds",
-                         "Time the previous /metrics response took to render.", self.render_seconds())
+            yield _gauge(
+                "jobpulse_sidecar_metrics_render_seconds",
+                "Time the previous /metrics response took to render.",
+                self.render_seconds(),
+            )
