@@ -27,8 +27,9 @@ OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
 def make(store: JobStore | None = None, **kwargs) -> tuple[JobStore, SidecarMetrics]:
     store = JobStore() if store is None else store
-    metrics = SidecarMetrics(store, ingestor=Ingestor(store, 1 << 20), hub=FeedHub(store), process_metrics=False,
-                             **kwargs)
+    metrics = SidecarMetrics(
+        store, ingestor=Ingestor(store, 1 << 20), hub=FeedHub(store), process_metrics=False, **kwargs
+    )
     return store, metrics
 
 
@@ -64,8 +65,19 @@ def test_active_job_series_exist_while_the_job_runs_and_vanish_when_it_ends():
     store, metrics = make()
     events = now_run(job_id="run-1", name="orders-import", status="completed", total=200, processed=100)
     apply(store, events[:-1])
-    apply(store, [JobEvent(kind="resources", job_id="run-1", seq=50, time_ns=time.time_ns(), rss_bytes=123_456_789,
-                           cpu_utilization=0.25)])
+    apply(
+        store,
+        [
+            JobEvent(
+                kind="resources",
+                job_id="run-1",
+                seq=50,
+                time_ns=time.time_ns(),
+                rss_bytes=123_456_789,
+                cpu_utilization=0.25,
+            )
+        ],
+    )
     found = samples(metrics)
     job = {"job_id": "run-1", "job_name": "orders-import", "job_type": "csv_import"}
     assert value(found, "jobpulse_active_job_info", **job, status="running") == 1
@@ -88,10 +100,28 @@ def test_active_job_series_exist_while_the_job_runs_and_vanish_when_it_ends():
 def test_finished_job_counters_act_once_per_job_and_stay_monotonic_after_eviction():
     store, metrics = make(JobStore(finished_capacity=2))
     for _number in range(5):
-        apply(store, now_run(name="nightly-load", job_type="db_load", status="failed", processed=10, failed=3,
-                             error_type="sqlite3.IntegrityError", steps=(("extract", 1.0), ("load", 2.0))))
-    apply(store, now_run(name="nightly-load", job_type="db_load", status="completed", processed=10,
-                         steps=(("extract", 1.5), ("load", 2.5))))
+        apply(
+            store,
+            now_run(
+                name="nightly-load",
+                job_type="db_load",
+                status="failed",
+                processed=10,
+                failed=3,
+                error_type="sqlite3.IntegrityError",
+                steps=(("extract", 1.0), ("load", 2.0)),
+            ),
+        )
+    apply(
+        store,
+        now_run(
+            name="nightly-load",
+            job_type="db_load",
+            status="completed",
+            processed=10,
+            steps=(("extract", 1.5), ("load", 2.5)),
+        ),
+    )
     assert len(store) == 2, "finished jobs were evicted from memory"
     found = samples(metrics)
     job = {"job_name": "nightly-load", "job_type": "db_load"}
@@ -106,14 +136,19 @@ def test_finished_job_counters_act_once_per_job_and_stay_monotonic_after_evictio
     assert value(found, "jobpulse_jobs_duration_seconds_sum", **job, status="failed") == 50
     assert value(found, "jobpulse_jobs_step_duration_seconds_count", job_name="nightly-load", step="load") == 6
     assert value(found, "jobpulse_jobs_last_step_duration_seconds", job_name="nightly-load", step="load") == 2.5
-    assert value(found, "jobpulse_jobs_last_failure_timestamp_seconds", **job,
-                 exception_type="sqlite3.IntegrityError") > time.time() - 60
+    assert (
+        value(found, "jobpulse_jobs_last_failure_timestamp_seconds", **job, exception_type="sqlite3.IntegrityError")
+        > time.time() - 60
+    )
     # Duplicate and late events change nothing: an end replayed is not a second end.
     apply(store, now_run(job_id="again", name="nightly-load", job_type="db_load", status="completed"))
     before = samples(metrics)
     apply(store, now_run(job_id="again", name="nightly-load", job_type="db_load", status="completed"))
-    assert value(samples(metrics), "jobpulse_jobs_finished_total", **job, status="completed") == value(
-        before, "jobpulse_jobs_finished_total", **job, status="completed") == 2
+    assert (
+        value(samples(metrics), "jobpulse_jobs_finished_total", **job, status="completed")
+        == value(before, "jobpulse_jobs_finished_total", **job, status="completed")
+        == 2
+    )
 
 
 def test_progress_events_do_no_metric_work():
@@ -135,13 +170,23 @@ def test_label_cardinality_is_bounded():
     for number in range(10):
         apply(store, now_run(name=f"import-{number}", status="failed", error_type=f"Error{number}"))
     for number in range(5):
-        apply(store, now_run(name="import-0", status="failed", error_type=f"Other{number}",
-                             steps=tuple((f"step-{step}", 1.0) for step in range(number + 3))))
+        apply(
+            store,
+            now_run(
+                name="import-0",
+                status="failed",
+                error_type=f"Other{number}",
+                steps=tuple((f"step-{step}", 1.0) for step in range(number + 3)),
+            ),
+        )
     found = samples(metrics)
     names = {labels["job_name"] for labels in named(found, "jobpulse_jobs_finished_total")}
     assert names == {"import-0", "import-1", "import-2", OTHER}
-    exceptions = {labels["exception_type"] for labels in named(found, "jobpulse_jobs_failures_total")
-                  if labels["job_name"] == "import-0"}
+    exceptions = {
+        labels["exception_type"]
+        for labels in named(found, "jobpulse_jobs_failures_total")
+        if labels["job_name"] == "import-0"
+    }
     assert exceptions == {"Error0", "Other0", OTHER}
     steps = {labels["step"] for labels in named(found, "jobpulse_jobs_last_step_duration_seconds")}
     assert steps == {"step-0", "step-1", OTHER}
@@ -168,8 +213,10 @@ def test_openmetrics_on_request_with_trace_id_exemplars():
     body, content_type = metrics.render(None)
     assert content_type == "text/plain; version=0.0.4; charset=utf-8"
     assert b"# EOF" not in body and b'trace_id="' not in body
-    assert {family.name for family in parse_text(body.decode())} >= {"jobpulse_jobs_duration_seconds",
-                                                                      "jobpulse_active_job_info"}
+    assert {family.name for family in parse_text(body.decode())} >= {
+        "jobpulse_jobs_duration_seconds",
+        "jobpulse_active_job_info",
+    }
 
 
 def _fields(event: JobEvent) -> dict:
@@ -178,11 +225,18 @@ def _fields(event: JobEvent) -> dict:
 
 def test_label_values_are_escaped():
     store, metrics = make()
-    apply(store, now_run(job_id='id "quoted" \\ back', name='name with "quotes"\nand newline', status=None))
+    apply(store, now_run(job_id='id "quoted" \\ back\x1b[31m', name='name with "quotes"\nand newline\x00', status=None))
     found = samples(metrics)
+    # Control characters are shown as \xNN escapes (a newline too: one rule wherever the sidecar shows
+    # job text); quotes and backslashes are escaped by the exposition format and parse back as sent.
     assert named(found, "jobpulse_active_job_info") == [
-        {"job_id": 'id "quoted" \\ back', "job_name": 'name with "quotes"\nand newline', "job_type": "csv_import",
-         "status": "running"}]
+        {
+            "job_id": 'id "quoted" \\ back\\x1b[31m',
+            "job_name": 'name with "quotes"\\x0aand newline\\x00',
+            "job_type": "csv_import",
+            "status": "running",
+        }
+    ]
     assert named(samples(metrics, OPENMETRICS), "jobpulse_active_job_info")
 
 
@@ -204,8 +258,11 @@ def test_scrape_with_many_active_jobs_stays_cheap():
     now = time.time_ns()
     for number in range(2000):
         common = {"job_id": f"job-{number}", "received_ns": now}
-        store.apply(JobEvent(kind="start", seq=1, time_ns=now - 60 * S, name=f"name-{number % 20}", total=1000,
-                             processed=0, **common))
+        store.apply(
+            JobEvent(
+                kind="start", seq=1, time_ns=now - 60 * S, name=f"name-{number % 20}", total=1000, processed=0, **common
+            )
+        )
         store.apply(JobEvent(kind="progress", seq=2, time_ns=now - 30 * S, processed=100, **common))
         store.apply(JobEvent(kind="progress", seq=3, time_ns=now, processed=400, **common))
     started = time.perf_counter()
@@ -219,8 +276,11 @@ def test_scrape_with_many_active_jobs_stays_cheap():
 def test_metrics_endpoint_negotiates_the_format(shared_sidecar):
     trace_id = uuid.uuid4().hex
     job = JobEmitter("http-" + uuid.uuid4().hex[:8])
-    records = [job.start(name="metrics-endpoint", job_type="api_upload", total=10), job.progress(processed=10),
-               job.end("failed", processed=10, **{"exception.type": "ValueError"})]
+    records = [
+        job.start(name="metrics-endpoint", job_type="api_upload", total=10),
+        job.progress(processed=10),
+        job.end("failed", processed=10, **{"exception.type": "ValueError"}),
+    ]
     for item in records:
         item.trace_id = bytes.fromhex(trace_id)
     post_logs(shared_sidecar.url, records)
@@ -232,8 +292,11 @@ def test_metrics_endpoint_negotiates_the_format(shared_sidecar):
     response = wait_for(finished, timeout=10, interval=0.1)
     assert response.headers["content-type"].startswith("application/openmetrics-text; version=1.0.0")
     families = {family.name: family for family in parse_openmetrics(response.text)}
-    failures = [sample for sample in families["jobpulse_jobs_failures"].samples
-                if sample.labels.get("job_name") == "metrics-endpoint"]
+    failures = [
+        sample
+        for sample in families["jobpulse_jobs_failures"].samples
+        if sample.labels.get("job_name") == "metrics-endpoint"
+    ]
     assert [(sample.labels["exception_type"], sample.value) for sample in failures] == [("ValueError", 1.0)]
     assert "jobpulse_sidecar_ingest_records" in families
     assert "jobpulse_sidecar_fold_lag_seconds" in families
@@ -241,5 +304,9 @@ def test_metrics_endpoint_negotiates_the_format(shared_sidecar):
     plain = httpx.get(shared_sidecar.url + "/metrics", timeout=10)
     assert plain.headers["content-type"].startswith("text/plain; version=0.0.4")
     names = {family.name for family in parse_text(plain.text)}
-    assert {"jobpulse_jobs_finished", "jobpulse_sidecar_storage_write_lag_seconds", "process_resident_memory_bytes",
-            "jobpulse_sidecar_feed_clients"} <= names
+    assert {
+        "jobpulse_jobs_finished",
+        "jobpulse_sidecar_storage_write_lag_seconds",
+        "process_resident_memory_bytes",
+        "jobpulse_sidecar_feed_clients",
+    } <= names

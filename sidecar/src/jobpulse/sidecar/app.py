@@ -17,9 +17,11 @@ from jobpulse.sidecar.alerting.service import Alerting
 from jobpulse.sidecar.alerting.webhook import AlertmanagerController
 from jobpulse.sidecar.api.analytics import AnalyticsController
 from jobpulse.sidecar.api.errors import validation_error_handler
+from jobpulse.sidecar.api.failures import ServerErrors
 from jobpulse.sidecar.api.health import healthz, readyz
 from jobpulse.sidecar.api.jobs import JobsController
 from jobpulse.sidecar.api.monitor import MonitorController
+from jobpulse.sidecar.api.requests import SidecarRequest
 from jobpulse.sidecar.control.api import ControlController
 from jobpulse.sidecar.control.service import ControlService
 from jobpulse.sidecar.feed.hub import FeedHub
@@ -64,7 +66,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     alerting = Alerting(settings.alerting, store, history.engine, hub)
     control = ControlService(store, history.engine, history.get_state)
     # Prometheus /metrics: any subsystem adds its collector with metrics.registry.register(...).
-    metrics = SidecarMetrics(store, ingestor=ingestor, hub=hub, writer=history.writer)
+    errors = ServerErrors()
+    metrics = SidecarMetrics(store, ingestor=ingestor, hub=hub, writer=history.writer, errors=errors)
     metrics.register(AlertingCollector(alerting.engine))
 
     async def feed_running() -> str:
@@ -123,6 +126,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "history": history,
                 "control": control,
                 "metrics": metrics,
+                "errors": errors,
                 "metrics_registry": metrics.registry,
                 "alerting": alerting,
                 "readiness_checks": {"feed": feed_running, "history": history.check, "alerting": alerting.check},
@@ -130,7 +134,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             }
         ),
         lifespan=[lifespan, metrics.lifespan],
-        exception_handlers={ValidationException: validation_error_handler},
+        exception_handlers={ValidationException: validation_error_handler, 500: errors.http_handler},
+        after_exception=[errors.after_exception],
+        request_class=SidecarRequest,
         openapi_config=OpenAPIConfig(
             title="jobpulse sidecar",
             version="0.1.0",

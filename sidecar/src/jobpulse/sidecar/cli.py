@@ -83,22 +83,23 @@ def prune_command(
 jobs_app = typer.Typer(help="Pause, resume or cancel a running job.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 
-UrlOption = Annotated[
-    str, typer.Option("--url", envvar="JOBPULSE_URL", help="The sidecar's base URL (JOBPULSE_URL).")
-]
+UrlOption = Annotated[str, typer.Option("--url", envvar="JOBPULSE_URL", help="The sidecar's base URL (JOBPULSE_URL).")]
 ReasonOption = Annotated[str | None, typer.Option(help="Why; kept in the job's command history.")]
 
 
 def _control(action: str, job_id: str, url: str, reason: str | None) -> None:
     from jobpulse.sidecar.control.client import request_control
+    from jobpulse.sidecar.printable import printable
 
     try:
         command = request_control(url, job_id, action, reason)
     except RuntimeError as error:
-        typer.secho(f"jobpulse: {error}", err=True, fg=typer.colors.RED)
+        typer.secho(f"jobpulse: {printable(str(error))}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
-    typer.echo(f"{action} of job {job_id} requested (command {command['id']}, {command['state']}); "
-               "the job obeys at its next checkpoint")
+    typer.echo(
+        f"{action} of job {printable(job_id)} requested (command {command['id']}, {command['state']}); "
+        "the job obeys at its next checkpoint"
+    )
 
 
 @jobs_app.command("pause")

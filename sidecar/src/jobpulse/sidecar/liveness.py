@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from jobpulse.sidecar.model.events import KIND_LOST, JobEvent
 from jobpulse.sidecar.model.state import LOST, JobState
+from jobpulse.sidecar.printable import printable
 from jobpulse.sidecar.store import JobStore
 from jobpulse.sidecar.tasks import BackgroundTasks
 
@@ -53,7 +54,9 @@ class LostJobDetector:
                 if self.store.apply(event) is not None:
                     lost.append(state.id)
         if lost:
-            log.warning("no sign of life from %d job(s), marked lost: %s", len(lost), ", ".join(lost[:10]))
+            log.warning(
+                "no sign of life from %d job(s), marked lost: %s", len(lost), ", ".join(map(printable, lost[:10]))
+            )
         return lost
 
     async def start(self) -> None:

@@ -16,12 +16,16 @@ from jobpulse.sidecar.alerting.delivery import ChannelTestResult
 from jobpulse.sidecar.alerting.engine import AlertEngine
 from jobpulse.sidecar.alerting.model import AlertView, Silence, SilenceView, alert_view, silence_view
 from jobpulse.sidecar.alerting.repository import AlertFilter, NotificationFilter
-from jobpulse.sidecar.api.jobs import Limit, to_ns
+from jobpulse.sidecar.api.errors import UnprocessableEntityException
+from jobpulse.sidecar.api.bounds import INT64_MAX, bound_ns, to_ns
+from jobpulse.sidecar.api.jobs import Limit
 from jobpulse.sidecar.model.views import to_datetime
 
 AlertState = Literal["firing", "resolved"]
 Result = Literal["sending", "retrying", "sent", "failed", "dropped"]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=400)]
+# A silence longer than a century is a mistake, and one much longer would end past the times storage holds.
+LONGEST_SILENCE_S = 100 * 366 * 86400
 
 
 class AlertPage(msgspec.Struct):
@@ -39,7 +43,7 @@ class SilenceRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     job_name: Text | None = None
     key: Text | None = None
     until: datetime | None = None
-    duration_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    duration_s: Annotated[float, msgspec.Meta(gt=0, le=LONGEST_SILENCE_S)] | None = None
     created_by: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     reason: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
 
@@ -99,16 +103,28 @@ class ChannelTestResponse(msgspec.Struct):
 
 def _body_error(field: str, message: str) -> ValidationException:
     """A 422 naming the request body field, like schema errors."""
-    return ValidationException(detail=f"{field}: {message}", extra=[{"key": field, "message": message, "source": "body"}])
+    return ValidationException(
+        detail=f"{field}: {message}", extra=[{"key": field, "message": message, "source": "body"}]
+    )
 
 
 def _notification_view(row: dict[str, Any]) -> NotificationView:
     return NotificationView(
-        id=row["id"], alert_key=row["alert_key"], occurrence=row["occurrence"], event=row["event"], rule=row["rule"],
-        channel=row["channel"], channel_tags=[tag for tag in (row["channel_tags"] or "").split(",") if tag],
-        masked_url=row["masked_url"], delivery_id=row["delivery_id"], replica=row["replica"],
-        attempts=row["attempts"], result=row["result"], error=row["error"],
-        created_at=to_datetime(row["created_ns"]), last_attempt_at=to_datetime(row["last_attempt_ns"]),
+        id=row["id"],
+        alert_key=row["alert_key"],
+        occurrence=row["occurrence"],
+        event=row["event"],
+        rule=row["rule"],
+        channel=row["channel"],
+        channel_tags=[tag for tag in (row["channel_tags"] or "").split(",") if tag],
+        masked_url=row["masked_url"],
+        delivery_id=row["delivery_id"],
+        replica=row["replica"],
+        attempts=row["attempts"],
+        result=row["result"],
+        error=row["error"],
+        created_at=to_datetime(row["created_ns"]),
+        last_attempt_at=to_datetime(row["last_attempt_ns"]),
         sent_at=to_datetime(row["sent_ns"]),
     )
 
@@ -137,8 +153,16 @@ class AlertsController(Controller):
         limit: Limit = 100,
     ) -> AlertPage:
         alert_filter = AlertFilter(
-            state=alert_state, rule=rule, severity=severity, source=source, job_id=job_id, job_name=job_name, job_type=job_type, key=key,
-            fired_after_ns=to_ns(fired_after), fired_before_ns=to_ns(fired_before),
+            state=alert_state,
+            rule=rule,
+            severity=severity,
+            source=source,
+            job_id=job_id,
+            job_name=job_name,
+            job_type=job_type,
+            key=key,
+            fired_after_ns=bound_ns(fired_after),
+            fired_before_ns=bound_ns(fired_before),
         )
         items, total = await alert_engine.repository.list_alerts(alert_filter, limit)
         return AlertPage(items=[alert_view(alert) for alert in items], total=total, firing=len(alert_engine.active))
@@ -149,24 +173,47 @@ class AlertsController(Controller):
         silences = await alert_engine.repository.silences(None if include_expired else now_ns)
         return [silence_view(silence, now_ns) for silence in silences]
 
-    @post("/silences", summary="Mute a rule, a job name or an alert key until a time", status_code=201)
+    @post(
+        "/silences",
+        summary="Mute a rule, a job name or an alert key until a time",
+        status_code=201,
+        raises=[UnprocessableEntityException],
+    )
     async def create_silence(self, alert_engine: AlertEngine, data: SilenceRequest) -> SilenceView:
         now_ns = time.time_ns()
         if data.rule is None and data.job_name is None and data.key is None:
             raise _body_error("rule", "give at least one of rule, job_name or key")
         if (data.until is None) == (data.duration_s is None):
             raise _body_error("until", "give either until or duration_s")
-        until_ns = to_ns(data.until) if data.until is not None else now_ns + int(data.duration_s * 1e9)  # type: ignore[operator]
-        if until_ns is None or until_ns <= now_ns:
+        if data.until is not None:
+            until_ns = to_ns(data.until)
+            if until_ns > INT64_MAX:
+                latest = to_datetime(INT64_MAX).isoformat()  # type: ignore[union-attr]
+                raise _body_error(
+                    "until", f"{data.until.isoformat()} is past the latest time that can be stored, {latest}"
+                )
+        else:
+            until_ns = now_ns + int(data.duration_s * 1e9)  # type: ignore[operator]
+        if until_ns <= now_ns:
             raise _body_error("until", "must be in the future")
         silence = await alert_engine.add_silence(
-            Silence(id=0, until_ns=until_ns, created_ns=now_ns, rule=data.rule, job_name=data.job_name,
-                    alert_key=data.key, created_by=data.created_by, reason=data.reason)
+            Silence(
+                id=0,
+                until_ns=until_ns,
+                created_ns=now_ns,
+                rule=data.rule,
+                job_name=data.job_name,
+                alert_key=data.key,
+                created_by=data.created_by,
+                reason=data.reason,
+            )
         )
         return silence_view(silence, now_ns)
 
-    @delete("/silences/{silence_id:int}", summary="End a silence now", status_code=204)
-    async def delete_silence(self, alert_engine: AlertEngine, silence_id: int) -> None:
+    @delete("/silences/{silence_id:int}", summary="End a silence now", status_code=204, raises=[NotFoundException])
+    async def delete_silence(
+        self, alert_engine: AlertEngine, silence_id: Annotated[int, Parameter(ge=1, le=INT64_MAX)]
+    ) -> None:
         if not await alert_engine.delete_silence(silence_id):
             raise NotFoundException(detail=f"silence {silence_id} not found")
 
@@ -188,23 +235,37 @@ class NotificationsController(Controller):
         alert_key: str | None = None,
         limit: Limit = 100,
     ) -> NotificationPage:
-        notification_filter = NotificationFilter(channel=channel, result=result, rule=rule, event=event, alert_key=alert_key)
+        notification_filter = NotificationFilter(
+            channel=channel, result=result, rule=rule, event=event, alert_key=alert_key
+        )
         rows = await alert_engine.repository.list_notifications(notification_filter, limit)
         return NotificationPage(items=[_notification_view(row) for row in rows])
 
     @get("/channels", summary="Configured channels (URLs masked) and their counters")
     async def list_channels(self, alert_engine: AlertEngine) -> list[ChannelView]:
         return [
-            ChannelView(name=channel.name, tags=channel.tags, masked_url=channel.masked_url, queued=channel.queued,
-                        sent=channel.sent, failed=channel.failed, dropped=channel.dropped,
-                        claimed_elsewhere=channel.claimed_elsewhere, last_error=channel.last_error)
+            ChannelView(
+                name=channel.name,
+                tags=channel.tags,
+                masked_url=channel.masked_url,
+                queued=channel.queued,
+                sent=channel.sent,
+                failed=channel.failed,
+                dropped=channel.dropped,
+                claimed_elsewhere=channel.claimed_elsewhere,
+                last_error=channel.last_error,
+            )
             for channel in alert_engine.delivery.channels
         ]
 
-    @post("/test", summary="Send a test notification to a channel (by name or tag)", status_code=200)
+    @post(
+        "/test",
+        summary="Send a test notification to a channel (by name or tag)",
+        status_code=200,
+        raises=[NotFoundException, UnprocessableEntityException],
+    )
     async def send_test(self, alert_engine: AlertEngine, data: ChannelTestRequest) -> ChannelTestResponse:
         channels = alert_engine.delivery.find(data.channel)
         if not channels:
             raise NotFoundException(detail=f"no channel named or tagged '{data.channel}'")
         return ChannelTestResponse(results=await alert_engine.delivery.send_test(channels, data.title, data.body))
-

@@ -14,15 +14,25 @@ from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, post
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ServiceUnavailableException
 
 from jobpulse.sidecar.alerting.engine import AlertEngine
+from jobpulse.sidecar.api.errors import UnprocessableEntityException
 from jobpulse.sidecar.alerting.model import SOURCE_ALERTMANAGER, Condition
 
 # Severity labels as Prometheus rules commonly write them, mapped onto jobpulse severities.
 _SEVERITIES = {
-    "critical": "critical", "page": "critical", "high": "high", "error": "high", "major": "high",
-    "warning": "warning", "warn": "warning", "minor": "warning", "info": "info", "none": "info", "low": "info",
+    "critical": "critical",
+    "page": "critical",
+    "high": "high",
+    "error": "high",
+    "major": "high",
+    "warning": "warning",
+    "warn": "warning",
+    "minor": "warning",
+    "info": "info",
+    "none": "info",
+    "low": "info",
 }
 
 
@@ -91,9 +101,14 @@ def to_condition(alert: AlertmanagerAlert, payload: AlertmanagerPayload) -> Cond
         summary=summary,
         description="\n".join(lines),
         details={
-            "labels": labels, "annotations": annotations, "starts_at": alert.starts_at.isoformat(),
-            "generator_url": alert.generator_url, "fingerprint": fingerprint(alert),
-            "receiver": payload.receiver, "group_key": payload.group_key, "external_url": payload.external_url,
+            "labels": labels,
+            "annotations": annotations,
+            "starts_at": alert.starts_at.isoformat(),
+            "generator_url": alert.generator_url,
+            "fingerprint": fingerprint(alert),
+            "receiver": payload.receiver,
+            "group_key": payload.group_key,
+            "external_url": payload.external_url,
         },
         severity=_SEVERITIES.get(labels.get("severity", "").lower()),
         source=SOURCE_ALERTMANAGER,
@@ -110,7 +125,12 @@ class AlertmanagerController(Controller):
     path = "/api/alertmanager"
     tags = ["alerting"]
 
-    @post("/webhook", summary="Receive Alertmanager notifications (webhook payload version 4)", status_code=200)
+    @post(
+        "/webhook",
+        summary="Receive Alertmanager notifications (webhook payload version 4)",
+        status_code=200,
+        raises=[UnprocessableEntityException, ServiceUnavailableException],
+    )
     async def webhook(self, alert_engine: AlertEngine, data: AlertmanagerPayload) -> WebhookResult:
         if not alert_engine.running:
             raise HTTPException(status_code=503, detail="alerting is disabled or not running")
@@ -120,6 +140,9 @@ class AlertmanagerController(Controller):
             if alert.status == "firing":
                 fired += alert_engine.fire(condition) is not None
             else:
-                resolved += alert_engine.resolve(condition.key, condition.occurrence, "resolved in Alertmanager") is not None
-        return WebhookResult(received=len(data.alerts), fired=fired, resolved=resolved,
-                             unchanged=len(data.alerts) - fired - resolved)
+                resolved += (
+                    alert_engine.resolve(condition.key, condition.occurrence, "resolved in Alertmanager") is not None
+                )
+        return WebhookResult(
+            received=len(data.alerts), fired=fired, resolved=resolved, unchanged=len(data.alerts) - fired - resolved
+        )

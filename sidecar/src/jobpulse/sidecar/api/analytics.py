@@ -9,7 +9,7 @@ from typing import Literal
 from litestar import Controller, get
 from litestar.exceptions import ValidationException
 
-from jobpulse.sidecar.api.jobs import to_ns
+from jobpulse.sidecar.api.bounds import INT64_MIN, bound_ns
 from jobpulse.sidecar.history.analytics import Analytics, StepAnalytics
 from jobpulse.sidecar.history.service import History
 
@@ -17,8 +17,8 @@ _WEEK_NS = 7 * 86400 * 10**9
 
 
 def _period(since: datetime | None, until: datetime | None) -> tuple[int, int]:
-    until_ns = to_ns(until) or time.time_ns()
-    since_ns = to_ns(since) if since is not None else until_ns - _WEEK_NS
+    until_ns = bound_ns(until) or time.time_ns()
+    since_ns = bound_ns(since) if since is not None else max(until_ns - _WEEK_NS, INT64_MIN)
     if since_ns >= until_ns:
         raise ValidationException(detail=f"since ({since}) must be before until ({until})")
     return since_ns, until_ns

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from litestar import Response, get
 from litestar.datastructures import State
+from litestar.openapi import ResponseSpec
 
 
 class Health(msgspec.Struct):
@@ -20,7 +21,12 @@ def healthz() -> Health:
     return Health(status="ok")
 
 
-@get("/readyz", tags=["health"], summary="Readiness")
+@get(
+    "/readyz",
+    tags=["health"],
+    summary="Readiness",
+    responses={503: ResponseSpec(Health, description="A component does not work; checks names it")},
+)
 async def readyz(state: State) -> Response[Health]:
     checks: dict[str, str] = {name: await check() for name, check in state.readiness_checks.items()}
     ready = all(result == "ok" for result in checks.values())

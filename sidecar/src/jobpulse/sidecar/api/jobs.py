@@ -13,11 +13,14 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import Parameter
 from litestar.response import Stream
 
+from jobpulse.sidecar.api.bounds import INT64_MAX, INT64_MIN, bound_ns
+from jobpulse.sidecar.api.openapi import TEXT, success_content
 from jobpulse.sidecar.history import queries
 from jobpulse.sidecar.history.service import History
 from jobpulse.sidecar.model import views
 from jobpulse.sidecar.model.events import LEVEL_NUMBERS, LEVELS
 from jobpulse.sidecar.model.state import JobState
+from jobpulse.sidecar.printable import control_character
 from jobpulse.sidecar.settings import Settings
 
 JobStatus = Literal["pending", "running", "paused", "completed", "failed", "cancelled", "lost"]
@@ -55,8 +58,18 @@ async def find_job(history: History, job_id: str) -> JobState:
     return state
 
 
-def to_ns(moment: datetime | None) -> int | None:
-    return None if moment is None else int(moment.timestamp() * 1e9)
+def search_text(field: str, value: str | None) -> str | None:
+    """``value`` of search parameter ``field``, refused (400) when it holds a control character.
+
+    No one searches for a job by its control characters, and SQLite's LIKE ends a pattern at a NUL,
+    so ``name=%00`` used to match every named job.
+    """
+    if value is not None and (character := control_character(value)) is not None:
+        message = f"control character {character!r} is not allowed in a search"
+        raise ValidationException(
+            detail=f"{field}: {message}", extra=[{"key": field, "message": message, "source": "query"}]
+        )
+    return value
 
 
 def _log_view(row: dict[str, Any]) -> views.LogView:
@@ -75,11 +88,18 @@ def _log_filter(
 ) -> queries.LogFilter:
     after = -1
     if cursor is not None:
-        if not cursor.lstrip("-").isdigit():
+        try:
+            after = int(cursor)
+        except ValueError:
+            after = INT64_MAX + 1
+        if not INT64_MIN <= after <= INT64_MAX:
             raise ValidationException(detail=f"cursor: {cursor!r} is not a log cursor (a seq number)")
-        after = int(cursor)
     return queries.LogFilter(
-        min_level=LEVEL_NUMBERS[level] if level else 0, since_ns=to_ns(since), until_ns=to_ns(until), text=q, after_seq=after
+        min_level=LEVEL_NUMBERS[level] if level else 0,
+        since_ns=bound_ns(since),
+        until_ns=bound_ns(until),
+        text=search_text("q", q),
+        after_seq=after,
     )
 
 
@@ -113,14 +133,14 @@ class JobsController(Controller):
         job_filter = queries.JobFilter(
             statuses=list(status) if status else None,
             job_type=job_type,
-            name=name,
-            name_prefix=name_prefix,
+            name=search_text("name", name),
+            name_prefix=search_text("name_prefix", name_prefix),
             owner=owner,
-            text=q,
-            started_after=to_ns(started_after),
-            started_before=to_ns(started_before),
-            ended_after=to_ns(ended_after),
-            ended_before=to_ns(ended_before),
+            text=search_text("q", q),
+            started_after=bound_ns(started_after),
+            started_before=bound_ns(started_before),
+            ended_after=bound_ns(ended_after),
+            ended_before=bound_ns(ended_before),
             min_duration_s=min_duration_s,
             max_duration_s=max_duration_s,
         )
@@ -136,19 +156,23 @@ class JobsController(Controller):
             next_cursor=page.next_cursor,
         )
 
-    @get("/{job_id:str}", summary="Everything about one job")
+    @get("/{job_id:str}", summary="Everything about one job", raises=[NotFoundException])
     async def get_job(self, history: History, settings: Settings, job_id: str) -> views.JobDetail:
         return views.detail(await find_job(history, job_id), time.time_ns(), settings.control_ack_timeout_s)
 
-    @get("/{job_id:str}/status", summary="Progress, current step and execution figures")
+    @get("/{job_id:str}/status", summary="Progress, current step and execution figures", raises=[NotFoundException])
     async def get_status(self, history: History, job_id: str) -> views.JobStatusView:
         return views.status_view(await find_job(history, job_id), time.time_ns())
 
-    @get("/{job_id:str}/metrics", summary="Execution time, records, errors, rate, memory and CPU")
+    @get(
+        "/{job_id:str}/metrics",
+        summary="Execution time, records, errors, rate, memory and CPU",
+        raises=[NotFoundException],
+    )
     async def get_metrics(self, history: History, job_id: str) -> views.JobMetricsView:
         return views.metrics_view(await find_job(history, job_id), time.time_ns())
 
-    @get("/{job_id:str}/logs", summary="The job's log lines, in order")
+    @get("/{job_id:str}/logs", summary="The job's log lines, in order", raises=[NotFoundException])
     async def get_logs(
         self,
         history: History,
@@ -163,10 +187,17 @@ class JobsController(Controller):
         await find_job(history, job_id)
         rows, total, more = await history.logs(job_id, _log_filter(level, since, until, q, cursor), limit)
         return LogPage(
-            items=[_log_view(row) for row in rows], total=total, next_cursor=str(rows[-1]["seq"]) if more and rows else None
+            items=[_log_view(row) for row in rows],
+            total=total,
+            next_cursor=str(rows[-1]["seq"]) if more and rows else None,
         )
 
-    @get("/{job_id:str}/logs/download", summary="All of the job's log lines as NDJSON or plain text")
+    @get(
+        "/{job_id:str}/logs/download",
+        summary="All of the job's log lines as NDJSON or plain text",
+        raises=[NotFoundException],
+        operation_class=success_content({"application/x-ndjson": TEXT, "text/plain": TEXT}),
+    )
     async def download_logs(
         self,
         history: History,
@@ -189,6 +220,6 @@ class JobsController(Controller):
         extension = "ndjson" if format == "ndjson" else "log"
         return Stream(
             lines(),
-            media_type="application/x-ndjson" if format == "ndjson" else "text/plain; charset=utf-8",
+            media_type="application/x-ndjson" if format == "ndjson" else "text/plain",
             headers={"content-disposition": f'attachment; filename="{job_id}.{extension}"'},
         )

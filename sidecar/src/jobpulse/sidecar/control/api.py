@@ -8,16 +8,20 @@ from typing import Annotated
 import msgspec
 from litestar import Controller, get, post
 from litestar.di import Provide
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from litestar.params import Parameter
 
+from jobpulse.sidecar.api.bounds import INT64_MAX
+from jobpulse.sidecar.api.errors import ConflictException, UnprocessableEntityException
 from jobpulse.sidecar.control.access import Principal, principal_of
 from jobpulse.sidecar.control.service import Command, ControlError, ControlService
 from jobpulse.sidecar.model.views import to_datetime
 from jobpulse.sidecar.settings import Settings
 
 Reason = Annotated[str, msgspec.Meta(max_length=1000)]
-JobIds = Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=200)]], msgspec.Meta(min_length=1, max_length=10_000)]
+JobIds = Annotated[
+    list[Annotated[str, msgspec.Meta(min_length=1, max_length=200)]], msgspec.Meta(min_length=1, max_length=10_000)
+]
 
 
 class ControlRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -50,7 +54,7 @@ class PollRequest(msgspec.Struct, forbid_unknown_fields=True):
     """A process's long poll for the commands of all its jobs."""
 
     job_ids: JobIds
-    after: Annotated[int, msgspec.Meta(ge=0)] = 0
+    after: Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)] = 0
     wait: Annotated[float, msgspec.Meta(ge=0)] = 0.0
 
 
@@ -67,8 +71,18 @@ def _view(command: Command) -> CommandView:
     )
 
 
+# What a pause, resume or cancel request can be refused with.
+_REFUSALS = [PermissionDeniedException, NotFoundException, ConflictException, UnprocessableEntityException]
+
+
+def _refused(error: ControlError) -> HTTPException:
+    return HTTPException(status_code=error.status_code, detail=error.detail)
+
+
 def _listing(commands: list[Command], after: int) -> CommandList:
-    return CommandList(commands=[_view(command) for command in commands], cursor=max([after, *(c.id for c in commands)]))
+    return CommandList(
+        commands=[_view(command) for command in commands], cursor=max([after, *(c.id for c in commands)])
+    )
 
 
 class ControlController(Controller):
@@ -78,42 +92,71 @@ class ControlController(Controller):
     tags = ["control"]
     dependencies = {"principal": Provide(principal_of)}
 
-    async def _request(self, control: ControlService, job_id: str, action: str, data: ControlRequest | None,
-                       principal: Principal) -> CommandView:
+    async def _request(
+        self, control: ControlService, job_id: str, action: str, data: ControlRequest | None, principal: Principal
+    ) -> CommandView:
         try:
             command = await control.request(job_id, action, data.reason if data else None, principal)
         except ControlError as error:
-            raise HTTPException(status_code=error.status_code, detail=error.detail) from None
+            raise _refused(error) from None
         return _view(command)
 
-    @post("/jobs/{job_id:str}/pause", status_code=202, summary="Ask a running job to pause at its next checkpoint")
-    async def pause(self, control: ControlService, principal: Principal, job_id: str,
-                    data: ControlRequest | None = None) -> CommandView:
+    @post(
+        "/jobs/{job_id:str}/pause",
+        status_code=202,
+        summary="Ask a running job to pause at its next checkpoint",
+        raises=_REFUSALS,
+    )
+    async def pause(
+        self, control: ControlService, principal: Principal, job_id: str, data: ControlRequest | None = None
+    ) -> CommandView:
         return await self._request(control, job_id, "pause", data, principal)
 
-    @post("/jobs/{job_id:str}/resume", status_code=202, summary="Ask a paused job to resume")
-    async def resume(self, control: ControlService, principal: Principal, job_id: str,
-                     data: ControlRequest | None = None) -> CommandView:
+    @post("/jobs/{job_id:str}/resume", status_code=202, summary="Ask a paused job to resume", raises=_REFUSALS)
+    async def resume(
+        self, control: ControlService, principal: Principal, job_id: str, data: ControlRequest | None = None
+    ) -> CommandView:
         return await self._request(control, job_id, "resume", data, principal)
 
-    @post("/jobs/{job_id:str}/cancel", status_code=202, summary="Ask a job to stop; it ends as cancelled")
-    async def cancel(self, control: ControlService, principal: Principal, job_id: str,
-                     data: ControlRequest | None = None) -> CommandView:
+    @post(
+        "/jobs/{job_id:str}/cancel",
+        status_code=202,
+        summary="Ask a job to stop; it ends as cancelled",
+        raises=_REFUSALS,
+    )
+    async def cancel(
+        self, control: ControlService, principal: Principal, job_id: str, data: ControlRequest | None = None
+    ) -> CommandView:
         return await self._request(control, job_id, "cancel", data, principal)
 
-    @get("/jobs/{job_id:str}/commands", summary="A job's commands (history, or a long poll with wait)")
+    @get(
+        "/jobs/{job_id:str}/commands",
+        summary="A job's commands (history, or a long poll with wait)",
+        description="404 for a job the sidecar does not know; a long poll waits for an unknown job to appear "
+        "and answers 404 only if it is still unknown when the wait is over.",
+        raises=[NotFoundException],
+    )
     async def job_commands(
         self,
         control: ControlService,
         settings: Settings,
         job_id: str,
-        after: Annotated[int, Parameter(ge=0)] = 0,
+        after: Annotated[int, Parameter(ge=0, le=INT64_MAX)] = 0,
         wait: Annotated[float, Parameter(ge=0, description="Seconds to wait for a newer command")] = 0.0,
     ) -> CommandList:
-        commands = await control.poll([job_id], after, min(wait, settings.control_poll_max_wait_s))
+        try:
+            commands = await control.poll_job(job_id, after, min(wait, settings.control_poll_max_wait_s))
+        except ControlError as error:
+            raise _refused(error) from None
         return _listing(commands, after)
 
-    @post("/control/poll", status_code=200, summary="Long poll for the commands of several jobs (one per process)")
+    @post(
+        "/control/poll",
+        status_code=200,
+        summary="Long poll for the commands of several jobs (one per process)",
+        description="Job ids the sidecar has not seen are not an error: a job's start may still be on its way.",
+        raises=[UnprocessableEntityException],
+    )
     async def poll(self, control: ControlService, settings: Settings, data: PollRequest) -> CommandList:
         commands = await control.poll(data.job_ids, data.after, min(data.wait, settings.control_poll_max_wait_s))
         return _listing(commands, data.after)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -14,7 +15,8 @@ def request_control(base_url: str, job_id: str, action: str, reason: str | None)
     """POST the request; return the command, or raise RuntimeError with the sidecar's reason."""
     try:
         response = httpx.post(
-            f"{base_url.rstrip('/')}/api/jobs/{job_id}/{action}",
+            # Quoted: a job id may hold "/", "?" or control characters, which httpx refuses in a URL.
+            f"{base_url.rstrip('/')}/api/jobs/{quote(job_id, safe='')}/{action}",
             json={"reason": reason} if reason else None,
             headers={USER_HEADER: getpass.getuser()},
             timeout=10,

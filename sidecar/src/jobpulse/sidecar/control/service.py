@@ -10,6 +10,7 @@ another replica sharing the database still arrives.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -22,10 +23,11 @@ from jobpulse.sidecar.control.access import Principal, may_control
 from jobpulse.sidecar.history.tables import control_commands
 from jobpulse.sidecar.model.events import KIND_CONTROL, JobEvent
 from jobpulse.sidecar.model.state import PAUSED, PENDING, RUNNING, JobState
+from jobpulse.sidecar.printable import printable
 from jobpulse.sidecar.store import JobChange, JobStore
-import contextlib
 
 log = logging.getLogger("jobpulse.sidecar.control")
+
 
 class ControlError(Exception):
     """A request that cannot be carried out; ``status_code`` is 403, 404 or 409."""
@@ -87,6 +89,7 @@ class ControlService:
         self.db_poll_interval_s = db_poll_interval_s
         self.clock_ns = clock_ns
         self._new_command = asyncio.Event()
+        self._new_job = asyncio.Event()
         self._closing = False
         self._updates: set[asyncio.Task[None]] = set()
         store.add_listener(self.on_change)
@@ -97,26 +100,48 @@ class ControlService:
         if state is None:
             raise ControlError(404, f"job '{job_id}' not found")
         if not may_control(principal, state.owner):
-            raise ControlError(403, f"{principal.name or 'anonymous'} may not {action} job '{job_id}': "
-                                    f"it belongs to {state.owner or 'nobody'} and needs the operator role")
+            raise ControlError(
+                403,
+                f"{principal.name or 'anonymous'} may not {action} job '{job_id}': "
+                f"it belongs to {state.owner or 'nobody'} and needs the operator role",
+            )
         check_transition(state, action)
         now = self.clock_ns()
         async with self.engine.begin() as connection:
             command_id = (
                 await connection.execute(
                     control_commands.insert()
-                    .values(job_id=job_id, action=action, reason=reason, requested_by=principal.name,
-                            requested_ns=now, state="pending")
+                    .values(
+                        job_id=job_id,
+                        action=action,
+                        reason=reason,
+                        requested_by=principal.name,
+                        requested_ns=now,
+                        state="pending",
+                    )
                     .returning(control_commands.c.id)
                 )
             ).scalar_one()
         self.store.apply(
-            JobEvent(kind=KIND_CONTROL, job_id=job_id, seq=command_id, time_ns=now, action=action,
-                     actor=principal.name, reason=reason)
+            JobEvent(
+                kind=KIND_CONTROL,
+                job_id=job_id,
+                seq=command_id,
+                time_ns=now,
+                action=action,
+                actor=principal.name,
+                reason=reason,
+            )
         )
         self._new_command.set()
         self._new_command = asyncio.Event()
-        log.info("%s requested %s of job %s (command %d)", principal.name or "anonymous", action, job_id, command_id)
+        log.info(
+            "%s requested %s of job %s (command %d)",
+            printable(principal.name or "anonymous"),
+            action,
+            printable(job_id),
+            command_id,
+        )
         return Command(command_id, job_id, action, reason, principal.name, now, "pending", None)
 
     async def commands(self, job_ids: list[str], after: int) -> list[Command]:
@@ -139,11 +164,41 @@ class ControlService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._new_command.wait(), min(remaining, self.db_poll_interval_s))
 
+    async def poll_job(self, job_id: str, after: int, wait_s: float) -> list[Command]:
+        """Like :meth:`poll` for one job, which must be known: a 404 ControlError otherwise.
+
+        A job that sends its start and then polls at once may poll a replica that has not seen the
+        start yet (it reaches storage behind the fold). So an unknown job is waited for like a
+        command, and is a 404 only when it is still unknown when the whole wait is over; a sidecar
+        shutting down answers an empty list instead, as it does for every poll.
+        """
+        deadline = time.monotonic() + wait_s
+        while not await self._known(job_id):
+            remaining = deadline - time.monotonic()
+            if self._closing:
+                return []
+            if remaining <= 0:
+                raise ControlError(404, f"job '{job_id}' not found")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._new_job.wait(), min(remaining, self.db_poll_interval_s))
+        return await self.poll([job_id], after, max(deadline - time.monotonic(), 0.0))
+
+    async def _known(self, job_id: str) -> bool:
+        if await self.lookup(job_id) is not None:
+            return True
+        query = select(control_commands.c.id).where(control_commands.c.job_id == job_id).limit(1)
+        async with self.engine.connect() as connection:
+            return (await connection.execute(query)).first() is not None
+
     # ---- acknowledgements ---------------------------------------------------------------------
 
     def on_change(self, change: JobChange) -> None:
         old, new = change.old, change.new
-        if old is None or not old.control_id:
+        if old is None:
+            self._new_job.set()
+            self._new_job = asyncio.Event()
+            return
+        if not old.control_id:
             return
         acknowledged = new.control_ack_id > old.control_ack_id
         expired = new.is_terminal and not old.is_terminal
@@ -160,22 +215,27 @@ class ControlService:
                 if acknowledged:
                     ack = state.control_ack_id
                     await connection.execute(
-                        update(control_commands).where(pending, control_commands.c.id == ack)
+                        update(control_commands)
+                        .where(pending, control_commands.c.id == ack)
                         .values(state="acknowledged", resolved_ns=now)
                     )
                     await connection.execute(
-                        update(control_commands).where(pending, control_commands.c.id < ack)
+                        update(control_commands)
+                        .where(pending, control_commands.c.id < ack)
                         .values(state="superseded", resolved_ns=now)
                     )
                 if expired:
-                    await connection.execute(update(control_commands).where(pending).values(state="expired", resolved_ns=now))
+                    await connection.execute(
+                        update(control_commands).where(pending).values(state="expired", resolved_ns=now)
+                    )
         except Exception:
-            log.exception("could not record the outcome of job %s's control commands", state.id)
+            log.exception("could not record the outcome of job %s's control commands", printable(state.id))
 
     def close(self) -> None:
         """Answer every waiting long poll now: the sidecar is shutting down (jobs poll again later)."""
         self._closing = True
         self._new_command.set()
+        self._new_job.set()
 
     async def stop(self) -> None:
         """Let pending outcome writes finish."""

@@ -89,9 +89,7 @@ def validate_filters(filters: _Filters) -> None:
     _check_values("statuses", filters.statuses, STATUSES)
     _check_values("message_types", filters.message_types, FILTERABLE_TYPES)
     if filters.min_log_level is not None and filters.min_log_level not in LEVEL_NUMBERS:
-        raise ProtocolError(
-            f"min_log_level: unknown level {filters.min_log_level!r}; expected one of {list(LEVELS)}"
-        )
+        raise ProtocolError(f"min_log_level: unknown level {filters.min_log_level!r}; expected one of {list(LEVELS)}")
 
 
 def decode_client_message(text: str | bytes) -> Subscribe | Unsubscribe | Resume | Ping:
@@ -102,6 +100,8 @@ def decode_client_message(text: str | bytes) -> Subscribe | Unsubscribe | Resume
         raise ProtocolError(f"invalid message: {error}") from None
     except msgspec.DecodeError as error:
         raise ProtocolError(f"invalid JSON: {error}") from None
+    except RecursionError:
+        raise ProtocolError("invalid message: JSON nested too deeply to decode") from None
     if isinstance(message, Subscribe | Unsubscribe):
         validate_filters(message)
     return message

@@ -6,14 +6,18 @@ import asyncio
 import contextlib
 
 from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
 
+from jobpulse.sidecar.api.failures import ServerErrors
 from jobpulse.sidecar.feed import protocol as p
 from jobpulse.sidecar.feed.hub import FeedClient, FeedHub
 from jobpulse.sidecar.feed.protocol import ProtocolError
 
-# Close codes (RFC 6455): 1008 policy violation for a bad connect request, 1013 "try again later"
-# for a client dropped because it stopped reading.
+# Close codes (RFC 6455): 1008 policy violation for a bad connect request, 1011 for an internal
+# error (logged under the request id the close reason names), 1013 "try again later" for a client
+# dropped because it stopped reading.
 _CLOSE_BAD_REQUEST = 1008
+_CLOSE_INTERNAL_ERROR = 1011
 _CLOSE_TOO_SLOW = 1013
 
 
@@ -37,7 +41,10 @@ def handle_client_message(hub: FeedHub, client: FeedClient, text: str | bytes) -
         client.reply(hub.direct(p.ERROR, {"detail": str(error)}))
         return
     if isinstance(message, p.Ping):
-        client.reply(hub.direct(p.PONG, message.data))
+        try:
+            client.reply(hub.direct(p.PONG, message.data))
+        except RecursionError:
+            client.reply(hub.direct(p.ERROR, {"detail": "ping: data nested too deeply to send back"}))
     elif isinstance(message, p.Resume):
         hub.resume(client, message.cursor)
     else:
@@ -47,6 +54,14 @@ def handle_client_message(hub: FeedHub, client: FeedClient, text: str | bytes) -
             subscription = client.subscription.unsubscribe(message)
         hub.set_subscription(client, subscription)
         client.reply(hub.snapshot(subscription))
+
+
+def _unexpected(task: asyncio.Task[None]) -> BaseException | None:
+    """What ended ``task`` if it was a fault of the sidecar's (a client going away is not)."""
+    if task.cancelled():
+        return None
+    error = task.exception()
+    return None if isinstance(error, OSError | WebSocketDisconnect) else error
 
 
 async def _read(socket: WebSocket, hub: FeedHub, client: FeedClient) -> None:
@@ -92,8 +107,10 @@ async def live_feed(socket: WebSocket) -> None:
         reader.cancel()
 
     client.abort = abort
+    failure: BaseException | None = None
     try:
-        await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+        failure = next(filter(None, map(_unexpected, done)), None)
     finally:
         writer.cancel()
         reader.cancel()
@@ -104,3 +121,8 @@ async def live_feed(socket: WebSocket) -> None:
         if dropped:
             with contextlib.suppress(Exception):
                 await socket.close(code=_CLOSE_TOO_SLOW, reason="client too slow")
+    if failure is not None:
+        errors: ServerErrors = socket.app.state.errors
+        request_id = errors.record(socket.scope, failure, "live feed connection failed")
+        with contextlib.suppress(Exception):
+            await socket.close(code=_CLOSE_INTERNAL_ERROR, reason=f"internal error, request id {request_id}")

@@ -7,6 +7,7 @@ page starts strictly after it. Unlike offsets, pages stay stable while new jobs 
 from __future__ import annotations
 
 import base64
+import math
 import time
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
@@ -127,7 +128,9 @@ async def _planned(connection: AsyncConnection, job_filter: JobFilter) -> _Plan:
     if connection.dialect.name == "sqlite":
         prefix = conditions.get("name_prefix")
         if prefix is not None:
-            probe = select(func.count()).select_from(select(jobs.c.id).where(prefix).limit(_NARROW_SEARCH + 1).subquery())
+            probe = select(func.count()).select_from(
+                select(jobs.c.id).where(prefix).limit(_NARROW_SEARCH + 1).subquery()
+            )
             if (await connection.execute(probe)).scalar_one() > _NARROW_SEARCH:
                 # The unary + keeps SQLite from driving the page from the name index.
                 conditions["name_prefix"] = sql_text("+jobs.name >= :low AND +jobs.name < :high").bindparams(
@@ -135,7 +138,9 @@ async def _planned(connection: AsyncConnection, job_filter: JobFilter) -> _Plan:
                 )
         trigram = job_filter.trigram_query()
         if trigram is not None:
-            covered = {name for name in ("name", "text") if name in conditions and len(getattr(job_filter, name)) >= _TRIGRAM}
+            covered = {
+                name for name in ("name", "text") if name in conditions and len(getattr(job_filter, name)) >= _TRIGRAM
+            }
             probe = sql_text(f"SELECT rowid FROM {JOBS_TEXT} WHERE {JOBS_TEXT} MATCH :query LIMIT :limit")
             rowids = (await connection.execute(probe, {"query": trigram, "limit": _NARROW_SEARCH + 1})).scalars().all()
             if len(rowids) <= _NARROW_SEARCH:
@@ -196,7 +201,18 @@ def decode_cursor(sort: str, cursor: str) -> tuple[Any, str]:
         raise CursorError(f"cursor {cursor!r} was not issued by this server") from None
     if cursor_sort != sort or not isinstance(job_id, str):
         raise CursorError(f"cursor {cursor!r} belongs to sort {cursor_sort!r}, not {sort!r}")
+    if not _sort_value(sort.lstrip("-"), value):
+        raise CursorError(f"cursor {cursor!r} was not issued by this server")
     return value, job_id
+
+
+def _sort_value(column: str, value: Any) -> bool:
+    """Whether ``value`` can be a value of sort column ``column`` (so the database can compare it)."""
+    if column == "name":
+        return isinstance(value, str)
+    if type(value) is int:
+        return -(2**63) <= value < 2**63
+    return column == "duration" and type(value) is float and math.isfinite(value)
 
 
 async def list_jobs(
@@ -236,7 +252,10 @@ async def list_jobs(
     else:
         total, exact = min(counted, COUNT_LIMIT), counted <= COUNT_LIMIT
     return JobListPage(
-        states=[rows.decode_state(blobs[row.id]) for row in page], total=total, total_exact=exact, next_cursor=next_cursor
+        states=[rows.decode_state(blobs[row.id]) for row in page],
+        total=total,
+        total_exact=exact,
+        next_cursor=next_cursor,
     )
 
 

@@ -13,9 +13,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from litestar import Controller, Request, Response, post
-from litestar.exceptions import HTTPException
+from litestar.exceptions import ClientException, HTTPException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from jobpulse.instrumentation.conventions import ATTR_JOB_ID
+from jobpulse.sidecar.api.errors import UnsupportedMediaTypeException
+from jobpulse.sidecar.api.openapi import BINARY, OBJECT, success_content
 from jobpulse.sidecar.ingest import otlp_codec as codec
 from jobpulse.sidecar.ingest.otlp_codec import BodyError, LogRecordData
 from jobpulse.sidecar.ingest.records import RecordError, origin_of, to_event
@@ -106,6 +109,11 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+# What an export is answered with: an OTLP Export*ServiceResponse, in the request's encoding.
+_EXPORT_RESPONSE = success_content({"application/x-protobuf": BINARY, "application/json": OBJECT})
+_BODY_ERRORS = [ClientException, RequestEntityTooLarge, UnsupportedMediaTypeException]
+
+
 class OtlpController(Controller):
     """OTLP/HTTP export endpoints (protobuf or JSON, optionally gzip)."""
 
@@ -115,11 +123,19 @@ class OtlpController(Controller):
 
     # The ingestor comes from app state rather than dependency injection: these are the hottest
     # routes, and resolving a dependency costs more than the handler's own work for a small request.
-    @post("/logs", status_code=200, summary="Receive OTLP log records (job events and log lines)")
+    @post(
+        "/logs",
+        status_code=200,
+        summary="Receive OTLP log records (job events and log lines)",
+        operation_class=_EXPORT_RESPONSE,
+        raises=_BODY_ERRORS,
+    )
     async def export_logs(self, request: Request) -> Response[bytes]:
         return await _export(request, _ingest_logs)
 
-    @post("/traces", status_code=200, summary="Receive OTLP spans")
+    @post(
+        "/traces", status_code=200, summary="Receive OTLP spans", operation_class=_EXPORT_RESPONSE, raises=_BODY_ERRORS
+    )
     async def export_traces(self, request: Request) -> Response[bytes]:
         return await _export(request, _ingest_spans)
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from jobpulse.sidecar.metrics.labels import LabelBudget, escape
 from jobpulse.sidecar.model import views
 from jobpulse.sidecar.model.state import ACTIVE_STATUSES, JobState
+from jobpulse.sidecar.printable import printable
 from jobpulse.sidecar.store import JobStore
 
 ACTIVE_ORDER = ("pending", "running", "paused", "lost")
@@ -39,7 +40,10 @@ GAUGES: tuple[tuple[str, str], ...] = (
     ("jobpulse_active_job_expected_duration_seconds", "How long the job said it expects to take."),
     ("jobpulse_active_job_seconds_since_progress", "Seconds since the job's processed count last changed."),
     ("jobpulse_active_job_memory_rss_bytes", "Resident memory of the job's process at its latest resource sample."),
-    ("jobpulse_active_job_cpu_utilization_ratio", "CPU used by the job's process at its latest sample (1.0 = one core)."),
+    (
+        "jobpulse_active_job_cpu_utilization_ratio",
+        "CPU used by the job's process at its latest sample (1.0 = one core).",
+    ),
 )
 
 _Values = tuple[str | None, ...]
@@ -123,12 +127,14 @@ class ActiveJobsRenderer:
             name = budget.name(state.name)
             job_type = budget.job_type(name, state.job_type)
             by_status[(name, job_type, state.status)] += 1
-            label = f'job_id="{escape(state.id)}",job_name="{escape(name)}",job_type="{escape(job_type)}"'
+            label = f'job_id="{escape(printable(state.id))}",job_name="{escape(name)}",job_type="{escape(job_type)}"'
             labels.append(label)
             infos.append(f'{label},status="{state.status}"')
             rows.append(_job_values(state, now_ns))
 
-        out: list[str] = [_help(JOBS_ACTIVE, "Jobs that have not ended, by status (pending, running, paused, lost).", "gauge")]
+        out: list[str] = [
+            _help(JOBS_ACTIVE, "Jobs that have not ended, by status (pending, running, paused, lost).", "gauge")
+        ]
         out.extend(
             f'{JOBS_ACTIVE}{{job_name="{escape(name)}",job_type="{escape(job_type)}",status="{status}"}} {count}\n'
             for (name, job_type, status), count in sorted(by_status.items())
@@ -141,5 +147,11 @@ class ActiveJobsRenderer:
         columns = list(zip(*rows, strict=False)) if rows else [() for _ in GAUGES]
         for (name, text), column in zip(GAUGES, columns, strict=False):
             out.append(_help(name, text, "gauge"))
-            out.extend([f"{name}{{{label}}} {value}\n" for label, value in zip(labels, column, strict=False) if value is not None])
+            out.extend(
+                [
+                    f"{name}{{{label}}} {value}\n"
+                    for label, value in zip(labels, column, strict=False)
+                    if value is not None
+                ]
+            )
         return "".join(out)

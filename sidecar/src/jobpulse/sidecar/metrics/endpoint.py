@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from litestar import Request, Response, get
 
-from jobpulse.sidecar.metrics.registry import SidecarMetrics
+from jobpulse.sidecar.api.openapi import TEXT, success_content
+from jobpulse.sidecar.metrics.registry import OPENMETRICS, SidecarMetrics
 
 
 @get(
@@ -12,8 +13,11 @@ from jobpulse.sidecar.metrics.registry import SidecarMetrics
     tags=["metrics"],
     summary="Prometheus metrics (text format, or OpenMetrics with exemplars on request)",
     description="Rendered from the job state at scrape time; see docs/metrics.md for every metric.",
+    operation_class=success_content({"text/plain": TEXT, OPENMETRICS: TEXT}),
 )
 async def metrics_endpoint(request: Request) -> Response[bytes]:
     metrics: SidecarMetrics = request.app.state.metrics
     body, content_type = await metrics.render_async(request.headers.get("accept"))
-    return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
+    # The header as prometheus-client writes it, version and charset included: given as a media
+    # type, Litestar would append a second charset to a text/* type.
+    return Response(body, headers={"Cache-Control": "no-store", "Content-Type": content_type})

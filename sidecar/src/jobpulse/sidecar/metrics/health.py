@@ -17,6 +17,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from jobpulse.sidecar.api.failures import ServerErrors
 from jobpulse.sidecar.feed.hub import FeedClient, FeedHub
 from jobpulse.sidecar.history.writer import HistoryWriter
 from jobpulse.sidecar.ingest.receiver import Ingestor
@@ -98,6 +99,7 @@ class SidecarHealthCollector(Collector):
         writer: HistoryWriter | None,
         probe: LoopLagProbe,
         render_seconds: Any = None,
+        errors: ServerErrors | None = None,
     ) -> None:
         self.store = store
         self.ingestor = ingestor
@@ -105,6 +107,7 @@ class SidecarHealthCollector(Collector):
         self.writer = writer
         self.probe = probe
         self.render_seconds = render_seconds
+        self.errors = errors
         self._dropped = _DroppedFrames()
 
     def collect(self) -> Iterator[Any]:
@@ -216,6 +219,17 @@ class SidecarHealthCollector(Collector):
                 "Duration of the latest history storage write.",
                 wstats.last_flush_seconds,
             )
+
+        if self.errors is not None:
+            failed = CounterMetricFamily(
+                "jobpulse_sidecar_http_errors",
+                "Requests and WebSocket connections whose handler raised an unhandled exception (answered 500, "
+                "or closed with 4500/1011), by route template and method (WEBSOCKET for the live feed).",
+                labels=["route", "method"],
+            )
+            for (route, method), count in sorted(self.errors.counts.items()):
+                failed.add_metric([route, method], count)
+            yield failed
 
         if self.render_seconds is not None:
             yield _gauge(

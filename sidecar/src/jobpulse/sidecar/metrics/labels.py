@@ -5,9 +5,12 @@ they come from the jobs, so a job that puts a run id into its name must not be a
 sidecar's series without bound. The first ``max_names`` job names (and the first ``max_per_name``
 step names / exception types per job name) keep their own label value; later ones are reported as
 ``OTHER``. Job ids appear only on the per-active-job gauges, which exist only while a job is active.
+Label values are shown with control characters escaped (:func:`~jobpulse.sidecar.printable.printable`).
 """
 
 from __future__ import annotations
+
+from jobpulse.sidecar.printable import printable
 
 UNKNOWN = "unknown"
 """Label value of a job that did not say its name or type."""
@@ -27,8 +30,7 @@ class LabelBudget:
 
     def name(self, value: str | None) -> str:
         """The label value for job name ``value``."""
-        if not value:
-            value = UNKNOWN
+        value = printable(value) if value else UNKNOWN
         names = self._names
         if value in names:
             return value
@@ -39,8 +41,7 @@ class LabelBudget:
 
     def within(self, job_name: str, kind: str, value: str | None) -> str:
         """The label value for ``value`` of ``kind`` (``step``, ``exception_type``) under ``job_name``."""
-        if not value:
-            value = UNKNOWN
+        value = printable(value) if value else UNKNOWN
         seen = self._per_name.setdefault((job_name, kind), set())
         if value in seen:
             return value

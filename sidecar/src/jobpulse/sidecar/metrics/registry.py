@@ -95,6 +95,7 @@ class SidecarMetrics:
         ingestor: Any,
         hub: Any,
         writer: Any = None,
+        errors: Any = None,
         budget: LabelBudget | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
         process_metrics: bool = True,
@@ -109,7 +110,7 @@ class SidecarMetrics:
         self.probe = LoopLagProbe()
         self.last_render_seconds = 0.0
         self.registry.register(
-            SidecarHealthCollector(store, ingestor, hub, writer, self.probe, lambda: self.last_render_seconds)
+            SidecarHealthCollector(store, ingestor, hub, writer, self.probe, lambda: self.last_render_seconds, errors)
         )
         if process_metrics:
             ProcessCollector(registry=self.registry)
@@ -134,8 +135,11 @@ class SidecarMetrics:
             # prometheus-client's OpenMetrics encoder escapes every sample's name character by character
             # for "underscores" escaping (about 15 us a sample). Names that are valid legacy names need
             # no escaping, so the utf-8 mode, which only escapes label values, writes the same bytes.
-            encoder = partial(openmetrics_exposition.generate_latest, escaping=openmetrics_exposition.ALLOWUTF8,
-                              version=_version(content_type))
+            encoder = partial(
+                openmetrics_exposition.generate_latest,
+                escaping=openmetrics_exposition.ALLOWUTF8,
+                version=_version(content_type),
+            )
         body = encoder(_Collected(families))
         active = self.active.render(states, now_ns, openmetrics=openmetrics).encode()
         if openmetrics and body.endswith(_EOF):

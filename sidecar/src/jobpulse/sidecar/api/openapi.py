@@ -1,0 +1,36 @@
+"""OpenAPI details that Litestar cannot infer from a handler's signature."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
+
+TEXT = Schema(type=OpenAPIType.STRING)
+"""Any text."""
+
+BINARY = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+"""Any bytes (a protobuf message)."""
+
+OBJECT = Schema(type=OpenAPIType.OBJECT)
+"""Any JSON object."""
+
+
+def success_content(content: dict[str, Schema]) -> type[Operation]:
+    """An operation class whose success response is documented as ``content`` (media type -> schema).
+
+    Litestar documents one media type per response, and a handler that returns a bare ``Response``
+    or ``Stream`` as a JSON string; handlers that send text, or pick the type per request, say here
+    what they really send.
+    """
+
+    @dataclass
+    class ContentOperation(Operation):
+        def __post_init__(self) -> None:
+            for status, response in (self.responses or {}).items():
+                if status.startswith("2") and isinstance(response, OpenAPIResponse):
+                    response.content = {
+                        media_type: OpenAPIMediaType(schema=schema) for media_type, schema in content.items()
+                    }
+
+    return ContentOperation
