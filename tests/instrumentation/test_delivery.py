@@ -8,7 +8,7 @@ import threading
 import time
 from typing import IO
 
-from jobpulse.instrumentation.conventions import (
+from jobpulse.conventions import (
     ATTR_JOB_ID,
     ATTR_SEQ,
     ATTR_STATUS,

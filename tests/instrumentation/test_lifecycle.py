@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from jobpulse.instrumentation.conventions import (
+from jobpulse.conventions import (
     ATTR_EXCEPTION_MESSAGE,
     ATTR_EXCEPTION_STACKTRACE,
     ATTR_EXCEPTION_TYPE,

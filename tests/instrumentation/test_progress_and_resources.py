@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobpulse.instrumentation.conventions import (
+from jobpulse.conventions import (
     ATTR_CPU_UTILIZATION,
     ATTR_FAILED,
     ATTR_HEARTBEAT_INTERVAL,

@@ -40,7 +40,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import Span, Status, StatusCode
 
 from .config import Settings
-from .conventions import DEFAULT_SIDECAR_URL, RESOURCE_HOST_NAME, RESOURCE_PROCESS_PID, RESOURCE_SERVICE_NAME
+from jobpulse.conventions import DEFAULT_SIDECAR_URL, RESOURCE_HOST_NAME, RESOURCE_PROCESS_PID, RESOURCE_SERVICE_NAME
 
 SCOPE_NAME = "jobpulse.instrumentation"
 

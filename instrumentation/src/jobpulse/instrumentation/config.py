@@ -8,7 +8,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from .conventions import DEFAULT_HEARTBEAT_INTERVAL_S
+from jobpulse.conventions import DEFAULT_HEARTBEAT_INTERVAL_S
 
 ENV_PROGRESS_INTERVAL = "JOBPULSE_PROGRESS_INTERVAL"
 ENV_RESOURCES_INTERVAL = "JOBPULSE_RESOURCES_INTERVAL"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from .conventions import ATTR_CONTROL_COMMAND, DEFAULT_SIDECAR_URL, EVENT_PAUSED, EVENT_RESUMED
+from jobpulse.conventions import ATTR_CONTROL_COMMAND, DEFAULT_SIDECAR_URL, EVENT_PAUSED, EVENT_RESUMED
 
 if TYPE_CHECKING:
     from .job import Job

@@ -20,7 +20,7 @@ from opentelemetry.context import Context
 from . import metrics
 from ._otel import end_span
 from .control import JobCancelled, JobControl
-from .conventions import (
+from jobpulse.conventions import (
     ATTR_CONTROL_COMMAND,
     ATTR_EXCEPTION_MESSAGE,
     ATTR_EXCEPTION_STACKTRACE,

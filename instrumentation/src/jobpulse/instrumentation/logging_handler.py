@@ -6,7 +6,7 @@ import logging
 import threading
 
 from . import runtime
-from .conventions import ATTR_CODE_FILE, ATTR_CODE_FUNCTION, ATTR_CODE_LINE, ATTR_LOGGER_NAME
+from jobpulse.conventions import ATTR_CODE_FILE, ATTR_CODE_FUNCTION, ATTR_CODE_LINE, ATTR_LOGGER_NAME
 from .job import current_job, exception_attributes, sole_running_job
 
 # Records of these loggers come from exporting (or reporting on) telemetry; capturing them would

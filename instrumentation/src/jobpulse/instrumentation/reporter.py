@@ -20,7 +20,7 @@ from . import metrics
 from ._otel import Telemetry, silence_exporter_logs_in, suppress_instrumentation
 from .config import Settings
 from .control import ControlChannel, control_url
-from .conventions import EVENT_END, EVENT_PAUSED, EVENT_PROGRESS, EVENT_RESOURCES, EVENT_RESUMED, LIFECYCLE_EVENTS
+from jobpulse.conventions import EVENT_END, EVENT_PAUSED, EVENT_PROGRESS, EVENT_RESOURCES, EVENT_RESUMED, LIFECYCLE_EVENTS
 from .resources import ResourceSampler
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from typing import Any
 from litestar import Controller, Request, Response, post
 from litestar.exceptions import HTTPException
 
-from jobpulse.instrumentation.conventions import ATTR_JOB_ID
+from jobpulse.conventions import ATTR_JOB_ID
 from jobpulse.sidecar.ingest import otlp_codec as codec
 from jobpulse.sidecar.ingest.otlp_codec import BodyError, LogRecordData
 from jobpulse.sidecar.ingest.records import RecordError, origin_of, to_event

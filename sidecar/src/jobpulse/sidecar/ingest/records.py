@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from jobpulse.instrumentation import conventions as c
+from jobpulse import conventions as c
 from jobpulse.sidecar.ingest.otlp_codec import LogRecordData
 from jobpulse.sidecar.model import events as ev
 from jobpulse.sidecar.model.events import JobEvent, level_from_severity
