@@ -691,7 +691,7 @@ class JobSim:
 
 
 class EmitterSim:
-    """One job process running ``jobs`` jobs at once, as its reporter batches their records.
+    """One job process running ``jobs`` jobs at once, as its delivery thread batches their records.
 
     Each job lives ``lifetime`` records: start, step started, then progress (with a log line about
     every 8th and a resources sample about every 20th record), step changes, and end; then a new job

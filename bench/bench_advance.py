@@ -4,7 +4,7 @@
 
 Each loop runs N calls, best of REPEATS; results are ns per call. The target is advance/tqdm <= 0.5.
 The job exports to a port where nothing listens (as with no sidecar), so the numbers include the
-reporter thread running beside the loop, as they would in a real job.
+delivery thread running beside the loop, as they would in a real job.
 """
 
 from __future__ import annotations

@@ -113,7 +113,7 @@ end
 def generate_pool(directory: Path, batch: int, threads: int, records: int, active_jobs: int, seed: int) -> tuple[int, Counter[str]]:
     """Write one body set per wrk thread; return (bodies written, record kinds)."""
     directory.mkdir(parents=True)
-    # A request holds at most one record per job, as a reporter tick does: >= batch jobs per emitter.
+    # A request holds at most one record per job, as a delivery tick does: >= batch jobs per emitter.
     jobs_per_emitter = max(batch, 25)
     emitters_per_thread = max(1, active_jobs // (threads * jobs_per_emitter))
     requests_per_thread = max(1, records // (threads * batch))

@@ -13,7 +13,7 @@ every frame received and decode each distinct frame once. The latency of a recei
 processed == V; only the first message carrying a new value of a job counts (a resources sample
 also sends ``job_progress``, with a value seen before). Advances made during the measured window
 count; their messages may arrive up to ``--drain`` seconds after it. Each message's ``updated_at``
-(when the job's reporter emitted the record) splits the latency into the job's part and the rest.
+(when the job's delivery thread emitted the record) splits the latency into the job's part and the rest.
 
 The baseline row is the product brief's case (100 jobs, 100 clients, target p99 < 100 ms), measured
 in the same run; the target case is 1,000 jobs and 500 clients, target p99 < 50 ms.
@@ -97,7 +97,7 @@ def job_worker(index: int, url: str, n_jobs: int, rate_min: float, rate_max: flo
 class FeedData(msgspec.Struct):
     """The fields of a job_progress message's data that latency needs (the rest is skipped).
 
-    ``updated_at`` is the time of the job's newest record (set by the job's reporter when it emits
+    ``updated_at`` is the time of the job's newest record (set by the job's delivery thread when it emits
     the progress record), which splits the latency into the job's part and the rest.
     """
 
@@ -481,7 +481,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{s.describe_plan(server_cpus, load_cpus)} (job and client processes share the load cores)")
     print(f"Jobs advance every {1 / args.rate_max:g}-{1 / args.rate_min:g} s each (uniform jitter), from {args.job_procs} processes; "
           f"clients in {args.client_procs} processes; warm-up {args.warmup:g} s, measured {args.duration:g} s, drain {args.drain:g} s.")
-    print(f"Batching on the way: job progress interval {args.progress_interval or 0.025:g} s (reporter), "
+    print(f"Batching on the way: job progress interval {args.progress_interval or 0.025:g} s (delivery thread), "
           f"feed tick {args.feed_tick_ms or 20} ms (sidecar).")
     base_p99 = results[0]["p99"]
     table = []
@@ -497,7 +497,7 @@ def main(argv: list[str] | None = None) -> None:
         ["jobs", "clients", "job side p50 ms", "job side p99 ms", "after the job p50 ms", "after the job p99 ms"],
         [(r["jobs"], r["clients"], f"{r['job_p50']:.1f}", f"{r['job_p99']:.1f}", f"{r['after_p50']:.1f}",
           f"{r['after_p99']:.1f}") for r in results],
-        "Where the latency is: job side = advance() -> progress record emitted by the job's reporter "
+        "Where the latency is: job side = advance() -> progress record emitted by the job's delivery thread "
         "(updated_at);\nafter the job = record emitted -> received (OTLP export, sidecar ingest, feed tick, fan-out, client)",
     )
     table = []

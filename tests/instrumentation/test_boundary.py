@@ -36,3 +36,18 @@ def test_only_one_module_touches_the_underscore_logs_api() -> None:
     underscore = re.compile(r"^\s*(from|import)\s+opentelemetry(\.sdk)?\._logs", re.MULTILINE)
     users = sorted(path.name for path in package.glob("*.py") if underscore.search(path.read_text()))
     assert users == ["_otel.py"]
+
+
+def test_the_sidecar_reads_the_conventions_without_loading_the_job_runtime() -> None:
+    done = run_script(
+        """
+        import json, sys
+        import jobpulse.conventions
+        import jobpulse.sidecar.ingest.receiver
+        loaded = [name for name in sys.modules if name.startswith(("jobpulse.instrumentation", "opentelemetry.sdk"))]
+        print(json.dumps(sorted(loaded)))
+        """,
+        None,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []

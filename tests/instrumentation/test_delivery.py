@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import queue
+import subprocess
 import threading
 import time
 from typing import IO
 
-from jobpulse.instrumentation.conventions import (
+from jobpulse.conventions import (
     ATTR_JOB_ID,
     ATTR_SEQ,
     ATTR_STATUS,
@@ -40,6 +41,14 @@ def test_a_short_script_delivers_everything_at_exit_without_flushing(capture: Ot
     assert sorted(span["name"] for span in capture.spans) == ["only", "short"]
 
 
+def run_without_sidecar(script: str) -> tuple[subprocess.CompletedProcess[str], str, float]:
+    """Run `script` against a port where nothing listens; return its outcome, the endpoint, the seconds it took."""
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    done = run_script(script, endpoint)
+    return done, endpoint, time.monotonic() - started
+
+
 BUSY_JOB = """
     import json, logging, time
     from jobpulse.instrumentation import track_job
@@ -55,21 +64,41 @@ BUSY_JOB = """
 """
 
 
-def test_without_a_sidecar_the_job_completes_with_one_warning() -> None:
-    endpoint = f"http://127.0.0.1:{free_port()}"
-    started = time.monotonic()
-    done = run_script(BUSY_JOB, endpoint)
-    wall = time.monotonic() - started
-
+def test_without_a_sidecar_the_job_completes_with_one_warning_and_one_line_at_exit() -> None:
+    done, endpoint, wall = run_without_sidecar(BUSY_JOB)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["processed"] == 1000
     assert result["job_seconds"] < 0.5  # the job itself never waited on the network
     assert wall < 10
     warnings = done.stderr.splitlines()
-    assert len(warnings) == 1, done.stderr
+    assert len(warnings) == 2, done.stderr
     assert f"{endpoint}/v1/logs" in warnings[0]
+    assert "exiting without delivering" in warnings[1]  # what it could not deliver is said, not hidden
     assert "Traceback" not in done.stderr
+
+
+UNDELIVERED_JOB = """
+    from jobpulse.instrumentation import track_job
+
+    with track_job("unheard", steps=["only"]) as job:
+        with job.step("only"):
+            job.log("nobody reads this")
+            job.advance(3)
+"""
+
+
+def test_without_a_sidecar_the_job_exits_promptly_and_says_what_it_dropped() -> None:
+    done, endpoint, wall = run_without_sidecar(UNDELIVERED_JOB)
+    assert done.returncode == 0, done.stderr
+    # Interpreter start-up and imports take about a third of this; the exit must not wait on the network.
+    assert wall < 1.0, f"the job took {wall:.2f} s to exit"
+    warnings = done.stderr.splitlines()
+    assert len(warnings) == 2, done.stderr
+    assert "cannot deliver" in warnings[0]
+    # Start, step started, the log line, step completed, end; the job's span and the step's.
+    assert f"exiting without delivering 5 job records and 2 spans to {endpoint}/v1/logs" in warnings[1]
+    assert "the last export failed" in warnings[1]
 
 
 RETURNING_SIDECAR_JOB = """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from jobpulse.instrumentation.conventions import (
+from jobpulse.conventions import (
     ATTR_EXCEPTION_MESSAGE,
     ATTR_EXCEPTION_STACKTRACE,
     ATTR_EXCEPTION_TYPE,
@@ -180,7 +180,7 @@ CANCELLED_JOBS = """
     except KeyboardInterrupt:
         print("KeyboardInterrupt propagated")
 
-    def cancel(job):
+    def cancel():
         raise JobCancelled("at checkpoint")
 
     try:
@@ -264,8 +264,11 @@ def test_service_name_defaults_to_the_script_name(capture: OtlpCapture, tmp_path
     start = capture.wait_for(lambda c: c.events(EVENT_START))[0]
     assert start["resource"][RESOURCE_SERVICE_NAME] == "nightly_orders"
 
-    done = run_script("from jobpulse.instrumentation import track_job\nwith track_job('y'): pass", capture.url,
-                      OTEL_SERVICE_NAME="billing")
+    done = run_script(
+        "from jobpulse.instrumentation import track_job\nwith track_job('y'): pass",
+        capture.url,
+        OTEL_SERVICE_NAME="billing",
+    )
     assert done.returncode == 0, done.stderr
     ends = capture.wait_for(lambda c: len(c.events(EVENT_START)) == 2 and c.events(EVENT_START))
     assert ends[1]["resource"][RESOURCE_SERVICE_NAME] == "billing"

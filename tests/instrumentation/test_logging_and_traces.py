@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from jobpulse.instrumentation.conventions import (
+from jobpulse.conventions import (
     ATTR_CODE_FILE,
     ATTR_CODE_FUNCTION,
     ATTR_CODE_LINE,

@@ -92,7 +92,7 @@ def test_serve_metrics_is_scraped_over_http_while_a_job_runs(capture: OtlpCaptur
         port = int(worker.stdout.readline())  # type: ignore[union-attr]
         url = f"http://127.0.0.1:{port}/metrics"
         labels = (("job_name", "served"), ("job_type", ""))
-        # Counters follow the reporter's ticks, not each advance().
+        # Counters follow the delivery thread's ticks, not each advance().
         samples = wait_for(lambda: (s := scrape(url)).get(("jobpulse_job_records_processed_total", labels)) and s)
         assert samples[("jobpulse_job_records_processed_total", labels)] == 5.0
         assert samples[("jobpulse_jobs_running", labels)] == 1.0

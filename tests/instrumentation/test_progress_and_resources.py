@@ -1,8 +1,8 @@
-"""Progress is coalesced by the reporter; resources samples double as heartbeats."""
+"""Progress is coalesced by the pulse; resources samples double as heartbeats."""
 
 from __future__ import annotations
 
-from jobpulse.instrumentation.conventions import (
+from jobpulse.conventions import (
     ATTR_CPU_UTILIZATION,
     ATTR_FAILED,
     ATTR_HEARTBEAT_INTERVAL,
@@ -67,7 +67,7 @@ def test_resources_records_carry_process_usage(capture: OtlpCapture) -> None:
     for sample in samples:
         assert sample[ATTR_MEMORY_RSS] > 10_000_000
         assert sample[ATTR_MEMORY_VIRTUAL] >= sample[ATTR_MEMORY_RSS]
-        assert sample[ATTR_THREAD_COUNT] >= 2  # the job's thread and the reporter
+        assert sample[ATTR_THREAD_COUNT] >= 2  # the job's thread and the delivery thread
         assert sample[ATTR_OPEN_FDS] >= 3
         assert isinstance(sample[ATTR_CPU_UTILIZATION], float)
     # A busy loop keeps about one core busy between samples.

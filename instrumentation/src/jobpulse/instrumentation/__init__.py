@@ -21,33 +21,13 @@ Nothing here waits on the network in the job's thread, and a missing sidecar cos
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .config import configure
-    from .control import JobCancelled
-    from .job import Job, current_job
-    from .logging_handler import JobLogHandler
-    from .metrics import push_metrics, registry, serve_metrics
-    from .runtime import flush
-    from .tracking import JobTracker, track_job
-
-# Loaded on first use: the sidecar imports `jobpulse.instrumentation.conventions`, which runs this
-# module, and must not pay for (or start the exit hooks of) the job runtime and the OTel SDK.
-_SUBMODULE_OF = {
-    "Job": "job",
-    "JobCancelled": "control",
-    "JobLogHandler": "logging_handler",
-    "JobTracker": "tracking",
-    "configure": "config",
-    "current_job": "job",
-    "flush": "runtime",
-    "push_metrics": "metrics",
-    "registry": "metrics",
-    "serve_metrics": "metrics",
-    "track_job": "tracking",
-}
+from .config import configure
+from .control import JobCancelled
+from .job import Job, current_job
+from .logging_handler import JobLogHandler
+from .metrics import push_metrics, registry, serve_metrics
+from .runtime import flush
+from .tracking import JobTracker, track_job
 
 __all__ = [
     "Job",
@@ -62,16 +42,3 @@ __all__ = [
     "serve_metrics",
     "track_job",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    submodule = _SUBMODULE_OF.get(name)
-    if submodule is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{submodule}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})

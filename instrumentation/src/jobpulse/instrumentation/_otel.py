@@ -1,11 +1,13 @@
 """The instrumentation's private OpenTelemetry pipeline.
 
 The logs SDK still lives in underscore modules (``opentelemetry._logs``, ``opentelemetry.sdk._logs``);
-this is the only module that touches them, so an upstream rename is a one-file change.
+this is the only module that imports them (the delivery processor takes their types from here), so
+an upstream rename is a one-file change.
 
 The providers here are private: the global Logger/TracerProvider stay whatever the application made
 them, and an application's own OpenTelemetry setup never sees jobpulse records (nor the reverse).
-Processors hand records and ended spans to a sink (the reporter), which exports them itself.
+Records and ended spans go to the processors they are given (the delivery processor), which export
+them through the OTLP/HTTP exporters made here.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,20 +41,19 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import Span, Status, StatusCode
 
+from jobpulse.conventions import DEFAULT_SIDECAR_URL, RESOURCE_HOST_NAME, RESOURCE_PROCESS_PID, RESOURCE_SERVICE_NAME
+
 from .config import Settings
-from .conventions import DEFAULT_SIDECAR_URL, RESOURCE_HOST_NAME, RESOURCE_PROCESS_PID, RESOURCE_SERVICE_NAME
+from .transport import FailFastSession
 
 SCOPE_NAME = "jobpulse.instrumentation"
 
 # A job must not wait on a sidecar that is not there; the OTel default (10 s) is for long-lived services.
 DEFAULT_EXPORT_TIMEOUT_S = 2.0
 
-# Loggers whose records from the reporter thread are ours to silence: an unreachable sidecar is
-# reported once by the reporter, not as a retry storm of exporter errors.
+# Loggers whose records from the delivery thread are ours to silence: an unreachable sidecar is
+# reported once by the delivery processor, not as a storm of exporter errors.
 _EXPORT_LOGGER_PREFIXES = ("opentelemetry.exporter", "urllib3", "requests")
-
-LogSink = Callable[[ReadableLogRecord, "str | None"], None]
-SpanSink = Callable[[ReadableSpan], None]
 
 
 def severity_number(levelno: int) -> SeverityNumber:
@@ -105,7 +106,7 @@ def _script_name() -> str | None:
 def suppress_instrumentation() -> None:
     """Keep an application's auto-instrumentation (e.g. of requests) from tracing our own exports.
 
-    Called once in the reporter thread; the context is per thread, so nothing else is affected.
+    Called once in each of the job side's threads; the context is per thread, so nothing else is affected.
     """
     attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
 
@@ -127,28 +128,47 @@ class _ThreadFilter(logging.Filter):
         return record.thread != self._thread_ident
 
 
-class Telemetry:
-    """Private providers and OTLP/HTTP exporters; records and ended spans go to the given sinks."""
+class Exporters:
+    """The OTLP/HTTP exporters of the job side's records and spans, and the endpoint they send to."""
 
-    def __init__(self, settings: Settings, log_sink: LogSink, span_sink: SpanSink) -> None:
-        resource = build_resource(settings)
-        self._logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-        self._logger_provider.add_log_record_processor(_HandOffLogs(log_sink))
-        self._logger = self._logger_provider.get_logger(SCOPE_NAME)
-        self._tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-        self._tracer_provider.add_span_processor(_HandOffSpans(span_sink))
-        self._tracer = self._tracer_provider.get_tracer(SCOPE_NAME)
-
+    def __init__(self, settings: Settings) -> None:
         logs_url = _explicit_url(settings, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, "v1/logs")
         traces_url = _explicit_url(settings, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, "v1/traces")
         headers = dict(settings.headers) or None
-        self._log_exporter = OTLPLogExporter(
-            endpoint=logs_url, headers=headers, timeout=_timeout(OTEL_EXPORTER_OTLP_LOGS_TIMEOUT)
+        self._logs = OTLPLogExporter(
+            endpoint=logs_url,
+            headers=headers,
+            timeout=_timeout(OTEL_EXPORTER_OTLP_LOGS_TIMEOUT),
+            session=FailFastSession(),
         )
-        self._span_exporter = OTLPSpanExporter(
-            endpoint=traces_url, headers=headers, timeout=_timeout(OTEL_EXPORTER_OTLP_TRACES_TIMEOUT)
+        self._spans = OTLPSpanExporter(
+            endpoint=traces_url,
+            headers=headers,
+            timeout=_timeout(OTEL_EXPORTER_OTLP_TRACES_TIMEOUT),
+            session=FailFastSession(),
         )
         self.endpoint = logs_url or _url_from_environment(OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, "v1/logs")
+
+    def export_logs(self, records: Sequence[ReadableLogRecord]) -> bool:
+        """Send records in one request; True when the receiver took them."""
+        return self._logs.export(records) is LogRecordExportResult.SUCCESS
+
+    def export_spans(self, spans: Sequence[ReadableSpan]) -> bool:
+        """Send spans in one request; True when the receiver took them."""
+        return self._spans.export(spans) is SpanExportResult.SUCCESS
+
+
+class Telemetry:
+    """Private logger and tracer providers whose records and ended spans go to the given processors."""
+
+    def __init__(self, settings: Settings, log_processor: LogRecordProcessor, span_processor: SpanProcessor) -> None:
+        resource = build_resource(settings)
+        self._logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+        self._logger_provider.add_log_record_processor(log_processor)
+        self._logger = self._logger_provider.get_logger(SCOPE_NAME)
+        self._tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+        self._tracer_provider.add_span_processor(span_processor)
+        self._tracer = self._tracer_provider.get_tracer(SCOPE_NAME)
 
     def emit(
         self,
@@ -177,11 +197,21 @@ class Telemetry:
         span = self._tracer.start_span(name, context=parent, attributes=attributes)
         return span, trace.set_span_in_context(span, Context())
 
-    def export_logs(self, records: Sequence[ReadableLogRecord]) -> bool:
-        return self._log_exporter.export(records) is LogRecordExportResult.SUCCESS
 
-    def export_spans(self, spans: Sequence[ReadableSpan]) -> bool:
-        return self._span_exporter.export(spans) is SpanExportResult.SUCCESS
+def readable(log_record: ReadWriteLogRecord) -> ReadableLogRecord:
+    """The exportable form of an emitted record, without the context it was emitted in.
+
+    Its trace and span ids are already in the record; the context would only keep spans alive while
+    the record waits in a buffer.
+    """
+    record = log_record.log_record
+    record.context = None
+    return ReadableLogRecord(
+        log_record=record,
+        resource=log_record.resource,
+        instrumentation_scope=log_record.instrumentation_scope,
+        limits=log_record.limits,
+    )
 
 
 def end_span(span: Span, error: BaseException | None = None) -> None:
@@ -212,34 +242,3 @@ def _timeout(signal_env: str) -> float | None:
     if os.environ.get(signal_env) or os.environ.get(OTEL_EXPORTER_OTLP_TIMEOUT):
         return None
     return DEFAULT_EXPORT_TIMEOUT_S
-
-
-class _HandOffLogs(LogRecordProcessor):
-    def __init__(self, sink: LogSink) -> None:
-        self._sink = sink
-
-    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
-        record = log_record.log_record
-        # Our records hold no context worth keeping alive in a buffer beyond their ids.
-        record.context = None
-        readable = ReadableLogRecord(
-            log_record=record,
-            resource=log_record.resource,
-            instrumentation_scope=log_record.instrumentation_scope,
-            limits=log_record.limits,
-        )
-        self._sink(readable, record.event_name)
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
-
-
-class _HandOffSpans(SpanProcessor):
-    def __init__(self, sink: SpanSink) -> None:
-        self._sink = sink
-
-    def on_end(self, span: ReadableSpan) -> None:
-        self._sink(span)

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from .conventions import DEFAULT_HEARTBEAT_INTERVAL_S
+from jobpulse.conventions import DEFAULT_HEARTBEAT_INTERVAL_S
 
 ENV_PROGRESS_INTERVAL = "JOBPULSE_PROGRESS_INTERVAL"
 ENV_RESOURCES_INTERVAL = "JOBPULSE_RESOURCES_INTERVAL"
@@ -60,7 +60,9 @@ def configure(
         resources_interval: seconds between resource samples, which double as heartbeats
             (env ``JOBPULSE_RESOURCES_INTERVAL``).
         buffer_size: job log lines kept while the receiver is unreachable; the oldest are dropped beyond.
-        exit_flush_timeout: how long the interpreter may wait at exit for telemetry to be delivered.
+        exit_flush_timeout: the longest the interpreter waits at exit for telemetry to be delivered. It
+            stops sooner, after one failed export attempt, so a job without a sidecar exits at once;
+            what is left undelivered is counted in one warning line.
         headers: extra HTTP headers for every export request (added to ``OTEL_EXPORTER_OTLP_HEADERS``).
         pushgateway_url: push the metrics registry there after every job (env ``JOBPULSE_PUSHGATEWAY_URL``).
         control: obey pause/resume/cancel commands from the sidecar (env ``JOBPULSE_CONTROL``, default on);

@@ -10,17 +10,19 @@ cancelled) carrying ``jobpulse.control.command``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import requests
 
-from .conventions import ATTR_CONTROL_COMMAND, DEFAULT_SIDECAR_URL, EVENT_PAUSED, EVENT_RESUMED
+from jobpulse.conventions import ATTR_CONTROL_COMMAND, DEFAULT_SIDECAR_URL, EVENT_PAUSED, EVENT_RESUMED
 
-if TYPE_CHECKING:
-    from .job import Job
+from ._otel import suppress_instrumentation
+from .transport import FailFastSession
 
 log = logging.getLogger("jobpulse.instrumentation")
 
@@ -53,83 +55,89 @@ def control_url(endpoint: str | None) -> str:
     return base.rstrip("/")
 
 
+# Have an action run in the job's thread at its next checkpoint (callable from any thread).
+Arm = Callable[[Callable[[], None]], None]
+# Emit one of the job's lifecycle records (event name, extra attributes).
+Acknowledge = Callable[[str, Mapping[str, Any]], None]
+
+
 class JobControl:
-    """What one job has been told: the pause it is in, and what may end it."""
+    """What one job has been told, and how it obeys: the control channel delivers, the job thread obeys.
 
-    def __init__(self) -> None:
-        self.wake = threading.Event()
+    It sees the job only through the two functions it is given: `arm`, which has an action run at
+    the job's next checkpoint, and `acknowledge`, which emits one of the job's lifecycle records.
+    """
+
+    def __init__(self, job_name: str, *, arm: Arm, acknowledge: Acknowledge) -> None:
+        self._job_name = job_name
+        self._arm = arm
+        self._acknowledge = acknowledge
+        self._wake = threading.Event()
         # True from a pause command until the job resumes (or skips the pause).
-        self.pausing = False
-        self.latest_resume = 0
-        self.cancel_command: int | None = None
-        self.cancel_reason: str | None = None
+        self._pausing = False
+        self._latest_resume = 0
+        self._cancel_command: int | None = None
+        self._cancel_reason: str | None = None
 
+    def deliver(self, command: Mapping[str, Any]) -> None:
+        """Take one command (called on the control thread)."""
+        command_id, action = command["id"], command["action"]
+        if action == "pause":
+            self._pausing = True
+            self._arm(functools.partial(self._pause, command_id))
+        elif action == "resume":
+            self._latest_resume = max(self._latest_resume, command_id)
+            if self._pausing:
+                self._wake.set()
+            else:
+                # Nothing to resume: say so at once, so the request does not stay pending.
+                self._acknowledge(EVENT_RESUMED, {ATTR_CONTROL_COMMAND: command_id})
+        elif action == "cancel":
+            self._cancel_command = command_id
+            self._cancel_reason = (
+                command.get("reason") or f"cancelled by {command.get('requested_by') or 'an operator'}"
+            )
+            self._arm(self._cancel)
+            self._wake.set()
 
-def obey_pause(command_id: int) -> Any:
-    """The checkpoint action of a pause: block until resumed (or raise when cancelled meanwhile)."""
-
-    def pause(job: Job) -> None:
-        state = job._control
-        state.wake.clear()
-        if state.cancel_command is not None:
-            raise JobCancelled(state.cancel_reason, command_id=state.cancel_command)
-        if state.latest_resume > command_id:
+    def _pause(self, command_id: int) -> None:
+        """The checkpoint action of a pause: block until resumed (or raise when cancelled meanwhile)."""
+        self._wake.clear()
+        if self._cancel_command is not None:
+            self._cancel()
+        if self._latest_resume > command_id:
             # Resumed before the pause took effect: acknowledge the resume, keep going.
-            state.pausing = False
-            job._emit(EVENT_RESUMED, {ATTR_CONTROL_COMMAND: state.latest_resume})
+            self._pausing = False
+            self._acknowledge(EVENT_RESUMED, {ATTR_CONTROL_COMMAND: self._latest_resume})
             return
-        job._emit(EVENT_PAUSED, {ATTR_CONTROL_COMMAND: command_id})
-        log.info("jobpulse: job %s paused (command %d)", job.name, command_id)
+        self._acknowledge(EVENT_PAUSED, {ATTR_CONTROL_COMMAND: command_id})
+        log.info("jobpulse: job %s paused (command %d)", self._job_name, command_id)
         while True:
-            state.wake.wait()
-            state.wake.clear()
-            if state.cancel_command is not None:
-                raise JobCancelled(state.cancel_reason, command_id=state.cancel_command)
-            if state.latest_resume > command_id:
+            self._wake.wait()
+            self._wake.clear()
+            if self._cancel_command is not None:
+                self._cancel()
+            if self._latest_resume > command_id:
                 break
-        state.pausing = False
-        job._emit(EVENT_RESUMED, {ATTR_CONTROL_COMMAND: state.latest_resume})
-        log.info("jobpulse: job %s resumed (command %d)", job.name, state.latest_resume)
+        self._pausing = False
+        self._acknowledge(EVENT_RESUMED, {ATTR_CONTROL_COMMAND: self._latest_resume})
+        log.info("jobpulse: job %s resumed (command %d)", self._job_name, self._latest_resume)
 
-    return pause
-
-
-def obey_cancel(job: Job) -> None:
-    """The checkpoint action of a cancel."""
-    state = job._control
-    raise JobCancelled(state.cancel_reason, command_id=state.cancel_command)
-
-
-def deliver(job: Job, command: dict[str, Any]) -> None:
-    """Hand one command to ``job`` (called on the control thread)."""
-    command_id, action = command["id"], command["action"]
-    state = job._control
-    if action == "pause":
-        state.pausing = True
-        job._arm_checkpoint(obey_pause(command_id))
-    elif action == "resume":
-        state.latest_resume = max(state.latest_resume, command_id)
-        if state.pausing:
-            state.wake.set()
-        else:
-            # Nothing to resume: say so at once, so the request does not stay pending.
-            job._emit(EVENT_RESUMED, {ATTR_CONTROL_COMMAND: command_id})
-    elif action == "cancel":
-        state.cancel_command = command_id
-        state.cancel_reason = command.get("reason") or f"cancelled by {command.get('requested_by') or 'an operator'}"
-        job._arm_checkpoint(obey_cancel)
-        state.wake.set()
+    def _cancel(self) -> None:
+        """The checkpoint action of a cancel."""
+        raise JobCancelled(self._cancel_reason, command_id=self._cancel_command)
 
 
 class ControlChannel:
     """The long-poll thread of a process, shared by all its jobs."""
 
-    def __init__(self, base_url: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, base_url: str, headers: Mapping[str, str] | None = None) -> None:
         self.url = base_url + "/api/control/poll"
-        self._session = requests.Session()
+        # The exporters' kind of session: a sidecar that is away costs a refused connection, not a wait.
+        self._session = FailFastSession()
         self._session.headers.update(headers or {})
         self._lock = threading.Condition()
-        self._jobs: dict[str, Job] = {}
+        self._jobs: dict[str, JobControl] = {}
         self._cursor = 0
         # The cursor is shared by all jobs: a job that joins polls from the cursor as it was when it
         # joined, so a command for it is not skipped because another job's newer one came first.
@@ -140,18 +148,19 @@ class ControlChannel:
         self._thread = threading.Thread(target=self._run, name="jobpulse-control", daemon=True)
         self._thread.start()
 
-    def register(self, job: Job) -> None:
+    def register(self, job_id: str, control: JobControl) -> None:
         with self._lock:
-            self._jobs[job.id] = job
+            self._jobs[job_id] = control
             self._new_jobs = True
             self._rewind_to = self._cursor if self._rewind_to is None else min(self._rewind_to, self._cursor)
             self._lock.notify_all()
 
-    def unregister(self, job: Job) -> None:
+    def unregister(self, job_id: str) -> None:
         with self._lock:
-            self._jobs.pop(job.id, None)
+            self._jobs.pop(job_id, None)
 
     def _run(self) -> None:
+        suppress_instrumentation()
         backoff = BACKOFF_MIN_S
         warned = False
         while True:
@@ -174,16 +183,23 @@ class ControlChannel:
                 continue
             if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
                 # Not a sidecar (an OpenTelemetry Collector, say): nothing to poll there.
-                log.info("jobpulse: %s offers no job control (HTTP %d); pause/cancel are off for this process",
-                         self.url, response.status_code)
+                log.info(
+                    "jobpulse: %s offers no job control (HTTP %d); pause/cancel are off for this process",
+                    self.url,
+                    response.status_code,
+                )
                 with self._lock:
                     self._disabled = True
                 continue
             if response.status_code != 200:
                 if not warned:
                     warned = True
-                    log.warning("jobpulse: control poll to %s answered %d: %s", self.url, response.status_code,
-                                response.text[:200])
+                    log.warning(
+                        "jobpulse: control poll to %s answered %d: %s",
+                        self.url,
+                        response.status_code,
+                        response.text[:200],
+                    )
                 with self._lock:
                     self._lock.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
@@ -195,8 +211,8 @@ class ControlChannel:
                     continue
                 self._delivered.add(command["id"])
                 with self._lock:
-                    job = self._jobs.get(command["job_id"])
-                if job is not None:
-                    deliver(job, command)
+                    control = self._jobs.get(command["job_id"])
+                if control is not None:
+                    control.deliver(command)
             self._cursor = max(self._cursor, answer["cursor"])
             self._delivered = {command_id for command_id in self._delivered if command_id > after}

@@ -1,99 +1,73 @@
-"""The `Job` handle: counts, steps, log lines, and the records a job emits about itself."""
+"""The `Job` handle: it counts, runs steps and writes log lines; its records go through its recorder."""
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import itertools
 import logging
 import threading
 import time
-import traceback
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from opentelemetry.context import Context
-
-from . import metrics
-from ._otel import end_span
-from .control import JobCancelled, JobControl
-from .conventions import (
+from jobpulse.conventions import (
     ATTR_CONTROL_COMMAND,
-    ATTR_EXCEPTION_MESSAGE,
-    ATTR_EXCEPTION_STACKTRACE,
-    ATTR_EXCEPTION_TYPE,
     ATTR_EXPECTED_DURATION,
-    ATTR_FAILED,
     ATTR_HEARTBEAT_INTERVAL,
     ATTR_JOB_ID,
     ATTR_JOB_NAME,
     ATTR_JOB_OWNER,
     ATTR_JOB_TYPE,
-    ATTR_PROCESSED,
-    ATTR_SEQ,
-    ATTR_STATUS,
-    ATTR_STEP,
-    ATTR_STEP_COUNT,
-    ATTR_STEP_DURATION,
-    ATTR_STEP_INDEX,
     ATTR_STEP_NAMES,
-    ATTR_STEP_STATE,
-    ATTR_TOTAL,
-    EVENT_END,
-    EVENT_PROGRESS,
-    EVENT_RESOURCES,
-    EVENT_START,
-    EVENT_STEP,
     STATUS_CANCELLED,
     STATUS_COMPLETED,
     STATUS_FAILED,
-    STEP_COMPLETED,
-    STEP_FAILED,
-    STEP_STARTED,
 )
 
-if TYPE_CHECKING:
-    from opentelemetry.trace import Span
+from . import metrics
+from .control import JobCancelled, JobControl
+from .recorder import JobRecorder, Step, exception_attributes
 
-    from .reporter import Reporter
+if TYPE_CHECKING:
+    from .runtime import Runtime
 
 T = TypeVar("T")
 
 MAX_JOB_ID_LENGTH = 200
 
 
-_current: contextvars.ContextVar[Job | None] = contextvars.ContextVar("jobpulse_current_job", default=None)
+class Running(NamedTuple):
+    """A job being run, with the recorder its log lines are written through."""
+
+    job: Job
+    recorder: JobRecorder
+
+
+_current: contextvars.ContextVar[Running | None] = contextvars.ContextVar("jobpulse_current_job", default=None)
 
 _running_lock = threading.Lock()
-_running: list[Job] = []
+_running: list[Running] = []
 
 
 def current_job() -> Job | None:
     """The job running in the calling context (thread or asyncio task), or None outside any job."""
+    running = _current.get()
+    return running.job if running is not None else None
+
+
+def current_running() -> Running | None:
+    """The job running in the calling context with its recorder, or None outside any job."""
     return _current.get()
 
 
-def sole_running_job() -> Job | None:
-    """The running job when the process runs exactly one, else None."""
+def sole_running() -> Running | None:
+    """The running job, with its recorder, when the process runs exactly one, else None."""
     with _running_lock:
         return _running[0] if len(_running) == 1 else None
-
-
-def exception_type_name(exc: BaseException) -> str:
-    """Fully qualified type name, spelled as the OpenTelemetry SDK spells it (builtins stay bare)."""
-    cls = type(exc)
-    return cls.__qualname__ if cls.__module__ in (None, "builtins") else f"{cls.__module__}.{cls.__qualname__}"
-
-
-def exception_attributes(exc: BaseException) -> dict[str, str]:
-    return {
-        ATTR_EXCEPTION_TYPE: exception_type_name(exc),
-        ATTR_EXCEPTION_MESSAGE: str(exc),
-        ATTR_EXCEPTION_STACKTRACE: "".join(traceback.format_exception(exc)),
-    }
 
 
 def end_status(exc: BaseException | None) -> str:
@@ -107,36 +81,20 @@ def end_status(exc: BaseException | None) -> str:
     return STATUS_FAILED
 
 
-class _Step:
-    """A step being run: its attributes are computed once, its span is the parent of its records."""
-
-    def __init__(self, name: str, index: int | None, count: int, span: Span, context: Context) -> None:
-        self.name = name
-        self.attributes: dict[str, Any] = {ATTR_STEP: name}
-        if index is not None:
-            self.attributes[ATTR_STEP_INDEX] = index
-        if count:
-            self.attributes[ATTR_STEP_COUNT] = count
-        self.span = span
-        self.context = context
-        self.started = time.monotonic()
-
-
-# (processed, failed, total, current step): what progress records report, compared by the reporter.
-Snapshot = tuple[int, int, "int | None", "_Step | None"]
-
-
 class Job:
     """Handle on one run of a job, returned by `track_job` and reachable through `current_job()`.
 
     Count work with `advance()` (an integer add, cheaper than ``tqdm.update``) or `iter()`; mark phases
     with `step()`; send log lines with `log()` (ordinary `logging` is captured too). A background
     thread turns changes into coalesced progress records, so none of these ever waits on the network.
+
+    Entering the handle starts the run (its start record) and exiting ends it (its end record, whose
+    status the exception that ended the block decides); `track_job` does both.
     """
 
     def __init__(
         self,
-        reporter: Reporter,
+        runtime: Runtime,
         name: str,
         *,
         job_type: str | None = None,
@@ -153,8 +111,7 @@ class Job:
         job_id = job_id or uuid.uuid4().hex
         if len(job_id) > MAX_JOB_ID_LENGTH:
             raise ValueError(f"job_id is longer than {MAX_JOB_ID_LENGTH} characters")
-        self._reporter = reporter
-        self._telemetry = reporter.telemetry
+        self._runtime = runtime
         self._id = job_id
         self._name = name
         self._type = job_type
@@ -174,18 +131,13 @@ class Job:
         self._total: int | None = None
         if total is not None:
             self.set_total(total)
-        # next() on itertools.count is atomic under the GIL: the job thread, the reporter and
-        # logging threads can all draw from it.
-        self._seq = itertools.count(1)
-        self._step: _Step | None = None
-        self._failed_step: tuple[BaseException, _Step] | None = None
-        self._ended = False
         self._checkpoint_armed = False
-        self._control = JobControl()
-        self._checkpoint_actions: deque[Callable[[Job], None]] = deque()
+        self._checkpoint_actions: deque[Callable[[], None]] = deque()
+        self._recorder = JobRecorder(runtime.telemetry, job_id, self)
+        self._control = JobControl(name, arm=self._arm_checkpoint, acknowledge=self._recorder.emit)
         self._started = 0.0
-        self._span: Span | None = None
-        self._root_context = Context()
+        self._running = Running(self, self._recorder)
+        self._token: contextvars.Token[Running | None] | None = None
 
     # -- what the job has done ------------------------------------------------------------------
 
@@ -224,7 +176,7 @@ class Job:
     def advance(self, n: int = 1, failed: int = 0) -> None:
         """Count `n` more records handled, `failed` of them failed: ``advance(failed=1)`` is one failed record.
 
-        Only integer adds: no clock, no lock, no I/O. The reporter thread notices the change.
+        Only integer adds: no clock, no lock, no I/O. The delivery thread notices the change.
         """
         # Kept minimal on purpose (benchmarked against tqdm.update); control swaps in
         # _advance_checked as an instance attribute while a command is pending.
@@ -269,10 +221,10 @@ class Job:
         # Disarm before draining so an action queued meanwhile is either drained now or re-arms.
         self._disarm_checkpoint()
         while self._checkpoint_actions:
-            self._checkpoint_actions.popleft()(self)
+            self._checkpoint_actions.popleft()()
 
-    def _arm_checkpoint(self, action: Callable[[Job], None]) -> None:
-        """Have `action(job)` run in the job's thread at its next checkpoint (callable from any thread)."""
+    def _arm_checkpoint(self, action: Callable[[], None]) -> None:
+        """Have `action()` run in the job's thread at its next checkpoint (callable from any thread)."""
         self._checkpoint_actions.append(action)
         # Swap advance() first: a checkpoint running in between then finds nothing armed and leaves
         # the swap for the next one to undo, rather than undoing it before it is made.
@@ -295,37 +247,16 @@ class Job:
         if self._checkpoint_armed:
             self.checkpoint()
         index = self._steps.index(name) if name in self._steps else None
-        parent = self._step
-        span, context = self._telemetry.start_span(
-            name,
-            parent.context if parent else self._root_context,
-            {ATTR_JOB_ID: self._id, **({ATTR_STEP_INDEX: index} if index is not None else {})},
-        )
-        step = _Step(name, index, len(self._steps), span, context)
-        self._step = step
-        self._emit(EVENT_STEP, {ATTR_STEP_STATE: STEP_STARTED})
+        step = self._recorder.start_step(name, index, len(self._steps))
         try:
             yield
         except BaseException as exc:
-            self._end_step(step, parent, exc)
+            self._end_step(step, end_status(exc), exc)
             raise
-        self._end_step(step, parent, None)
+        self._end_step(step, STATUS_COMPLETED, None)
 
-    def _end_step(self, step: _Step, parent: _Step | None, exc: BaseException | None) -> None:
-        duration = time.monotonic() - step.started
-        status = end_status(exc)
-        ok = status == STATUS_COMPLETED
-        if not ok and (self._failed_step is None or self._failed_step[0] is not exc):
-            # The innermost step sees the exception first; the end record names that one.
-            self._failed_step = (exc, step)  # type: ignore[assignment]
-        # A cancelled step did not complete either; the convention has no third ending for steps.
-        self._emit(
-            EVENT_STEP,
-            {ATTR_STEP_STATE: STEP_COMPLETED if ok else STEP_FAILED, ATTR_STEP_DURATION: duration},
-            levelno=logging.INFO if ok else logging.WARNING,
-        )
-        self._step = parent
-        end_span(step.span, exc if status == STATUS_FAILED else None)
+    def _end_step(self, step: Step, status: str, exc: BaseException | None) -> None:
+        duration = self._recorder.end_step(step, status, exc)
         metrics.step_duration.labels(self._name, step.name).observe(duration)
 
     def log(self, message: str, level: str | int = "info", **attributes: Any) -> None:
@@ -334,22 +265,28 @@ class Job:
             levelno = level
         elif (levelno := logging.getLevelNamesMapping().get(level.upper())) is None:
             raise ValueError(f"unknown log level {level!r}")
-        self._log_line(message, levelno, attributes)
+        self._recorder.line(message, levelno, attributes)
 
-    def _log_line(
-        self, body: str, levelno: int, attributes: Mapping[str, Any], timestamp: int | None = None
+    # -- the run (entered and exited by track_job) ----------------------------------------------
+
+    def __enter__(self) -> Job:
+        if self._token is not None or self._recorder.ended:
+            raise RuntimeError("a Job handle runs once; track_job makes a new one for every run")
+        self._token = _current.set(self._running)
+        try:
+            self._start()
+        except BaseException:
+            _current.reset(self._token)
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        seq = next(self._seq)
-        self._telemetry.emit(
-            None,
-            {ATTR_JOB_ID: self._id, ATTR_SEQ: seq, **attributes},
-            self._context,
-            levelno=levelno,
-            body=body,
-            timestamp=timestamp or time.time_ns(),
-        )
-
-    # -- lifecycle (driven by track_job) --------------------------------------------------------
+        try:
+            self._finish(exc)
+        finally:
+            _current.reset(self._token)  # type: ignore[arg-type]
 
     def _start(self) -> None:
         self._started = time.monotonic()
@@ -362,106 +299,29 @@ class Job:
         ):
             if value is not None:
                 start_attributes[key] = value
-        self._span, self._root_context = self._telemetry.start_span(
-            self._name, Context(), {**self._attributes, **start_attributes, ATTR_JOB_ID: self._id}
-        )
-        with _running_lock:
-            _running.append(self)
-        metrics.job_started(self._name, self._type or "")
-        self._reporter.register(self)
-        self._emit(
-            EVENT_START,
+        self._recorder.start(
+            self._name,
+            {**self._attributes, **start_attributes, ATTR_JOB_ID: self._id},
             {
                 **self._attributes,
                 **start_attributes,
-                ATTR_HEARTBEAT_INTERVAL: self._reporter.settings.resources_interval,
+                ATTR_HEARTBEAT_INTERVAL: self._runtime.settings.resources_interval,
             },
         )
+        with _running_lock:
+            _running.append(self._running)
+        metrics.job_started(self._name, self._type or "")
+        self._runtime.track(self._recorder, self._control, (self._name, self._type or ""))
 
     def _finish(self, exc: BaseException | None) -> None:
         status = end_status(exc)
-        # Set before the end record takes its seq: the reporter checks it after taking its own, so
-        # no progress record can follow the end record.
-        self._ended = True
-        end_attributes: dict[str, Any] = {ATTR_STATUS: status}
-        step = self._step
-        if status != STATUS_COMPLETED:
-            if self._failed_step is not None and self._failed_step[0] is exc:
-                step = self._failed_step[1]
-            if status == STATUS_FAILED:
-                end_attributes.update(exception_attributes(exc))  # type: ignore[arg-type]
-            if isinstance(exc, JobCancelled) and exc.command_id is not None:
-                end_attributes[ATTR_CONTROL_COMMAND] = exc.command_id
+        end_attributes: dict[str, Any] = {}
+        if status == STATUS_FAILED:
+            end_attributes.update(exception_attributes(exc))  # type: ignore[arg-type]
+        if isinstance(exc, JobCancelled) and exc.command_id is not None:
+            end_attributes[ATTR_CONTROL_COMMAND] = exc.command_id
         metrics.job_ended(self._name, self._type or "", status, time.monotonic() - self._started)
-        self._reporter.unregister(self)
+        self._runtime.untrack(self._recorder)
         with _running_lock:
-            _running.remove(self)
-        self._span.set_attribute(ATTR_STATUS, status)  # type: ignore[union-attr]
-        end_span(self._span, exc if status == STATUS_FAILED else None)  # type: ignore[arg-type]
-        self._emit(
-            EVENT_END,
-            end_attributes,
-            levelno=logging.ERROR if status == STATUS_FAILED else logging.INFO,
-            snapshot=(self._processed, self._failed, self._total, step),
-        )
-
-    # -- records --------------------------------------------------------------------------------
-
-    @property
-    def _context(self) -> Context:
-        step = self._step
-        return step.context if step is not None else self._root_context
-
-    def _snapshot(self) -> Snapshot:
-        return (self._processed, self._failed, self._total, self._step)
-
-    def _emit(
-        self,
-        event_name: str,
-        extra: Mapping[str, Any],
-        *,
-        levelno: int = logging.INFO,
-        snapshot: Snapshot | None = None,
-    ) -> None:
-        seq = next(self._seq)
-        self._emit_record(seq, event_name, snapshot or self._snapshot(), extra, levelno)
-
-    def _emit_record(
-        self, seq: int, event_name: str, snapshot: Snapshot, extra: Mapping[str, Any], levelno: int = logging.INFO
-    ) -> None:
-        processed, failed, total, step = snapshot
-        attributes: dict[str, Any] = {
-            ATTR_JOB_ID: self._id,
-            ATTR_SEQ: seq,
-            ATTR_PROCESSED: processed,
-            ATTR_FAILED: failed,
-        }
-        if total is not None:
-            attributes[ATTR_TOTAL] = total
-        if step is not None:
-            attributes.update(step.attributes)
-        attributes.update(extra)
-        self._telemetry.emit(event_name, attributes, self._context, levelno=levelno, timestamp=time.time_ns())
-
-    def _report_progress(self, last: Snapshot | None) -> Snapshot | None:
-        """Emit a progress record if anything changed since `last`; return what is now reported.
-
-        Called by the reporter thread.
-        """
-        if self._snapshot() == last:
-            return last
-        # The seq is taken before the counters are read, so the counts are at least as new as
-        # those of any record with a lower seq.
-        seq = next(self._seq)
-        snapshot = self._snapshot()
-        if self._ended:
-            return last
-        self._emit_record(seq, EVENT_PROGRESS, snapshot, {})
-        return snapshot
-
-    def _report_resources(self, sample: Mapping[str, int | float]) -> None:
-        """Emit a resources record (the job's heartbeat); called by the reporter thread."""
-        seq = next(self._seq)
-        if not self._ended:
-            attributes = {ATTR_JOB_ID: self._id, ATTR_SEQ: seq, **sample}
-            self._telemetry.emit(EVENT_RESOURCES, attributes, self._context, timestamp=time.time_ns())
+            _running.remove(self._running)
+        self._recorder.end(status, exc, end_attributes)

@@ -6,8 +6,9 @@ import logging
 import threading
 
 from . import runtime
-from .conventions import ATTR_CODE_FILE, ATTR_CODE_FUNCTION, ATTR_CODE_LINE, ATTR_LOGGER_NAME
-from .job import current_job, exception_attributes, sole_running_job
+from jobpulse.conventions import ATTR_CODE_FILE, ATTR_CODE_FUNCTION, ATTR_CODE_LINE, ATTR_LOGGER_NAME
+from .job import current_running, sole_running
+from .recorder import exception_attributes
 
 # Records of these loggers come from exporting (or reporting on) telemetry; capturing them would
 # feed every export back into the next one.
@@ -41,10 +42,10 @@ class JobLogHandler(logging.Handler):
         return handled
 
     def _send(self, record: logging.LogRecord) -> None:
-        if _ignored(record.name) or runtime.is_reporter_thread(record.thread):  # type: ignore[arg-type]
+        if _ignored(record.name) or runtime.is_delivery_thread(record.thread):  # type: ignore[arg-type]
             return
-        job = current_job() or sole_running_job()
-        if job is None or record.levelno < job.log_level:
+        running = current_running() or sole_running()
+        if running is None or record.levelno < running.job.log_level:
             return
         attributes = {
             ATTR_LOGGER_NAME: record.name,
@@ -56,7 +57,7 @@ class JobLogHandler(logging.Handler):
             attributes.update(exception_attributes(record.exc_info[1]))
         # The exception travels in attributes, so the body stays the message unless a formatter is set.
         body = self.format(record) if self.formatter else record.getMessage()
-        job._log_line(body, record.levelno, attributes, int(record.created * 1e9))
+        running.recorder.line(body, record.levelno, attributes, int(record.created * 1e9))
 
 
 def _ignored(logger_name: str) -> bool:

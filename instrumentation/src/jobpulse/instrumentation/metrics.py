@@ -1,6 +1,6 @@
 """Prometheus metrics of the jobs run by this process, in a registry of their own.
 
-Counters move when the reporter syncs them (every progress tick and at job end), never per
+Counters move when the pulse syncs them (every delivery tick and at job end), never per
 `advance()`, so the hot path stays an integer add.
 """
 
@@ -49,6 +49,24 @@ last_end = Gauge(
     registry=registry,
 )
 jobs_running = Gauge("jobpulse_jobs_running", "Jobs running in this process.", _JOB, registry=registry)
+
+
+class JobCounters:
+    """One job's share of the records counters, moved by what its counts grew since the last sync."""
+
+    def __init__(self, name: str, job_type: str) -> None:
+        self._processed = records_processed.labels(name, job_type)
+        self._failed = records_failed.labels(name, job_type)
+        self._counted_processed = 0
+        self._counted_failed = 0
+
+    def sync(self, processed: int, failed: int) -> None:
+        if processed != self._counted_processed:
+            self._processed.inc(processed - self._counted_processed)
+            self._counted_processed = processed
+        if failed != self._counted_failed:
+            self._failed.inc(failed - self._counted_failed)
+            self._counted_failed = failed
 
 
 def job_started(name: str, job_type: str) -> None:

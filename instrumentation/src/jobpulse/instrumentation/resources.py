@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psutil
 
-from .conventions import (
+from jobpulse.conventions import (
     ATTR_CPU_UTILIZATION,
     ATTR_MEMORY_RSS,
     ATTR_MEMORY_VIRTUAL,

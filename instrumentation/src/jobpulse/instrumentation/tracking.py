@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -11,7 +12,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from . import runtime
-from .job import Job, _current
+from .job import Job
 from .logging_handler import root_capture
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,34 +75,22 @@ class JobTracker:
         self._capture_logs = capture_logs
         self._job_options = job_options
         # One entry per enter: the same tracker may be entered again while in use (nested or reentrant).
-        self._runs: list[tuple[Job, Any]] = []
+        self._runs: list[contextlib.ExitStack] = []
 
     def __enter__(self) -> Job:
-        job = Job(runtime.reporter(), self._name, **self._job_options)
-        if self._capture_logs:
-            root_capture.acquire(job.log_level)
-        token = _current.set(job)
-        try:
-            job._start()
-        except BaseException:
-            self._release(job, token)
-            raise
-        self._runs.append((job, token))
+        job = Job(runtime.current(), self._name, **self._job_options)
+        with contextlib.ExitStack() as run:
+            if self._capture_logs:
+                root_capture.acquire(job.log_level)
+                run.callback(root_capture.release, job.log_level)
+            run.enter_context(job)
+            self._runs.append(run.pop_all())
         return job
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        job, token = self._runs.pop()
-        try:
-            job._finish(exc)
-        finally:
-            self._release(job, token)
-
-    def _release(self, job: Job, token: Any) -> None:
-        _current.reset(token)
-        if self._capture_logs:
-            root_capture.release(job.log_level)
+        self._runs.pop().__exit__(exc_type, exc, tb)
 
     async def __aenter__(self) -> Job:
         return self.__enter__()

@@ -16,7 +16,7 @@ from litestar import Controller, Request, Response, post
 from litestar.exceptions import ClientException, HTTPException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
-from jobpulse.instrumentation.conventions import ATTR_JOB_ID
+from jobpulse.conventions import ATTR_JOB_ID
 from jobpulse.sidecar.api.errors import UnsupportedMediaTypeException
 from jobpulse.sidecar.api.openapi import BINARY, OBJECT, success_content
 from jobpulse.sidecar.ingest import otlp_codec as codec
