@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -37,7 +35,9 @@ class History:
     ) -> None:
         self.store = store
         self.engine: AsyncEngine = create_engine(database_url)
-        self.writer = HistoryWriter(self.engine, store, interval_s=flush_interval_s, max_pending_lines=max_pending_lines)
+        self.writer = HistoryWriter(
+            self.engine, store, interval_s=flush_interval_s, max_pending_lines=max_pending_lines
+        )
         self.sweeper = RetentionSweeper(self.engine, policy, interval_s=sweep_interval_s)
 
     async def start(self) -> None:
@@ -55,18 +55,17 @@ class History:
         await self.engine.dispose()
 
     async def restore(self) -> int:
-        """Put active jobs and the most recent finished ones back into the store.
+        """Put active jobs and the most recent finished ones back into the store, as stored.
 
-        Active jobs get a fresh heartbeat window: the sidecar heard nothing while it was down, which
-        says nothing about the jobs, and they resend what they buffered once it is back.
+        Active jobs keep the time they were last heard from, which is before this start: the lost-job
+        detector gives such jobs a short grace to be heard from again (see liveness).
         """
-        now_ns = time.time_ns()
         active = await queries.load_states(self.engine, sorted(ACTIVE_STATUSES))
         finished = await queries.load_states(self.engine, sorted(TERMINAL_STATUSES), self.store.finished_capacity)
         for state in reversed(finished):
             self.store.restore(state)
         for state in active:
-            self.store.restore(msgspec.structs.replace(state, last_seen_ns=max(state.last_seen_ns, now_ns)))
+            self.store.restore(state)
         return len(active) + len(finished)
 
     async def check(self) -> str:
@@ -102,7 +101,9 @@ class History:
         stored = await queries.list_logs(self.engine, job_id, log_filter, limit + 1)
         total = await queries.count_logs(self.engine, job_id, log_filter)
         seen = {row["seq"] for row in stored}
-        pending = [row for row in self.writer.pending_lines(job_id) if row["seq"] not in seen and log_filter.matches(row)]
+        pending = [
+            row for row in self.writer.pending_lines(job_id) if row["seq"] not in seen and log_filter.matches(row)
+        ]
         merged = sorted(stored + pending, key=lambda row: row["seq"])
         return merged[:limit], total + len(pending), len(merged) > limit
 
