@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
+from tests.support.feed_client import FeedReader, job_id_of
 from tests.support.job_scripts import start_script
 from tests.support.polling import wait_for
 from tests.support.sidecar import SidecarProcess
@@ -67,5 +69,52 @@ def test_sigkill_loses_no_finished_history_and_running_jobs_carry_on(tmp_path):
         second.stop()
     finally:
         for process in (finished, survivor, doomed):
+            process.kill()
+        first.kill()
+
+
+def test_a_job_that_died_with_the_sidecar_is_lost_soon_after_restart_and_a_live_one_is_not(tmp_path):
+    # A heartbeat window far longer than the test: only the restart rule can mark a job lost in time.
+    settings = {"heartbeat_window_s": 600, "lost_check_interval_s": 0.2, "restart_grace_s": 8}
+    job_env = {"JOBPULSE_RESOURCES_INTERVAL": "0.5"}
+    first = SidecarProcess(tmp_path, **settings).start()
+    survivor_id, doomed_id = (uuid.uuid4().hex for _ in range(2))
+    survivor = start_script(WAITING_JOB.format(name="survivor", job_id=survivor_id), first.url, **job_env)
+    doomed = start_script(WAITING_JOB.format(name="doomed", job_id=doomed_id), first.url, **job_env)
+    try:
+        for process in (survivor, doomed):
+            process.stdin.write("a\n")
+            process.stdin.flush()
+        wait_for(lambda: all((s := status_of(first, job)) and s["processed"] == 1 for job in (survivor_id, doomed_id)))
+        doomed.kill()
+        doomed.wait()
+        first.stop()
+
+        with SidecarProcess(tmp_path, port=first.port, **settings) as second:
+            restarted = time.monotonic()
+            assert status_of(second, doomed_id)["status"] == "running", "restored as it was stored"
+            with FeedReader(second.ws_url) as feed:
+                feed.wait_for(
+                    lambda m: (
+                        m["type"] == "job_status_update" and job_id_of(m) == doomed_id and m["data"]["status"] == "lost"
+                    ),
+                    timeout=30,
+                )
+                silent_for = time.monotonic() - restarted
+                lost = status_of(second, doomed_id)
+                assert lost["previous_status"] == "running" and lost["processed"] == 1
+                assert silent_for < 20, f"lost {silent_for:.1f} s after the restart, with a 600 s heartbeat window"
+
+                survivor.stdin.write("b\n")
+                survivor.stdin.flush()
+                wait_for(lambda: status_of(second, survivor_id)["processed"] == 2, timeout=15)
+                feed.drain()
+                survivor_statuses = {m["data"]["status"] for m in feed.of_job(survivor_id, "job_status_update")}
+            assert "lost" not in survivor_statuses, "a job heard from after the restart is not lost"
+            assert status_of(second, survivor_id)["status"] == "running"
+            survivor.communicate("stop\n", timeout=30)
+            assert wait_for(lambda: status_of(second, survivor_id)["status"] == "completed", timeout=15)
+    finally:
+        for process in (survivor, doomed):
             process.kill()
         first.kill()

@@ -62,7 +62,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         policy=settings.retention_policy(),
         sweep_interval_s=settings.retention_sweep_interval_s,
     )
-    detector = LostJobDetector(store, settings.heartbeat_window_s, settings.lost_check_interval_s)
+    detector = LostJobDetector(
+        store, settings.heartbeat_window_s, settings.lost_check_interval_s, settings.restart_grace_s
+    )
     alerting = Alerting(settings.alerting, store, history.engine, hub)
     control = ControlService(store, history.engine, history.get_state)
     # Prometheus /metrics: any subsystem adds its collector with metrics.registry.register(...).

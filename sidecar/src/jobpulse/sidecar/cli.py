@@ -23,6 +23,9 @@ ConfigOption = Annotated[
 ]
 HostOption = Annotated[str | None, typer.Option(help="Address to listen on (JOBPULSE_HOST).", show_default=False)]
 PortOption = Annotated[int | None, typer.Option(help="Port to listen on (JOBPULSE_PORT).", show_default=False)]
+DatabaseOption = Annotated[
+    str | None, typer.Option(help="History database (JOBPULSE_DATABASE_URL).", show_default=False)
+]
 
 
 @app.callback()
@@ -60,11 +63,15 @@ def demo(
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.", show_default=False)] = None,
     once: Annotated[bool, typer.Option("--once", help="Run each demo job once, then exit.")] = False,
     speed: Annotated[float, typer.Option(help="Run the demo jobs this many times faster.")] = 1.0,
+    database_url: DatabaseOption = None,
 ) -> None:
-    """Run the sidecar with realistic demo ETL jobs (CSV import, field mapping, API upload, a failing DB load)."""
+    """Run the sidecar with realistic demo ETL jobs (CSV import, field mapping, API upload, a failing DB load).
+
+    Ctrl+C stops the jobs (they end as cancelled), then the sidecar, which writes its history: exit status 130.
+    """
     from jobpulse.sidecar.demo.runner import run_demo
 
-    settings = settings_or_exit(config, host=host, port=port)
+    settings = settings_or_exit(config, host=host, port=port, database_url=database_url)
     raise typer.Exit(run_demo(settings, speed=speed, once=once, duration=duration))
 
 
@@ -72,7 +79,7 @@ def demo(
 def prune_command(
     config: ConfigOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be removed.")] = False,
-    database_url: Annotated[str | None, typer.Option(help="History database (JOBPULSE_DATABASE_URL).")] = None,
+    database_url: DatabaseOption = None,
 ) -> None:
     """Apply the retention policy to the job history now (the sidecar also does it periodically)."""
     from jobpulse.sidecar.prune import prune

@@ -3,6 +3,11 @@
 A job that dies without an end event (killed, host gone) would otherwise look "running" forever.
 The window is the longer of the configured one and three of the job's own heartbeat intervals. If the
 job speaks again, its next event clears the status (the fold's rule), so a network blip heals itself.
+
+A job restored from history after a restart and not heard from since gets a shorter wait, the restart
+grace: a live job resends as soon as its retry backoff or its next heartbeat comes round, so a sender
+that stays silent that long after the sidecar came back is gone (killed with the sidecar, or while it
+was down), and waiting out the whole window would only keep a dead job "running".
 """
 
 from __future__ import annotations
@@ -28,12 +33,17 @@ class LostJobDetector:
         store: JobStore,
         window_s: float,
         interval_s: float,
+        restart_grace_s: float,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.store = store
         self.window_s = window_s
         self.interval_s = interval_s
+        self.restart_grace_s = restart_grace_s
         self.clock_ns = clock_ns
+        # When this sidecar began to listen for jobs (set by start); heard-from times before it
+        # belong to jobs restored from history.
+        self.started_ns = 0
         self._tasks = BackgroundTasks()
 
     def window_ns(self, state: JobState) -> int:
@@ -42,6 +52,20 @@ class LostJobDetector:
             window = max(window, 3 * state.heartbeat_interval_s)
         return int(window * 1e9)
 
+    def grace_ns(self, state: JobState) -> int:
+        """How long after start-up a restored job may stay silent: the restart grace, or two of its
+        heartbeat intervals if longer, never more than its window."""
+        grace = self.restart_grace_s
+        if state.heartbeat_interval_s:
+            grace = max(grace, 2 * state.heartbeat_interval_s)
+        return min(int(grace * 1e9), self.window_ns(state))
+
+    def deadline_ns(self, state: JobState) -> int:
+        """When ``state`` becomes lost if nothing more is heard from it."""
+        if state.last_seen_ns >= self.started_ns:
+            return state.last_seen_ns + self.window_ns(state)
+        return self.started_ns + self.grace_ns(state)
+
     def check(self) -> list[str]:
         """Mark every silent active job lost; return their ids."""
         now_ns = self.clock_ns()
@@ -49,7 +73,7 @@ class LostJobDetector:
         for state in self.store.active():
             if state.status == LOST or not state.last_seen_ns:
                 continue
-            if now_ns - state.last_seen_ns > self.window_ns(state):
+            if now_ns > self.deadline_ns(state):
                 event = JobEvent(kind=KIND_LOST, job_id=state.id, seq=state.max_seq, time_ns=now_ns)
                 if self.store.apply(event) is not None:
                     lost.append(state.id)
@@ -60,6 +84,7 @@ class LostJobDetector:
         return lost
 
     async def start(self) -> None:
+        self.started_ns = self.clock_ns()
         self._tasks.every(self.interval_s, self.check, "lost-job check")
 
     async def stop(self) -> None:

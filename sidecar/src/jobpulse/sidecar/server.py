@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from types import FrameType
 
 import uvicorn
@@ -38,12 +40,25 @@ class SidecarServer(uvicorn.Server):
 
     uvicorn lets in-flight requests finish before it shuts the application down, and a long poll
     would otherwise hold a graceful stop for up to its whole wait.
+
+    With ``handle_signals=False`` it leaves SIGINT and SIGTERM alone: whoever embeds it handles them
+    and calls `begin_shutdown` when ready, e.g. once the processes that send to it have sent their
+    last records.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, handle_signals: bool = True) -> None:
         keep_large_buffers_in_mmap()
         self.application = create_app(settings)
+        self.handle_signals = handle_signals
         super().__init__(uvicorn_config(settings, self.application))
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if not self.handle_signals:
+            yield
+            return
+        with super().capture_signals():
+            yield
 
     def begin_shutdown(self) -> None:
         """Stop serving (as SIGTERM would, without a signal for uvicorn to re-raise at exit)."""

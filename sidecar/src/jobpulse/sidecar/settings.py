@@ -58,10 +58,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     finished_jobs_in_memory: Positive = 10_000
     heartbeat_window_s: PositiveFloat = 60.0
     lost_check_interval_s: PositiveFloat = 2.0
+    restart_grace_s: PositiveFloat = 10.0
 
     # Nested: comes from the settings file (docs/alerting.md).
     alerting: AlertingSettings = msgspec.field(default_factory=AlertingSettings)
-
 
     def retention_policy(self) -> RetentionPolicy:
         return RetentionPolicy(

@@ -83,8 +83,14 @@ def csv_import(workdir: Path, pace: Pace, rng: random.Random, **_: object) -> No
     source = workdir / "orders.csv"
     clean = workdir / "orders.clean.csv"
     steps = ["generate", "parse", "validate", "write"]
-    with track_job("orders-csv-import", job_type="csv_import", owner="data-eng", total=rows, steps=steps,
-                   expected_duration=30 / pace.speed) as job:
+    with track_job(
+        "orders-csv-import",
+        job_type="csv_import",
+        owner="data-eng",
+        total=rows,
+        steps=steps,
+        expected_duration=30 / pace.speed,
+    ) as job:
         with job.step("generate"):
             with source.open("w", newline="") as out:
                 writer = csv.DictWriter(out, fieldnames=list(next(_orders(random.Random(0), 1))))
@@ -116,8 +122,14 @@ def csv_import(workdir: Path, pace: Pace, rng: random.Random, **_: object) -> No
             pace(1)
 
 
-_MAPPING = {"cust_no": "customer_id", "fname": "first_name", "lname": "last_name", "tel": "phone",
-            "ctry": "country_code", "mail": "email"}
+_MAPPING = {
+    "cust_no": "customer_id",
+    "fname": "first_name",
+    "lname": "last_name",
+    "tel": "phone",
+    "ctry": "country_code",
+    "mail": "email",
+}
 
 
 def _legacy_customers(rng: random.Random, count: int) -> Iterator[dict[str, str]]:
@@ -153,8 +165,14 @@ def field_mapping(workdir: Path, pace: Pace, rng: random.Random, **_: object) ->
     """Map legacy customer records onto the new schema, normalising phones and country codes."""
     records = list(_legacy_customers(rng, 12_000))
     out_path = workdir / "customers.jsonl"
-    with track_job("customer-field-mapping", job_type="field_mapping", owner="crm-team", total=len(records),
-                   steps=["load-mapping", "map", "export"], expected_duration=25 / pace.speed) as job:
+    with track_job(
+        "customer-field-mapping",
+        job_type="field_mapping",
+        owner="crm-team",
+        total=len(records),
+        steps=["load-mapping", "map", "export"],
+        expected_duration=25 / pace.speed,
+    ) as job:
         with job.step("load-mapping"):
             log.info("mapping %d source fields onto the target schema", len(_MAPPING))
             pace(1.5)
@@ -198,8 +216,14 @@ def api_upload(workdir: Path, pace: Pace, rng: random.Random, api_url: str, **_:
     """Upload contact records to an HTTP API in batches, retrying busy answers."""
     records = [{"id": n, "email": f"contact{n}@example.com", "score": rng.randint(0, 100)} for n in range(6000)]
     batch_size = 50
-    with track_job("crm-api-upload", job_type="api_upload", owner="crm-team", total=len(records),
-                   steps=["prepare", "upload"], expected_duration=25 / pace.speed) as job:
+    with track_job(
+        "crm-api-upload",
+        job_type="api_upload",
+        owner="crm-team",
+        total=len(records),
+        steps=["prepare", "upload"],
+        expected_duration=25 / pace.speed,
+    ) as job:
         with job.step("prepare"):
             log.info("uploading %d records in batches of %d to %s", len(records), batch_size, api_url)
             pace(1)
@@ -218,8 +242,14 @@ def warehouse_load(workdir: Path, pace: Pace, rng: random.Random, **_: object) -
     rows.insert(rng.randint(8000, 12000), rows[rng.randint(0, 7000)])
     database = workdir / "warehouse.sqlite"
     database.unlink(missing_ok=True)
-    with track_job("warehouse-db-load", job_type="db_load", owner="data-eng", total=len(rows),
-                   steps=["create-schema", "load", "index"], expected_duration=20 / pace.speed) as job:
+    with track_job(
+        "warehouse-db-load",
+        job_type="db_load",
+        owner="data-eng",
+        total=len(rows),
+        steps=["create-schema", "load", "index"],
+        expected_duration=20 / pace.speed,
+    ) as job:
         connection = sqlite3.connect(database)
         try:
             with job.step("create-schema"):
@@ -269,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         log.error("job %s failed: %s", args.job, error)
         return 1
+    finally:
+        # Once the job has ended, a stop request must not cut short the sending of its last records.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     return 0
 
 

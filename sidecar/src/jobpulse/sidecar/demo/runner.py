@@ -1,8 +1,16 @@
-"""The demo runner: one sidecar, a local HTTP API, and the demo jobs in their own processes."""
+"""The demo runner: one sidecar, a local HTTP API, and the demo jobs in their own processes.
+
+Stopping (Ctrl+C, SIGTERM, ``--duration``) goes in this order: no new job starts, the running ones
+are asked to stop (SIGTERM, so they end as ``cancelled``), and once they have exited, their last
+records delivered, the sidecar shuts down and writes what it holds to history. Each job runs in its
+own process group, so Ctrl+C at a terminal reaches only the runner, which stops the jobs in that
+order; a second Ctrl+C kills the jobs without waiting for them.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import random
@@ -17,6 +25,10 @@ from jobpulse.sidecar.demo.fake_api import FakeApi
 from jobpulse.sidecar.demo.jobs import JOBS
 from jobpulse.sidecar.server import SidecarServer
 from jobpulse.sidecar.settings import Settings
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# How long a job asked to stop may take to send its last records before it is killed.
+JOB_STOP_TIMEOUT_S = 10.0
 
 
 def _say(message: str) -> None:
@@ -34,6 +46,8 @@ class DemoRunner:
         self.workdir = Path(tempfile.mkdtemp(prefix="jobpulse-demo-"))
         self.children: set[asyncio.subprocess.Process] = set()
         self.results: list[tuple[str, int]] = []
+        self.stop_signal: int | None = None
+        self._stopping = asyncio.Event()
         self._seeds = itertools.count(1)
 
     @property
@@ -53,74 +67,132 @@ class DemoRunner:
             flush=True,
         )
 
+    def request_stop(self, sig: int | None = None) -> None:
+        """Stop the demo (``sig``: the signal that asked, if one did); asked again, kill the jobs.
+
+        The sidecar's own shutdown is never cut short: it is what writes the history.
+        """
+        if self._stopping.is_set():
+            self._kill_children()
+            return
+        self.stop_signal = sig
+        self._stopping.set()
+        _say("stopping: the running jobs end as cancelled, then the sidecar writes its history")
+        for process in self.children:
+            if process.returncode is None:
+                process.terminate()
+        asyncio.get_running_loop().call_later(JOB_STOP_TIMEOUT_S, self._kill_children)
+
+    def _kill_children(self) -> None:
+        for process in self.children:
+            if process.returncode is None:
+                process.kill()
+
     async def _run_job(self, name: str, api_url: str) -> int:
         env = dict(os.environ, OTEL_EXPORTER_OTLP_ENDPOINT=self.base_url, OTEL_SERVICE_NAME="jobpulse-demo")
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "jobpulse.sidecar.demo.jobs", name,
-            "--workdir", str(self.workdir / name), "--speed", str(self.speed), "--api-url", api_url,
-            "--seed", str(next(self._seeds)),
-            env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            sys.executable,
+            "-m",
+            "jobpulse.sidecar.demo.jobs",
+            name,
+            "--workdir",
+            str(self.workdir / name),
+            "--speed",
+            str(self.speed),
+            "--api-url",
+            api_url,
+            "--seed",
+            str(next(self._seeds)),
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            process_group=0,
         )
         self.children.add(process)
+        if self._stopping.is_set():
+            process.terminate()
         _say(f"started {name} (pid {process.pid})")
         try:
             code = await process.wait()
         finally:
             self.children.discard(process)
-        outcome = {0: "completed", 130: "cancelled"}.get(code, f"failed (exit {code})")
+        outcomes = {0: "completed", 130: "cancelled", -signal.SIGTERM: "stopped", -signal.SIGKILL: "killed"}
+        outcome = outcomes.get(code, f"failed (exit {code})")
         _say(f"{name} {outcome}")
         self.results.append((name, code))
         return code
 
+    async def _stopped_within(self, seconds: float) -> bool:
+        """Wait ``seconds``, less if the demo stops meanwhile; whether it is stopping."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return self._stopping.is_set()
+
     async def _job_loop(self, name: str, api_url: str, rng: random.Random) -> None:
-        await asyncio.sleep(rng.uniform(0, 3) / self.speed)
-        while True:
+        pause = rng.uniform(0, 3)
+        while not await self._stopped_within(pause / self.speed):
             await self._run_job(name, api_url)
             if self.once:
                 return
-            await asyncio.sleep(rng.uniform(3, 8) / self.speed)
+            pause = rng.uniform(3, 8)
 
-    async def _stop_children(self) -> None:
-        for process in list(self.children):
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-        for process in list(self.children):
-            try:
-                await asyncio.wait_for(process.wait(), 10)
-            except TimeoutError:
-                process.kill()
+    async def _run_jobs(self, api_url: str) -> None:
+        rng = random.Random()
+        async with asyncio.TaskGroup() as jobs:
+            for name in JOBS:
+                jobs.create_task(self._job_loop(name, api_url, rng), name=name)
+        if self.once and not self._stopping.is_set():
+            _say(f"all demo jobs ran once: {self._summary()}")
+
+    async def _started(self, server: SidecarServer, serving: asyncio.Task[None]) -> bool:
+        """Wait until the sidecar serves; False if it cannot start or the demo stops first."""
+        while not server.started:
+            if serving.done() or self._stopping.is_set():
+                return False
+            await asyncio.sleep(0.05)
+        return True
 
     async def run(self) -> int:
-        server = SidecarServer(self.settings)
+        """Run until stopped; the exit status: 128 + the stopping signal, 0, or 1 if the sidecar failed."""
+        loop = asyncio.get_running_loop()
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, self.request_stop, sig)
+        server = SidecarServer(self.settings, handle_signals=False)
         api = FakeApi().start()
         serving = asyncio.create_task(server.serve(), name="sidecar")
+        timer = loop.call_later(self.duration, self.request_stop) if self.duration else None
         try:
-            while not server.started:
-                if serving.done():
-                    return 1
-                await asyncio.sleep(0.05)
-            self.banner()
-            rng = random.Random()
-            loops = asyncio.gather(*(self._job_loop(name, api.url, rng) for name in JOBS))
-            stop_after = asyncio.create_task(asyncio.sleep(self.duration if self.duration else 1e9))
-            done, _ = await asyncio.wait({serving, loops, stop_after}, return_when=asyncio.FIRST_COMPLETED)
-            if loops not in done:
-                loops.cancel()
-            await self._stop_children()
-            if loops in done and self.once:
-                _say(f"all demo jobs ran once: {self._summary()}")
+            if await self._started(server, serving):
+                self.banner()
+                jobs = asyncio.create_task(self._run_jobs(api.url), name="demo jobs")
+                await asyncio.wait({jobs, serving}, return_when=asyncio.FIRST_COMPLETED)
+                if not jobs.done():
+                    # The sidecar stopped under the jobs: they would only fail to report.
+                    self.request_stop()
+                await jobs
+            sidecar_failed = serving.done()
             server.begin_shutdown()
             await serving
-            stop_after.cancel()
         finally:
+            if timer is not None:
+                timer.cancel()
+            for sig in STOP_SIGNALS:
+                loop.remove_signal_handler(sig)
             api.stop()
             shutil.rmtree(self.workdir, ignore_errors=True)
-        return 0
+        if self.stop_signal is not None:
+            return 128 + self.stop_signal
+        return 1 if sidecar_failed else 0
 
     def _summary(self) -> str:
         return ", ".join(f"{name}: exit {code}" for name, code in self.results)
 
 
 def run_demo(settings: Settings, *, speed: float = 1.0, once: bool = False, duration: float | None = None) -> int:
-    """Serve the sidecar and run demo jobs until Ctrl+C, ``duration`` seconds, or (``once``) all ran."""
+    """Serve the sidecar and run demo jobs until Ctrl+C, ``duration`` seconds, or (``once``) all ran.
+
+    Returns the exit status: 130 after Ctrl+C (128 + the signal number, as a shell reports a program
+    stopped by a signal), 0 after ``duration`` or ``once``, 1 if the sidecar could not serve.
+    """
     return asyncio.run(DemoRunner(settings, speed=speed, once=once, duration=duration).run())

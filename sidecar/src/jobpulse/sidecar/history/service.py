@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -57,18 +55,17 @@ class History:
         await self.engine.dispose()
 
     async def restore(self) -> int:
-        """Put active jobs and the most recent finished ones back into the store.
+        """Put active jobs and the most recent finished ones back into the store, as stored.
 
-        Active jobs get a fresh heartbeat window: the sidecar heard nothing while it was down, which
-        says nothing about the jobs, and they resend what they buffered once it is back.
+        Active jobs keep the time they were last heard from, which is before this start: the lost-job
+        detector gives such jobs a short grace to be heard from again (see liveness).
         """
-        now_ns = time.time_ns()
         active = await queries.load_states(self.engine, sorted(ACTIVE_STATUSES))
         finished = await queries.load_states(self.engine, sorted(TERMINAL_STATUSES), self.store.finished_capacity)
         for state in reversed(finished):
             self.store.restore(state)
         for state in active:
-            self.store.restore(msgspec.structs.replace(state, last_seen_ns=max(state.last_seen_ns, now_ns)))
+            self.store.restore(state)
         return len(active) + len(finished)
 
     async def check(self) -> str:
