@@ -27,10 +27,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jobpulse.sidecar.history.db import create_engine, migrate
 from jobpulse.sidecar.history.rows import job_row
 from jobpulse.sidecar.history.tables import jobs
 from jobpulse.sidecar.model.state import ErrorInfo, JobState
+from jobpulse.sidecar.storage.engine import create_engine
+from jobpulse.sidecar.storage.migrate import migrate
 from tests.support.sidecar import SidecarProcess
 
 from _support import percentile

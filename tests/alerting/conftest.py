@@ -14,8 +14,9 @@ from jobpulse.sidecar.alerting.config import AlertingSettings
 from jobpulse.sidecar.alerting.delivery import Channel, Delivery
 from jobpulse.sidecar.alerting.engine import AlertEngine
 from jobpulse.sidecar.alerting.repository import AlertRepository
-from jobpulse.sidecar.history.db import create_engine, migrate
 from jobpulse.sidecar.model.events import JobEvent
+from jobpulse.sidecar.storage.engine import create_engine
+from jobpulse.sidecar.storage.migrate import migrate
 from jobpulse.sidecar.store import JobStore
 from tests.alerting.receivers import HttpReceiver, SmtpReceiver
 from tests.support.job_events import S, T0

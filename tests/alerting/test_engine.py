@@ -9,7 +9,7 @@ from sqlalchemy import select
 from jobpulse.sidecar.alerting.metrics import AlertingCollector
 from jobpulse.sidecar.alerting.model import Silence
 from jobpulse.sidecar.alerting.repository import AlertFilter, NotificationFilter
-from jobpulse.sidecar.history.tables import alert_notifications
+from jobpulse.sidecar.alerting.tables import alert_notifications
 from jobpulse.sidecar.history.writer import HistoryWriter
 from tests.support.job_events import S, T0, run
 

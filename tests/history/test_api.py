@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
 
 import pytest
 
-from jobpulse.sidecar.history.db import migrate
-from jobpulse.sidecar.history.policy import RetentionPolicy
 from jobpulse.sidecar.history.service import History
+from jobpulse.sidecar.storage.migrate import migrate
+from jobpulse.sidecar.storage.policy import RetentionPolicy
 from jobpulse.sidecar.store import JobStore
 from tests.support.job_events import run
 from tests.support.otlp_build import JobEmitter, post_logs
@@ -93,7 +94,13 @@ async def test_prune_command_previews_then_prunes(tmp_path):
         result = subprocess.run(
             [sys.executable, "-m", "jobpulse.sidecar", "prune", "--database-url", url, *args],
             capture_output=True, text=True, timeout=60,
-            env={"PATH": "/usr/bin:/bin", "JOBPULSE_RETENTION_LOG_LINES_PER_JOB": "25", "COLUMNS": "120"},
+            env={
+                "PATH": "/usr/bin:/bin",
+                # The code under test, wherever this checkout is (the package may be installed from another).
+                "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+                "JOBPULSE_RETENTION_LOG_LINES_PER_JOB": "25",
+                "COLUMNS": "120",
+            },
         )
         assert result.returncode == 0, result.stderr
         return result.stdout
@@ -106,4 +113,6 @@ async def test_prune_command_previews_then_prunes(tmp_path):
     assert "would remove" in preview
     assert rows(preview)["jobs ended over 30 days ago"] == ["3", "12"]
     assert rows(preview)["over 25 lines per job"] == ["1", "15"]
+    assert rows(preview)["alerts resolved over 30 days ago"] == ["0 alerts", "0 deliveries"]
+    assert rows(preview)["rows set aside over 30 days ago"] == ["0 dead letters", ""]
     assert "removed" in prune() and "would remove" not in prune()

@@ -14,13 +14,14 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from jobpulse.sidecar.history import queries
-from jobpulse.sidecar.history.db import migrate
-from jobpulse.sidecar.history.policy import RetentionPolicy
-from jobpulse.sidecar.history.retention import RetentionSweeper
+from jobpulse.sidecar.history.retention import DeadLetterCounts, JobCounts
 from jobpulse.sidecar.history.service import History
-from jobpulse.sidecar.history.tables import MARKER_SEQ, alert_notifications, alerts, dead_letters, job_logs, jobs
+from jobpulse.sidecar.history.tables import MARKER_SEQ, dead_letters, job_logs, jobs
 from jobpulse.sidecar.history.writer import HistoryWriter
 from jobpulse.sidecar.model.events import JobEvent
+from jobpulse.sidecar.storage.migrate import migrate
+from jobpulse.sidecar.storage.policy import RetentionPolicy
+from jobpulse.sidecar.storage.retention import RetentionSweeper
 from jobpulse.sidecar.store import JobStore
 from tests.support.job_events import S, T0, run
 
@@ -406,7 +407,10 @@ async def test_a_cancelled_flush_keeps_its_batch_for_the_next(history):
 
 
 def sweeper(history: History, now_ns: int, **policy) -> RetentionSweeper:
-    return RetentionSweeper(history.engine, RetentionPolicy(batch_size=2, **policy), clock_ns=lambda: now_ns)
+    """A sweeper with the parts History registers, a small batch and a fixed clock."""
+    return RetentionSweeper(
+        history.engine, RetentionPolicy(batch_size=2, **policy), history.sweeper.parts, clock_ns=lambda: now_ns
+    )
 
 
 async def test_old_jobs_expire_in_batches_and_a_dry_run_changes_nothing(history):
@@ -417,63 +421,16 @@ async def test_old_jobs_expire_in_batches_and_a_dry_run_changes_nothing(history)
     await persist(history, [JobEvent(kind="lost", job_id=lost[0].job_id, seq=lost[-1].seq, time_ns=T0)])
     retention = sweeper(history, now_ns=T0 + 31 * DAY)
 
-    preview = await retention.sweep(dry_run=True)
+    preview = (await retention.sweep(dry_run=True)).part(JobCounts)
     assert (preview.jobs_expired, preview.log_lines_expired) == (6, 15)
     assert await scalar(history, select(func.count()).select_from(jobs)) == 7
 
     progress = []
-    report = await retention.sweep(progress=lambda phase, done: progress.append((phase, done)))
+    report = (await retention.sweep(progress=lambda phase, done: progress.append((phase, done)))).part(JobCounts)
     assert (report.jobs_expired, report.log_lines_expired) == (6, 15)
     assert progress[:3] == [("expired jobs", 2), ("expired jobs", 4), ("expired jobs", 6)]
     remaining = (await history.list_jobs(queries.JobFilter(), limit=50)).states
     assert [state.name for state in remaining] == ["recent"]
-
-
-async def test_old_resolved_alerts_and_their_deliveries_expire(history):
-    def alert(key, state, resolved_ns):
-        return {
-            "key": key,
-            "occurrence": "1",
-            "rule": "job_failed",
-            "source": "rule",
-            "severity": "high",
-            "state": state,
-            "summary": key,
-            "silenced": False,
-            "fired_ns": T0,
-            "resolved_ns": resolved_ns,
-        }
-
-    def delivery(key, created_ns):
-        return {
-            "alert_key": key,
-            "occurrence": "1",
-            "event": "fire",
-            "rule": "job_failed",
-            "channel": "ops",
-            "delivery_id": key,
-            "attempts": 1,
-            "result": "sent",
-            "created_ns": created_ns,
-        }
-
-    async with history.engine.begin() as connection:
-        await connection.execute(
-            alerts.insert(),
-            [
-                alert("old", "resolved", T0),
-                alert("still-firing", "firing", None),
-                alert("recent", "resolved", T0 + 29 * DAY),
-            ],
-        )
-        await connection.execute(alert_notifications.insert(), [delivery("old", T0), delivery("recent", T0 + 29 * DAY)])
-    retention = sweeper(history, now_ns=T0 + 31 * DAY)
-    preview = await retention.sweep(dry_run=True)
-    assert (preview.alerts_expired, preview.notifications_expired) == (1, 1)
-    await retention.sweep()
-    async with history.engine.connect() as connection:
-        assert sorted((await connection.execute(select(alerts.c.key))).scalars()) == ["recent", "still-firing"]
-        assert list((await connection.execute(select(alert_notifications.c.alert_key))).scalars()) == ["recent"]
 
 
 async def test_old_dead_letters_expire_with_the_jobs_of_their_time(history):
@@ -483,8 +440,8 @@ async def test_old_dead_letters_expire_with_the_jobs_of_their_time(history):
     async with history.engine.begin() as connection:
         await connection.execute(dead_letters.insert(), [letter("old", T0), letter("recent", T0 + 29 * DAY)])
     retention = sweeper(history, now_ns=T0 + 31 * DAY)
-    assert (await retention.sweep(dry_run=True)).dead_letters_expired == 1
-    assert (await retention.sweep()).dead_letters_expired == 1
+    assert (await retention.sweep(dry_run=True)).part(DeadLetterCounts).dead_letters_expired == 1
+    assert (await retention.sweep()).part(DeadLetterCounts).dead_letters_expired == 1
     assert [row["job_id"] for row in await set_aside(history)] == ["recent"]
 
 
@@ -493,14 +450,14 @@ async def test_each_job_keeps_its_newest_lines_with_a_marker(history):
     await persist(history, events)
     job_id = events[0].job_id
     retention = sweeper(history, now_ns=T0, log_lines_per_job=10)
-    assert (await retention.sweep(dry_run=True)).log_lines_trimmed == 15
-    report = await retention.sweep()
+    assert (await retention.sweep(dry_run=True)).part(JobCounts).log_lines_trimmed == 15
+    report = (await retention.sweep()).part(JobCounts)
     assert (report.jobs_trimmed, report.log_lines_trimmed) == (1, 15)
     lines, total, _ = await history.logs(job_id, queries.LogFilter(), limit=100)
     assert total == 11
     assert lines[0]["seq"] == MARKER_SEQ and "15 older log line(s)" in lines[0]["message"]
     assert [row["message"] for row in lines[1:]] == [f"line {n} of noisy" for n in range(15, 25)]
-    assert (await retention.sweep()).log_lines_trimmed == 0, "a trimmed job is not trimmed again"
+    assert (await retention.sweep()).part(JobCounts).log_lines_trimmed == 0, "a trimmed job is not trimmed again"
 
 
 async def test_log_storage_cap_rotates_the_oldest_jobs_first(history):
@@ -508,7 +465,7 @@ async def test_log_storage_cap_rotates_the_oldest_jobs_first(history):
     await persist(history, *runs)
     per_job = await scalar(history, select(jobs.c.log_bytes).where(jobs.c.id == runs[0][0].job_id))
     retention = sweeper(history, now_ns=T0, log_storage_mb=(per_job * 2.5) / (1024 * 1024))
-    report = await retention.sweep()
+    report = (await retention.sweep()).part(JobCounts)
     assert (report.jobs_rotated, report.log_lines_rotated) == (2, 400)
     kept = {
         name: count

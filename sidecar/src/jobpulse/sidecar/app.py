@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 
 from jobpulse.sidecar.alerting.api import AlertsController, NotificationsController
 from jobpulse.sidecar.alerting.metrics import AlertingCollector
+from jobpulse.sidecar.alerting.retention import expire_alerts
 from jobpulse.sidecar.alerting.service import Alerting
 from jobpulse.sidecar.alerting.webhook import AlertmanagerController
 from jobpulse.sidecar.api.analytics import AnalyticsController
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         store, settings.heartbeat_window_s, settings.lost_check_interval_s, settings.restart_grace_s
     )
     alerting = Alerting(settings.alerting, store, history.engine, hub)
+    history.sweeper.register(expire_alerts)
     control = ControlService(store, history.engine, history.get_state)
     # Prometheus /metrics: any subsystem adds its collector with metrics.registry.register(...).
     errors = ServerErrors()

@@ -82,9 +82,13 @@ def prune_command(
     database_url: DatabaseOption = None,
 ) -> None:
     """Apply the retention policy to the job history now (the sidecar also does it periodically)."""
-    from jobpulse.sidecar.prune import prune
+    from jobpulse.sidecar.alerting.retention import expire_alerts
+    from jobpulse.sidecar.history.retention import expire_dead_letters, sweep_jobs
+    from jobpulse.sidecar.storage.prune import prune
 
-    prune(settings_or_exit(config, database_url=database_url), dry_run=dry_run)
+    settings = settings_or_exit(config, database_url=database_url)
+    parts = [sweep_jobs, expire_alerts, expire_dead_letters]
+    prune(settings.database_url, settings.retention_policy(), parts, dry_run=dry_run)
 
 
 jobs_app = typer.Typer(help="Pause, resume or cancel a running job.", no_args_is_help=True)

@@ -15,8 +15,8 @@ from typing import Annotated, Any
 import msgspec
 
 from jobpulse.sidecar.alerting.config import AlertingSettings
-from jobpulse.sidecar.history.policy import RetentionPolicy
 from jobpulse.sidecar.model.views import DEFAULT_ACK_TIMEOUT_S
+from jobpulse.sidecar.storage.policy import RetentionPolicy
 
 ENV_PREFIX = "JOBPULSE_"
 

@@ -1,8 +1,8 @@
-"""AlertRepository: alerts, notification claims and silences in the history database.
+"""AlertRepository: alerts, notification claims and silences in alerting's tables.
 
 Alert changes are written behind (the engine runs on the ingest path and never waits for the disk);
 claims, attempts and silences are written at once by the background tasks and API calls that make
-them. Every statement works on SQLite and PostgreSQL: upserts go through ``history.db.insert`` and
+them. Every statement works on SQLite and PostgreSQL: upserts go through ``storage.engine.insert`` and
 executemany statements use no IN lists (they cannot be expanded per row).
 """
 
@@ -19,9 +19,10 @@ from sqlalchemy import bindparam, delete, func, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobpulse.sidecar.alerting.model import FIRING, RESOLVED, Alert, Silence
+from jobpulse.sidecar.alerting.tables import alert_notifications, alert_silences, alerts
 from jobpulse.sidecar.history.analytics import percentiles
-from jobpulse.sidecar.history.db import insert
-from jobpulse.sidecar.history.tables import alert_notifications, alert_silences, alerts, jobs
+from jobpulse.sidecar.history.tables import jobs
+from jobpulse.sidecar.storage.engine import insert
 from jobpulse.sidecar.tasks import BackgroundTasks
 
 log = logging.getLogger("jobpulse.sidecar.alerting")

@@ -20,7 +20,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobpulse.sidecar.control.access import Principal, may_control
-from jobpulse.sidecar.history.tables import control_commands
+from jobpulse.sidecar.control.tables import control_commands
 from jobpulse.sidecar.model.events import KIND_CONTROL, JobEvent
 from jobpulse.sidecar.model.state import PAUSED, PENDING, RUNNING, JobState
 from jobpulse.sidecar.printable import printable

@@ -1,47 +1,30 @@
-"""Retention: old jobs expire, each job keeps its newest log lines, and log storage has a ceiling.
+"""History's parts of the retention sweep: ``sweep_jobs`` and ``expire_dead_letters``.
 
-All of it runs in small batches, one short transaction each, yielding to the event loop in between, so
-a sweep never holds up ingest or the history writer for long. Lines dropped from a job are announced
-by a marker line (seq 0, which emitters never use) saying how many went and why.
+Old jobs expire, each job keeps its newest log lines, log storage has a ceiling, and rows set aside as
+dead letters go with the jobs of their time. Lines dropped from a job are announced by a marker line
+(seq 0, which emitters never use) saying how many went and why. ``History`` registers both parts with
+its sweeper (``storage.retention``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import msgspec
 from sqlalchemy import and_, delete, func, or_, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from jobpulse.sidecar.history.db import insert
-from jobpulse.sidecar.history.policy import RetentionPolicy
 from jobpulse.sidecar.history.rows import LOG_ROW_OVERHEAD_BYTES
-from jobpulse.sidecar.history.tables import (
-    MARKER_SEQ,
-    alert_notifications,
-    alert_silences,
-    alerts,
-    dead_letters,
-    job_logs,
-    job_steps,
-    jobs,
-)
+from jobpulse.sidecar.history.tables import MARKER_SEQ, dead_letters, job_logs, job_steps, jobs
 from jobpulse.sidecar.model.events import LEVEL_NUMBERS
-from jobpulse.sidecar.tasks import BackgroundTasks
-
-log = logging.getLogger("jobpulse.sidecar.retention")
-
-Progress = Callable[[str, int], None]
+from jobpulse.sidecar.storage.engine import insert
+from jobpulse.sidecar.storage.policy import RetentionPolicy
+from jobpulse.sidecar.storage.retention import ReportRow, RetentionCounts, Sweep
 
 
-class RetentionReport(msgspec.Struct):
-    """What a sweep removed (or, for a dry run, would remove)."""
+class JobCounts(RetentionCounts):
+    """Jobs expired with their lines, lines trimmed per job and rotated for the storage cap."""
 
-    dry_run: bool
     jobs_expired: int = 0
     log_lines_expired: int = 0
     jobs_trimmed: int = 0
@@ -49,23 +32,53 @@ class RetentionReport(msgspec.Struct):
     jobs_rotated: int = 0
     log_lines_rotated: int = 0
     log_bytes_freed: int = 0
-    alerts_expired: int = 0
-    notifications_expired: int = 0
+
+    def rows(self, policy: RetentionPolicy) -> list[ReportRow]:
+        return [
+            (f"jobs ended over {policy.job_days:g} days ago", f"{self.jobs_expired:,}", f"{self.log_lines_expired:,}"),
+            (
+                f"over {policy.log_lines_per_job:,} lines per job",
+                f"{self.jobs_trimmed:,}",
+                f"{self.log_lines_trimmed:,}",
+            ),
+            (
+                f"log storage over {policy.log_storage_mb:g} MB",
+                f"{self.jobs_rotated:,}",
+                f"{self.log_lines_rotated:,}",
+            ),
+        ]
+
+    def note(self) -> str:
+        return f"about {self.log_bytes_freed / 1024 / 1024:.1f} MB of log text"
+
+
+class DeadLetterCounts(RetentionCounts):
+    """Rows set aside by the history writer that expired."""
+
     dead_letters_expired: int = 0
 
-    @property
-    def anything(self) -> bool:
-        return any(
-            (
-                self.jobs_expired,
-                self.log_lines_expired,
-                self.log_lines_trimmed,
-                self.log_lines_rotated,
-                self.alerts_expired,
-                self.notifications_expired,
-                self.dead_letters_expired,
-            )
-        )
+    def rows(self, policy: RetentionPolicy) -> list[ReportRow]:
+        return [
+            (f"rows set aside over {policy.job_days:g} days ago", f"{self.dead_letters_expired:,} dead letters", "")
+        ]
+
+
+async def sweep_jobs(sweep: Sweep) -> JobCounts:
+    """Expire old jobs, then trim each job's lines, then rotate the oldest jobs' lines out."""
+    return await JobRetention(sweep).run()
+
+
+async def expire_dead_letters(sweep: Sweep) -> DeadLetterCounts:
+    """Rows set aside by the history writer go with the jobs of their time."""
+    old = dead_letters.c.at_ns < sweep.cutoff_ns()
+    counts = DeadLetterCounts()
+    async with sweep.engine.begin() as connection:
+        if sweep.dry_run:
+            count = select(func.count()).select_from(dead_letters).where(old)
+            counts.dead_letters_expired = (await connection.execute(count)).scalar_one()
+        else:
+            counts.dead_letters_expired = (await connection.execute(delete(dead_letters).where(old))).rowcount
+    return counts
 
 
 def _marker_row(job_id: str, time_ns: int, dropped: int, why: str) -> dict[str, Any]:
@@ -80,45 +93,31 @@ def _marker_row(job_id: str, time_ns: int, dropped: int, why: str) -> dict[str, 
     }
 
 
-class RetentionSweeper:
-    """Applies a RetentionPolicy to the history database."""
+class JobRetention:
+    """One sweep's pass over the jobs and their log lines."""
 
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        policy: RetentionPolicy,
-        *,
-        interval_s: float = 60.0,
-        clock_ns: Callable[[], int] = time.time_ns,
-    ) -> None:
-        self.engine = engine
-        self.policy = policy
-        self.interval_s = interval_s
-        self.clock_ns = clock_ns
-        self._tasks = BackgroundTasks()
-        upsert = insert(engine, job_logs)
+    def __init__(self, sweep: Sweep) -> None:
+        self.sweep = sweep
+        self.engine = sweep.engine
+        self.policy = sweep.policy
+        self.clock_ns = sweep.clock_ns
+        upsert = insert(self.engine, job_logs)
         self._upsert_marker = upsert.on_conflict_do_update(
             index_elements=[job_logs.c.job_id, job_logs.c.seq],
             set_={"message": upsert.excluded.message, "time_ns": upsert.excluded.time_ns},
         )
 
-    async def sweep(self, *, dry_run: bool = False, progress: Progress | None = None) -> RetentionReport:
-        """One full pass: expire, trim, rotate."""
-        report = RetentionReport(dry_run=dry_run)
-        await self._expire(report, progress)
-        await self._expire_alerts(report)
-        await self._expire_dead_letters(report)
-        await self._trim(report, progress)
-        await self._rotate(report, progress)
+    async def run(self) -> JobCounts:
+        report = JobCounts()
+        await self._expire(report)
+        await self._trim(report)
+        await self._rotate(report)
         return report
 
     # ---- expired jobs -------------------------------------------------------------------------
 
-    def _cutoff_ns(self) -> int:
-        return self.clock_ns() - int(self.policy.job_days * 86400 * 1e9)
-
     def _expired(self) -> Any:
-        cutoff = self._cutoff_ns()
+        cutoff = self.sweep.cutoff_ns()
         # Ended jobs by their end (through the index on ended_key, which is -1 for jobs that have not
         # ended); jobs that never ended (lost) by their last sign of life.
         return or_(
@@ -126,9 +125,9 @@ class RetentionSweeper:
             and_(jobs.c.ended_ns.is_(None), jobs.c.status == "lost", jobs.c.updated_ns < cutoff),
         )
 
-    async def _expire(self, report: RetentionReport, progress: Progress | None) -> None:
+    async def _expire(self, report: JobCounts) -> None:
         expired = self._expired()
-        if report.dry_run:
+        if self.sweep.dry_run:
             async with self.engine.connect() as connection:
                 counted = (
                     await connection.execute(
@@ -159,37 +158,7 @@ class RetentionSweeper:
             report.jobs_expired += len(ids)
             report.log_lines_expired += lines
             report.log_bytes_freed += sum(row.log_bytes for row in batch)
-            if progress:
-                progress("expired jobs", report.jobs_expired)
-            await asyncio.sleep(0)
-
-    async def _expire_alerts(self, report: RetentionReport) -> None:
-        """Resolved alerts, their delivery records and lapsed silences go with the jobs of their time."""
-        cutoff = self._cutoff_ns()
-        resolved = and_(alerts.c.state == "resolved", alerts.c.resolved_ns < cutoff)
-        notified = alert_notifications.c.created_ns < cutoff
-        async with self.engine.begin() as connection:
-            if report.dry_run:
-                count_alerts = select(func.count()).select_from(alerts).where(resolved)
-                count_notifications = select(func.count()).select_from(alert_notifications).where(notified)
-                report.alerts_expired = (await connection.execute(count_alerts)).scalar_one()
-                report.notifications_expired = (await connection.execute(count_notifications)).scalar_one()
-                return
-            report.notifications_expired = (
-                await connection.execute(delete(alert_notifications).where(notified))
-            ).rowcount
-            report.alerts_expired = (await connection.execute(delete(alerts).where(resolved))).rowcount
-            await connection.execute(delete(alert_silences).where(alert_silences.c.until_ns < cutoff))
-
-    async def _expire_dead_letters(self, report: RetentionReport) -> None:
-        """Rows set aside by the history writer go with the jobs of their time."""
-        old = dead_letters.c.at_ns < self._cutoff_ns()
-        async with self.engine.begin() as connection:
-            if report.dry_run:
-                count = select(func.count()).select_from(dead_letters).where(old)
-                report.dead_letters_expired = (await connection.execute(count)).scalar_one()
-            else:
-                report.dead_letters_expired = (await connection.execute(delete(dead_letters).where(old))).rowcount
+            await self.sweep.batch_done("expired jobs", report.jobs_expired)
 
     @staticmethod
     async def _delete_jobs(connection: AsyncConnection, ids: Sequence[str]) -> int:
@@ -200,7 +169,7 @@ class RetentionSweeper:
 
     # ---- per-job log cap ----------------------------------------------------------------------
 
-    async def _trim(self, report: RetentionReport, progress: Progress | None) -> None:
+    async def _trim(self, report: JobCounts) -> None:
         cap = self.policy.log_lines_per_job
         over = (jobs.c.log_lines - jobs.c.log_lines_dropped) > cap
         last_id = ""
@@ -221,15 +190,13 @@ class RetentionSweeper:
             if not candidates:
                 return
             for job_id in candidates:
-                dropped, freed = await self._trim_job(job_id, cap, report.dry_run)
+                dropped, freed = await self._trim_job(job_id, cap, self.sweep.dry_run)
                 if dropped:
                     report.jobs_trimmed += 1
                     report.log_lines_trimmed += dropped
                     report.log_bytes_freed += freed
             last_id = candidates[-1]
-            if progress:
-                progress("trimmed jobs", report.jobs_trimmed)
-            await asyncio.sleep(0)
+            await self.sweep.batch_done("trimmed jobs", report.jobs_trimmed)
 
     async def _trim_job(self, job_id: str, cap: int, dry_run: bool) -> tuple[int, int]:
         """Drop the lines of ``job_id`` beyond its newest ``cap``; return (lines, bytes) dropped."""
@@ -277,12 +244,12 @@ class RetentionSweeper:
 
     # ---- global log storage cap ---------------------------------------------------------------
 
-    async def _rotate(self, report: RetentionReport, progress: Progress | None) -> None:
+    async def _rotate(self, report: JobCounts) -> None:
         limit_bytes = int(self.policy.log_storage_mb * 1024 * 1024)
         async with self.engine.connect() as connection:
             used = (await connection.execute(select(func.coalesce(func.sum(jobs.c.log_bytes), 0)))).scalar_one()
         # A dry run deleted nothing: count what expiry would already have freed.
-        over = used - (report.log_bytes_freed if report.dry_run else 0) - limit_bytes
+        over = used - (report.log_bytes_freed if self.sweep.dry_run else 0) - limit_bytes
         started = jobs.c.started_ns
         after: tuple[int, str] = (-1, "")
         while over > 0:
@@ -301,13 +268,11 @@ class RetentionSweeper:
                 if over <= 0:
                     break
                 report.jobs_rotated += 1
-                report.log_lines_rotated += await self._rotate_job(row.id, report.dry_run)
+                report.log_lines_rotated += await self._rotate_job(row.id, self.sweep.dry_run)
                 report.log_bytes_freed += row.log_bytes
                 over -= row.log_bytes
             after = (oldest[-1].started, oldest[-1].id)
-            if progress:
-                progress("rotated jobs", report.jobs_rotated)
-            await asyncio.sleep(0)
+            await self.sweep.batch_done("rotated jobs", report.jobs_rotated)
 
     async def _rotate_job(self, job_id: str, dry_run: bool) -> int:
         stored = and_(job_logs.c.job_id == job_id, job_logs.c.seq != MARKER_SEQ)
@@ -321,22 +286,3 @@ class RetentionSweeper:
                 connection, job_id, lines, 1 << 62, f"log storage is capped at {megabytes} MB, oldest jobs first"
             )
         return lines
-
-    # ---- the periodic sweep -------------------------------------------------------------------
-
-    async def start(self) -> None:
-        self._tasks.every(self.interval_s, self._sweep_and_report, "retention sweep")
-
-    async def stop(self) -> None:
-        await self._tasks.cancel()
-
-    async def _sweep_and_report(self) -> None:
-        report = await self.sweep()
-        if report.anything:
-            log.info(
-                "retention: %d job(s) expired, %d line(s) trimmed, %d line(s) rotated, %d dead letter(s) expired",
-                report.jobs_expired,
-                report.log_lines_trimmed,
-                report.log_lines_rotated,
-                report.dead_letters_expired,
-            )

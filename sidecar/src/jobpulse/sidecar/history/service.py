@@ -10,11 +10,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobpulse.sidecar.history import analytics, dead_letters, queries
-from jobpulse.sidecar.history.db import create_engine, migrate
-from jobpulse.sidecar.history.policy import RetentionPolicy
-from jobpulse.sidecar.history.retention import RetentionSweeper
+from jobpulse.sidecar.history.retention import expire_dead_letters, sweep_jobs
 from jobpulse.sidecar.history.writer import HistoryWriter
 from jobpulse.sidecar.model.state import ACTIVE_STATUSES, TERMINAL_STATUSES, JobState
+from jobpulse.sidecar.storage.engine import create_engine
+from jobpulse.sidecar.storage.migrate import migrate
+from jobpulse.sidecar.storage.policy import RetentionPolicy
+from jobpulse.sidecar.storage.retention import RetentionSweeper
 from jobpulse.sidecar.store import JobStore
 
 log = logging.getLogger("jobpulse.sidecar.history")
@@ -38,7 +40,10 @@ class History:
         self.writer = HistoryWriter(
             self.engine, store, interval_s=flush_interval_s, max_pending_lines=max_pending_lines
         )
-        self.sweeper = RetentionSweeper(self.engine, policy, interval_s=sweep_interval_s)
+        # Other features register their parts of retention with this sweeper too.
+        self.sweeper = RetentionSweeper(
+            self.engine, policy, [sweep_jobs, expire_dead_letters], interval_s=sweep_interval_s
+        )
 
     async def start(self) -> None:
         """Migrate the schema, rebuild memory from what is stored, start writing and sweeping."""

@@ -1,29 +1,25 @@
-"""The history schema. Alembic migrations (``migrations/versions``) create and change it.
+"""History's tables: jobs, their steps and log lines, and the rows storage refused (dead letters).
 
-Timestamps are integer nanoseconds since the epoch, as the fold keeps them: they compare, sort and
-bucket the same way on SQLite and PostgreSQL. ``jobs.state`` holds the whole folded JobState
-(msgspec JSON), so a restart rebuilds memory exactly; the other columns exist to be queried.
+``jobs.state`` holds the whole folded JobState (msgspec JSON), so a restart rebuilds memory exactly; the
+other columns exist to be queried. The tables live on the shared schema (``storage.schema``).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     Column,
     Float,
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     SmallInteger,
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
 
-metadata = MetaData()
+from jobpulse.sidecar.storage.schema import metadata
 
 jobs = Table(
     "jobs",
@@ -105,92 +101,6 @@ job_logs = Table(
     Column("message", Text, nullable=False),
     Column("logger", String(300)),
     Column("attributes", Text),
-)
-
-
-control_commands = Table(
-    "control_commands",
-    metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("job_id", String(200), nullable=False),
-    Column("action", String(16), nullable=False),
-    Column("reason", Text),
-    Column("requested_by", String(200)),
-    Column("requested_ns", BigInteger, nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("resolved_ns", BigInteger),
-    Index("ix_control_commands_job", "job_id", "id"),
-)
-
-
-# Alerting (jobpulse.sidecar.alerting). One row per occurrence of an alert: the dedupe key (rule + job
-# or host) and an occurrence id that every replica derives alike from the same events.
-alerts = Table(
-    "alerts",
-    metadata,
-    Column("key", String(400), primary_key=True),
-    Column("occurrence", String(100), primary_key=True),
-    Column("rule", String(200), nullable=False),
-    Column("source", String(16), nullable=False),
-    Column("severity", String(16), nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("job_id", String(200)),
-    Column("job_name", String(300)),
-    Column("job_type", String(200)),
-    Column("host", String(300)),
-    Column("summary", Text, nullable=False),
-    Column("description", Text),
-    Column("details", Text),
-    Column("silenced", Boolean, nullable=False, default=False),
-    Column("resolution", Text),
-    Column("fired_ns", BigInteger, nullable=False),
-    Column("resolved_ns", BigInteger),
-    Column("last_notified_ns", BigInteger),
-    Index("ix_alerts_state_fired", "state", "fired_ns"),
-    Index("ix_alerts_rule_fired", "rule", "fired_ns"),
-    Index("ix_alerts_job", "job_id"),
-)
-
-# One row per (alert occurrence, event, channel). ``claim`` is unique: a replica sends only what its
-# INSERT claimed. Dropped notifications (queue full) have no claim, so they never block a send.
-alert_notifications = Table(
-    "alert_notifications",
-    metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("claim", String(64)),
-    Column("alert_key", String(400), nullable=False),
-    Column("occurrence", String(100), nullable=False),
-    Column("event", String(32), nullable=False),
-    Column("rule", String(200), nullable=False),
-    Column("channel", String(200), nullable=False),
-    Column("channel_tags", String(1000)),
-    Column("masked_url", Text),
-    Column("delivery_id", String(32), nullable=False),
-    Column("replica", String(300)),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("result", String(16), nullable=False),
-    Column("error", Text),
-    Column("created_ns", BigInteger, nullable=False),
-    Column("last_attempt_ns", BigInteger),
-    Column("sent_ns", BigInteger),
-    UniqueConstraint("claim", name="uq_alert_notifications_claim"),
-    Index("ix_alert_notifications_created", "created_ns"),
-    Index("ix_alert_notifications_delivery", "delivery_id"),
-    Index("ix_alert_notifications_alert", "alert_key", "occurrence"),
-)
-
-alert_silences = Table(
-    "alert_silences",
-    metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("rule", String(200)),
-    Column("job_name", String(300)),
-    Column("alert_key", String(400)),
-    Column("until_ns", BigInteger, nullable=False),
-    Column("created_ns", BigInteger, nullable=False),
-    Column("created_by", String(200)),
-    Column("reason", Text),
-    Index("ix_alert_silences_until", "until_ns"),
 )
 
 

@@ -25,11 +25,11 @@ from sqlalchemy import literal_column, or_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from jobpulse.sidecar.history import dead_letters, rows
-from jobpulse.sidecar.history.db import insert, transaction
 from jobpulse.sidecar.history.tables import job_logs, job_steps, jobs
 from jobpulse.sidecar.model.events import KIND_LOG
 from jobpulse.sidecar.model.fold import folded_line
 from jobpulse.sidecar.model.state import TERMINAL_STATUSES, JobState
+from jobpulse.sidecar.storage.engine import insert, transaction
 from jobpulse.sidecar.store import JobChange, JobStore
 from jobpulse.sidecar.tasks import BackgroundTasks
 

@@ -1,4 +1,4 @@
-"""The database: one async SQLAlchemy engine, SQLite or PostgreSQL by URL, migrated on start."""
+"""The database engine: SQLite or PostgreSQL by URL, and the dialect helpers every feature's statements use."""
 
 from __future__ import annotations
 
@@ -7,15 +7,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Table, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
-
-MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 class DatabaseError(ValueError):
@@ -73,30 +69,3 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         if engine.dialect.name == "sqlite":
             await connection.exec_driver_sql("BEGIN")
         yield connection
-
-
-def alembic_config(connection: Connection | None = None) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = connection
-    return config
-
-
-async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (default: the newest)."""
-
-    def upgrade(connection: Connection) -> None:
-        command.upgrade(alembic_config(connection), revision)
-
-    async with engine.begin() as connection:
-        await connection.run_sync(upgrade)
-
-
-async def current_revision(engine: AsyncEngine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
-    def read(connection: Connection) -> str | None:
-        return MigrationContext.configure(connection).get_current_revision()
-
-    async with engine.connect() as connection:
-        return await connection.run_sync(read)

@@ -5,10 +5,15 @@ from __future__ import annotations
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
+# Each feature's tables join the shared metadata when their module is imported: import them all.
+from jobpulse.sidecar.alerting import tables as alerting_tables  # noqa: F401
+from jobpulse.sidecar.control import tables as control_tables  # noqa: F401
 from jobpulse.sidecar.history import queries
-from jobpulse.sidecar.history.db import alembic_config, create_engine, current_revision, migrate
+from jobpulse.sidecar.history import tables as history_tables  # noqa: F401
 from jobpulse.sidecar.history.rows import job_row
-from jobpulse.sidecar.history.tables import metadata
+from jobpulse.sidecar.storage.engine import create_engine
+from jobpulse.sidecar.storage.migrate import alembic_config, current_revision, migrate
+from jobpulse.sidecar.storage.schema import metadata
 from jobpulse.sidecar.store import JobStore
 from tests.support.job_events import run
 
@@ -19,8 +24,10 @@ HEAD = SCRIPTS.get_current_head()
 async def table_columns(engine) -> dict[str, set[str]]:
     async with engine.connect() as connection:
         return await connection.run_sync(
-            lambda sync: {table: {column["name"] for column in inspect(sync).get_columns(table)}
-                          for table in inspect(sync).get_table_names()}
+            lambda sync: {
+                table: {column["name"] for column in inspect(sync).get_columns(table)}
+                for table in inspect(sync).get_table_names()
+            }
         )
 
 

@@ -1,0 +1,1 @@
+"""Storage: the one database every feature keeps its tables in, its migrations and the retention sweep."""
