@@ -8,24 +8,27 @@ from typing import Any
 
 import msgspec
 
-from jobpulse.instrumentation import conventions as c
+from jobpulse.instrumentation import conventions
 from jobpulse.sidecar.ingest.otlp_codec import LogRecordData
 from jobpulse.sidecar.model import events as ev
-from jobpulse.sidecar.model.events import JobEvent, level_from_severity
+from jobpulse.sidecar.model.events import INT64_MAX, JobEvent, level_from_severity
 
 MAX_JOB_ID_LENGTH = 200
+INT32_MAX = 2**31 - 1
+MAX_SECONDS = 10 * 365.25 * 86_400.0
+MAX_CPU_UTILIZATION = 1e5
 
 KIND_OF_EVENT = {
-    c.EVENT_START: ev.KIND_START,
-    c.EVENT_PROGRESS: ev.KIND_PROGRESS,
-    c.EVENT_STEP: ev.KIND_STEP,
-    c.EVENT_RESOURCES: ev.KIND_RESOURCES,
-    c.EVENT_PAUSED: ev.KIND_PAUSED,
-    c.EVENT_RESUMED: ev.KIND_RESUMED,
-    c.EVENT_END: ev.KIND_END,
+    conventions.EVENT_START: ev.KIND_START,
+    conventions.EVENT_PROGRESS: ev.KIND_PROGRESS,
+    conventions.EVENT_STEP: ev.KIND_STEP,
+    conventions.EVENT_RESOURCES: ev.KIND_RESOURCES,
+    conventions.EVENT_PAUSED: ev.KIND_PAUSED,
+    conventions.EVENT_RESUMED: ev.KIND_RESUMED,
+    conventions.EVENT_END: ev.KIND_END,
 }
 
-STEP_STATES = frozenset({c.STEP_STARTED, c.STEP_COMPLETED, c.STEP_FAILED})
+STEP_STATES = frozenset({conventions.STEP_STARTED, conventions.STEP_COMPLETED, conventions.STEP_FAILED})
 
 
 class RecordError(ValueError):
@@ -38,20 +41,43 @@ def _type_name(value: Any) -> str:
     )
 
 
-def _as_int(key: str, value: Any) -> int:
-    if type(value) is int:
-        if value < 0:
-            raise RecordError(f"{key} must be >= 0, got {value}")
-        return value
-    if type(value) is float and value.is_integer() and value >= 0:
-        return int(value)
-    raise RecordError(f"{key} must be a non-negative int, got {_type_name(value)} {value!r}")
+def _int_in(low: int, high: int) -> Callable[[str, Any], int]:
+    """A converter to an int in ``low..high``; a double with a whole value counts as an int."""
+
+    def convert(key: str, value: Any) -> int:
+        if type(value) is int:
+            number = value
+        elif type(value) is float and value.is_integer():
+            number = int(value)
+        else:
+            raise RecordError(f"{key} must be an int, got {_type_name(value)} {value!r}")
+        if not low <= number <= high:
+            raise RecordError(f"{key} must be an int in {low}..{high}, got {_type_name(value)} {value!r}")
+        return number
+
+    return convert
 
 
-def _as_float(key: str, value: Any) -> float:
-    if type(value) in (int, float) and value >= 0:
-        return float(value)
-    raise RecordError(f"{key} must be a non-negative number, got {_type_name(value)} {value!r}")
+def _number_in(low: float, high: float) -> Callable[[str, Any], float]:
+    """A converter to a finite float in ``low..high`` (NaN fails every comparison)."""
+
+    def convert(key: str, value: Any) -> float:
+        if type(value) in (int, float) and low <= value <= high:
+            return float(value)
+        raise RecordError(f"{key} must be a number in {low:.0f}..{high:.0f}, got {_type_name(value)} {value!r}")
+
+    return convert
+
+
+# Counts, sizes, seqs and command ids: what a signed 64-bit column holds, never negative.
+_as_count = _int_in(0, INT64_MAX)
+_as_seq = _int_in(1, INT64_MAX)
+# Step positions: job_steps.step_index is a 32-bit column on PostgreSQL.
+_as_step_index = _int_in(0, INT32_MAX)
+# Durations and intervals: up to ten years. Step durations are summed as nanoseconds.
+_as_seconds = _number_in(0.0, MAX_SECONDS)
+# A fraction of one CPU: a machine with more cores than this is not in sight.
+_as_cpu = _number_in(0.0, MAX_CPU_UTILIZATION)
 
 
 def _as_str(key: str, value: Any) -> str:
@@ -73,51 +99,54 @@ def _as_str_tuple(key: str, value: Any) -> tuple[str, ...]:
 
 # attribute -> (JobEvent field, converter); read from every non-log event that carries them.
 _EVENT_FIELDS: tuple[tuple[str, str, Callable[[str, Any], Any]], ...] = (
-    (c.ATTR_PROCESSED, "processed", _as_int),
-    (c.ATTR_FAILED, "failed", _as_int),
-    (c.ATTR_TOTAL, "total", _as_int),
-    (c.ATTR_STEP, "step", _as_name),
-    (c.ATTR_STEP_INDEX, "step_index", _as_int),
-    (c.ATTR_STEP_COUNT, "step_count", _as_int),
-    (c.ATTR_STEP_STATE, "step_state", _as_name),
-    (c.ATTR_STEP_DURATION, "step_duration_s", _as_float),
-    (c.ATTR_JOB_NAME, "name", _as_name),
-    (c.ATTR_JOB_TYPE, "job_type", _as_name),
-    (c.ATTR_JOB_OWNER, "owner", _as_name),
-    (c.ATTR_EXPECTED_DURATION, "expected_duration_s", _as_float),
-    (c.ATTR_HEARTBEAT_INTERVAL, "heartbeat_interval_s", _as_float),
-    (c.ATTR_STEP_NAMES, "step_names", _as_str_tuple),
-    (c.ATTR_MEMORY_RSS, "rss_bytes", _as_int),
-    (c.ATTR_MEMORY_VIRTUAL, "vms_bytes", _as_int),
-    (c.ATTR_CPU_UTILIZATION, "cpu_utilization", _as_float),
-    (c.ATTR_THREAD_COUNT, "threads", _as_int),
-    (c.ATTR_OPEN_FDS, "open_fds", _as_int),
-    (c.ATTR_STATUS, "status", _as_name),
-    (c.ATTR_EXCEPTION_TYPE, "error_type", _as_str),
-    (c.ATTR_EXCEPTION_MESSAGE, "error_message", _as_str),
-    (c.ATTR_EXCEPTION_STACKTRACE, "error_stacktrace", _as_str),
-    (c.ATTR_CONTROL_COMMAND, "command_id", _as_int),
+    (conventions.ATTR_PROCESSED, "processed", _as_count),
+    (conventions.ATTR_FAILED, "failed", _as_count),
+    (conventions.ATTR_TOTAL, "total", _as_count),
+    (conventions.ATTR_STEP, "step", _as_name),
+    (conventions.ATTR_STEP_INDEX, "step_index", _as_step_index),
+    (conventions.ATTR_STEP_COUNT, "step_count", _as_step_index),
+    (conventions.ATTR_STEP_STATE, "step_state", _as_name),
+    (conventions.ATTR_STEP_DURATION, "step_duration_s", _as_seconds),
+    (conventions.ATTR_JOB_NAME, "name", _as_name),
+    (conventions.ATTR_JOB_TYPE, "job_type", _as_name),
+    (conventions.ATTR_JOB_OWNER, "owner", _as_name),
+    (conventions.ATTR_EXPECTED_DURATION, "expected_duration_s", _as_seconds),
+    (conventions.ATTR_HEARTBEAT_INTERVAL, "heartbeat_interval_s", _as_seconds),
+    (conventions.ATTR_STEP_NAMES, "step_names", _as_str_tuple),
+    (conventions.ATTR_MEMORY_RSS, "rss_bytes", _as_count),
+    (conventions.ATTR_MEMORY_VIRTUAL, "vms_bytes", _as_count),
+    (conventions.ATTR_CPU_UTILIZATION, "cpu_utilization", _as_cpu),
+    (conventions.ATTR_THREAD_COUNT, "threads", _as_count),
+    (conventions.ATTR_OPEN_FDS, "open_fds", _as_count),
+    (conventions.ATTR_STATUS, "status", _as_name),
+    (conventions.ATTR_EXCEPTION_TYPE, "error_type", _as_str),
+    (conventions.ATTR_EXCEPTION_MESSAGE, "error_message", _as_str),
+    (conventions.ATTR_EXCEPTION_STACKTRACE, "error_stacktrace", _as_str),
+    (conventions.ATTR_CONTROL_COMMAND, "command_id", _as_seq),
 )
 
 # attribute -> (field, converter), looked up per attribute a record carries: a record has a handful,
 # the table has two dozen.
 _FIELD_OF = {key: (field, convert) for key, field, convert in _EVENT_FIELDS}
 # Attributes a start event understands; everything else it carries is the job's own attributes.
-_KNOWN_ATTRIBUTES = frozenset(_FIELD_OF) | {c.ATTR_JOB_ID, c.ATTR_SEQ, c.ATTR_EVENT_NAME}
-_LOG_META = frozenset({c.ATTR_JOB_ID, c.ATTR_SEQ, c.ATTR_LOGGER_NAME, c.ATTR_EVENT_NAME})
+_KNOWN_ATTRIBUTES = frozenset(_FIELD_OF) | {conventions.ATTR_JOB_ID, conventions.ATTR_SEQ, conventions.ATTR_EVENT_NAME}
+_LOG_META = frozenset(
+    {conventions.ATTR_JOB_ID, conventions.ATTR_SEQ, conventions.ATTR_LOGGER_NAME, conventions.ATTR_EVENT_NAME}
+)
 
 
 def origin_of(resource: dict[str, Any]) -> dict[str, Any]:
     """Where records of ``resource`` come from: service, host and pid, as JobEvent fields."""
-    service = resource.get(c.RESOURCE_SERVICE_NAME)
-    host = resource.get(c.RESOURCE_HOST_NAME)
-    pid = resource.get(c.RESOURCE_PROCESS_PID)
+    service = resource.get(conventions.RESOURCE_SERVICE_NAME)
+    host = resource.get(conventions.RESOURCE_HOST_NAME)
+    pid = resource.get(conventions.RESOURCE_PROCESS_PID)
     if type(pid) is float and pid.is_integer():
         pid = int(pid)
     return {
         "service": sys.intern(service) if type(service) is str else None,
         "host": sys.intern(host) if type(host) is str else None,
-        "pid": pid if type(pid) is int else None,
+        # jobs.pid is a 32-bit column on PostgreSQL; a pid that cannot be one is no pid at all.
+        "pid": pid if type(pid) is int and 0 <= pid <= INT32_MAX else None,
     }
 
 
@@ -136,27 +165,29 @@ def to_event(record: LogRecordData, received_ns: int, origin: dict[str, Any] | N
     resource share it.
     """
     attributes = record.attributes
-    job_id = attributes.get(c.ATTR_JOB_ID)
+    job_id = attributes.get(conventions.ATTR_JOB_ID)
     if job_id is None:
         return None
     if type(job_id) is not str or not job_id.strip():
-        raise RecordError(f"{c.ATTR_JOB_ID} must be a non-empty string, got {job_id!r}")
+        raise RecordError(f"{conventions.ATTR_JOB_ID} must be a non-empty string, got {job_id!r}")
     if len(job_id) > MAX_JOB_ID_LENGTH:
-        raise RecordError(f"{c.ATTR_JOB_ID} is longer than {MAX_JOB_ID_LENGTH} characters")
-    seq = attributes.get(c.ATTR_SEQ)
+        raise RecordError(f"{conventions.ATTR_JOB_ID} is longer than {MAX_JOB_ID_LENGTH} characters")
+    seq = attributes.get(conventions.ATTR_SEQ)
     if seq is None:
-        raise RecordError(f"{c.ATTR_SEQ} is missing on a record of job {job_id!r}")
-    seq = _as_int(c.ATTR_SEQ, seq)
-    if seq < 1:
-        raise RecordError(f"{c.ATTR_SEQ} must be >= 1, got {seq}")
+        raise RecordError(f"{conventions.ATTR_SEQ} is missing on a record of job {job_id!r}")
+    seq = _as_seq(conventions.ATTR_SEQ, seq)
+    time_ns = record.time_ns or record.observed_ns or received_ns
+    if not 0 <= time_ns <= INT64_MAX:
+        field = "time_unix_nano" if record.time_ns else "observed_time_unix_nano"
+        raise RecordError(f"{field} must be in 0..{INT64_MAX}, got {time_ns}")
 
-    event_name = record.event_name or attributes.get(c.ATTR_EVENT_NAME) or ""
+    event_name = record.event_name or attributes.get(conventions.ATTR_EVENT_NAME) or ""
     kind = KIND_OF_EVENT.get(event_name, ev.KIND_LOG) if type(event_name) is str else ev.KIND_LOG
     fields: dict[str, Any] = {
         "kind": kind,
         "job_id": job_id,
         "seq": seq,
-        "time_ns": record.time_ns or record.observed_ns or received_ns,
+        "time_ns": time_ns,
         "received_ns": received_ns,
         "trace_id": record.trace_id,
         "span_id": record.span_id,
@@ -164,7 +195,7 @@ def to_event(record: LogRecordData, received_ns: int, origin: dict[str, Any] | N
     fields.update(origin_of(record.resource) if origin is None else origin)
 
     if kind == ev.KIND_LOG:
-        logger = attributes.get(c.ATTR_LOGGER_NAME)
+        logger = attributes.get(conventions.ATTR_LOGGER_NAME)
         extra = {key: value for key, value in attributes.items() if key not in _LOG_META}
         fields.update(
             level=level_from_severity(record.severity_number, record.severity_text),
@@ -187,18 +218,19 @@ def to_event(record: LogRecordData, received_ns: int, origin: dict[str, Any] | N
 
 def _check_kind(kind: str, fields: dict[str, Any]) -> None:
     if kind == ev.KIND_START and not fields.get("name"):
-        raise RecordError(f"{c.EVENT_START} requires {c.ATTR_JOB_NAME}")
+        raise RecordError(f"{conventions.EVENT_START} requires {conventions.ATTR_JOB_NAME}")
     if kind == ev.KIND_END:
         status = fields.get("status")
-        if status not in c.END_STATUSES:
+        if status not in conventions.END_STATUSES:
+            allowed = sorted(conventions.END_STATUSES)
             raise RecordError(
-                f"{c.EVENT_END} requires {c.ATTR_STATUS} in {sorted(c.END_STATUSES)}, got {status!r}"
+                f"{conventions.EVENT_END} requires {conventions.ATTR_STATUS} in {allowed}, got {status!r}"
             )
     if kind == ev.KIND_STEP:
         if not fields.get("step"):
-            raise RecordError(f"{c.EVENT_STEP} requires {c.ATTR_STEP}")
+            raise RecordError(f"{conventions.EVENT_STEP} requires {conventions.ATTR_STEP}")
         if fields.get("step_state") not in STEP_STATES:
             raise RecordError(
-                f"{c.EVENT_STEP} requires {c.ATTR_STEP_STATE} in {sorted(STEP_STATES)}, "
+                f"{conventions.EVENT_STEP} requires {conventions.ATTR_STEP_STATE} in {sorted(STEP_STATES)}, "
                 f"got {fields.get('step_state')!r}"
             )
