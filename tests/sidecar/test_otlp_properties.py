@@ -43,7 +43,7 @@ INT32 = (-(2**31), 2**31 - 1)
 INT32_COLUMNS = frozenset({"pid", "step_index", "runs"})
 
 DIRECT = settings(
-    max_examples=150,
+    max_examples=100,
     derandomize=True,
     database=None,
     deadline=None,
