@@ -69,7 +69,60 @@ def test_end_is_final_and_the_first_end_wins():
     )
     assert state.status == "failed"
     assert state.error.type == "ValueError" and state.error.step == "parse"
-    assert state.processed == 10, "counts still advance (a late progress event) but status does not"
+    assert state.processed == 0, "a late progress event changes neither status nor counts"
+
+
+ENDED_RUN = [
+    event("start", 1, name="n", total=100, processed=0),
+    event("step", 2, step="load", step_index=0, step_count=1, step_state="started"),
+    event("resources", 3, rss_bytes=1000, cpu_utilization=0.5),
+    event("progress", 4, processed=60, failed=1, step="load", step_index=0),
+    event("end", 5, status="completed", processed=100, failed=2),
+]
+LATE = [
+    event("progress", 6, processed=3, failed=0, total=7, step="other", step_index=9),
+    event("resources", 7, rss_bytes=1, cpu_utilization=0.0),
+    event("resumed", 8, processed=4),
+    event("step", 9, step="extra", step_index=5, step_count=9, step_state="started"),
+]
+
+
+def figures(state: JobState) -> tuple:
+    return (
+        state.status,
+        state.previous_status,
+        state.processed,
+        state.failed,
+        state.total,
+        state.step,
+        state.step_index,
+        state.step_count,
+        state.steps,
+        state.resources,
+    )
+
+
+@pytest.mark.parametrize("late_first", [False, True], ids=["late-after-end", "late-before-end"])
+def test_an_ended_job_keeps_the_figures_it_ended_with(late_first):
+    delivered = ENDED_RUN[:-1] + (LATE + ENDED_RUN[-1:] if late_first else ENDED_RUN[-1:] + LATE)
+    state = fold_all(delivered)
+    assert figures(state) == figures(fold_all(ENDED_RUN))
+    assert (state.processed, state.failed, state.total, state.step) == (100, 2, 100, "load")
+    assert state.resources.rss_bytes == 1000
+
+
+def test_an_end_without_figures_keeps_the_newest_ones_from_before_it():
+    run = [*ENDED_RUN[:-1], event("end", 5, status="cancelled")]
+    in_order = fold_all(run)
+    assert (in_order.processed, in_order.failed, in_order.total) == (60, 1, 100)
+    for delivered in (LATE + run, run[::-1] + LATE[::-1], [run[0], *LATE, *run[1:]]):
+        assert figures(fold_all(delivered)) == figures(in_order)
+
+
+def test_a_late_log_line_is_still_added_to_an_ended_job():
+    state = fold(fold_all(ENDED_RUN), event("log", 6, level="error", message="cleanup failed"))
+    assert state.logs[-1].message == "cleanup failed" and state.log_counts[3] == 1
+    assert figures(state) == figures(fold_all(ENDED_RUN))
 
 
 def test_pause_and_resume_track_previous_status():
@@ -150,9 +203,7 @@ def test_a_stalled_job_rate_decays():
 
 
 def test_a_finished_job_rate_is_the_whole_run_average():
-    state = fold_all(
-        [event("start", 1, name="n", processed=0), event("end", 41, status="completed", processed=2000)]
-    )
+    state = fold_all([event("start", 1, name="n", processed=0), event("end", 41, status="completed", processed=2000)])
     assert views.rate_per_s(state, 0) == pytest.approx(2000 / 1.0)
 
 
@@ -160,43 +211,61 @@ def test_a_finished_job_rate_is_the_whole_run_average():
 
 
 @st.composite
-def job_run(draw) -> list[JobEvent]:
-    """A plausible run as one emitter would send it, seq 1..n."""
+def job_run(draw, late: bool = False) -> list[JobEvent]:
+    """A plausible run as one emitter would send it, seq 1..n; with ``late``, an ended run may be
+    followed by records with higher seqs (a misbehaving sender, or a job id used twice)."""
     total = draw(st.one_of(st.none(), st.integers(1, 10_000)))
     steps = ("extract", "transform", "load")
     events = [event("start", 1, name="job", job_type="etl", total=total, processed=0, step_names=steps, host="h")]
-    processed = failed = 0
-    step_index = None
-    for _ in range(draw(st.integers(0, 30))):
-        seq = len(events) + 1
-        kind = draw(st.sampled_from(["progress", "progress", "log", "step", "resources", "paused", "resumed"]))
-        if kind == "progress":
-            delta = draw(st.integers(0, 50))
-            processed += delta
-            failed += draw(st.integers(0, delta))
-            events.append(event("progress", seq, processed=processed, failed=failed, total=total))
-        elif kind == "log":
-            level = draw(st.sampled_from(["debug", "info", "warning", "error", "critical"]))
-            events.append(event("log", seq, level=level, message=f"line {seq}"))
-        elif kind == "step":
-            if step_index is None or draw(st.booleans()):
-                step_index = draw(st.integers(0, 2))
-                events.append(event("step", seq, step=steps[step_index], step_index=step_index, step_count=3, step_state="started"))
-            else:
-                state_name = draw(st.sampled_from(["completed", "failed"]))
-                events.append(event("step", seq, step=steps[step_index], step_index=step_index, step_state=state_name, step_duration_s=draw(st.floats(0, 10))))
-        elif kind == "resources":
-            events.append(event("resources", seq, rss_bytes=draw(st.integers(1, 10**9)), cpu_utilization=draw(st.floats(0, 4))))
-        else:
-            events.append(event(kind, seq, processed=processed, failed=failed))
+    counts = {"processed": 0, "failed": 0, "step_index": None}
+
+    def more(how_many: int) -> None:
+        for _ in range(how_many):
+            events.append(draw_event(draw, len(events) + 1, counts, total, steps))
+
+    more(draw(st.integers(0, 30)))
     if draw(st.booleans()):
         status = draw(st.sampled_from(["completed", "failed", "cancelled"]))
-        events.append(event("end", len(events) + 1, status=status, processed=processed, failed=failed, error_type="E" if status == "failed" else None))
+        final = {"processed": counts["processed"], "failed": counts["failed"]} if draw(st.booleans()) else {}
+        events.append(
+            event("end", len(events) + 1, status=status, error_type="E" if status == "failed" else None, **final)
+        )
+        if late:
+            more(draw(st.integers(0, 8)))
     return events
 
 
+def draw_event(draw, seq: int, counts: dict, total: int | None, steps: tuple[str, ...]) -> JobEvent:
+    kind = draw(st.sampled_from(["progress", "progress", "log", "step", "resources", "paused", "resumed"]))
+    if kind == "progress":
+        delta = draw(st.integers(0, 50))
+        counts["processed"] += delta
+        counts["failed"] += draw(st.integers(0, delta))
+        return event("progress", seq, processed=counts["processed"], failed=counts["failed"], total=total)
+    if kind == "log":
+        level = draw(st.sampled_from(["debug", "info", "warning", "error", "critical"]))
+        return event("log", seq, level=level, message=f"line {seq}")
+    if kind == "step":
+        if counts["step_index"] is None or draw(st.booleans()):
+            index = counts["step_index"] = draw(st.integers(0, 2))
+            return event("step", seq, step=steps[index], step_index=index, step_count=3, step_state="started")
+        index = counts["step_index"]
+        state_name = draw(st.sampled_from(["completed", "failed"]))
+        return event(
+            "step",
+            seq,
+            step=steps[index],
+            step_index=index,
+            step_state=state_name,
+            step_duration_s=draw(st.floats(0, 10)),
+        )
+    if kind == "resources":
+        return event("resources", seq, rss_bytes=draw(st.integers(1, 10**9)), cpu_utilization=draw(st.floats(0, 4)))
+    return event(kind, seq, processed=counts["processed"], failed=counts["failed"])
+
+
 @settings(max_examples=300, deadline=None)
-@given(job_run(), st.randoms(use_true_random=False), st.lists(st.integers(0, 1000), max_size=40))
+@given(job_run(late=True), st.randoms(use_true_random=False), st.lists(st.integers(0, 1000), max_size=40))
 def test_any_permutation_with_duplicates_gives_the_same_state(events, rng: random.Random, duplicate_picks):
     expected = fold_all(events, FoldLimits(recent_logs=5, rate_samples=4))
     delivered = list(events) + [events[pick % len(events)] for pick in duplicate_picks]
@@ -205,13 +274,25 @@ def test_any_permutation_with_duplicates_gives_the_same_state(events, rng: rando
 
 
 @settings(max_examples=150, deadline=None)
-@given(job_run(), st.randoms(use_true_random=False), st.data())
+@given(job_run(late=True), st.randoms(use_true_random=False), st.data())
 def test_any_subset_in_any_order_equals_that_subset_in_order(events, rng: random.Random, data):
     subset = data.draw(st.lists(st.sampled_from(events), unique_by=lambda item: item.seq, min_size=1))
     in_order = fold_all(sorted(subset, key=lambda item: item.seq))
     shuffled = list(subset)
     rng.shuffle(shuffled)
     assert fold_all(shuffled) == in_order
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    job_run(late=True).filter(lambda run: any(item.kind == "end" for item in run)), st.randoms(use_true_random=False)
+)
+def test_any_permutation_containing_the_end_gives_the_figures_it_ended_with(events, rng: random.Random):
+    end_seq = next(item.seq for item in events if item.kind == "end")
+    at_end = fold_all([item for item in events if item.seq <= end_seq])
+    shuffled = list(events)
+    rng.shuffle(shuffled)
+    assert figures(fold_all(shuffled)) == figures(at_end)
 
 
 @settings(max_examples=100, deadline=None)

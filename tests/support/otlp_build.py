@@ -2,11 +2,15 @@
 
     job = JobEmitter("job-1")
     post_logs(url, [job.start(name="import", total=10), job.progress(processed=5)])
+
+The JSON builders write OTLP/JSON directly, so they can carry what protobuf cannot (an ``intValue``
+beyond 64 bits, a ``doubleValue`` of ``"NaN"``).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from typing import Any
 
@@ -27,9 +31,15 @@ def any_value(value: Any) -> AnyValue:
         return AnyValue(double_value=value)
     if isinstance(value, str):
         return AnyValue(string_value=value)
+    if isinstance(value, bytes):
+        return AnyValue(bytes_value=value)
     if isinstance(value, list | tuple):
         result = AnyValue()
         result.array_value.values.extend(any_value(item) for item in value)
+        return result
+    if isinstance(value, dict):
+        result = AnyValue()
+        result.kvlist_value.values.extend(key_values(value))
         return result
     raise TypeError(f"no AnyValue for {value!r}")
 
@@ -83,6 +93,51 @@ def post_logs(base_url: str, records: list[LogRecord], **kwargs: Any) -> httpx.R
     return response
 
 
+# OTLP/JSON (the protobuf JSON mapping) spells the doubles JSON has no numbers for as strings.
+_SPECIAL_DOUBLES = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def json_value(value: Any) -> dict[str, Any]:
+    """The OTLP/JSON AnyValue of a Python value; ints go as decimal strings, as 64-bit ints do."""
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}
+    if isinstance(value, float):
+        return {"doubleValue": _SPECIAL_DOUBLES.get(repr(value), value)}
+    if isinstance(value, str):
+        return {"stringValue": value}
+    if isinstance(value, list | tuple):
+        return {"arrayValue": {"values": [json_value(item) for item in value]}}
+    if isinstance(value, dict):
+        return {"kvlistValue": {"values": json_key_values(value)}}
+    raise TypeError(f"no AnyValue for {value!r}")
+
+
+def json_key_values(attributes: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"key": key, "value": json_value(value)} for key, value in attributes.items()]
+
+
+def json_record(event_name: str = "", attributes: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    """An OTLP/JSON log record; ``fields`` are further LogRecord fields in their JSON spelling."""
+    return {
+        "timeUnixNano": str(time.time_ns()),
+        "eventName": event_name,
+        "attributes": json_key_values(attributes or {}),
+        **fields,
+    }
+
+
+def json_logs_request(records: list[dict[str, Any]], resource: dict[str, Any] | None = None) -> bytes:
+    resource = resource or {"service.name": "tests", "host.name": "test-host", "process.pid": 4242}
+    body = {
+        "resourceLogs": [
+            {"resource": {"attributes": json_key_values(resource)}, "scopeLogs": [{"logRecords": records}]}
+        ]
+    }
+    return json.dumps(body).encode()
+
+
 class JobEmitter:
     """Emits one job's records by the conventions, numbering seq as a real emitter would."""
 
@@ -95,18 +150,29 @@ class JobEmitter:
         base.update({key: value for key, value in attributes.items() if value is not None})
         return record(event_name, base, **kwargs)
 
-    def start(self, name: str = "test-job", job_type: str | None = None, total: int | None = None, **extra: Any) -> LogRecord:
+    def start(
+        self, name: str = "test-job", job_type: str | None = None, total: int | None = None, **extra: Any
+    ) -> LogRecord:
         return self._record(
             "jobpulse.job.start",
-            {"jobpulse.job.name": name, "jobpulse.job.type": job_type, "jobpulse.job.total": total,
-             "jobpulse.job.processed": 0, **extra},
+            {
+                "jobpulse.job.name": name,
+                "jobpulse.job.type": job_type,
+                "jobpulse.job.total": total,
+                "jobpulse.job.processed": 0,
+                **extra,
+            },
         )
 
     def progress(self, processed: int, failed: int = 0, total: int | None = None, step: str | None = None) -> LogRecord:
         return self._record(
             "jobpulse.job.progress",
-            {"jobpulse.job.processed": processed, "jobpulse.job.failed": failed, "jobpulse.job.total": total,
-             "jobpulse.job.step": step},
+            {
+                "jobpulse.job.processed": processed,
+                "jobpulse.job.failed": failed,
+                "jobpulse.job.total": total,
+                "jobpulse.job.step": step,
+            },
         )
 
     def log(self, message: str, level: str = "info") -> LogRecord:

@@ -3,6 +3,9 @@
 Both encodings come out as the same :class:`LogRecordData` (attribute values as plain Python values),
 so everything after decoding has one code path. The JSON side follows the OTLP/JSON mapping:
 lowerCamelCase keys, 64-bit integers as decimal strings or numbers, trace and span ids as hex.
+
+Either encoding nests arrays and maps in a value at most :data:`MAX_VALUE_DEPTH` levels deep; a body
+with a deeper value, anywhere, is a 400, whichever encoding and whichever field it is in.
 """
 
 from __future__ import annotations
@@ -25,6 +28,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
+
+# How deep arrays and maps may nest in one attribute value or body. Far beyond what structured data
+# needs, and below where the protobuf decoder stops on its own (100 nested messages: some 30 levels
+# of maps), so both encodings answer the same.
+MAX_VALUE_DEPTH = 20
+_TOO_DEEP = f"values nested deeper than {MAX_VALUE_DEPTH} levels"
 
 
 class BodyError(Exception):
@@ -91,17 +100,23 @@ def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
 _SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 
 
-def _pb_value(value: Any) -> Any:
+def _pb_value(value: Any, depth: int = 0) -> Any:
     kind = value.WhichOneof("value")
     if kind in _SCALARS:
         return getattr(value, kind)
     if kind == "array_value":
-        return [_pb_value(item) for item in value.array_value.values]
+        return [_pb_value(item, _deeper(depth, "protobuf")) for item in value.array_value.values]
     if kind == "kvlist_value":
-        return {kv.key: _pb_value(kv.value) for kv in value.kvlist_value.values}
+        return {kv.key: _pb_value(kv.value, _deeper(depth, "protobuf")) for kv in value.kvlist_value.values}
     if kind == "bytes_value":
         return base64.b64encode(value.bytes_value).decode()
     return None
+
+
+def _deeper(depth: int, encoding: str) -> int:
+    if depth >= MAX_VALUE_DEPTH:
+        raise BodyError(400, f"malformed {encoding} body: {_TOO_DEEP}")
+    return depth + 1
 
 
 def _pb_attributes(key_values: Any) -> dict[str, Any]:
@@ -112,12 +127,15 @@ def _parse(message: Any, body: bytes) -> Any:
     try:
         message.ParseFromString(body)
     except DecodeError as error:
-        raise BodyError(400, f"malformed protobuf body: {error}") from None
+        # The decoder's own depth limit is on nested messages; in OTLP only values nest that deep.
+        reason = f"{_TOO_DEEP} ({error})" if "MaxDepth" in str(error) else str(error)
+        raise BodyError(400, f"malformed protobuf body: {reason}") from None
     return message
 
 
 def iter_logs_protobuf(body: bytes) -> Iterator[LogRecordData]:
-    """Yield the log records of a protobuf ExportLogsServiceRequest."""
+    """Yield the log records of a protobuf ExportLogsServiceRequest (BodyError while iterating when
+    a value nests too deep)."""
     request = _parse(ExportLogsServiceRequest(), body)
     for resource_logs in request.resource_logs:
         resource = _pb_attributes(resource_logs.resource.attributes)
@@ -232,7 +250,17 @@ def _json_int(value: int | str, where: str) -> int:
         raise BodyError(400, f"malformed JSON body: {where} must be an integer, got {value!r}") from None
 
 
-def _json_value(value: _JsonAnyValue | None) -> Any:
+def _json_double(value: float | str) -> float:
+    # The JSON mapping spells NaN and the infinities as strings, and allows any double as one.
+    if type(value) is float:
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise BodyError(400, f"malformed JSON body: doubleValue must be a number, got {value!r}") from None
+
+
+def _json_value(value: _JsonAnyValue | None, depth: int = 0) -> Any:
     if value is None:
         return None
     if value.string_value is not None:
@@ -240,13 +268,13 @@ def _json_value(value: _JsonAnyValue | None) -> Any:
     if value.int_value is not None:
         return _json_int(value.int_value, "intValue")
     if value.double_value is not None:
-        return float(value.double_value)
+        return _json_double(value.double_value)
     if value.bool_value is not None:
         return value.bool_value
     if value.array_value is not None:
-        return [_json_value(item) for item in value.array_value.values]
+        return [_json_value(item, _deeper(depth, "JSON")) for item in value.array_value.values]
     if value.kvlist_value is not None:
-        return {kv.key: _json_value(kv.value) for kv in value.kvlist_value.values}
+        return {kv.key: _json_value(kv.value, _deeper(depth, "JSON")) for kv in value.kvlist_value.values}
     return value.bytes_value
 
 
@@ -271,6 +299,10 @@ def _decode_json(decoder: msgspec.json.Decoder, body: bytes) -> Any:
         return decoder.decode(body)
     except msgspec.DecodeError as error:  # ValidationError included
         raise BodyError(400, f"malformed JSON body: {error}") from None
+    except RecursionError:
+        # msgspec guards its recursion with the interpreter's limit: nesting deeper than the stack
+        # allows, in any field, known or not, ends here rather than in the process.
+        raise BodyError(400, f"malformed JSON body: {_TOO_DEEP}") from None
 
 
 def iter_logs_json(body: bytes) -> Iterator[LogRecordData]:
@@ -332,6 +364,4 @@ def trace_response(kind: str, rejected: int, error_message: str) -> bytes:
 def _json_response(rejected: int, error_message: str, counter: str) -> bytes:
     if not rejected:
         return b"{}"
-    return msgspec.json.encode(
-        {"partialSuccess": {counter: str(rejected), "errorMessage": error_message}}
-    )
+    return msgspec.json.encode({"partialSuccess": {counter: str(rejected), "errorMessage": error_message}})

@@ -9,7 +9,7 @@ records, and spans belong in a tracing backend (docs/architecture.md).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Controller, Request, Response, post
@@ -20,7 +20,7 @@ from jobpulse.conventions import ATTR_JOB_ID
 from jobpulse.sidecar.api.errors import UnsupportedMediaTypeException
 from jobpulse.sidecar.api.openapi import BINARY, OBJECT, success_content
 from jobpulse.sidecar.ingest import otlp_codec as codec
-from jobpulse.sidecar.ingest.otlp_codec import BodyError, LogRecordData
+from jobpulse.sidecar.ingest.otlp_codec import BodyError
 from jobpulse.sidecar.ingest.records import RecordError, origin_of, to_event
 from jobpulse.sidecar.store import JobStore
 
@@ -54,8 +54,9 @@ class Ingestor:
 
     def ingest_logs(self, kind: str, body: bytes) -> tuple[int, str]:
         """Fold the records of a logs request; return (rejected count, partial-success message)."""
-        records: Iterable[LogRecordData]
-        records = list(codec.iter_logs_json(body)) if kind == codec.JSON else codec.iter_logs_protobuf(body)
+        # Decoded in full before anything is applied: a body that turns out bad halfway (a value
+        # nested too deep) is a 400 that changed nothing.
+        records = list(codec.iter_logs_json(body) if kind == codec.JSON else codec.iter_logs_protobuf(body))
         stats = self.stats
         received_ns = self.clock_ns()
         apply = self.store.apply
@@ -88,7 +89,7 @@ class Ingestor:
         return rejected, message
 
     def ingest_spans(self, kind: str, body: bytes) -> None:
-        spans = codec.iter_spans_json(body) if kind == codec.JSON else codec.iter_spans_protobuf(body)
+        spans = list(codec.iter_spans_json(body) if kind == codec.JSON else codec.iter_spans_protobuf(body))
         for span in spans:
             self.stats.spans += 1
             if ATTR_JOB_ID in span.attributes:

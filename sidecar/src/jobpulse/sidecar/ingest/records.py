@@ -11,9 +11,12 @@ import msgspec
 from jobpulse import conventions
 from jobpulse.sidecar.ingest.otlp_codec import LogRecordData
 from jobpulse.sidecar.model import events as ev
-from jobpulse.sidecar.model.events import JobEvent, level_from_severity
+from jobpulse.sidecar.model.events import INT64_MAX, JobEvent, level_from_severity
 
 MAX_JOB_ID_LENGTH = 200
+INT32_MAX = 2**31 - 1
+MAX_SECONDS = 10 * 365.25 * 86_400.0
+MAX_CPU_UTILIZATION = 1e5
 
 KIND_OF_EVENT = {
     conventions.EVENT_START: ev.KIND_START,
@@ -38,20 +41,43 @@ def _type_name(value: Any) -> str:
     )
 
 
-def _as_int(key: str, value: Any) -> int:
-    if type(value) is int:
-        if value < 0:
-            raise RecordError(f"{key} must be >= 0, got {value}")
-        return value
-    if type(value) is float and value.is_integer() and value >= 0:
-        return int(value)
-    raise RecordError(f"{key} must be a non-negative int, got {_type_name(value)} {value!r}")
+def _int_in(low: int, high: int) -> Callable[[str, Any], int]:
+    """A converter to an int in ``low..high``; a double with a whole value counts as an int."""
+
+    def convert(key: str, value: Any) -> int:
+        if type(value) is int:
+            number = value
+        elif type(value) is float and value.is_integer():
+            number = int(value)
+        else:
+            raise RecordError(f"{key} must be an int, got {_type_name(value)} {value!r}")
+        if not low <= number <= high:
+            raise RecordError(f"{key} must be an int in {low}..{high}, got {_type_name(value)} {value!r}")
+        return number
+
+    return convert
 
 
-def _as_float(key: str, value: Any) -> float:
-    if type(value) in (int, float) and value >= 0:
-        return float(value)
-    raise RecordError(f"{key} must be a non-negative number, got {_type_name(value)} {value!r}")
+def _number_in(low: float, high: float) -> Callable[[str, Any], float]:
+    """A converter to a finite float in ``low..high`` (NaN fails every comparison)."""
+
+    def convert(key: str, value: Any) -> float:
+        if type(value) in (int, float) and low <= value <= high:
+            return float(value)
+        raise RecordError(f"{key} must be a number in {low:.0f}..{high:.0f}, got {_type_name(value)} {value!r}")
+
+    return convert
+
+
+# Counts, sizes, seqs and command ids: what a signed 64-bit column holds, never negative.
+_as_count = _int_in(0, INT64_MAX)
+_as_seq = _int_in(1, INT64_MAX)
+# Step positions: job_steps.step_index is a 32-bit column on PostgreSQL.
+_as_step_index = _int_in(0, INT32_MAX)
+# Durations and intervals: up to ten years. Step durations are summed as nanoseconds.
+_as_seconds = _number_in(0.0, MAX_SECONDS)
+# A fraction of one CPU: a machine with more cores than this is not in sight.
+_as_cpu = _number_in(0.0, MAX_CPU_UTILIZATION)
 
 
 def _as_str(key: str, value: Any) -> str:
@@ -73,30 +99,30 @@ def _as_str_tuple(key: str, value: Any) -> tuple[str, ...]:
 
 # attribute -> (JobEvent field, converter); read from every non-log event that carries them.
 _EVENT_FIELDS: tuple[tuple[str, str, Callable[[str, Any], Any]], ...] = (
-    (conventions.ATTR_PROCESSED, "processed", _as_int),
-    (conventions.ATTR_FAILED, "failed", _as_int),
-    (conventions.ATTR_TOTAL, "total", _as_int),
+    (conventions.ATTR_PROCESSED, "processed", _as_count),
+    (conventions.ATTR_FAILED, "failed", _as_count),
+    (conventions.ATTR_TOTAL, "total", _as_count),
     (conventions.ATTR_STEP, "step", _as_name),
-    (conventions.ATTR_STEP_INDEX, "step_index", _as_int),
-    (conventions.ATTR_STEP_COUNT, "step_count", _as_int),
+    (conventions.ATTR_STEP_INDEX, "step_index", _as_step_index),
+    (conventions.ATTR_STEP_COUNT, "step_count", _as_step_index),
     (conventions.ATTR_STEP_STATE, "step_state", _as_name),
-    (conventions.ATTR_STEP_DURATION, "step_duration_s", _as_float),
+    (conventions.ATTR_STEP_DURATION, "step_duration_s", _as_seconds),
     (conventions.ATTR_JOB_NAME, "name", _as_name),
     (conventions.ATTR_JOB_TYPE, "job_type", _as_name),
     (conventions.ATTR_JOB_OWNER, "owner", _as_name),
-    (conventions.ATTR_EXPECTED_DURATION, "expected_duration_s", _as_float),
-    (conventions.ATTR_HEARTBEAT_INTERVAL, "heartbeat_interval_s", _as_float),
+    (conventions.ATTR_EXPECTED_DURATION, "expected_duration_s", _as_seconds),
+    (conventions.ATTR_HEARTBEAT_INTERVAL, "heartbeat_interval_s", _as_seconds),
     (conventions.ATTR_STEP_NAMES, "step_names", _as_str_tuple),
-    (conventions.ATTR_MEMORY_RSS, "rss_bytes", _as_int),
-    (conventions.ATTR_MEMORY_VIRTUAL, "vms_bytes", _as_int),
-    (conventions.ATTR_CPU_UTILIZATION, "cpu_utilization", _as_float),
-    (conventions.ATTR_THREAD_COUNT, "threads", _as_int),
-    (conventions.ATTR_OPEN_FDS, "open_fds", _as_int),
+    (conventions.ATTR_MEMORY_RSS, "rss_bytes", _as_count),
+    (conventions.ATTR_MEMORY_VIRTUAL, "vms_bytes", _as_count),
+    (conventions.ATTR_CPU_UTILIZATION, "cpu_utilization", _as_cpu),
+    (conventions.ATTR_THREAD_COUNT, "threads", _as_count),
+    (conventions.ATTR_OPEN_FDS, "open_fds", _as_count),
     (conventions.ATTR_STATUS, "status", _as_name),
     (conventions.ATTR_EXCEPTION_TYPE, "error_type", _as_str),
     (conventions.ATTR_EXCEPTION_MESSAGE, "error_message", _as_str),
     (conventions.ATTR_EXCEPTION_STACKTRACE, "error_stacktrace", _as_str),
-    (conventions.ATTR_CONTROL_COMMAND, "command_id", _as_int),
+    (conventions.ATTR_CONTROL_COMMAND, "command_id", _as_seq),
 )
 
 # attribute -> (field, converter), looked up per attribute a record carries: a record has a handful,
@@ -119,7 +145,8 @@ def origin_of(resource: dict[str, Any]) -> dict[str, Any]:
     return {
         "service": sys.intern(service) if type(service) is str else None,
         "host": sys.intern(host) if type(host) is str else None,
-        "pid": pid if type(pid) is int else None,
+        # jobs.pid is a 32-bit column on PostgreSQL; a pid that cannot be one is no pid at all.
+        "pid": pid if type(pid) is int and 0 <= pid <= INT32_MAX else None,
     }
 
 
@@ -148,9 +175,11 @@ def to_event(record: LogRecordData, received_ns: int, origin: dict[str, Any] | N
     seq = attributes.get(conventions.ATTR_SEQ)
     if seq is None:
         raise RecordError(f"{conventions.ATTR_SEQ} is missing on a record of job {job_id!r}")
-    seq = _as_int(conventions.ATTR_SEQ, seq)
-    if seq < 1:
-        raise RecordError(f"{conventions.ATTR_SEQ} must be >= 1, got {seq}")
+    seq = _as_seq(conventions.ATTR_SEQ, seq)
+    time_ns = record.time_ns or record.observed_ns or received_ns
+    if not 0 <= time_ns <= INT64_MAX:
+        field = "time_unix_nano" if record.time_ns else "observed_time_unix_nano"
+        raise RecordError(f"{field} must be in 0..{INT64_MAX}, got {time_ns}")
 
     event_name = record.event_name or attributes.get(conventions.ATTR_EVENT_NAME) or ""
     kind = KIND_OF_EVENT.get(event_name, ev.KIND_LOG) if type(event_name) is str else ev.KIND_LOG
@@ -158,7 +187,7 @@ def to_event(record: LogRecordData, received_ns: int, origin: dict[str, Any] | N
         "kind": kind,
         "job_id": job_id,
         "seq": seq,
-        "time_ns": record.time_ns or record.observed_ns or received_ns,
+        "time_ns": time_ns,
         "received_ns": received_ns,
         "trace_id": record.trace_id,
         "span_id": record.span_id,

@@ -20,6 +20,9 @@ KIND_LOST = "lost"
 # command's id, a sequence of its own (the job's seqs are not involved).
 KIND_CONTROL = "control"
 
+# Every integer a JobEvent carries fits a signed 64-bit column; so do the sums the fold makes of them.
+INT64_MAX = 2**63 - 1
+
 LEVELS = ("debug", "info", "warning", "error", "critical")
 LEVEL_NUMBERS = {name: index for index, name in enumerate(LEVELS)}
 

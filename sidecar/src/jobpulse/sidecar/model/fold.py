@@ -6,7 +6,10 @@ Rules (docs/conventions.md, "Ordering and idempotency"):
 - Each group of scalar fields (counts, total, current step, resources) is a last-writer-wins
   register keyed by seq: an event only writes a group when its seq is higher than the group's.
 - Start attributes, origin (host/pid/service) and the trace link come from the lowest seq carrying them.
-- The first end event makes the status final; later events may still add log lines.
+- The end event with the lowest seq makes the status final, and the figures (counts, current step,
+  step timings, resources, status events) with it: they take only events with seq up to the end's,
+  whether those with higher seqs arrive before the end or after it. Later events may still add log
+  lines. Checkpoints of the figures below each gap in the seen seqs make this order-independent.
 - Step timings, log lines and log counts are merged with commutative operations (min, max, sum over
   distinct events), and recent log lines are the newest N by seq.
 
@@ -27,7 +30,9 @@ from jobpulse.sidecar.model.state import (
     LOST,
     PAUSED,
     RUNNING,
+    Checkpoint,
     ErrorInfo,
+    Figures,
     JobState,
     LogLine,
     Resources,
@@ -37,6 +42,8 @@ from jobpulse.sidecar.model.state import (
 _replace = msgspec.structs.replace
 
 _STATUS_OF_KIND = {ev.KIND_START: RUNNING, ev.KIND_PAUSED: PAUSED, ev.KIND_RESUMED: RUNNING}
+_FIGURE_FIELDS = tuple(field.name for field in msgspec.structs.fields(Figures))
+_NO_FIGURES = Figures()
 
 
 class FoldLimits(msgspec.Struct, frozen=True):
@@ -79,21 +86,89 @@ def fold(state: JobState | None, event: JobEvent, limits: FoldLimits = DEFAULT_L
     if kind == ev.KIND_LOG:
         _merge_log(state, event, changes, limits)
     else:
-        _merge_counts(state, event, changes, limits)
-        _merge_current_step(state, event, changes)
         _merge_identity(state, event, changes)
-        if kind in _STATUS_OF_KIND:
-            changes["status_register"] = _register(state.status_register, seq, _STATUS_OF_KIND[kind])
-            if kind == ev.KIND_START and (not state.start_seq or seq < state.start_seq):
-                changes["start_seq"] = seq
-                changes["started_ns"] = event.time_ns
-        elif kind == ev.KIND_STEP:
-            _merge_step_timing(state, event, changes)
-        elif kind == ev.KIND_RESOURCES:
-            _merge_resources(state, event, changes)
+        if kind == ev.KIND_START and (not state.start_seq or seq < state.start_seq):
+            changes["start_seq"] = seq
+            changes["started_ns"] = event.time_ns
         elif kind == ev.KIND_END:
             _merge_end(state, event, changes)
+    _fold_figures(state, event, changes, limits)
     return _with_status(state, changes)
+
+
+def _fold_figures(state: JobState, event: JobEvent, changes: dict[str, Any], limits: FoldLimits) -> None:
+    """Fold ``event`` into the figures, which take no event with a seq above the end.
+
+    An end may arrive after records with higher seqs; the figures then start again from the
+    checkpoint below the gap the end fills. Only a seq that is not the next one since the last
+    seen touches the checkpoints, so in-order arrival costs nothing extra.
+    """
+    seq = event.seq
+    seen = state.seen
+    top = seen[-1][1] if seen else 0
+    end = changes.get("end_seq", state.end_seq)
+    if seen and seq != top + 1:
+        checkpoints = _checkpoints(state, event, changes["seen"], end, limits)
+        if checkpoints or state.checkpoints:
+            changes["checkpoints"] = checkpoints
+    if event.kind == ev.KIND_LOG or (end and seq > end):
+        return
+    base: Figures = state
+    if seq == end and seq < top:
+        base = _figures_upto(state, seq - 1)
+        changes.update(_fields_of(base))
+    _merge_figures(base, event, changes, limits)
+
+
+def _merge_figures(figures: Figures, event: JobEvent, changes: dict[str, Any], limits: FoldLimits) -> None:
+    kind = event.kind
+    _merge_counts(figures, event, changes, limits)
+    _merge_current_step(figures, event, changes)
+    if kind in _STATUS_OF_KIND:
+        changes["status_register"] = _register(figures.status_register, event.seq, _STATUS_OF_KIND[kind])
+    elif kind == ev.KIND_STEP:
+        _merge_step_timing(figures, event, changes)
+    elif kind == ev.KIND_RESOURCES:
+        _merge_resources(figures, event, changes)
+
+
+def _checkpoints(
+    state: JobState, event: JobEvent, seen: tuple[tuple[int, int], ...], end: int, limits: FoldLimits
+) -> tuple[Checkpoint, ...]:
+    """The checkpoints once ``event`` is in: one per seen range below the last and below the end."""
+    made = []
+    carries_figures = event.kind != ev.KIND_LOG
+    for _, upto in seen[:-1]:
+        if end and upto >= end:
+            break
+        base = _figures_upto(state, upto)
+        if carries_figures and event.seq <= upto:
+            fields = _fields_of(base)
+            _merge_figures(base, event, fields, limits)
+            made.append(Checkpoint(upto=upto, **fields))
+        elif type(base) is Checkpoint and base.upto == upto:
+            made.append(base)
+        else:
+            made.append(Checkpoint(upto=upto, **_fields_of(base)))
+    return tuple(made)
+
+
+def _figures_upto(state: JobState, upto: int) -> Figures:
+    """The figures of the events ``state`` holds with seq <= ``upto``, ``upto`` being a range top
+    or unseen."""
+    if upto >= state.seen[-1][1]:
+        return state
+    checkpoints = state.checkpoints
+    index = bisect_right(checkpoints, upto, key=_upto) - 1
+    return checkpoints[index] if index >= 0 else _NO_FIGURES
+
+
+def _upto(checkpoint: Checkpoint) -> int:
+    return checkpoint.upto
+
+
+def _fields_of(figures: Figures) -> dict[str, Any]:
+    return {name: getattr(figures, name) for name in _FIGURE_FIELDS}
 
 
 def _fold_lost(state: JobState, event: JobEvent) -> JobState:
@@ -185,17 +260,17 @@ def _merge_identity(state: JobState, event: JobEvent, changes: dict[str, Any]) -
     )
 
 
-def _merge_counts(state: JobState, event: JobEvent, changes: dict[str, Any], limits: FoldLimits) -> None:
+def _merge_counts(figures: Figures, event: JobEvent, changes: dict[str, Any], limits: FoldLimits) -> None:
     seq = event.seq
-    if event.processed is not None and seq > state.counts_seq:
+    if event.processed is not None and seq > figures.counts_seq:
         changes.update(processed=event.processed, counts_seq=seq)
-    if event.failed is not None and seq > state.failed_seq:
+    if event.failed is not None and seq > figures.failed_seq:
         changes.update(failed=event.failed, failed_seq=seq)
     if event.processed is not None:
-        samples = _add_sample(state.samples, (seq, event.time_ns, event.processed), limits.rate_samples)
-        if samples is not state.samples:
+        samples = _add_sample(figures.samples, (seq, event.time_ns, event.processed), limits.rate_samples)
+        if samples is not figures.samples:
             changes["samples"] = samples
-    if event.total is not None and seq > state.total_seq:
+    if event.total is not None and seq > figures.total_seq:
         changes.update(total=event.total, total_seq=seq)
 
 
@@ -212,19 +287,19 @@ def _add_sample(
     return merged[-cap:] if len(merged) > cap else merged
 
 
-def _merge_current_step(state: JobState, event: JobEvent, changes: dict[str, Any]) -> None:
-    if event.step is not None and event.seq > state.step_seq:
+def _merge_current_step(figures: Figures, event: JobEvent, changes: dict[str, Any]) -> None:
+    if event.step is not None and event.seq > figures.step_seq:
         changes.update(step=event.step, step_index=event.step_index, step_seq=event.seq)
     # The number of declared steps does not change during a run; max() keeps it order-independent.
-    if event.step_count is not None and (state.step_count is None or event.step_count > state.step_count):
+    if event.step_count is not None and (figures.step_count is None or event.step_count > figures.step_count):
         changes["step_count"] = event.step_count
 
 
-def _merge_step_timing(state: JobState, event: JobEvent, changes: dict[str, Any]) -> None:
+def _merge_step_timing(figures: Figures, event: JobEvent, changes: dict[str, Any]) -> None:
     name = event.step
     if name is None:
         return
-    steps = list(state.steps)
+    steps = list(figures.steps)
     position = next((index for index, timing in enumerate(steps) if timing.name == name), len(steps))
     if position == len(steps):
         steps.append(StepTiming(name=name, index=event.step_index))
@@ -241,7 +316,8 @@ def _merge_step_timing(state: JobState, event: JobEvent, changes: dict[str, Any]
             timing,
             ends=timing.ends + 1,
             ended_ns=t if timing.ended_ns is None else max(timing.ended_ns, t),
-            duration_ns=timing.duration_ns + round((event.step_duration_s or 0.0) * 1e9),
+            # Saturating: still order-independent, and a sum no column can hold stays storable.
+            duration_ns=min(timing.duration_ns + round((event.step_duration_s or 0.0) * 1e9), ev.INT64_MAX),
             failed=timing.failed or event.step_state == "failed",
         )
     if timing.index is None and event.step_index is not None:
@@ -258,8 +334,8 @@ def _step_order(timing: StepTiming) -> tuple[int, int, str]:
     return (1, timing.started_ns or 0, timing.name)
 
 
-def _merge_resources(state: JobState, event: JobEvent, changes: dict[str, Any]) -> None:
-    if event.seq > state.resources_seq:
+def _merge_resources(figures: Figures, event: JobEvent, changes: dict[str, Any]) -> None:
+    if event.seq > figures.resources_seq:
         changes["resources"] = Resources(
             time_ns=event.time_ns,
             rss_bytes=event.rss_bytes,
@@ -328,9 +404,7 @@ def _merge_log(state: JobState, event: JobEvent, changes: dict[str, Any], limits
     changes["log_counts"] = tuple(counts)
 
 
-def _register(
-    register: tuple[tuple[int, str], ...], seq: int, status: str
-) -> tuple[tuple[int, str], ...]:
+def _register(register: tuple[tuple[int, str], ...], seq: int, status: str) -> tuple[tuple[int, str], ...]:
     return tuple(sorted((*register, (seq, status)), reverse=True)[:2])
 
 

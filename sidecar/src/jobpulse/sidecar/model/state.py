@@ -83,7 +83,43 @@ class Resources(msgspec.Struct, frozen=True, gc=False):
     open_fds: int | None = None
 
 
-class JobState(msgspec.Struct, frozen=True, gc=False):
+class Figures(msgspec.Struct, frozen=True, gc=False):
+    """The fields an end freezes: counts, current step, step timings, resources, status events.
+
+    Once a job has ended they are what the events up to its end made them; records with a higher
+    seq may still add log lines, nothing here.
+    """
+
+    # Top two (seq, status) pairs among start/paused/resumed events, highest seq first.
+    status_register: tuple[tuple[int, str], ...] = ()
+
+    processed: int = 0
+    counts_seq: int = 0
+    failed: int = 0
+    failed_seq: int = 0
+    total: int | None = None
+    total_seq: int = 0
+
+    step: str | None = None
+    step_index: int | None = None
+    step_count: int | None = None
+    step_seq: int = 0
+    steps: tuple[StepTiming, ...] = ()
+
+    resources: Resources | None = None
+    resources_seq: int = 0
+
+    # The newest (seq, time_ns, processed) samples, ascending by seq: the window the rate comes from.
+    samples: tuple[tuple[int, int, int], ...] = ()
+
+
+class Checkpoint(Figures, frozen=True, gc=False, kw_only=True):
+    """The figures folded over a job's events with seq <= ``upto``."""
+
+    upto: int
+
+
+class JobState(Figures, frozen=True, gc=False, kw_only=True):
     """The folded state of one job. Build it only through :func:`jobpulse.sidecar.model.fold.fold`."""
 
     id: str
@@ -108,31 +144,10 @@ class JobState(msgspec.Struct, frozen=True, gc=False):
     span_id: str | None = None
     trace_seq: int = 0
 
-    # Top two (seq, status) pairs among start/paused/resumed events, highest seq first.
-    status_register: tuple[tuple[int, str], ...] = ()
     end_seq: int = 0
     end_status: str | None = None
     error: ErrorInfo | None = None
     lost_seq: int = 0
-
-    processed: int = 0
-    counts_seq: int = 0
-    failed: int = 0
-    failed_seq: int = 0
-    total: int | None = None
-    total_seq: int = 0
-
-    step: str | None = None
-    step_index: int | None = None
-    step_count: int | None = None
-    step_seq: int = 0
-    steps: tuple[StepTiming, ...] = ()
-
-    resources: Resources | None = None
-    resources_seq: int = 0
-
-    # The newest (seq, time_ns, processed) samples, ascending by seq: the window the rate comes from.
-    samples: tuple[tuple[int, int, int], ...] = ()
 
     # The newest control command (by id) and the newest command the job acknowledged: a command is
     # pending while control_id > control_ack_id and the job has not ended.
@@ -150,6 +165,9 @@ class JobState(msgspec.Struct, frozen=True, gc=False):
     # in-order arrival, which keeps counters such as log_counts exact under redelivery.
     seen: tuple[tuple[int, int], ...] = ()
     max_seq: int = 0
+    # The figures as of the top of each seen range but the last, below the end: what the figures
+    # were before a gap, should the job's end turn out to lie in it.
+    checkpoints: tuple[Checkpoint, ...] = ()
 
     started_ns: int | None = None
     start_seq: int = 0
