@@ -296,7 +296,7 @@ async def set_aside(history: History) -> list[dict[str, Any]]:
 
 async def test_rows_storage_cannot_hold_are_set_aside_and_the_rest_is_written(history):
     good = run(name="good", log_lines=3)
-    overflowing = run(name="overflowing", processed=TOO_BIG)
+    overflowing = run(name="overflowing", processed=TOO_BIG, status=None)
     one_bad_line = run(name="one-bad-line", log_lines=2)
     bad_line = JobEvent(
         kind="log",
@@ -329,7 +329,7 @@ async def test_rows_storage_cannot_hold_are_set_aside_and_the_rest_is_written(hi
     assert history.writer.pending == 0
     assert await history.check() == "ok", "a refused row is not an outage"
 
-    # The next flush is healthy; once the job's figures fit again its newest state is stored.
+    # The next flush is healthy; once the running job's figures fit again its newest state is stored.
     later = run(name="later", log_lines=1)
     fixed = JobEvent(
         kind="progress", job_id=overflowing[0].job_id, seq=overflowing[-1].seq + 1, time_ns=T0, processed=7
