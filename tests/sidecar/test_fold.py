@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobpulse.sidecar.model import views
+from jobpulse.sidecar.model import figures
 from jobpulse.sidecar.model.events import JobEvent
 from jobpulse.sidecar.model.fold import DEFAULT_LIMITS, FoldLimits, fold
 from jobpulse.sidecar.model.state import JobState
@@ -42,7 +42,7 @@ def test_a_job_runs_and_completes():
     assert (state.processed, state.failed, state.successful, state.total) == (100, 2, 98, 100)
     assert (state.name, state.job_type, state.owner, state.host, state.pid) == ("import", "csv", "ops", "h", 7)
     assert state.started_ns == T0 + 25 * MS and state.ended_ns == T0 + 100 * MS
-    assert views.progress_percent(state) == 100.0
+    assert figures.progress_percent(state) == 100.0
 
 
 def test_an_older_event_does_not_overwrite_newer_counts():
@@ -135,17 +135,17 @@ def test_rate_and_eta_come_from_the_sample_window():
     events += [event("progress", seq, processed=(seq - 1) * 10, total=1000) for seq in range(2, 30)]
     state = fold_all(events)
     now = state.last_seen_ns or state.last_ns
-    rate = views.rate_per_s(state, now)
+    rate = figures.rate_per_s(state, now)
     assert rate == pytest.approx(400.0)  # 10 records every 25 ms
-    assert views.eta_s(state, rate) == pytest.approx((1000 - 280) / 400.0)
+    assert figures.eta_s(state, rate) == pytest.approx((1000 - 280) / 400.0)
 
 
 def test_a_stalled_job_rate_decays():
     events = [event("start", 1, name="n", processed=0, received_ns=T0)]
     events += [event("progress", seq, processed=seq * 10, received_ns=T0 + seq * 25 * MS) for seq in range(2, 14)]
     state = fold_all(events)
-    fresh = views.rate_per_s(state, state.last_seen_ns)
-    later = views.rate_per_s(state, state.last_seen_ns + 60_000 * MS)
+    fresh = figures.rate_per_s(state, state.last_seen_ns)
+    later = figures.rate_per_s(state, state.last_seen_ns + 60_000 * MS)
     assert later < fresh / 10
 
 
@@ -153,7 +153,7 @@ def test_a_finished_job_rate_is_the_whole_run_average():
     state = fold_all(
         [event("start", 1, name="n", processed=0), event("end", 41, status="completed", processed=2000)]
     )
-    assert views.rate_per_s(state, 0) == pytest.approx(2000 / 1.0)
+    assert figures.rate_per_s(state, 0) == pytest.approx(2000 / 1.0)
 
 
 # ---- properties ---------------------------------------------------------------------------------

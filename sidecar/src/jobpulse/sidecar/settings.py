@@ -16,9 +16,11 @@ import msgspec
 
 from jobpulse.sidecar.alerting.config import AlertingSettings
 from jobpulse.sidecar.history.policy import RetentionPolicy
-from jobpulse.sidecar.model.views import DEFAULT_ACK_TIMEOUT_S
 
 ENV_PREFIX = "JOBPULSE_"
+
+# How long a job may take to acknowledge a control command before it is shown as overdue.
+DEFAULT_ACK_TIMEOUT_S = 30.0
 
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]

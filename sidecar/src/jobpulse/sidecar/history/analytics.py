@@ -16,7 +16,7 @@ from sqlalchemy import BigInteger, ColumnElement, Float, Select, and_, case, cas
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobpulse.sidecar.history.tables import job_steps, jobs
-from jobpulse.sidecar.model.views import to_datetime
+from jobpulse.sidecar.timestamps import to_datetime
 
 BUCKETS_NS = {"hour": 3600 * 10**9, "day": 86400 * 10**9}
 GROUP_COLUMNS = {"job_type": jobs.c.job_type, "name": jobs.c.name}
