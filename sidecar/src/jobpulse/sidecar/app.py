@@ -29,7 +29,7 @@ from jobpulse.sidecar.feed.socket import live_feed
 from jobpulse.sidecar.history.api import DeadLettersController
 from jobpulse.sidecar.history.service import History
 from jobpulse.sidecar.ingest.receiver import Ingestor, OtlpController
-from jobpulse.sidecar.liveness import LostJobDetector
+from jobpulse.sidecar.lost_jobs import LostJobDetector
 from jobpulse.sidecar.metrics import SidecarMetrics
 from jobpulse.sidecar.metrics.endpoint import metrics_endpoint
 from jobpulse.sidecar.model.fold import FoldLimits

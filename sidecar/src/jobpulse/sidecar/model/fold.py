@@ -21,9 +21,21 @@ from typing import Any
 
 import msgspec
 
-from jobpulse.sidecar.model import events as ev
-from jobpulse.sidecar.model.events import JobEvent
+from jobpulse.sidecar.model.events import (
+    KIND_CONTROL,
+    KIND_END,
+    KIND_LOG,
+    KIND_LOST,
+    KIND_PAUSED,
+    KIND_RESOURCES,
+    KIND_RESUMED,
+    KIND_START,
+    KIND_STEP,
+    LEVEL_NUMBERS,
+    JobEvent,
+)
 from jobpulse.sidecar.model.state import (
+    FAILED,
     LOST,
     PAUSED,
     RUNNING,
@@ -36,7 +48,7 @@ from jobpulse.sidecar.model.state import (
 
 _replace = msgspec.structs.replace
 
-_STATUS_OF_KIND = {ev.KIND_START: RUNNING, ev.KIND_PAUSED: PAUSED, ev.KIND_RESUMED: RUNNING}
+_STATUS_OF_KIND = {KIND_START: RUNNING, KIND_PAUSED: PAUSED, KIND_RESUMED: RUNNING}
 
 
 class FoldLimits(msgspec.Struct, frozen=True):
@@ -58,9 +70,9 @@ def fold(state: JobState | None, event: JobEvent, limits: FoldLimits = DEFAULT_L
     """
     if state is None:
         state = JobState(id=event.job_id)
-    if event.kind == ev.KIND_LOST:
+    if event.kind == KIND_LOST:
         return _fold_lost(state, event)
-    if event.kind == ev.KIND_CONTROL:
+    if event.kind == KIND_CONTROL:
         return _fold_control(state, event)
 
     seq = event.seq
@@ -76,7 +88,7 @@ def fold(state: JobState | None, event: JobEvent, limits: FoldLimits = DEFAULT_L
         changes["control_ack_id"] = event.command_id
 
     kind = event.kind
-    if kind == ev.KIND_LOG:
+    if kind == KIND_LOG:
         _merge_log(state, event, changes, limits)
     else:
         _merge_counts(state, event, changes, limits)
@@ -84,14 +96,14 @@ def fold(state: JobState | None, event: JobEvent, limits: FoldLimits = DEFAULT_L
         _merge_identity(state, event, changes)
         if kind in _STATUS_OF_KIND:
             changes["status_register"] = _register(state.status_register, seq, _STATUS_OF_KIND[kind])
-            if kind == ev.KIND_START and (not state.start_seq or seq < state.start_seq):
+            if kind == KIND_START and (not state.start_seq or seq < state.start_seq):
                 changes["start_seq"] = seq
                 changes["started_ns"] = event.time_ns
-        elif kind == ev.KIND_STEP:
+        elif kind == KIND_STEP:
             _merge_step_timing(state, event, changes)
-        elif kind == ev.KIND_RESOURCES:
+        elif kind == KIND_RESOURCES:
             _merge_resources(state, event, changes)
-        elif kind == ev.KIND_END:
+        elif kind == KIND_END:
             _merge_end(state, event, changes)
     return _with_status(state, changes)
 
@@ -275,7 +287,7 @@ def _merge_end(state: JobState, event: JobEvent, changes: dict[str, Any]) -> Non
     if state.end_seq and event.seq > state.end_seq:
         return
     error = None
-    if event.error_type is not None or event.error_message is not None or event.status == "failed":
+    if event.error_type is not None or event.error_message is not None or event.status == FAILED:
         error = ErrorInfo(
             type=event.error_type,
             message=event.error_message,
@@ -324,7 +336,7 @@ def _merge_log(state: JobState, event: JobEvent, changes: dict[str, Any], limits
     if merged is not logs:
         changes["logs"] = merged[-cap:] if len(merged) > cap else merged
     counts = list(state.log_counts)
-    counts[ev.LEVEL_NUMBERS.get(level, 1)] += 1
+    counts[LEVEL_NUMBERS.get(level, 1)] += 1
     changes["log_counts"] = tuple(counts)
 
 

@@ -1,4 +1,4 @@
-"""The sidecar's own health, read at scrape time from the counters its parts already keep.
+"""The sidecar's own metrics, read at scrape time from the counters its parts already keep.
 
 Ingest, fold, feed and storage count what they do in plain integer attributes (an add each, no
 metric objects on the hot path); this collector turns them into metric families when Prometheus asks.
@@ -88,7 +88,7 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, value=value)
 
 
-class SidecarHealthCollector(Collector):
+class SidecarCollector(Collector):
     """Ingest, fold, live feed and storage figures of this sidecar."""
 
     def __init__(
