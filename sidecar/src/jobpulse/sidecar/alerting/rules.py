@@ -234,7 +234,7 @@ def job_lost(state: JobState, now_ns: int) -> Condition | None:
     summary = f"Job {label(state)} is lost: nothing heard from it" + (
         f" for {human_duration(silent_s)}" if silent_s is not None else "")
     lines = [
-        summary + f" (it was {state.previous_status or 'running'}).",
+        summary + f" (it was {state.previous_status or RUNNING}).",
         _counts(state) + (f" Last step: {state.step}." if state.step else ""),
         "Its process may have died without reporting (killed, out of memory, host down): check the host.",
     ]

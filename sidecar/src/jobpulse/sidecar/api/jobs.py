@@ -19,12 +19,13 @@ from jobpulse.sidecar.api.openapi import TEXT, success_content
 from jobpulse.sidecar.history import queries
 from jobpulse.sidecar.history.service import History
 from jobpulse.sidecar.model.events import LEVEL_NUMBERS, LEVELS
-from jobpulse.sidecar.model.state import JobState
+from jobpulse.sidecar.model.state import STATUSES, JobState
 from jobpulse.sidecar.printable import control_character
 from jobpulse.sidecar.settings import Settings
 from jobpulse.sidecar.timestamps import to_datetime
 
-JobStatus = Literal["pending", "running", "paused", "completed", "failed", "cancelled", "lost"]
+# Built from the statuses the fold knows, so the filter and its OpenAPI enum cannot drift from them.
+JobStatus = Literal[STATUSES]
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 Sort = Literal["-started_at", "started_at", "-ended_at", "ended_at", "-duration", "duration", "-name", "name"]
 Limit = Annotated[int, Parameter(ge=1, le=500, description="Page size")]

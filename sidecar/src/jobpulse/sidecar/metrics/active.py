@@ -23,9 +23,6 @@ from jobpulse.sidecar.model.state import ACTIVE_STATUSES, JobState
 from jobpulse.sidecar.printable import printable
 from jobpulse.sidecar.store import JobStore
 
-ACTIVE_ORDER = ("pending", "running", "paused", "lost")
-assert set(ACTIVE_ORDER) == ACTIVE_STATUSES
-
 JOBS_ACTIVE = "jobpulse_jobs_active"
 INFO = "jobpulse_active_job"
 
@@ -118,7 +115,7 @@ class ActiveJobsRenderer:
         budget = self.budget
         by_status: Counter[tuple[str, str, str]] = Counter()
         for pair in list(self.known()):
-            for status in ACTIVE_ORDER:
+            for status in ACTIVE_STATUSES:
                 by_status[(*pair, status)] += 0
         labels: list[str] = []
         infos: list[str] = []
