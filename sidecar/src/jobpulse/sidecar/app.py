@@ -11,6 +11,7 @@ from litestar.di import Provide
 from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
 
+from jobpulse.sidecar import __version__
 from jobpulse.sidecar.alerting.api import AlertsController, NotificationsController
 from jobpulse.sidecar.alerting.metrics import AlertingCollector
 from jobpulse.sidecar.alerting.service import Alerting
@@ -141,7 +142,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_class=SidecarRequest,
         openapi_config=OpenAPIConfig(
             title="jobpulse sidecar",
-            version="0.1.0",
+            version=__version__,
             description="Live state, history and control of ETL and batch jobs.",
         ),
     )
