@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobpulse.sidecar.model import views
+from jobpulse.sidecar.model import figures
 from jobpulse.sidecar.model.events import JobEvent
 from jobpulse.sidecar.model.fold import DEFAULT_LIMITS, FoldLimits, fold
 from jobpulse.sidecar.model.state import JobState
@@ -42,7 +42,7 @@ def test_a_job_runs_and_completes():
     assert (state.processed, state.failed, state.successful, state.total) == (100, 2, 98, 100)
     assert (state.name, state.job_type, state.owner, state.host, state.pid) == ("import", "csv", "ops", "h", 7)
     assert state.started_ns == T0 + 25 * MS and state.ended_ns == T0 + 100 * MS
-    assert views.progress_percent(state) == 100.0
+    assert figures.progress_percent(state) == 100.0
 
 
 def test_an_older_event_does_not_overwrite_newer_counts():
@@ -87,7 +87,7 @@ LATE = [
 ]
 
 
-def figures(state: JobState) -> tuple:
+def ended_figures(state: JobState) -> tuple:
     return (
         state.status,
         state.previous_status,
@@ -106,7 +106,7 @@ def figures(state: JobState) -> tuple:
 def test_an_ended_job_keeps_the_figures_it_ended_with(late_first):
     delivered = ENDED_RUN[:-1] + (LATE + ENDED_RUN[-1:] if late_first else ENDED_RUN[-1:] + LATE)
     state = fold_all(delivered)
-    assert figures(state) == figures(fold_all(ENDED_RUN))
+    assert ended_figures(state) == ended_figures(fold_all(ENDED_RUN))
     assert (state.processed, state.failed, state.total, state.step) == (100, 2, 100, "load")
     assert state.resources.rss_bytes == 1000
 
@@ -116,13 +116,13 @@ def test_an_end_without_figures_keeps_the_newest_ones_from_before_it():
     in_order = fold_all(run)
     assert (in_order.processed, in_order.failed, in_order.total) == (60, 1, 100)
     for delivered in (LATE + run, run[::-1] + LATE[::-1], [run[0], *LATE, *run[1:]]):
-        assert figures(fold_all(delivered)) == figures(in_order)
+        assert ended_figures(fold_all(delivered)) == ended_figures(in_order)
 
 
 def test_a_late_log_line_is_still_added_to_an_ended_job():
     state = fold(fold_all(ENDED_RUN), event("log", 6, level="error", message="cleanup failed"))
     assert state.logs[-1].message == "cleanup failed" and state.log_counts[3] == 1
-    assert figures(state) == figures(fold_all(ENDED_RUN))
+    assert ended_figures(state) == ended_figures(fold_all(ENDED_RUN))
 
 
 def test_pause_and_resume_track_previous_status():
@@ -188,23 +188,23 @@ def test_rate_and_eta_come_from_the_sample_window():
     events += [event("progress", seq, processed=(seq - 1) * 10, total=1000) for seq in range(2, 30)]
     state = fold_all(events)
     now = state.last_seen_ns or state.last_ns
-    rate = views.rate_per_s(state, now)
+    rate = figures.rate_per_s(state, now)
     assert rate == pytest.approx(400.0)  # 10 records every 25 ms
-    assert views.eta_s(state, rate) == pytest.approx((1000 - 280) / 400.0)
+    assert figures.eta_s(state, rate) == pytest.approx((1000 - 280) / 400.0)
 
 
 def test_a_stalled_job_rate_decays():
     events = [event("start", 1, name="n", processed=0, received_ns=T0)]
     events += [event("progress", seq, processed=seq * 10, received_ns=T0 + seq * 25 * MS) for seq in range(2, 14)]
     state = fold_all(events)
-    fresh = views.rate_per_s(state, state.last_seen_ns)
-    later = views.rate_per_s(state, state.last_seen_ns + 60_000 * MS)
+    fresh = figures.rate_per_s(state, state.last_seen_ns)
+    later = figures.rate_per_s(state, state.last_seen_ns + 60_000 * MS)
     assert later < fresh / 10
 
 
 def test_a_finished_job_rate_is_the_whole_run_average():
     state = fold_all([event("start", 1, name="n", processed=0), event("end", 41, status="completed", processed=2000)])
-    assert views.rate_per_s(state, 0) == pytest.approx(2000 / 1.0)
+    assert figures.rate_per_s(state, 0) == pytest.approx(2000 / 1.0)
 
 
 # ---- properties ---------------------------------------------------------------------------------
@@ -292,7 +292,7 @@ def test_any_permutation_containing_the_end_gives_the_figures_it_ended_with(even
     at_end = fold_all([item for item in events if item.seq <= end_seq])
     shuffled = list(events)
     rng.shuffle(shuffled)
-    assert figures(fold_all(shuffled)) == figures(at_end)
+    assert ended_figures(fold_all(shuffled)) == ended_figures(at_end)
 
 
 @settings(max_examples=100, deadline=None)

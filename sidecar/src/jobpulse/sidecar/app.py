@@ -11,6 +11,7 @@ from litestar.di import Provide
 from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
 
+from jobpulse.sidecar import __version__
 from jobpulse.sidecar.alerting.api import AlertsController, NotificationsController
 from jobpulse.sidecar.alerting.metrics import AlertingCollector
 from jobpulse.sidecar.alerting.retention import expire_alerts
@@ -30,7 +31,7 @@ from jobpulse.sidecar.feed.socket import live_feed
 from jobpulse.sidecar.history.api import DeadLettersController
 from jobpulse.sidecar.history.service import History
 from jobpulse.sidecar.ingest.receiver import Ingestor, OtlpController
-from jobpulse.sidecar.liveness import LostJobDetector
+from jobpulse.sidecar.lost_jobs import LostJobDetector
 from jobpulse.sidecar.metrics import SidecarMetrics
 from jobpulse.sidecar.metrics.endpoint import metrics_endpoint
 from jobpulse.sidecar.model.fold import FoldLimits
@@ -143,7 +144,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_class=SidecarRequest,
         openapi_config=OpenAPIConfig(
             title="jobpulse sidecar",
-            version="0.1.0",
+            version=__version__,
             description="Live state, history and control of ETL and batch jobs.",
         ),
     )

@@ -15,10 +15,12 @@ from typing import Annotated, Any
 import msgspec
 
 from jobpulse.sidecar.alerting.config import AlertingSettings
-from jobpulse.sidecar.model.views import DEFAULT_ACK_TIMEOUT_S
 from jobpulse.sidecar.storage.policy import RetentionPolicy
 
 ENV_PREFIX = "JOBPULSE_"
+
+# How long a job may take to acknowledge a control command before it is shown as overdue.
+DEFAULT_ACK_TIMEOUT_S = 30.0
 
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]

@@ -17,9 +17,9 @@ from jobpulse.sidecar.alerting.engine import AlertEngine
 from jobpulse.sidecar.alerting.model import AlertView, Silence, SilenceView, alert_view, silence_view
 from jobpulse.sidecar.alerting.repository import AlertFilter, NotificationFilter
 from jobpulse.sidecar.api.errors import UnprocessableEntityException
-from jobpulse.sidecar.api.bounds import INT64_MAX, bound_ns, to_ns
+from jobpulse.sidecar.api.bounds import INT64_MAX, bound_ns
 from jobpulse.sidecar.api.jobs import Limit
-from jobpulse.sidecar.model.views import to_datetime
+from jobpulse.sidecar.timestamps import to_datetime, to_ns
 
 AlertState = Literal["firing", "resolved"]
 Result = Literal["sending", "retrying", "sent", "failed", "dropped"]

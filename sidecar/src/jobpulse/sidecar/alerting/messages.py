@@ -10,7 +10,7 @@ from apprise import NotifyType
 from jobpulse.sidecar.alerting.config import SEVERITIES
 from jobpulse.sidecar.alerting.model import REPEAT, RESOLVE, Alert
 from jobpulse.sidecar.alerting.rules import human_duration
-from jobpulse.sidecar.model.views import to_datetime
+from jobpulse.sidecar.timestamps import to_datetime
 
 # Lines listed in a grouped notification; the rest are counted.
 GROUP_LINES = 30

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from jobpulse.sidecar.model.views import to_datetime
+from jobpulse.sidecar.timestamps import to_datetime
 
 FIRING = "firing"
 RESOLVED = "resolved"

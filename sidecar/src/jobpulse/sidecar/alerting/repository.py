@@ -23,6 +23,7 @@ from jobpulse.sidecar.alerting.tables import alert_notifications, alert_silences
 from jobpulse.sidecar.history.analytics import percentiles
 from jobpulse.sidecar.history.tables import jobs
 from jobpulse.sidecar.storage.engine import insert
+from jobpulse.sidecar.model.state import COMPLETED
 from jobpulse.sidecar.tasks import BackgroundTasks
 
 log = logging.getLogger("jobpulse.sidecar.alerting")
@@ -259,7 +260,7 @@ class AlertRepository:
     async def duration_p95(self, since_ns: int, min_runs: int) -> dict[str, float]:
         """p95 duration (seconds) of completed runs since ``since_ns``, per job name with enough runs."""
         query = percentiles(jobs.c.name, jobs.c.duration_s, jobs.c.duration_s,
-                            jobs.c.status == "completed", jobs.c.duration_s.is_not(None), jobs.c.name.is_not(None),
+                            jobs.c.status == COMPLETED, jobs.c.duration_s.is_not(None), jobs.c.name.is_not(None),
                             jobs.c.started_ns >= since_ns, fractions=(0.95,)).having(func.count() >= min_runs)
         async with self.engine.connect() as connection:
             return {row.key: float(row.p95) for row in await connection.execute(query)}

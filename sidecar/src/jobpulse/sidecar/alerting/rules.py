@@ -9,11 +9,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from jobpulse.sidecar.alerting import config as c
+from jobpulse.sidecar.alerting.config import (
+    ErrorRateRule,
+    ExpectedDurations,
+    JobFailedRule,
+    JobPredictedOverrunRule,
+    JobStalledRule,
+    ResourcePressureRule,
+)
 from jobpulse.sidecar.alerting.hints import HintBook
 from jobpulse.sidecar.alerting.model import Condition
-from jobpulse.sidecar.model import views
+from jobpulse.sidecar.model import figures
 from jobpulse.sidecar.model.state import FAILED, LOST, PAUSED, RUNNING, JobState
+from jobpulse.sidecar.timestamps import to_datetime
 
 JOB_FAILED = "job_failed"
 JOB_OVERDUE = "job_overdue"
@@ -96,7 +104,7 @@ def _counts(state: JobState) -> str:
     return f"Processed {state.processed}{of_total} records, {state.failed} failed."
 
 
-def job_failed(state: JobState, rule: c.JobFailedRule, hints: HintBook) -> Condition | None:
+def job_failed(state: JobState, rule: JobFailedRule, hints: HintBook) -> Condition | None:
     """The job ended with status ``failed``: what failed, where, the last log lines, what to do."""
     if state.status != FAILED:
         return None
@@ -104,10 +112,10 @@ def job_failed(state: JobState, rule: c.JobFailedRule, hints: HintBook) -> Condi
     error_type = error.type if error else None
     message = error.message if error else None
     step = error.step if error and error.step else state.step
-    elapsed = views.execution_time_s(state, state.last_seen_ns)
+    elapsed = figures.execution_time_s(state, state.last_seen_ns)
     actions = hints.suggest(error_type, message)
     logs = [
-        f"{views.to_datetime(line.time_ns):%H:%M:%S} {line.level.upper()} {line.message}"
+        f"{to_datetime(line.time_ns):%H:%M:%S} {line.level.upper()} {line.message}"
         for line in state.logs[-rule.log_lines:]
     ] if rule.log_lines else []
     headline = ": ".join(part for part in (error_type, message) if part) or "no error details were sent"
@@ -128,7 +136,7 @@ def job_failed(state: JobState, rule: c.JobFailedRule, hints: HintBook) -> Condi
     return _job_condition(state, JOB_FAILED, "end", summary, lines, details)
 
 
-def expected_duration(state: JobState, durations: c.ExpectedDurations, learned: Mapping[str, float]) -> Expected | None:
+def expected_duration(state: JobState, durations: ExpectedDurations, learned: Mapping[str, float]) -> Expected | None:
     """The job's own expected duration, else the configured one by name or type, else learned p95 x factor."""
     if state.expected_duration_s:
         return Expected(state.expected_duration_s, "job")
@@ -145,7 +153,7 @@ def job_overdue(state: JobState, now_ns: int, expected: Expected | None) -> Cond
     """The job has been running longer than expected. It can happen once per run."""
     if expected is None or state.status not in (RUNNING, PAUSED):
         return None
-    elapsed = views.execution_time_s(state, now_ns)
+    elapsed = figures.execution_time_s(state, now_ns)
     if elapsed is None or elapsed <= expected.seconds:
         return None
     summary = (f"Job {label(state)} is overdue: running for {human_duration(elapsed)}, "
@@ -156,21 +164,21 @@ def job_overdue(state: JobState, now_ns: int, expected: Expected | None) -> Cond
         "Check whether it waits on a lock, a slow upstream or an unusually large input.",
     ]
     details = {"elapsed_s": elapsed, "expected_s": expected.seconds, "expected_source": expected.source,
-               "step": state.step, "progress_percent": views.progress_percent(state)}
+               "step": state.step, "progress_percent": figures.progress_percent(state)}
     return _job_condition(state, JOB_OVERDUE, "run", summary, lines, details)
 
 
 def job_predicted_overrun(
-    state: JobState, now_ns: int, expected: Expected | None, rule: c.JobPredictedOverrunRule
+    state: JobState, now_ns: int, expected: Expected | None, rule: JobPredictedOverrunRule
 ) -> Condition | None:
     """At its current rate the job will finish past its expected duration, and it has not yet overrun."""
     if expected is None or state.status != RUNNING:
         return None
-    elapsed = views.execution_time_s(state, now_ns)
+    elapsed = figures.execution_time_s(state, now_ns)
     if elapsed is None or elapsed < rule.min_elapsed_s or elapsed >= expected.seconds:
         return None
-    rate = views.rate_per_s(state, now_ns)
-    eta = views.eta_s(state, rate)
+    rate = figures.rate_per_s(state, now_ns)
+    eta = figures.eta_s(state, rate)
     if eta is None:
         return None
     projected = elapsed + eta
@@ -188,7 +196,7 @@ def job_predicted_overrun(
     return _job_condition(state, JOB_PREDICTED_OVERRUN, "run", summary, lines, details)
 
 
-def stalled_for(state: JobState, unchanged_since_ns: int, now_ns: int, rule: c.JobStalledRule) -> float | None:
+def stalled_for(state: JobState, unchanged_since_ns: int, now_ns: int, rule: JobStalledRule) -> float | None:
     """Seconds a running job has not advanced, once that is ``rule.after_s`` or more."""
     if state.status != RUNNING:
         return None
@@ -196,7 +204,7 @@ def stalled_for(state: JobState, unchanged_since_ns: int, now_ns: int, rule: c.J
     return stalled_s if stalled_s >= rule.after_s else None
 
 
-def job_stalled(state: JobState, unchanged_since_ns: int, now_ns: int, rule: c.JobStalledRule) -> Condition | None:
+def job_stalled(state: JobState, unchanged_since_ns: int, now_ns: int, rule: JobStalledRule) -> Condition | None:
     """A running job whose processed count has not changed for ``rule.after_s`` (it may still heartbeat).
 
     The occurrence is the count it is stuck at plus the seq of its latest start/resume, so a job that
@@ -207,7 +215,7 @@ def job_stalled(state: JobState, unchanged_since_ns: int, now_ns: int, rule: c.J
         return None
     resumed_seq = state.status_register[0][0] if state.status_register else 0
     summary = f"Job {label(state)} is stalled: no progress for {human_duration(stalled_s)} at {state.processed} records"
-    alive = views.to_datetime(state.last_seen_ns or None)
+    alive = to_datetime(state.last_seen_ns or None)
     lines = [
         summary + (f" in step {state.step!r}." if state.step else "."),
         f"It was last heard from at {alive:%H:%M:%S} UTC: alive but not advancing." if alive else "",
@@ -226,7 +234,7 @@ def job_lost(state: JobState, now_ns: int) -> Condition | None:
     summary = f"Job {label(state)} is lost: nothing heard from it" + (
         f" for {human_duration(silent_s)}" if silent_s is not None else "")
     lines = [
-        summary + f" (it was {state.previous_status or 'running'}).",
+        summary + f" (it was {state.previous_status or RUNNING}).",
         _counts(state) + (f" Last step: {state.step}." if state.step else ""),
         "Its process may have died without reporting (killed, out of memory, host down): check the host.",
     ]
@@ -234,7 +242,7 @@ def job_lost(state: JobState, now_ns: int) -> Condition | None:
     return _job_condition(state, JOB_LOST, f"lost{state.lost_seq}", summary, lines, details)
 
 
-def error_ratio(state: JobState, rule: c.ErrorRateRule) -> float | None:
+def error_ratio(state: JobState, rule: ErrorRateRule) -> float | None:
     """The job's failed/processed ratio when it is above ``max_ratio`` after ``min_processed`` records."""
     if state.is_terminal or state.processed < rule.min_processed:
         return None
@@ -242,7 +250,7 @@ def error_ratio(state: JobState, rule: c.ErrorRateRule) -> float | None:
     return ratio if ratio > rule.max_ratio else None
 
 
-def error_rate(state: JobState, rule: c.ErrorRateRule) -> Condition | None:
+def error_rate(state: JobState, rule: ErrorRateRule) -> Condition | None:
     """Failed/processed above ``max_ratio`` once ``min_processed`` records are done.
 
     The occurrence is the processed count at which the ratio was found too high: replicas folding the
@@ -258,7 +266,7 @@ def error_rate(state: JobState, rule: c.ErrorRateRule) -> Condition | None:
     return _job_condition(state, ERROR_RATE, f"at{state.processed}", summary, lines, details)
 
 
-def job_rss_mb(state: JobState, rule: c.ResourcePressureRule) -> float | None:
+def job_rss_mb(state: JobState, rule: ResourcePressureRule) -> float | None:
     """The job's resident memory in MB when it is above ``job_rss_mb``."""
     resources = state.resources
     if (not rule.job_rss_mb or state.is_terminal or resources is None or resources.rss_bytes is None
@@ -267,7 +275,7 @@ def job_rss_mb(state: JobState, rule: c.ResourcePressureRule) -> float | None:
     return resources.rss_bytes / MB
 
 
-def job_memory(state: JobState, rule: c.ResourcePressureRule) -> Condition | None:
+def job_memory(state: JobState, rule: ResourcePressureRule) -> Condition | None:
     """The job's resident memory above ``job_rss_mb``."""
     rss_mb = job_rss_mb(state, rule)
     if rss_mb is None:
@@ -279,7 +287,7 @@ def job_memory(state: JobState, rule: c.ResourcePressureRule) -> Condition | Non
                           subject=f"job:{state.id}")
 
 
-def host_pressure(sample: HostSample, running_jobs: int, rule: c.ResourcePressureRule,
+def host_pressure(sample: HostSample, running_jobs: int, rule: ResourcePressureRule,
                   occurrence: str) -> dict[str, Condition | None]:
     """For each host resource with a threshold: the condition when it is beyond, else None.
 

@@ -8,19 +8,12 @@ A datetime without a UTC offset is taken as UTC.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+
+from jobpulse.sidecar.timestamps import to_ns
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def to_ns(moment: datetime) -> int:
-    """``moment`` in nanoseconds since the epoch, exactly (it may lie outside the storable range)."""
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return (aware - _EPOCH) // _MICROSECOND * 1000
 
 
 def bound_ns(moment: datetime | None) -> int | None:

@@ -13,17 +13,19 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import Parameter
 from litestar.response import Stream
 
+from jobpulse.sidecar import schemas
 from jobpulse.sidecar.api.bounds import INT64_MAX, INT64_MIN, bound_ns
 from jobpulse.sidecar.api.openapi import TEXT, success_content
 from jobpulse.sidecar.history import queries
 from jobpulse.sidecar.history.service import History
-from jobpulse.sidecar.model import views
 from jobpulse.sidecar.model.events import LEVEL_NUMBERS, LEVELS
-from jobpulse.sidecar.model.state import JobState
+from jobpulse.sidecar.model.state import STATUSES, JobState
 from jobpulse.sidecar.printable import control_character
 from jobpulse.sidecar.settings import Settings
+from jobpulse.sidecar.timestamps import to_datetime
 
-JobStatus = Literal["pending", "running", "paused", "completed", "failed", "cancelled", "lost"]
+# Built from the statuses the fold knows, so the filter and its OpenAPI enum cannot drift from them.
+JobStatus = Literal[STATUSES]
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 Sort = Literal["-started_at", "started_at", "-ended_at", "ended_at", "-duration", "duration", "-name", "name"]
 Limit = Annotated[int, Parameter(ge=1, le=500, description="Page size")]
@@ -36,7 +38,7 @@ class JobPage(msgspec.Struct):
     ``total`` is 10,000 ("10,000 or more").
     """
 
-    items: list[views.JobSummary]
+    items: list[schemas.JobSummary]
     total: int
     total_exact: bool
     next_cursor: str | None
@@ -45,7 +47,7 @@ class JobPage(msgspec.Struct):
 class LogPage(msgspec.Struct):
     """A page of log lines in seq order; pass ``next_cursor`` back as ``cursor`` for the next one."""
 
-    items: list[views.LogView]
+    items: list[schemas.LogView]
     total: int
     next_cursor: str | None
 
@@ -72,10 +74,10 @@ def search_text(field: str, value: str | None) -> str | None:
     return value
 
 
-def _log_view(row: dict[str, Any]) -> views.LogView:
-    return views.LogView(
+def _log_view(row: dict[str, Any]) -> schemas.LogView:
+    return schemas.LogView(
         seq=row["seq"],
-        time=views.to_datetime(row["time_ns"]),
+        time=to_datetime(row["time_ns"]),
         level=LEVELS[row["level"]],
         message=row["message"],
         logger=row["logger"],
@@ -150,27 +152,27 @@ class JobsController(Controller):
             raise ValidationException(detail=f"cursor: {error}") from None
         now_ns = time.time_ns()
         return JobPage(
-            items=[views.summary(state, now_ns, settings.control_ack_timeout_s) for state in page.states],
+            items=[schemas.summary(state, now_ns, settings.control_ack_timeout_s) for state in page.states],
             total=page.total,
             total_exact=page.total_exact,
             next_cursor=page.next_cursor,
         )
 
     @get("/{job_id:str}", summary="Everything about one job", raises=[NotFoundException])
-    async def get_job(self, history: History, settings: Settings, job_id: str) -> views.JobDetail:
-        return views.detail(await find_job(history, job_id), time.time_ns(), settings.control_ack_timeout_s)
+    async def get_job(self, history: History, settings: Settings, job_id: str) -> schemas.JobDetail:
+        return schemas.detail(await find_job(history, job_id), time.time_ns(), settings.control_ack_timeout_s)
 
     @get("/{job_id:str}/status", summary="Progress, current step and execution figures", raises=[NotFoundException])
-    async def get_status(self, history: History, job_id: str) -> views.JobStatusView:
-        return views.status_view(await find_job(history, job_id), time.time_ns())
+    async def get_status(self, history: History, job_id: str) -> schemas.JobStatusView:
+        return schemas.status_view(await find_job(history, job_id), time.time_ns())
 
     @get(
         "/{job_id:str}/metrics",
         summary="Execution time, records, errors, rate, memory and CPU",
         raises=[NotFoundException],
     )
-    async def get_metrics(self, history: History, job_id: str) -> views.JobMetricsView:
-        return views.metrics_view(await find_job(history, job_id), time.time_ns())
+    async def get_metrics(self, history: History, job_id: str) -> schemas.JobMetricsView:
+        return schemas.metrics_view(await find_job(history, job_id), time.time_ns())
 
     @get("/{job_id:str}/logs", summary="The job's log lines, in order", raises=[NotFoundException])
     async def get_logs(

@@ -10,10 +10,10 @@ import msgspec
 from litestar import Controller, get
 from litestar.params import Parameter
 
+from jobpulse.sidecar import schemas
 from jobpulse.sidecar.api.jobs import JobStatus
 from jobpulse.sidecar.feed.hub import FeedHub
 from jobpulse.sidecar.ingest.receiver import Ingestor
-from jobpulse.sidecar.model import views
 from jobpulse.sidecar.model.state import JobState
 from jobpulse.sidecar.settings import Settings
 from jobpulse.sidecar.store import JobStore
@@ -34,7 +34,7 @@ class ActiveJobs(msgspec.Struct):
     """Jobs that have not ended, most recently updated first."""
 
     count: int
-    items: list[views.JobSummary]
+    items: list[schemas.JobSummary]
 
 
 class ClientInfo(msgspec.Struct):
@@ -94,7 +94,8 @@ class MonitorController(Controller):
         now_ns = time.time_ns()
         states = [state for state in store.active() if matches(state, status, job_type, name, owner)]
         states.sort(key=lambda state: state.last_ns or 0, reverse=True)
-        return ActiveJobs(count=len(states), items=[views.summary(state, now_ns, settings.control_ack_timeout_s) for state in states])
+        items = [schemas.summary(state, now_ns, settings.control_ack_timeout_s) for state in states]
+        return ActiveJobs(count=len(items), items=items)
 
     @get("/connections", summary="Live-feed clients")
     async def connections(self, hub: FeedHub) -> Connections:

@@ -15,8 +15,8 @@ from jobpulse.sidecar.api.bounds import INT64_MAX
 from jobpulse.sidecar.api.errors import ConflictException, UnprocessableEntityException
 from jobpulse.sidecar.control.access import Principal, principal_of
 from jobpulse.sidecar.control.service import Command, ControlError, ControlService
-from jobpulse.sidecar.model.views import to_datetime
 from jobpulse.sidecar.settings import Settings
+from jobpulse.sidecar.timestamps import to_datetime
 
 Reason = Annotated[str, msgspec.Meta(max_length=1000)]
 JobIds = Annotated[

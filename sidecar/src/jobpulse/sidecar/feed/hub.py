@@ -29,14 +29,24 @@ from typing import Any
 
 import msgspec
 
-from jobpulse.sidecar.feed import protocol as p
-from jobpulse.sidecar.feed.protocol import MessageMeta, ServerMessage, Subscription
-from jobpulse.sidecar.model import views
+from jobpulse.sidecar import schemas
+from jobpulse.sidecar.feed.protocol import (
+    JOB_LOG,
+    JOB_PROGRESS,
+    JOB_STATUS_UPDATE,
+    RESYNC,
+    SNAPSHOT,
+    MessageMeta,
+    ServerMessage,
+    Subscription,
+)
 from jobpulse.sidecar.model.events import KIND_LOG, LEVEL_NUMBERS
 from jobpulse.sidecar.model.fold import folded_line
 from jobpulse.sidecar.model.state import JobState
+from jobpulse.sidecar.settings import DEFAULT_ACK_TIMEOUT_S
 from jobpulse.sidecar.store import JobChange, JobStore
 from jobpulse.sidecar.tasks import BackgroundTasks
+from jobpulse.sidecar.timestamps import to_datetime
 
 log = logging.getLogger("jobpulse.sidecar.feed")
 
@@ -126,7 +136,7 @@ class FeedHub:
         queue_frames: int = 256,
         max_lag_s: float = 2.0,
         send_timeout_s: float = 10.0,
-        ack_timeout_s: float = views.DEFAULT_ACK_TIMEOUT_S,
+        ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.store = store
@@ -159,15 +169,15 @@ class FeedHub:
         old, new, event = change
         pending = self._pending
         if old is None or old.status != new.status or old.pending_action != new.pending_action:
-            pending.entries.append((p.JOB_STATUS_UPDATE, new))
+            pending.entries.append((JOB_STATUS_UPDATE, new))
         if event.kind == KIND_LOG:
-            pending.entries.append((p.JOB_LOG, (new, folded_line(new, event, self.store.limits))))
+            pending.entries.append((JOB_LOG, (new, folded_line(new, event, self.store.limits))))
         elif old is not None and not new.is_terminal and _moved(old, new):
             previous = pending.progress_at.get(new.id)
             if previous is not None:
                 pending.entries[previous] = None
             pending.progress_at[new.id] = len(pending.entries)
-            pending.entries.append((p.JOB_PROGRESS, new))
+            pending.entries.append((JOB_PROGRESS, new))
         if not self._wake.is_set():
             self._wake.set()
 
@@ -211,7 +221,7 @@ class FeedHub:
         if not pending.entries:
             return
         now_ns = self.clock_ns()
-        timestamp = views.to_datetime(now_ns)
+        timestamp = to_datetime(now_ns)
         published: list[tuple[MessageMeta, bytes]] = []
         for entry in pending.entries:
             if entry is None:
@@ -234,15 +244,15 @@ class FeedHub:
                 client.enqueue(frame, queued_at)
 
     def _render(self, message_type: str, payload: Any, now_ns: int) -> tuple[Any, MessageMeta]:
-        if message_type == p.JOB_PROGRESS:
+        if message_type == JOB_PROGRESS:
             state: JobState = payload
-            return views.progress(state, now_ns), _meta(message_type, state)
-        if message_type == p.JOB_STATUS_UPDATE:
-            return views.summary(payload, now_ns, self.ack_timeout_s), _meta(message_type, payload)
-        if message_type == p.JOB_LOG:
+            return schemas.progress(state, now_ns), _meta(message_type, state)
+        if message_type == JOB_STATUS_UPDATE:
+            return schemas.summary(payload, now_ns, self.ack_timeout_s), _meta(message_type, payload)
+        if message_type == JOB_LOG:
             state, line = payload
             data = {"job_id": state.id, "job_name": state.name, "job_type": state.job_type}
-            data.update(msgspec.structs.asdict(views.log_view(line)))
+            data.update(msgspec.structs.asdict(schemas.log_view(line)))
             return data, _meta(message_type, state, LEVEL_NUMBERS.get(line.level, 1))
         return payload
 
@@ -277,7 +287,7 @@ class FeedHub:
     def clients(self) -> list[FeedClient]:
         return list(self._clients.values())
 
-    def snapshot(self, subscription: Subscription, message_type: str = p.SNAPSHOT) -> str:
+    def snapshot(self, subscription: Subscription, message_type: str = SNAPSHOT) -> str:
         """A frame with the active jobs matching ``subscription``, as of the current cursor.
 
         Clients with equal filters connect, or fall behind and are resynced, in droves: they share
@@ -288,18 +298,18 @@ class FeedHub:
             return cached[1]
         now_ns = self.clock_ns()
         jobs = [
-            views.summary(state, now_ns, self.ack_timeout_s)
+            schemas.summary(state, now_ns, self.ack_timeout_s)
             for state in self.store.active()
             if subscription.matches_job(state.id, state.job_type, (state.status,))
         ]
-        message = ServerMessage(message_type, views.to_datetime(now_ns), self.cursor, {"jobs": jobs})
+        message = ServerMessage(message_type, to_datetime(now_ns), self.cursor, {"jobs": jobs})
         frame = _frame([_encode(message)])
         self._snapshot_cache[(subscription, message_type)] = (self.cursor, frame)
         return frame
 
     def direct(self, message_type: str, data: Any) -> str:
         """A frame for one client only (pong, error): not replayable, stamped with the current cursor."""
-        message = ServerMessage(message_type, views.to_datetime(self.clock_ns()), self.cursor, data)
+        message = ServerMessage(message_type, to_datetime(self.clock_ns()), self.cursor, data)
         return _frame([_encode(message)])
 
     def resume(self, client: FeedClient, cursor: int) -> None:
@@ -311,7 +321,7 @@ class FeedHub:
         if cursor > self.cursor or cursor < oldest - 1:
             self.resyncs_sent += 1
             client.resyncs += 1
-            client.reply(self.snapshot(client.subscription, p.RESYNC))
+            client.reply(self.snapshot(client.subscription, RESYNC))
             return
         subscription = client.subscription
         start = cursor - oldest + 1
@@ -328,7 +338,7 @@ class FeedHub:
             if client.needs_resync:
                 client.needs_resync = False
                 self.resyncs_sent += 1
-                queue.appendleft((time.monotonic(), self.snapshot(client.subscription, p.RESYNC)))
+                queue.appendleft((time.monotonic(), self.snapshot(client.subscription, RESYNC)))
             while queue:
                 _, frame = queue.popleft()
                 client.sending_since = time.monotonic()

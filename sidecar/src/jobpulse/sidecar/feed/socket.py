@@ -9,9 +9,18 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
 from jobpulse.sidecar.api.failures import ServerErrors
-from jobpulse.sidecar.feed import protocol as p
 from jobpulse.sidecar.feed.hub import FeedClient, FeedHub
-from jobpulse.sidecar.feed.protocol import ProtocolError
+from jobpulse.sidecar.feed.protocol import (
+    ERROR,
+    PONG,
+    Ping,
+    ProtocolError,
+    Resume,
+    Subscribe,
+    Subscription,
+    decode_client_message,
+    subscription_from_query,
+)
 
 # Close codes (RFC 6455): 1008 policy violation for a bad connect request, 1011 for an internal
 # error (logged under the request id the close reason names), 1013 "try again later" for a client
@@ -21,9 +30,9 @@ _CLOSE_INTERNAL_ERROR = 1011
 _CLOSE_TOO_SLOW = 1013
 
 
-def _connect_params(socket: WebSocket) -> tuple[p.Subscription, int | None]:
+def _connect_params(socket: WebSocket) -> tuple[Subscription, int | None]:
     params = {key: socket.query_params.getall(key) for key in socket.query_params}
-    subscription = p.subscription_from_query(params)
+    subscription = subscription_from_query(params)
     cursor = params.get("cursor")
     if not cursor:
         return subscription, None
@@ -36,19 +45,19 @@ def _connect_params(socket: WebSocket) -> tuple[p.Subscription, int | None]:
 def handle_client_message(hub: FeedHub, client: FeedClient, text: str | bytes) -> None:
     """Act on one client message; an invalid one gets an ``error`` reply, never a disconnect."""
     try:
-        message = p.decode_client_message(text)
+        message = decode_client_message(text)
     except ProtocolError as error:
-        client.reply(hub.direct(p.ERROR, {"detail": str(error)}))
+        client.reply(hub.direct(ERROR, {"detail": str(error)}))
         return
-    if isinstance(message, p.Ping):
+    if isinstance(message, Ping):
         try:
-            client.reply(hub.direct(p.PONG, message.data))
+            client.reply(hub.direct(PONG, message.data))
         except RecursionError:
-            client.reply(hub.direct(p.ERROR, {"detail": "ping: data nested too deeply to send back"}))
-    elif isinstance(message, p.Resume):
+            client.reply(hub.direct(ERROR, {"detail": "ping: data nested too deeply to send back"}))
+    elif isinstance(message, Resume):
         hub.resume(client, message.cursor)
     else:
-        if isinstance(message, p.Subscribe):
+        if isinstance(message, Subscribe):
             subscription = client.subscription.subscribe(message)
         else:
             subscription = client.subscription.unsubscribe(message)
@@ -81,7 +90,7 @@ async def live_feed(socket: WebSocket) -> None:
     try:
         subscription, cursor = _connect_params(socket)
     except ProtocolError as error:
-        await socket.send_text(hub.direct(p.ERROR, {"detail": str(error)}))
+        await socket.send_text(hub.direct(ERROR, {"detail": str(error)}))
         await socket.close(code=_CLOSE_BAD_REQUEST, reason="invalid connect parameters")
         return
 

@@ -16,10 +16,16 @@ from sqlalchemy import BigInteger, ColumnElement, Float, Select, and_, case, cas
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobpulse.sidecar.history.tables import job_steps, jobs
-from jobpulse.sidecar.model.views import to_datetime
+from jobpulse.sidecar.model.state import ACTIVE_STATUSES, CANCELLED, COMPLETED, FAILED, LOST
+from jobpulse.sidecar.timestamps import to_datetime
 
 BUCKETS_NS = {"hour": 3600 * 10**9, "day": 86400 * 10**9}
 GROUP_COLUMNS = {"job_type": jobs.c.job_type, "name": jobs.c.name}
+# A group's runs split into completed, failed, cancelled, lost and active, which add up to the runs.
+# To the sidecar a lost job is still active (it has not ended, and its next event clears the mark),
+# but here it counts once, under lost, one of the outcomes the success rate is taken over: a run that
+# went silent is no success. "active" is therefore the runs still going: pending, running, paused.
+_IN_PROGRESS = tuple(sorted(ACTIVE_STATUSES - {LOST}))
 _ERROR_NAMES_SHOWN = 5
 
 
@@ -146,16 +152,16 @@ async def job_analytics(
     key = GROUP_COLUMNS[group_by]
     bucket_ns = BUCKETS_NS[bucket]
     in_period = and_(jobs.c.started_ns >= since_ns, jobs.c.started_ns < until_ns)
-    completed = jobs.c.status == "completed"
+    completed = jobs.c.status == COMPLETED
     totals = (
         select(
             key.label("key"),
             func.count().label("runs"),
             _count(completed).label("completed"),
-            _count(jobs.c.status == "failed").label("failed"),
-            _count(jobs.c.status == "cancelled").label("cancelled"),
-            _count(jobs.c.status == "lost").label("lost"),
-            _count(jobs.c.status.in_(["pending", "running", "paused"])).label("active"),
+            _count(jobs.c.status == FAILED).label("failed"),
+            _count(jobs.c.status == CANCELLED).label("cancelled"),
+            _count(jobs.c.status == LOST).label("lost"),
+            _count(jobs.c.status.in_(_IN_PROGRESS)).label("active"),
             _total(jobs.c.processed).label("processed"),
             _total(jobs.c.failed).label("records_failed"),
             _total(case((completed, jobs.c.processed), else_=0)).label("completed_processed"),
@@ -175,7 +181,7 @@ async def job_analytics(
             key.label("key"),
             bucket_of,
             func.count().label("runs"),
-            _count(jobs.c.status == "failed").label("failed"),
+            _count(jobs.c.status == FAILED).label("failed"),
             _total(jobs.c.processed).label("processed"),
             _total(jobs.c.failed).label("records_failed"),
         )
@@ -183,7 +189,7 @@ async def job_analytics(
         .group_by(key, bucket_of)
         .order_by(key, bucket_of)
     )
-    failed_in_period = and_(in_period, jobs.c.status == "failed")
+    failed_in_period = and_(in_period, jobs.c.status == FAILED)
     errors = (
         select(
             jobs.c.error_type,

@@ -11,7 +11,7 @@ from litestar.exceptions import ValidationException
 
 from jobpulse.sidecar.api.jobs import Limit
 from jobpulse.sidecar.history.service import History
-from jobpulse.sidecar.model.views import to_datetime
+from jobpulse.sidecar.timestamps import to_datetime
 
 
 class DeadLetter(msgspec.Struct):

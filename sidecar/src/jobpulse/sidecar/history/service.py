@@ -63,7 +63,7 @@ class History:
         """Put active jobs and the most recent finished ones back into the store, as stored.
 
         Active jobs keep the time they were last heard from, which is before this start: the lost-job
-        detector gives such jobs a short grace to be heard from again (see liveness).
+        detector gives such jobs a short grace to be heard from again (see lost_jobs.py).
         """
         active = await queries.load_states(self.engine, sorted(ACTIVE_STATUSES))
         finished = await queries.load_states(self.engine, sorted(TERMINAL_STATUSES), self.store.finished_capacity)

@@ -4,11 +4,12 @@
   once per job end (never per event), with the trace id as exemplar.
 - :mod:`.active` renders jobs-by-status and the per-active-job gauges straight from the store when
   Prometheus scrapes: ingest does no metric work for them, and a job's series vanish when it ends.
-- :mod:`.health` reads the sidecar's own counters (ingest, fold, feed, storage) at scrape time.
-- :mod:`.registry` ties them together in :class:`SidecarMetrics`, whose ``registry`` any subsystem
-  can ``register`` its own collector with; :mod:`.endpoint` serves ``GET /metrics``.
+- :mod:`.sidecar` reads the sidecar's own counters (ingest, fold, feed, storage) at scrape time.
+- :mod:`.exposition` ties them together in :class:`SidecarMetrics`, whose ``registry`` any subsystem
+  can ``register`` its own collector with, and renders the exposition; :mod:`.endpoint` serves
+  ``GET /metrics``.
 """
 
-from jobpulse.sidecar.metrics.registry import SidecarMetrics
+from jobpulse.sidecar.metrics.exposition import SidecarMetrics
 
 __all__ = ["SidecarMetrics"]

@@ -18,13 +18,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 
 from jobpulse.sidecar.metrics.labels import LabelBudget, escape
-from jobpulse.sidecar.model import views
+from jobpulse.sidecar.model import figures
 from jobpulse.sidecar.model.state import ACTIVE_STATUSES, JobState
 from jobpulse.sidecar.printable import printable
 from jobpulse.sidecar.store import JobStore
-
-ACTIVE_ORDER = ("pending", "running", "paused", "lost")
-assert set(ACTIVE_ORDER) == ACTIVE_STATUSES
 
 JOBS_ACTIVE = "jobpulse_jobs_active"
 INFO = "jobpulse_active_job"
@@ -75,12 +72,12 @@ def seconds_since_progress(state: JobState, now_ns: int) -> float | None:
         since = state.begun_ns
         if since is None:
             return None
-    return max(views.job_clock_now(state, now_ns) - since, 0) / 1e9
+    return max(figures.job_clock_now(state, now_ns) - since, 0) / 1e9
 
 
 def _job_values(state: JobState, now_ns: int) -> _Values:
     """The values of the GAUGES for one job, already formatted."""
-    rate = views.rate_per_s(state, now_ns)
+    rate = figures.rate_per_s(state, now_ns)
     total = state.total
     resources = state.resources
     return (
@@ -88,8 +85,8 @@ def _job_values(state: JobState, now_ns: int) -> _Values:
         str(state.processed),
         str(state.failed),
         _number(rate),
-        _number(views.eta_s(state, rate)),
-        _number(views.execution_time_s(state, now_ns)),
+        _number(figures.eta_s(state, rate)),
+        _number(figures.execution_time_s(state, now_ns)),
         _number(state.expected_duration_s),
         _number(seconds_since_progress(state, now_ns)),
         _number(resources.rss_bytes) if resources else None,
@@ -118,7 +115,7 @@ class ActiveJobsRenderer:
         budget = self.budget
         by_status: Counter[tuple[str, str, str]] = Counter()
         for pair in list(self.known()):
-            for status in ACTIVE_ORDER:
+            for status in ACTIVE_STATUSES:
                 by_status[(*pair, status)] += 0
         labels: list[str] = []
         infos: list[str] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Request, Response, get
 
 from jobpulse.sidecar.api.openapi import TEXT, success_content
-from jobpulse.sidecar.metrics.registry import OPENMETRICS, SidecarMetrics
+from jobpulse.sidecar.metrics.exposition import OPENMETRICS, SidecarMetrics
 
 
 @get(

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
 from jobpulse.sidecar.metrics.labels import LabelBudget
-from jobpulse.sidecar.model import views
+from jobpulse.sidecar.model import figures
 from jobpulse.sidecar.model.state import CANCELLED, COMPLETED, FAILED, JobState
 from jobpulse.sidecar.store import JobChange
 
@@ -166,7 +166,7 @@ class FinishedJobMetrics:
             exception_type = self.budget.within(name, "exception_type", error_type)
             self._child(self.failures, name, job_type, exception_type).inc(exemplar=exemplar)
             self._child(self.last_failure, name, job_type, exception_type).set(now_ns / 1e9)
-        duration = views.execution_time_s(state, now_ns)
+        duration = figures.execution_time_s(state, now_ns)
         if duration is not None:
             self._child(self.duration, name, job_type, status).observe(duration, exemplar=exemplar)
         for timing in state.steps:

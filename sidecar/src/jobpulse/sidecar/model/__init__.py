@@ -1,1 +1,1 @@
-"""Job state: the events a job emits, the state they fold into, and the views served from it."""
+"""Job state: the events a job emits, the state they fold into, and the figures derived from it."""

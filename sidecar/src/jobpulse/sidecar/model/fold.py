@@ -24,9 +24,22 @@ from typing import Any
 
 import msgspec
 
-from jobpulse.sidecar.model import events as ev
-from jobpulse.sidecar.model.events import JobEvent
+from jobpulse.sidecar.model.events import (
+    KIND_CONTROL,
+    KIND_END,
+    KIND_LOG,
+    KIND_LOST,
+    KIND_PAUSED,
+    KIND_RESOURCES,
+    KIND_RESUMED,
+    KIND_START,
+    KIND_STEP,
+    INT64_MAX,
+    LEVEL_NUMBERS,
+    JobEvent,
+)
 from jobpulse.sidecar.model.state import (
+    FAILED,
     LOST,
     PAUSED,
     RUNNING,
@@ -41,7 +54,7 @@ from jobpulse.sidecar.model.state import (
 
 _replace = msgspec.structs.replace
 
-_STATUS_OF_KIND = {ev.KIND_START: RUNNING, ev.KIND_PAUSED: PAUSED, ev.KIND_RESUMED: RUNNING}
+_STATUS_OF_KIND = {KIND_START: RUNNING, KIND_PAUSED: PAUSED, KIND_RESUMED: RUNNING}
 _FIGURE_FIELDS = tuple(field.name for field in msgspec.structs.fields(Figures))
 _NO_FIGURES = Figures()
 
@@ -65,9 +78,9 @@ def fold(state: JobState | None, event: JobEvent, limits: FoldLimits = DEFAULT_L
     """
     if state is None:
         state = JobState(id=event.job_id)
-    if event.kind == ev.KIND_LOST:
+    if event.kind == KIND_LOST:
         return _fold_lost(state, event)
-    if event.kind == ev.KIND_CONTROL:
+    if event.kind == KIND_CONTROL:
         return _fold_control(state, event)
 
     seq = event.seq
@@ -83,14 +96,14 @@ def fold(state: JobState | None, event: JobEvent, limits: FoldLimits = DEFAULT_L
         changes["control_ack_id"] = event.command_id
 
     kind = event.kind
-    if kind == ev.KIND_LOG:
+    if kind == KIND_LOG:
         _merge_log(state, event, changes, limits)
     else:
         _merge_identity(state, event, changes)
-        if kind == ev.KIND_START and (not state.start_seq or seq < state.start_seq):
+        if kind == KIND_START and (not state.start_seq or seq < state.start_seq):
             changes["start_seq"] = seq
             changes["started_ns"] = event.time_ns
-        elif kind == ev.KIND_END:
+        elif kind == KIND_END:
             _merge_end(state, event, changes)
     _fold_figures(state, event, changes, limits)
     return _with_status(state, changes)
@@ -111,7 +124,7 @@ def _fold_figures(state: JobState, event: JobEvent, changes: dict[str, Any], lim
         checkpoints = _checkpoints(state, event, changes["seen"], end, limits)
         if checkpoints or state.checkpoints:
             changes["checkpoints"] = checkpoints
-    if event.kind == ev.KIND_LOG or (end and seq > end):
+    if event.kind == KIND_LOG or (end and seq > end):
         return
     base: Figures = state
     if seq == end and seq < top:
@@ -126,9 +139,9 @@ def _merge_figures(figures: Figures, event: JobEvent, changes: dict[str, Any], l
     _merge_current_step(figures, event, changes)
     if kind in _STATUS_OF_KIND:
         changes["status_register"] = _register(figures.status_register, event.seq, _STATUS_OF_KIND[kind])
-    elif kind == ev.KIND_STEP:
+    elif kind == KIND_STEP:
         _merge_step_timing(figures, event, changes)
-    elif kind == ev.KIND_RESOURCES:
+    elif kind == KIND_RESOURCES:
         _merge_resources(figures, event, changes)
 
 
@@ -137,7 +150,7 @@ def _checkpoints(
 ) -> tuple[Checkpoint, ...]:
     """The checkpoints once ``event`` is in: one per seen range below the last and below the end."""
     made = []
-    carries_figures = event.kind != ev.KIND_LOG
+    carries_figures = event.kind != KIND_LOG
     for _, upto in seen[:-1]:
         if end and upto >= end:
             break
@@ -317,7 +330,7 @@ def _merge_step_timing(figures: Figures, event: JobEvent, changes: dict[str, Any
             ends=timing.ends + 1,
             ended_ns=t if timing.ended_ns is None else max(timing.ended_ns, t),
             # Saturating: still order-independent, and a sum no column can hold stays storable.
-            duration_ns=min(timing.duration_ns + round((event.step_duration_s or 0.0) * 1e9), ev.INT64_MAX),
+            duration_ns=min(timing.duration_ns + round((event.step_duration_s or 0.0) * 1e9), INT64_MAX),
             failed=timing.failed or event.step_state == "failed",
         )
     if timing.index is None and event.step_index is not None:
@@ -351,7 +364,7 @@ def _merge_end(state: JobState, event: JobEvent, changes: dict[str, Any]) -> Non
     if state.end_seq and event.seq > state.end_seq:
         return
     error = None
-    if event.error_type is not None or event.error_message is not None or event.status == "failed":
+    if event.error_type is not None or event.error_message is not None or event.status == FAILED:
         error = ErrorInfo(
             type=event.error_type,
             message=event.error_message,
@@ -400,7 +413,7 @@ def _merge_log(state: JobState, event: JobEvent, changes: dict[str, Any], limits
     if merged is not logs:
         changes["logs"] = merged[-cap:] if len(merged) > cap else merged
     counts = list(state.log_counts)
-    counts[ev.LEVEL_NUMBERS.get(level, 1)] += 1
+    counts[LEVEL_NUMBERS.get(level, 1)] += 1
     changes["log_counts"] = tuple(counts)
 
 

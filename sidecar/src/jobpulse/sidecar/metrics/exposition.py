@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector
 
 from jobpulse.sidecar.metrics.active import ActiveJobsRenderer
 from jobpulse.sidecar.metrics.finished import FinishedJobMetrics
-from jobpulse.sidecar.metrics.health import LoopLagProbe, SidecarHealthCollector
+from jobpulse.sidecar.metrics.sidecar import LoopLagProbe, SidecarCollector
 from jobpulse.sidecar.metrics.labels import LabelBudget
 from jobpulse.sidecar.model.state import JobState
 from jobpulse.sidecar.store import JobStore
@@ -110,7 +110,7 @@ class SidecarMetrics:
         self.probe = LoopLagProbe()
         self.last_render_seconds = 0.0
         self.registry.register(
-            SidecarHealthCollector(store, ingestor, hub, writer, self.probe, lambda: self.last_render_seconds, errors)
+            SidecarCollector(store, ingestor, hub, writer, self.probe, lambda: self.last_render_seconds, errors)
         )
         if process_metrics:
             ProcessCollector(registry=self.registry)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from jobpulse.sidecar.liveness import LostJobDetector
+from jobpulse.sidecar.lost_jobs import LostJobDetector
 from jobpulse.sidecar.store import JobStore
 from tests.support.job_events import S, T0, run
 

@@ -1,19 +1,21 @@
-"""Views: what REST and the live feed say about a job, derived from a JobState at a given time.
+"""What REST and the live feed say about a job: the response Structs, built from a JobState at a time.
 
-Derived figures (progress, rate, ETA, execution time) are computed here rather than stored, so the
-fold stays minimal. ``now_ns`` is the sidecar's clock; the job's own timestamps come from the job's
-clock, so "now by the job's clock" is estimated from when the sidecar last heard from it.
+``GET /api/jobs...``, ``GET /api/monitor/jobs`` and the feed's ``snapshot``, ``job_status_update``,
+``job_progress`` and ``job_log`` messages all send these, so a job reads the same everywhere. The
+figures in them (rate, ETA, progress, execution time) come from :mod:`jobpulse.sidecar.model.figures`.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
 from jobpulse.sidecar.model.events import LEVELS
-from jobpulse.sidecar.model.state import TERMINAL_STATUSES, JobState, LogLine, StepTiming
+from jobpulse.sidecar.model.figures import cpu_percent, eta_s, execution_time_s, progress_percent, rate_per_s
+from jobpulse.sidecar.model.state import JobState, LogLine, StepTiming
+from jobpulse.sidecar.timestamps import to_datetime
 
 
 class StepInfo(msgspec.Struct, frozen=True):
@@ -31,10 +33,6 @@ class ErrorView(msgspec.Struct, frozen=True, omit_defaults=True):
     message: str | None = None
     step: str | None = None
     stacktrace: str | None = None
-
-
-# How long a job may take to acknowledge a control command before it is shown as overdue.
-DEFAULT_ACK_TIMEOUT_S = 30.0
 
 
 class ControlView(msgspec.Struct, frozen=True):
@@ -150,79 +148,10 @@ class JobDetail(JobSummary, frozen=True):
     attributes: dict[str, Any] | None
 
 
-def to_datetime(ns: int | None) -> datetime | None:
-    """Nanoseconds since the epoch to an aware UTC datetime."""
-    if ns is None:
-        return None
-    return datetime.fromtimestamp(ns / 1e9, UTC)
-
-
-def job_clock_now(state: JobState, now_ns: int) -> int:
-    """Estimate "now" on the job's clock from the last event time and when it was received."""
-    if state.last_ns is None:
-        return now_ns
-    if not state.last_seen_ns:
-        return state.last_ns
-    return max(state.last_ns, state.last_ns + (now_ns - state.last_seen_ns))
-
-
-def execution_time_s(state: JobState, now_ns: int) -> float | None:
-    """Seconds from start to end, or to now while the job is active."""
-    started = state.begun_ns
-    if started is None:
-        return None
-    ended = state.ended_ns if state.ended_ns is not None else job_clock_now(state, now_ns)
-    return max(ended - started, 0) / 1e9
-
-
-def rate_per_s(state: JobState, now_ns: int) -> float | None:
-    """Records per second: the whole run's average once ended, else over the recent sample window.
-
-    When nothing has moved for longer than the window itself, the silence counts, so a stalled job's
-    rate decays instead of freezing at its last value.
-    """
-    if state.status in TERMINAL_STATUSES:
-        elapsed = execution_time_s(state, now_ns)
-        return state.processed / elapsed if elapsed else None
-    samples = state.samples
-    if len(samples) < 2:
-        return None
-    _, t0, p0 = samples[0]
-    _, t1, p1 = samples[-1]
-    window = t1 - t0
-    if window <= 0:
-        return None
-    silence = job_clock_now(state, now_ns) - t1
-    if silence > window and silence > 1_000_000_000:
-        window = t1 + silence - t0
-    return max(p1 - p0, 0) / (window / 1e9)
-
-
-def eta_s(state: JobState, rate: float | None) -> float | None:
-    """Seconds until ``total`` at ``rate``; None when unknown or finished."""
-    if state.status in TERMINAL_STATUSES or state.total is None or not rate:
-        return None
-    return max(state.total - state.processed, 0) / rate
-
-
-def progress_percent(state: JobState) -> float | None:
-    if state.total:
-        return round(min(state.processed / state.total, 1.0) * 100.0, 2)
-    if state.status == "completed":
-        return 100.0
-    return None
-
-
 def _step_info(state: JobState) -> StepInfo | None:
     if state.step is None:
         return None
     return StepInfo(name=state.step, index=state.step_index, count=state.step_count)
-
-
-def _cpu_percent(state: JobState) -> float | None:
-    if state.resources is None or state.resources.cpu_utilization is None:
-        return None
-    return round(state.resources.cpu_utilization * 100.0, 2)
 
 
 def control_view(state: JobState, now_ns: int, ack_timeout_s: float) -> ControlView | None:
@@ -268,7 +197,7 @@ def summary(state: JobState, now_ns: int, ack_timeout_s: float) -> JobSummary:
         eta_s=eta_s(state, rate),
         expected_duration_s=state.expected_duration_s,
         memory_rss_bytes=state.resources.rss_bytes if state.resources else None,
-        cpu_percent=_cpu_percent(state),
+        cpu_percent=cpu_percent(state),
         host=state.host,
         pid=state.pid,
         service=state.service,
@@ -299,7 +228,7 @@ def progress(state: JobState, now_ns: int) -> ProgressView:
         rate_per_s=rate,
         eta_s=eta_s(state, rate),
         memory_rss_bytes=state.resources.rss_bytes if state.resources else None,
-        cpu_percent=_cpu_percent(state),
+        cpu_percent=cpu_percent(state),
         updated_at=to_datetime(state.last_ns),
     )
 
@@ -332,9 +261,7 @@ def detail(state: JobState, now_ns: int, ack_timeout_s: float) -> JobDetail:
     base = msgspec.structs.asdict(summary(state, now_ns, ack_timeout_s))
     error = state.error
     if error is not None:
-        base["error"] = ErrorView(
-            type=error.type, message=error.message, step=error.step, stacktrace=error.stacktrace
-        )
+        base["error"] = ErrorView(type=error.type, message=error.message, step=error.step, stacktrace=error.stacktrace)
     resources = state.resources
     return JobDetail(
         **base,
@@ -344,7 +271,7 @@ def detail(state: JobState, now_ns: int, ack_timeout_s: float) -> JobDetail:
             sampled_at=to_datetime(resources.time_ns),
             memory_rss_bytes=resources.rss_bytes,
             memory_virtual_bytes=resources.vms_bytes,
-            cpu_percent=_cpu_percent(state),
+            cpu_percent=cpu_percent(state),
             threads=resources.threads,
             open_fds=resources.open_fds,
         )
@@ -417,7 +344,7 @@ def metrics_view(state: JobState, now_ns: int) -> JobMetricsView:
         eta_s=eta_s(state, rate),
         memory_rss_bytes=resources.rss_bytes if resources else None,
         memory_virtual_bytes=resources.vms_bytes if resources else None,
-        cpu_percent=_cpu_percent(state),
+        cpu_percent=cpu_percent(state),
         threads=resources.threads if resources else None,
         step_durations_s={timing.name: timing.duration_ns / 1e9 for timing in state.steps if timing.ends},
     )

@@ -22,7 +22,7 @@ from jobpulse.sidecar.printable import printable
 from jobpulse.sidecar.store import JobStore
 from jobpulse.sidecar.tasks import BackgroundTasks
 
-log = logging.getLogger("jobpulse.sidecar.liveness")
+log = logging.getLogger("jobpulse.sidecar.lost_jobs")
 
 
 class LostJobDetector:

@@ -1,4 +1,4 @@
-"""The sidecar's own health, read at scrape time from the counters its parts already keep.
+"""The sidecar's own metrics, read at scrape time from the counters its parts already keep.
 
 Ingest, fold, feed and storage count what they do in plain integer attributes (an add each, no
 metric objects on the hot path); this collector turns them into metric families when Prometheus asks.
@@ -17,14 +17,13 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from jobpulse.sidecar import __version__
 from jobpulse.sidecar.api.failures import ServerErrors
 from jobpulse.sidecar.feed.hub import FeedClient, FeedHub
 from jobpulse.sidecar.history.writer import HistoryWriter
 from jobpulse.sidecar.ingest.receiver import Ingestor
 from jobpulse.sidecar.store import JobStore
 from jobpulse.sidecar.tasks import BackgroundTasks
-
-VERSION = "0.1.0"
 
 
 class LoopLagProbe:
@@ -88,7 +87,7 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, value=value)
 
 
-class SidecarHealthCollector(Collector):
+class SidecarCollector(Collector):
     """Ingest, fold, live feed and storage figures of this sidecar."""
 
     def __init__(
@@ -112,7 +111,7 @@ class SidecarHealthCollector(Collector):
 
     def collect(self) -> Iterator[Any]:
         info = GaugeMetricFamily("jobpulse_sidecar_info", "The sidecar's version (value 1).", labels=["version"])
-        info.add_metric([VERSION], 1)
+        info.add_metric([__version__], 1)
         yield info
         yield _gauge(
             "jobpulse_sidecar_jobs_in_memory", "Jobs held in memory (active and recently finished).", len(self.store)
