@@ -12,13 +12,15 @@ from jobpulse.sidecar.api.failures import ServerErrors
 from jobpulse.sidecar.feed import protocol as p
 from jobpulse.sidecar.feed.hub import FeedClient, FeedHub
 from jobpulse.sidecar.feed.protocol import ProtocolError
+from jobpulse.sidecar.guard.connections import FEED_ADMISSION, FeedAdmission
+from jobpulse.sidecar.guard.identity import client_key
 
 # Close codes (RFC 6455): 1008 policy violation for a bad connect request, 1011 for an internal
 # error (logged under the request id the close reason names), 1013 "try again later" for a client
-# dropped because it stopped reading.
+# dropped because it stopped reading, or refused because a connection cap is reached.
 _CLOSE_BAD_REQUEST = 1008
 _CLOSE_INTERNAL_ERROR = 1011
-_CLOSE_TOO_SLOW = 1013
+_CLOSE_TRY_AGAIN_LATER = 1013
 
 
 def _connect_params(socket: WebSocket) -> tuple[p.Subscription, int | None]:
@@ -76,6 +78,21 @@ async def _read(socket: WebSocket, hub: FeedHub, client: FeedClient) -> None:
 async def live_feed(socket: WebSocket) -> None:
     """The live feed. Connect parameters: job_id, job_type, status, message_type (repeatable),
     min_log_level, and cursor to resume after a reconnect instead of receiving a snapshot."""
+    admission: FeedAdmission = socket.app.state[FEED_ADMISSION]
+    key = client_key(socket.scope)
+    refused = admission.enter(key)
+    if refused is not None:
+        # Accepted only to be closed: a browser sees a close code and reason, never an HTTP status.
+        await socket.accept()
+        await socket.close(code=_CLOSE_TRY_AGAIN_LATER, reason=refused)
+        return
+    try:
+        await _serve(socket)
+    finally:
+        admission.leave(key)
+
+
+async def _serve(socket: WebSocket) -> None:
     hub: FeedHub = socket.app.state.hub
     await socket.accept()
     try:
@@ -120,7 +137,7 @@ async def live_feed(socket: WebSocket) -> None:
                 await task
         if dropped:
             with contextlib.suppress(Exception):
-                await socket.close(code=_CLOSE_TOO_SLOW, reason="client too slow")
+                await socket.close(code=_CLOSE_TRY_AGAIN_LATER, reason="client too slow")
     if failure is not None:
         errors: ServerErrors = socket.app.state.errors
         request_id = errors.record(socket.scope, failure, "live feed connection failed")
