@@ -84,6 +84,8 @@ def test_rest_burst_is_refused_with_retry_after_naming_the_limit_and_recovers(li
         body = refused.json()
         assert body["status_code"] == 429
         assert "rate_limit_rest" in body["detail"]
+        # JSON on every route, the HTML ones too.
+        assert http.get(limited.url + "/schema").headers["content-type"].startswith("application/json")
         assert body["extra"] == {
             "limit": "rate_limit_rest",
             "rate": WINDOW,

@@ -87,7 +87,6 @@ def _before_request(limiter: RateLimiter, previous: BeforeRequestHookHandler | N
     then = ensure_async_callable(previous)
 
     async def check_then_previous(request: Request[Any, Any, Any]) -> Any:
-        await limiter.check(request)
-        return await then(request)
+        return await limiter.check(request) or await then(request)
 
     return check_then_previous

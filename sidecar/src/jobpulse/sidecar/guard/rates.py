@@ -2,8 +2,8 @@
 
 Two counters, chosen by ``rate_limit_storage_url``:
 
-- ``memory://`` (default): :class:`LocalWindows`, a dict of fixed windows in this process. It costs
-  about 0.7 µs a request; the ``limits`` library's own memory storage costs 7 µs (it takes an asyncio
+- ``memory://`` (default): :class:`LocalWindows`, a dict of fixed windows in this process. A check costs
+  about 0.6 µs; the ``limits`` library's own memory storage costs 7 µs (it takes an asyncio
   lock and schedules an expiry task on every hit), which the ingest path does not need: the event loop
   is the only writer.
 - ``redis://`` / ``rediss://``: :class:`SharedWindows`, the ``limits`` library's fixed-window limiter
