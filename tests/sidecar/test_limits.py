@@ -1,8 +1,8 @@
 """Rate limits, live-feed connection caps, CORS and security headers, against real sidecars on loopback.
 
 Each test sends from its own loopback address (127.0.0.x: Linux routes the whole /8 to ``lo``), so the
-per-client budgets of one module-wide sidecar never mix between tests. Windows are a couple of
-seconds long: a burst fits well inside one, and recovery is waited for with a deadline.
+per-client budgets of one module-wide sidecar never mix between tests. Windows are a few seconds
+long: a burst fits well inside one, and recovery is waited for with a deadline.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from tests.support.polling import wait_for
 from tests.support.redis_server import RedisServer
 from tests.support.sidecar import SidecarProcess
 
-WINDOW = "5 per 2 seconds"
+# Long enough for a burst on a busy machine, short enough to wait for recovery.
+WINDOW = "5 per 5 seconds"
 OTLP = {"content-type": "application/x-protobuf"}
 
 
@@ -80,7 +81,7 @@ def test_rest_burst_is_refused_with_retry_after_naming_the_limit_and_recovers(li
         assert [r.status_code for r in responses] == [200] * 5 + [429]
         refused = responses[-1]
         assert refused.headers["content-type"].startswith("application/json")
-        assert 1 <= int(refused.headers["retry-after"]) <= 2
+        assert 1 <= int(refused.headers["retry-after"]) <= 5
         body = refused.json()
         assert body["status_code"] == 429
         assert "rate_limit_rest" in body["detail"]
@@ -95,7 +96,7 @@ def test_rest_burst_is_refused_with_retry_after_naming_the_limit_and_recovers(li
         assert http.get(limited.url + "/healthz").status_code == 200
         assert http.get(limited.url + "/metrics").status_code == 200
         # The window closes and the same client is served again.
-        wait_for(lambda: http.get(limited.url + "/api/monitor/jobs").status_code == 200, timeout=5, interval=0.1)
+        wait_for(lambda: http.get(limited.url + "/api/monitor/jobs").status_code == 200, timeout=10, interval=0.1)
 
 
 def test_ingest_has_its_own_budget(limited: SidecarProcess) -> None:
@@ -211,7 +212,8 @@ def test_invalid_limit_settings_are_refused_naming_them(name: str, value: str) -
 
 
 def test_the_openapi_document_names_the_429_of_limited_operations(limited: SidecarProcess) -> None:
-    paths = limited.get_json("/schema/openapi.json")["paths"]
+    with client("127.0.0.13") as http:
+        paths = http.get(limited.url + "/schema/openapi.json").json()["paths"]
     for path, method in [("/api/jobs", "get"), ("/v1/logs", "post"), ("/api/control/poll", "post")]:
         refused = paths[path][method]["responses"]["429"]
         assert "Retry-After" in refused["headers"]
@@ -304,7 +306,8 @@ def preflight(sidecar: SidecarProcess, origin: str) -> httpx.Response:
 
 def test_cross_origin_requests_are_refused_by_default(limited: SidecarProcess) -> None:
     assert "access-control-allow-origin" not in preflight(limited, "https://ops.example").headers
-    assert "access-control-allow-origin" not in limited.get("/api/monitor/jobs").headers
+    with client("127.0.0.14") as http:
+        assert "access-control-allow-origin" not in http.get(limited.url + "/api/monitor/jobs").headers
 
 
 def test_a_configured_origin_is_allowed_and_no_other(tmp_path: Path) -> None:
@@ -332,7 +335,8 @@ def assert_basic_headers(response: httpx.Response) -> None:
 
 @pytest.mark.parametrize("page", ["/schema", "/schema/swagger"])
 def test_schema_pages_allow_exactly_their_own_inline_script(limited: SidecarProcess, page: str) -> None:
-    response = limited.get(page)
+    with client("127.0.0.15") as http:
+        response = http.get(limited.url + page)
     assert response.headers["content-type"].startswith("text/html")
     assert_basic_headers(response)
     policy = directives(response)
