@@ -17,10 +17,12 @@ from jobpulse.sidecar.guard.identity import client_key
 
 # Close codes (RFC 6455): 1008 policy violation for a bad connect request, 1011 for an internal
 # error (logged under the request id the close reason names), 1013 "try again later" for a client
-# dropped because it stopped reading, or refused because a connection cap is reached.
+# dropped because it stopped reading.
 _CLOSE_BAD_REQUEST = 1008
 _CLOSE_INTERNAL_ERROR = 1011
-_CLOSE_TRY_AGAIN_LATER = 1013
+_CLOSE_TOO_SLOW = 1013
+# 1013 too for a handshake past a connection cap; the reason names the setting.
+_CLOSE_AT_CAPACITY = 1013
 
 
 def _connect_params(socket: WebSocket) -> tuple[p.Subscription, int | None]:
@@ -84,7 +86,7 @@ async def live_feed(socket: WebSocket) -> None:
     if refused is not None:
         # Accepted only to be closed: a browser sees a close code and reason, never an HTTP status.
         await socket.accept()
-        await socket.close(code=_CLOSE_TRY_AGAIN_LATER, reason=refused)
+        await socket.close(code=_CLOSE_AT_CAPACITY, reason=refused)
         return
     try:
         await _serve(socket)
@@ -137,7 +139,7 @@ async def _serve(socket: WebSocket) -> None:
                 await task
         if dropped:
             with contextlib.suppress(Exception):
-                await socket.close(code=_CLOSE_TRY_AGAIN_LATER, reason="client too slow")
+                await socket.close(code=_CLOSE_TOO_SLOW, reason="client too slow")
     if failure is not None:
         errors: ServerErrors = socket.app.state.errors
         request_id = errors.record(socket.scope, failure, "live feed connection failed")
