@@ -28,6 +28,7 @@ from jobpulse.sidecar.control.api import ControlController
 from jobpulse.sidecar.control.service import ControlService
 from jobpulse.sidecar.feed.hub import FeedHub
 from jobpulse.sidecar.feed.socket import live_feed
+from jobpulse.sidecar.guard.plugin import GuardPlugin
 from jobpulse.sidecar.history.api import DeadLettersController
 from jobpulse.sidecar.history.service import History
 from jobpulse.sidecar.ingest.receiver import Ingestor, OtlpController
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers={ValidationException: validation_error_handler, 500: errors.http_handler},
         after_exception=[errors.after_exception],
         request_class=SidecarRequest,
+        plugins=[GuardPlugin(settings, metrics.registry)],
         openapi_config=OpenAPIConfig(
             title="jobpulse sidecar",
             version=__version__,

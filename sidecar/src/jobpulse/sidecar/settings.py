@@ -25,6 +25,12 @@ DEFAULT_ACK_TIMEOUT_S = 30.0
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+# "N/second", "N per 5 minutes", ...: the notation of the ``limits`` library (docs/security.md).
+RateLimit = Annotated[
+    str, msgspec.Meta(pattern=r"^[1-9][0-9]*\s*(/|per)\s*([1-9][0-9]*\s*)?(second|minute|hour|day)s?$")
+]
+LimitStorageUrl = Annotated[str, msgspec.Meta(pattern=r"^(memory://|(redis|rediss)://\S+)$")]
+Origin = Annotated[str, msgspec.Meta(pattern=r"^(\*|https?://[^/\s]+)$")]
 
 
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -43,6 +49,14 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     feed_client_max_lag_s: PositiveFloat = 2.0
     feed_send_timeout_s: PositiveFloat = 10.0
     feed_compression: bool = False
+    feed_max_connections: Positive = 2000
+    feed_max_connections_per_client: Positive = 1000
+
+    rate_limit_enabled: bool = True
+    rate_limit_rest: RateLimit = "300/second"
+    rate_limit_ingest: RateLimit = "20000/second"
+    rate_limit_storage_url: LimitStorageUrl = "memory://"
+    cors_allowed_origins: list[Origin] = msgspec.field(default_factory=list)
 
     database_url: str = "sqlite+aiosqlite:///jobpulse.db"
     history_flush_interval_s: PositiveFloat = 0.5
@@ -96,12 +110,15 @@ def _read_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def _from_env(environ: Mapping[str, str]) -> dict[str, str]:
-    values = {}
-    for name in _field_names():
-        key = ENV_PREFIX + name.upper()
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for field in msgspec.inspect.type_info(Settings).fields:
+        key = ENV_PREFIX + field.name.upper()
         if key in environ:
-            values[name] = environ[key]
+            value = environ[key]
+            # A list setting is comma-separated in the environment.
+            is_list = isinstance(field.type, msgspec.inspect.ListType)
+            values[field.name] = [item.strip() for item in value.split(",") if item.strip()] if is_list else value
     return values
 
 

@@ -21,6 +21,8 @@ from jobpulse.sidecar.feed.protocol import (
     decode_client_message,
     subscription_from_query,
 )
+from jobpulse.sidecar.guard.connections import FEED_ADMISSION, FeedAdmission
+from jobpulse.sidecar.guard.identity import client_key
 
 # Close codes (RFC 6455): 1008 policy violation for a bad connect request, 1011 for an internal
 # error (logged under the request id the close reason names), 1013 "try again later" for a client
@@ -28,6 +30,8 @@ from jobpulse.sidecar.feed.protocol import (
 _CLOSE_BAD_REQUEST = 1008
 _CLOSE_INTERNAL_ERROR = 1011
 _CLOSE_TOO_SLOW = 1013
+# 1013 too for a handshake past a connection cap; the reason names the setting.
+_CLOSE_AT_CAPACITY = 1013
 
 
 def _connect_params(socket: WebSocket) -> tuple[Subscription, int | None]:
@@ -85,6 +89,21 @@ async def _read(socket: WebSocket, hub: FeedHub, client: FeedClient) -> None:
 async def live_feed(socket: WebSocket) -> None:
     """The live feed. Connect parameters: job_id, job_type, status, message_type (repeatable),
     min_log_level, and cursor to resume after a reconnect instead of receiving a snapshot."""
+    admission: FeedAdmission = socket.app.state[FEED_ADMISSION]
+    key = client_key(socket.scope)
+    refused = admission.enter(key)
+    if refused is not None:
+        # Accepted only to be closed: a browser sees a close code and reason, never an HTTP status.
+        await socket.accept()
+        await socket.close(code=_CLOSE_AT_CAPACITY, reason=refused)
+        return
+    try:
+        await _serve(socket)
+    finally:
+        admission.leave(key)
+
+
+async def _serve(socket: WebSocket) -> None:
     hub: FeedHub = socket.app.state.hub
     await socket.accept()
     try:
