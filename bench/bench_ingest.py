@@ -336,16 +336,16 @@ def measure_stages(records: int, workdir: Path, cpus: set[int] | None) -> tuple[
 
         spent: dict[str, int] = {}
 
-        def timed(listener: Callable[[Any], None]) -> Callable[[Any], None]:
-            name = getattr(listener, "__qualname__", repr(listener))
-
+        def timed(name: str, listener: Callable[[Any], None]) -> Callable[[Any], None]:
             def run(change: Any) -> None:
                 started = time.perf_counter_ns()
                 listener(change)
                 spent[name] = spent.get(name, 0) + time.perf_counter_ns() - started
             return run
 
-        store._listeners[:] = [timed(listener) for listener in store._listeners]
+        for name, listener in store.listeners():
+            store.remove_listener(listener)
+            store.add_listener(timed(name, listener), name)
         for body in next(fresh):
             ingestor.ingest_logs(codec.PROTOBUF, body)
         listeners = [(name, ns / n / 1000) for name, ns in sorted(spent.items(), key=lambda item: -item[1])]

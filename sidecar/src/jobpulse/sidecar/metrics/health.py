@@ -152,6 +152,14 @@ class SidecarHealthCollector(Collector):
         folded.add_metric(["unchanged"], store.events_unchanged)
         folded.add_metric(["late"], store.events_late)
         yield folded
+        failures = CounterMetricFamily(
+            "jobpulse_sidecar_listener_failures",
+            "Job changes a store listener raised on (logged; the other listeners still had them), by listener.",
+            labels=["listener"],
+        )
+        for name, count in sorted(store.listener_failures.items()):
+            failures.add_metric([name], count)
+        yield failures
         yield _gauge(
             "jobpulse_sidecar_fold_lag_seconds",
             "Longest wait of ready work for the event loop over the last 10 s: how far folding lags arrival.",
