@@ -18,7 +18,6 @@ from jobpulse.sidecar.alerting.service import Alerting
 from jobpulse.sidecar.alerting.webhook import AlertmanagerController
 from jobpulse.sidecar.api.analytics import AnalyticsController
 from jobpulse.sidecar.api.errors import validation_error_handler
-from jobpulse.sidecar.api.failures import ServerErrors
 from jobpulse.sidecar.api.health import healthz, readyz
 from jobpulse.sidecar.api.jobs import JobsController
 from jobpulse.sidecar.api.monitor import MonitorController
@@ -26,25 +25,23 @@ from jobpulse.sidecar.api.requests import SidecarRequest
 from jobpulse.sidecar.control.api import ControlController
 from jobpulse.sidecar.control.service import ControlService
 from jobpulse.sidecar.feed.hub import FeedHub
+from jobpulse.sidecar.feed.metrics import FeedCollector
 from jobpulse.sidecar.feed.socket import live_feed
 from jobpulse.sidecar.history.api import DeadLettersController
+from jobpulse.sidecar.history.metrics import HistoryCollector
 from jobpulse.sidecar.history.service import History
+from jobpulse.sidecar.ingest.metrics import IngestCollector
 from jobpulse.sidecar.ingest.receiver import Ingestor, OtlpController
 from jobpulse.sidecar.liveness import LostJobDetector
-from jobpulse.sidecar.metrics import SidecarMetrics
-from jobpulse.sidecar.metrics.endpoint import metrics_endpoint
-from jobpulse.sidecar.model.fold import FoldLimits
+from jobpulse.sidecar.metrics.plugin import MetricsFeature
+from jobpulse.sidecar.plugin import Core
 from jobpulse.sidecar.settings import Settings
-from jobpulse.sidecar.store import JobStore
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the sidecar application from ``settings`` (defaults when None)."""
-    settings = settings or Settings()
-    store = JobStore(
-        limits=FoldLimits(recent_logs=settings.recent_logs_per_job),
-        finished_capacity=settings.finished_jobs_in_memory,
-    )
+    core = Core(settings or Settings())
+    settings, store = core.settings, core.store
     hub = FeedHub(
         store,
         tick_s=settings.feed_tick_ms / 1000,
@@ -69,10 +66,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     alerting = Alerting(settings.alerting, store, history.engine, hub)
     history.sweeper.register(expire_alerts)
     control = ControlService(store, history.engine, history.get_state)
-    # Prometheus /metrics: any subsystem adds its collector with metrics.registry.register(...).
-    errors = ServerErrors()
-    metrics = SidecarMetrics(store, ingestor=ingestor, hub=hub, writer=history.writer, errors=errors)
-    metrics.register(AlertingCollector(alerting.engine))
+    metrics = MetricsFeature(core)
+    for collector in (IngestCollector(ingestor), FeedCollector(hub), HistoryCollector(history.writer)):
+        metrics.metrics.register(collector)
+    metrics.metrics.register(AlertingCollector(alerting.engine))
 
     async def feed_running() -> str:
         return "ok" if hub.running else "feed not running"
@@ -109,16 +106,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             live_feed,
             healthz,
             readyz,
-            metrics_endpoint,
         ],
+        plugins=[core, metrics],
         dependencies={
-            "store": provide(store),
             "hub": provide(hub),
             "ingestor": provide(ingestor),
             "history": provide(history),
             "control": provide(control),
             "alert_engine": provide(alerting.engine),
-            "settings": provide(settings),
         },
         state=State(
             {
@@ -129,17 +124,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "detector": detector,
                 "history": history,
                 "control": control,
-                "metrics": metrics,
-                "errors": errors,
-                "metrics_registry": metrics.registry,
+                "errors": core.errors,
                 "alerting": alerting,
                 "readiness_checks": {"feed": feed_running, "history": history.check, "alerting": alerting.check},
                 "readiness_details": {"history": history.readiness_detail},
             }
         ),
-        lifespan=[lifespan, metrics.lifespan],
-        exception_handlers={ValidationException: validation_error_handler, 500: errors.http_handler},
-        after_exception=[errors.after_exception],
+        lifespan=[lifespan],
+        exception_handlers={ValidationException: validation_error_handler, 500: core.errors.http_handler},
+        after_exception=[core.errors.after_exception],
         request_class=SidecarRequest,
         openapi_config=OpenAPIConfig(
             title="jobpulse sidecar",

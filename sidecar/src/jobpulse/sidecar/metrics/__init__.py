@@ -4,9 +4,11 @@
   once per job end (never per event), with the trace id as exemplar.
 - :mod:`.active` renders jobs-by-status and the per-active-job gauges straight from the store when
   Prometheus scrapes: ingest does no metric work for them, and a job's series vanish when it ends.
-- :mod:`.health` reads the sidecar's own counters (ingest, fold, feed, storage) at scrape time.
-- :mod:`.registry` ties them together in :class:`SidecarMetrics`, whose ``registry`` any subsystem
-  can ``register`` its own collector with; :mod:`.endpoint` serves ``GET /metrics``.
+- :mod:`.health` reads the sidecar's own counters (fold, listener failures, fold lag, server errors) at
+  scrape time; each feature brings a collector of its own figures (``Feature.collectors``).
+- :mod:`.registry` ties them together in :class:`SidecarMetrics`, whose ``registry`` the features'
+  collectors are registered with; :mod:`.endpoint` serves ``GET /metrics``; :mod:`.plugin` is the
+  feature.
 """
 
 from jobpulse.sidecar.metrics.registry import SidecarMetrics
