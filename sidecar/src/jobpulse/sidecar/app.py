@@ -30,9 +30,7 @@ from jobpulse.sidecar.feed.socket import live_feed
 from jobpulse.sidecar.history.api import DeadLettersController
 from jobpulse.sidecar.history.metrics import HistoryCollector
 from jobpulse.sidecar.history.service import History
-from jobpulse.sidecar.ingest.metrics import IngestCollector
-from jobpulse.sidecar.ingest.receiver import Ingestor, OtlpController
-from jobpulse.sidecar.liveness import LostJobDetector
+from jobpulse.sidecar.ingest.plugin import IngestFeature
 from jobpulse.sidecar.metrics.plugin import MetricsFeature
 from jobpulse.sidecar.plugin import Core
 from jobpulse.sidecar.settings import Settings
@@ -51,7 +49,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         send_timeout_s=settings.feed_send_timeout_s,
         ack_timeout_s=settings.control_ack_timeout_s,
     )
-    ingestor = Ingestor(store, settings.max_request_bytes)
     history = History(
         settings.database_url,
         store,
@@ -60,14 +57,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         policy=settings.retention_policy(),
         sweep_interval_s=settings.retention_sweep_interval_s,
     )
-    detector = LostJobDetector(
-        store, settings.heartbeat_window_s, settings.lost_check_interval_s, settings.restart_grace_s
-    )
     alerting = Alerting(settings.alerting, store, history.engine, hub)
     history.sweeper.register(expire_alerts)
     control = ControlService(store, history.engine, history.get_state)
     metrics = MetricsFeature(core)
-    for collector in (IngestCollector(ingestor), FeedCollector(hub), HistoryCollector(history.writer)):
+    for collector in (FeedCollector(hub), HistoryCollector(history.writer)):
         metrics.metrics.register(collector)
     metrics.metrics.register(AlertingCollector(alerting.engine))
 
@@ -79,11 +73,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await history.start()
         await alerting.start()
         await hub.start()
-        await detector.start()
         try:
             yield
         finally:
-            await detector.stop()
             await hub.stop()
             await control.stop()
             await alerting.stop()
@@ -94,7 +86,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     return Litestar(
         route_handlers=[
-            OtlpController,
             JobsController,
             AnalyticsController,
             MonitorController,
@@ -107,10 +98,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             healthz,
             readyz,
         ],
-        plugins=[core, metrics],
+        plugins=[core, IngestFeature(core), metrics],
         dependencies={
             "hub": provide(hub),
-            "ingestor": provide(ingestor),
             "history": provide(history),
             "control": provide(control),
             "alert_engine": provide(alerting.engine),
@@ -120,8 +110,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "settings": settings,
                 "store": store,
                 "hub": hub,
-                "ingestor": ingestor,
-                "detector": detector,
                 "history": history,
                 "control": control,
                 "errors": core.errors,

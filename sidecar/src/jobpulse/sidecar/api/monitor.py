@@ -12,7 +12,6 @@ from litestar.params import Parameter
 
 from jobpulse.sidecar.api.jobs import JobStatus
 from jobpulse.sidecar.feed.hub import FeedHub
-from jobpulse.sidecar.ingest.receiver import Ingestor
 from jobpulse.sidecar.model import views
 from jobpulse.sidecar.model.state import JobState
 from jobpulse.sidecar.settings import Settings
@@ -61,20 +60,6 @@ class Connections(msgspec.Struct):
     clients: list[ClientInfo]
 
 
-class IngestCounters(msgspec.Struct):
-    """What the OTLP receiver took in since start."""
-
-    requests: int
-    requests_rejected: int
-    records: int
-    records_applied: int
-    records_ignored: int
-    records_rejected: int
-    spans: int
-    spans_of_jobs: int
-    jobs_in_memory: int
-
-
 class MonitorController(Controller):
     """Live view of the sidecar."""
 
@@ -106,19 +91,4 @@ class MonitorController(Controller):
             resyncs_sent=hub.resyncs_sent,
             clients_dropped=hub.clients_dropped,
             clients=clients,
-        )
-
-    @get("/ingest", summary="OTLP receiver counters")
-    async def ingest(self, ingestor: Ingestor, store: JobStore) -> IngestCounters:
-        stats = ingestor.stats
-        return IngestCounters(
-            requests=stats.requests,
-            requests_rejected=stats.requests_rejected,
-            records=stats.records,
-            records_applied=stats.records_applied,
-            records_ignored=stats.records_ignored,
-            records_rejected=stats.records_rejected,
-            spans=stats.spans,
-            spans_of_jobs=stats.spans_of_jobs,
-            jobs_in_memory=len(store),
         )
