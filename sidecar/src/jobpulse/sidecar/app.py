@@ -24,9 +24,7 @@ from jobpulse.sidecar.api.monitor import MonitorController
 from jobpulse.sidecar.api.requests import SidecarRequest
 from jobpulse.sidecar.control.api import ControlController
 from jobpulse.sidecar.control.service import ControlService
-from jobpulse.sidecar.feed.hub import FeedHub
-from jobpulse.sidecar.feed.metrics import FeedCollector
-from jobpulse.sidecar.feed.socket import live_feed
+from jobpulse.sidecar.feed.plugin import FeedFeature
 from jobpulse.sidecar.history.api import DeadLettersController
 from jobpulse.sidecar.history.metrics import HistoryCollector
 from jobpulse.sidecar.history.service import History
@@ -40,15 +38,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     """Build the sidecar application from ``settings`` (defaults when None)."""
     core = Core(settings or Settings())
     settings, store = core.settings, core.store
-    hub = FeedHub(
-        store,
-        tick_s=settings.feed_tick_ms / 1000,
-        replay_messages=settings.feed_replay_messages,
-        queue_frames=settings.feed_client_queue_frames,
-        max_lag_s=settings.feed_client_max_lag_s,
-        send_timeout_s=settings.feed_send_timeout_s,
-        ack_timeout_s=settings.control_ack_timeout_s,
-    )
+    feed = FeedFeature(core)
     history = History(
         settings.database_url,
         store,
@@ -57,26 +47,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
         policy=settings.retention_policy(),
         sweep_interval_s=settings.retention_sweep_interval_s,
     )
-    alerting = Alerting(settings.alerting, store, history.engine, hub)
+    alerting = Alerting(settings.alerting, store, history.engine, feed.hub)
     history.sweeper.register(expire_alerts)
     control = ControlService(store, history.engine, history.get_state)
     metrics = MetricsFeature(core)
-    for collector in (FeedCollector(hub), HistoryCollector(history.writer)):
-        metrics.metrics.register(collector)
+    metrics.metrics.register(HistoryCollector(history.writer))
     metrics.metrics.register(AlertingCollector(alerting.engine))
-
-    async def feed_running() -> str:
-        return "ok" if hub.running else "feed not running"
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await history.start()
         await alerting.start()
-        await hub.start()
         try:
             yield
         finally:
-            await hub.stop()
             await control.stop()
             await alerting.stop()
             await history.stop()
@@ -94,13 +78,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AlertsController,
             NotificationsController,
             AlertmanagerController,
-            live_feed,
             healthz,
             readyz,
         ],
-        plugins=[core, IngestFeature(core), metrics],
+        plugins=[core, feed, IngestFeature(core), metrics],
         dependencies={
-            "hub": provide(hub),
             "history": provide(history),
             "control": provide(control),
             "alert_engine": provide(alerting.engine),
@@ -109,12 +91,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             {
                 "settings": settings,
                 "store": store,
-                "hub": hub,
                 "history": history,
                 "control": control,
                 "errors": core.errors,
                 "alerting": alerting,
-                "readiness_checks": {"feed": feed_running, "history": history.check, "alerting": alerting.check},
+                "readiness_checks": {"feed": feed.ready, "history": history.check, "alerting": alerting.check},
                 "readiness_details": {"history": history.readiness_detail},
             }
         ),

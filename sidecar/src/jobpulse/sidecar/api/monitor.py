@@ -1,17 +1,15 @@
-"""``/api/monitor``: what is running now and who is watching."""
+"""``/api/monitor/jobs``: what is running now."""
 
 from __future__ import annotations
 
 import time
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, get
 from litestar.params import Parameter
 
 from jobpulse.sidecar.api.jobs import JobStatus
-from jobpulse.sidecar.feed.hub import FeedHub
 from jobpulse.sidecar.model import views
 from jobpulse.sidecar.model.state import JobState
 from jobpulse.sidecar.settings import Settings
@@ -36,32 +34,8 @@ class ActiveJobs(msgspec.Struct):
     items: list[views.JobSummary]
 
 
-class ClientInfo(msgspec.Struct):
-    """One live-feed client."""
-
-    id: int
-    remote: str
-    connected_at: datetime
-    subscription: dict[str, Any]
-    queued_frames: int
-    frames_sent: int
-    frames_dropped: int
-    resyncs: int
-
-
-class Connections(msgspec.Struct):
-    """Live-feed clients and feed counters."""
-
-    count: int
-    cursor: int
-    messages_published: int
-    resyncs_sent: int
-    clients_dropped: int
-    clients: list[ClientInfo]
-
-
 class MonitorController(Controller):
-    """Live view of the sidecar."""
+    """The jobs running now."""
 
     path = "/api/monitor"
     tags = ["monitor"]
@@ -80,15 +54,3 @@ class MonitorController(Controller):
         states = [state for state in store.active() if matches(state, status, job_type, name, owner)]
         states.sort(key=lambda state: state.last_ns or 0, reverse=True)
         return ActiveJobs(count=len(states), items=[views.summary(state, now_ns, settings.control_ack_timeout_s) for state in states])
-
-    @get("/connections", summary="Live-feed clients")
-    async def connections(self, hub: FeedHub) -> Connections:
-        clients = [msgspec.convert(client.describe(), ClientInfo) for client in hub.clients]
-        return Connections(
-            count=len(clients),
-            cursor=hub.cursor,
-            messages_published=hub.messages_published,
-            resyncs_sent=hub.resyncs_sent,
-            clients_dropped=hub.clients_dropped,
-            clients=clients,
-        )

@@ -7,6 +7,7 @@ import contextlib
 
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
+from litestar.handlers import WebsocketRouteHandler
 
 from jobpulse.sidecar.api.failures import ServerErrors
 from jobpulse.sidecar.feed import protocol as p
@@ -72,11 +73,19 @@ async def _read(socket: WebSocket, hub: FeedHub, client: FeedClient) -> None:
         handle_client_message(hub, client, event.get("text") or event.get("bytes") or "")
 
 
-@websocket("/ws", name="live_feed")
-async def live_feed(socket: WebSocket) -> None:
-    """The live feed. Connect parameters: job_id, job_type, status, message_type (repeatable),
-    min_log_level, and cursor to resume after a reconnect instead of receiving a snapshot."""
-    hub: FeedHub = socket.app.state.hub
+def live_feed_route(hub: FeedHub, errors: ServerErrors) -> WebsocketRouteHandler:
+    """The ``/ws`` route, serving ``hub``'s feed; a fault of a connection is recorded in ``errors``."""
+
+    @websocket("/ws", name="live_feed")
+    async def live_feed(socket: WebSocket) -> None:
+        """The live feed. Connect parameters: job_id, job_type, status, message_type (repeatable),
+        min_log_level, and cursor to resume after a reconnect instead of receiving a snapshot."""
+        await _serve(socket, hub, errors)
+
+    return live_feed
+
+
+async def _serve(socket: WebSocket, hub: FeedHub, errors: ServerErrors) -> None:
     await socket.accept()
     try:
         subscription, cursor = _connect_params(socket)
@@ -122,7 +131,6 @@ async def live_feed(socket: WebSocket) -> None:
             with contextlib.suppress(Exception):
                 await socket.close(code=_CLOSE_TOO_SLOW, reason="client too slow")
     if failure is not None:
-        errors: ServerErrors = socket.app.state.errors
         request_id = errors.record(socket.scope, failure, "live feed connection failed")
         with contextlib.suppress(Exception):
             await socket.close(code=_CLOSE_INTERNAL_ERROR, reason=f"internal error, request id {request_id}")
