@@ -22,8 +22,7 @@ from jobpulse.sidecar.api.health import healthz, readyz
 from jobpulse.sidecar.api.jobs import JobsController
 from jobpulse.sidecar.api.monitor import MonitorController
 from jobpulse.sidecar.api.requests import SidecarRequest
-from jobpulse.sidecar.control.api import ControlController
-from jobpulse.sidecar.control.service import ControlService
+from jobpulse.sidecar.control.plugin import ControlFeature
 from jobpulse.sidecar.feed.plugin import FeedFeature
 from jobpulse.sidecar.history.api import DeadLettersController
 from jobpulse.sidecar.history.metrics import HistoryCollector
@@ -49,7 +48,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     alerting = Alerting(settings.alerting, store, history.engine, feed.hub)
     history.sweeper.register(expire_alerts)
-    control = ControlService(store, history.engine, history.get_state)
     metrics = MetricsFeature(core)
     metrics.metrics.register(HistoryCollector(history.writer))
     metrics.metrics.register(AlertingCollector(alerting.engine))
@@ -61,7 +59,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
-            await control.stop()
             await alerting.stop()
             await history.stop()
 
@@ -74,17 +71,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AnalyticsController,
             MonitorController,
             DeadLettersController,
-            ControlController,
             AlertsController,
             NotificationsController,
             AlertmanagerController,
             healthz,
             readyz,
         ],
-        plugins=[core, feed, IngestFeature(core), metrics],
+        plugins=[core, ControlFeature(core, history), feed, IngestFeature(core), metrics],
         dependencies={
             "history": provide(history),
-            "control": provide(control),
             "alert_engine": provide(alerting.engine),
         },
         state=State(
@@ -92,7 +87,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "settings": settings,
                 "store": store,
                 "history": history,
-                "control": control,
                 "errors": core.errors,
                 "alerting": alerting,
                 "readiness_checks": {"feed": feed.ready, "history": history.check, "alerting": alerting.check},
