@@ -11,11 +11,7 @@ from litestar.di import Provide
 from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
 
-from jobpulse.sidecar.alerting.api import AlertsController, NotificationsController
-from jobpulse.sidecar.alerting.metrics import AlertingCollector
-from jobpulse.sidecar.alerting.retention import expire_alerts
-from jobpulse.sidecar.alerting.service import Alerting
-from jobpulse.sidecar.alerting.webhook import AlertmanagerController
+from jobpulse.sidecar.alerting.plugin import AlertingFeature
 from jobpulse.sidecar.api.analytics import AnalyticsController
 from jobpulse.sidecar.api.errors import validation_error_handler
 from jobpulse.sidecar.api.health import healthz, readyz
@@ -46,20 +42,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
         policy=settings.retention_policy(),
         sweep_interval_s=settings.retention_sweep_interval_s,
     )
-    alerting = Alerting(settings.alerting, store, history.engine, feed.hub)
-    history.sweeper.register(expire_alerts)
+    alerting = AlertingFeature(core, feed.hub, history.engine)
+    for part in alerting.retention_parts:
+        history.sweeper.register(part)
     metrics = MetricsFeature(core)
     metrics.metrics.register(HistoryCollector(history.writer))
-    metrics.metrics.register(AlertingCollector(alerting.engine))
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await history.start()
-        await alerting.start()
         try:
             yield
         finally:
-            await alerting.stop()
             await history.stop()
 
     def provide(value: object) -> Provide:
@@ -71,16 +65,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AnalyticsController,
             MonitorController,
             DeadLettersController,
-            AlertsController,
-            NotificationsController,
-            AlertmanagerController,
             healthz,
             readyz,
         ],
-        plugins=[core, ControlFeature(core, history), feed, IngestFeature(core), metrics],
+        plugins=[core, alerting, ControlFeature(core, history), feed, IngestFeature(core), metrics],
         dependencies={
             "history": provide(history),
-            "alert_engine": provide(alerting.engine),
         },
         state=State(
             {
@@ -88,8 +78,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "store": store,
                 "history": history,
                 "errors": core.errors,
-                "alerting": alerting,
-                "readiness_checks": {"feed": feed.ready, "history": history.check, "alerting": alerting.check},
+                "readiness_checks": {"feed": feed.ready, "history": history.check, "alerting": alerting.ready},
                 "readiness_details": {"history": history.readiness_detail},
             }
         ),
