@@ -260,7 +260,9 @@ def measure_stages(records: int, workdir: Path, cpus: set[int] | None) -> tuple[
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
     from jobpulse.sidecar.app import create_app
+    from jobpulse.sidecar.feed.plugin import FeedFeature
     from jobpulse.sidecar.ingest import otlp_codec as codec
+    from jobpulse.sidecar.ingest.plugin import IngestFeature
     from jobpulse.sidecar.ingest.records import to_event
     from jobpulse.sidecar.settings import Settings
     from jobpulse.sidecar.store import JobStore
@@ -313,7 +315,8 @@ def measure_stages(records: int, workdir: Path, cpus: set[int] | None) -> tuple[
                 store.apply(event)
 
         app = create_app(Settings())
-        ingestor, hub, store = app.state.ingestor, app.state.hub, app.state.store
+        ingestor, hub = app.plugins.get(IngestFeature).ingestor, app.plugins.get(FeedFeature).hub
+        store = ingestor.store
 
         def ingest(flush: bool) -> Callable[[], None]:
             def run() -> None:

@@ -11,8 +11,8 @@ import uuid
 import pytest
 
 from jobpulse.sidecar.history.service import History
+from jobpulse.sidecar.storage.engine import create_engine
 from jobpulse.sidecar.storage.migrate import migrate
-from jobpulse.sidecar.storage.policy import RetentionPolicy
 from jobpulse.sidecar.store import JobStore
 from tests.support.job_events import run
 from tests.support.otlp_build import JobEmitter, post_logs
@@ -82,8 +82,7 @@ def test_analytics_endpoints(shared_sidecar, chatty_job):
 
 async def test_prune_command_previews_then_prunes(tmp_path):
     url = f"sqlite+aiosqlite:///{tmp_path / 'history.db'}"
-    history = History(url, JobStore(), flush_interval_s=3600, max_pending_lines=1000, policy=RetentionPolicy(),
-                      sweep_interval_s=3600)
+    history = History(create_engine(url), JobStore(), flush_interval_s=3600, max_pending_lines=1000)
     await migrate(history.engine)
     history.store.apply_all([event for n in range(3) for event in run(name=f"ancient-{n}", log_lines=4)])
     history.store.apply_all(run(name="noisy", log_lines=40, start_ns=2_000_000_000 * 10**9))

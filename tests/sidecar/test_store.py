@@ -12,6 +12,7 @@ from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from jobpulse.sidecar.app import create_app
+from jobpulse.sidecar.plugin import Core
 from jobpulse.sidecar.settings import Settings
 from jobpulse.sidecar.store import FAILURE_LOG_INTERVAL_S, JobChange, JobStore
 from tests.support.job_events import run
@@ -82,7 +83,7 @@ def test_a_raising_listener_is_counted_and_logged_and_the_next_one_still_hears_t
 
 async def test_an_otlp_request_is_answered_200_when_a_listener_raises(tmp_path, store_log):
     app = create_app(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'history.db'}"))
-    store: JobStore = app.state.store
+    store = app.plugins.get(Core).store
     heard: list[str] = []
     store.add_listener(Broken().on_change)
     store.add_listener(lambda change: heard.append(change.new.id), name="recorder")

@@ -27,6 +27,7 @@ from prometheus_client.registry import Collector
 from jobpulse.sidecar.api.failures import ServerErrors
 from jobpulse.sidecar.model.fold import FoldLimits
 from jobpulse.sidecar.settings import Settings
+from jobpulse.sidecar.storage.engine import create_engine
 from jobpulse.sidecar.storage.retention import RetentionPart
 from jobpulse.sidecar.store import JobStore
 
@@ -47,8 +48,9 @@ def provide(app_config: AppConfig, dependencies: dict[str, object]) -> None:
 
 
 class Core(InitPlugin):
-    """What every feature is built with, once per app: the settings, the job store and the record of
-    server errors. Provides ``settings`` and ``store`` to route handlers."""
+    """What every feature is built with, once per app: the settings, the job store, the database engine
+    (the storage feature migrates it at start and closes it at stop) and the record of server errors.
+    Provides ``settings`` and ``store`` to route handlers."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -56,6 +58,7 @@ class Core(InitPlugin):
             limits=FoldLimits(recent_logs=settings.recent_logs_per_job),
             finished_capacity=settings.finished_jobs_in_memory,
         )
+        self.database = create_engine(settings.database_url)
         self.errors = ServerErrors()
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
@@ -132,3 +135,8 @@ def features_in(plugins: Iterable[Any]) -> list[Feature]:
 def features_of(app: Litestar) -> list[Feature]:
     """The app's features, in the order they start."""
     return features_in(app.plugins.init)
+
+
+def retention_parts(features: Iterable[Feature]) -> list[RetentionPart]:
+    """What one storage sweep runs: every feature's retention parts, in the features' order."""
+    return [part for feature in features for part in feature.retention_parts]

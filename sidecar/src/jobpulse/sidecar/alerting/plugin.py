@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 from prometheus_client.registry import Collector
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobpulse.sidecar.alerting.api import AlertsController, NotificationsController
 from jobpulse.sidecar.alerting.metrics import AlertingCollector
@@ -21,9 +20,9 @@ class AlertingFeature(Feature):
     name = "alerting"
     retention_parts = (expire_alerts,)
 
-    def __init__(self, core: Core, hub: FeedHub, database: AsyncEngine) -> None:
+    def __init__(self, core: Core, hub: FeedHub) -> None:
         super().__init__(core)
-        self.alerting = Alerting(core.settings.alerting, core.store, database, hub)
+        self.alerting = Alerting(core.settings.alerting, core.store, core.database, hub)
 
     def route_handlers(self) -> list[ControllerRouterHandler]:
         return [AlertsController, NotificationsController, AlertmanagerController]

@@ -17,7 +17,7 @@ class ControlFeature(Feature):
 
     def __init__(self, core: Core, history: History) -> None:
         super().__init__(core)
-        self.service = ControlService(core.store, history.engine, history.get_state)
+        self.service = ControlService(core.store, core.database, history.get_state)
 
     def route_handlers(self) -> list[ControllerRouterHandler]:
         return [ControlController]
