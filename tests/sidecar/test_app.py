@@ -16,7 +16,7 @@ from jobpulse.sidecar.storage.plugin import StorageFeature
 
 # Storage is migrated first; history restores memory before anything else runs; the lost-job detector
 # (ingest) starts once every listener runs and stops first.
-START_ORDER = ["storage", "history", "alerting", "control", "feed", "ingest", "metrics"]
+START_ORDER = ["storage", "history", "alerting", "control", "feed", "jobs", "ingest", "metrics"]
 
 
 def settings(tmp_path) -> Settings:

@@ -7,16 +7,14 @@ from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
 
 from jobpulse.sidecar.alerting.plugin import AlertingFeature
-from jobpulse.sidecar.api.analytics import AnalyticsController
 from jobpulse.sidecar.api.errors import validation_error_handler
 from jobpulse.sidecar.api.health import healthz, readyz
-from jobpulse.sidecar.api.jobs import JobsController
-from jobpulse.sidecar.api.monitor import MonitorController
 from jobpulse.sidecar.api.requests import SidecarRequest
 from jobpulse.sidecar.control.plugin import ControlFeature
 from jobpulse.sidecar.feed.plugin import FeedFeature
 from jobpulse.sidecar.history.plugin import HistoryFeature
 from jobpulse.sidecar.ingest.plugin import IngestFeature
+from jobpulse.sidecar.jobs.plugin import JobsFeature
 from jobpulse.sidecar.metrics.plugin import MetricsFeature
 from jobpulse.sidecar.plugin import Core, Feature
 from jobpulse.sidecar.settings import Settings
@@ -38,6 +36,7 @@ def features(core: Core) -> list[Feature]:
         AlertingFeature(core, feed.hub),
         ControlFeature(core, history.service),
         feed,
+        JobsFeature(core),
         IngestFeature(core),
         MetricsFeature(core),
     ]
@@ -47,7 +46,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     """Build the sidecar application from ``settings`` (defaults when None)."""
     core = Core(settings or Settings())
     return Litestar(
-        route_handlers=[JobsController, AnalyticsController, MonitorController, healthz, readyz],
+        route_handlers=[healthz, readyz],
         plugins=[core, *features(core)],
         exception_handlers={ValidationException: validation_error_handler, 500: core.errors.http_handler},
         after_exception=[core.errors.after_exception],

@@ -9,14 +9,16 @@ import msgspec
 from litestar import Controller, get
 from litestar.params import Parameter
 
-from jobpulse.sidecar.api.jobs import JobStatus
+from jobpulse.sidecar.jobs.api import JobStatus
 from jobpulse.sidecar.model import views
 from jobpulse.sidecar.model.state import JobState
 from jobpulse.sidecar.settings import Settings
 from jobpulse.sidecar.store import JobStore
 
 
-def matches(state: JobState, statuses: list[str] | None, job_type: str | None, name: str | None, owner: str | None) -> bool:
+def matches(
+    state: JobState, statuses: list[str] | None, job_type: str | None, name: str | None, owner: str | None
+) -> bool:
     """Whether ``state`` passes the filters (name: a case-insensitive substring)."""
     if statuses and state.status not in statuses:
         return False
