@@ -25,7 +25,9 @@ async def test_prune_command_previews_then_prunes(tmp_path):
     def prune(*args: str) -> str:
         result = subprocess.run(
             [sys.executable, "-m", "jobpulse.sidecar", "prune", "--database-url", url, *args],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
             env={
                 "PATH": "/usr/bin:/bin",
                 # The code under test, wherever this checkout is (the package may be installed from another).
