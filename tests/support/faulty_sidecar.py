@@ -20,6 +20,7 @@ from litestar import Litestar, WebSocket, get, websocket
 
 from jobpulse.sidecar.app import create_app
 from jobpulse.sidecar.feed.hub import FeedClient, FeedHub
+from jobpulse.sidecar.feed.plugin import FeedFeature
 from jobpulse.sidecar.server import uvicorn_config
 from jobpulse.sidecar.settings import load_settings
 
@@ -54,7 +55,7 @@ def faulty_app() -> Litestar:
     app = create_app(load_settings())
     app.register(failing_route)
     app.register(failing_socket)
-    _break_resume(app.state.hub)
+    _break_resume(app.plugins.get(FeedFeature).hub)
     return app
 
 

@@ -82,13 +82,14 @@ def prune_command(
     database_url: DatabaseOption = None,
 ) -> None:
     """Apply the retention policy to the job history now (the sidecar also does it periodically)."""
-    from jobpulse.sidecar.alerting.retention import expire_alerts
-    from jobpulse.sidecar.history.retention import expire_dead_letters, sweep_jobs
+    from jobpulse.sidecar.app import features
+    from jobpulse.sidecar.plugin import Core, retention_parts
     from jobpulse.sidecar.storage.prune import prune
 
-    settings = settings_or_exit(config, database_url=database_url)
-    parts = [sweep_jobs, expire_alerts, expire_dead_letters]
-    prune(settings.database_url, settings.retention_policy(), parts, dry_run=dry_run)
+    # The parts the sidecar's own sweep runs: those its features declare.
+    core = Core(settings_or_exit(config, database_url=database_url))
+    parts = retention_parts(features(core))
+    prune(core.database, core.settings.retention_policy(), parts, dry_run=dry_run)
 
 
 jobs_app = typer.Typer(help="Pause, resume or cancel a running job.", no_args_is_help=True)

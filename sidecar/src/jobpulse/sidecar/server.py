@@ -11,6 +11,7 @@ from litestar import Litestar
 
 from jobpulse.sidecar.allocator import keep_large_buffers_in_mmap
 from jobpulse.sidecar.app import create_app
+from jobpulse.sidecar.plugin import features_of
 from jobpulse.sidecar.settings import Settings
 
 # Client messages are small filter updates; nothing legitimate comes near this.
@@ -36,7 +37,7 @@ def uvicorn_config(settings: Settings, app: Litestar) -> uvicorn.Config:
 
 
 class SidecarServer(uvicorn.Server):
-    """uvicorn's server, ending the jobs' control long polls as soon as shutdown begins.
+    """uvicorn's server, telling the features as soon as shutdown begins (control ends the jobs' long polls).
 
     uvicorn lets in-flight requests finish before it shuts the application down, and a long poll
     would otherwise hold a graceful stop for up to its whole wait.
@@ -62,12 +63,16 @@ class SidecarServer(uvicorn.Server):
 
     def begin_shutdown(self) -> None:
         """Stop serving (as SIGTERM would, without a signal for uvicorn to re-raise at exit)."""
-        self.application.state.control.close()
+        self._shutting_down()
         self.should_exit = True
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self.application.state.control.close()
+        self._shutting_down()
         super().handle_exit(sig, frame)
+
+    def _shutting_down(self) -> None:
+        for feature in features_of(self.application):
+            feature.shutting_down()
 
 
 def serve(settings: Settings) -> None:

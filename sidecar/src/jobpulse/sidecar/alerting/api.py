@@ -18,7 +18,7 @@ from jobpulse.sidecar.alerting.model import AlertView, Silence, SilenceView, ale
 from jobpulse.sidecar.alerting.repository import AlertFilter, NotificationFilter
 from jobpulse.sidecar.api.errors import UnprocessableEntityException
 from jobpulse.sidecar.api.bounds import INT64_MAX, bound_ns
-from jobpulse.sidecar.api.jobs import Limit
+from jobpulse.sidecar.api.paging import Limit
 from jobpulse.sidecar.timestamps import to_datetime, to_ns
 
 AlertState = Literal["firing", "resolved"]

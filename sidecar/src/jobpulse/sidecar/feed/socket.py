@@ -7,6 +7,7 @@ import contextlib
 
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
+from litestar.handlers import WebsocketRouteHandler
 
 from jobpulse.sidecar.api.failures import ServerErrors
 from jobpulse.sidecar.feed.hub import FeedClient, FeedHub
@@ -21,7 +22,7 @@ from jobpulse.sidecar.feed.protocol import (
     decode_client_message,
     subscription_from_query,
 )
-from jobpulse.sidecar.guard.connections import FEED_ADMISSION, FeedAdmission
+from jobpulse.sidecar.guard.connections import FeedAdmission
 from jobpulse.sidecar.guard.identity import client_key
 
 # Close codes (RFC 6455): 1008 policy violation for a bad connect request, 1011 for an internal
@@ -85,26 +86,30 @@ async def _read(socket: WebSocket, hub: FeedHub, client: FeedClient) -> None:
         handle_client_message(hub, client, event.get("text") or event.get("bytes") or "")
 
 
-@websocket("/ws", name="live_feed")
-async def live_feed(socket: WebSocket) -> None:
-    """The live feed. Connect parameters: job_id, job_type, status, message_type (repeatable),
-    min_log_level, and cursor to resume after a reconnect instead of receiving a snapshot."""
-    admission: FeedAdmission = socket.app.state[FEED_ADMISSION]
-    key = client_key(socket.scope)
-    refused = admission.enter(key)
-    if refused is not None:
-        # Accepted only to be closed: a browser sees a close code and reason, never an HTTP status.
-        await socket.accept()
-        await socket.close(code=_CLOSE_AT_CAPACITY, reason=refused)
-        return
-    try:
-        await _serve(socket)
-    finally:
-        admission.leave(key)
+def live_feed_route(hub: FeedHub, errors: ServerErrors, admission: FeedAdmission) -> WebsocketRouteHandler:
+    """The ``/ws`` route, serving ``hub``'s feed to clients ``admission`` lets in; a fault of a
+    connection is recorded in ``errors``."""
+
+    @websocket("/ws", name="live_feed")
+    async def live_feed(socket: WebSocket) -> None:
+        """The live feed. Connect parameters: job_id, job_type, status, message_type (repeatable),
+        min_log_level, and cursor to resume after a reconnect instead of receiving a snapshot."""
+        key = client_key(socket.scope)
+        refused = admission.enter(key)
+        if refused is not None:
+            # Accepted only to be closed: a browser sees a close code and reason, never an HTTP status.
+            await socket.accept()
+            await socket.close(code=_CLOSE_AT_CAPACITY, reason=refused)
+            return
+        try:
+            await _serve(socket, hub, errors)
+        finally:
+            admission.leave(key)
+
+    return live_feed
 
 
-async def _serve(socket: WebSocket) -> None:
-    hub: FeedHub = socket.app.state.hub
+async def _serve(socket: WebSocket, hub: FeedHub, errors: ServerErrors) -> None:
     await socket.accept()
     try:
         subscription, cursor = _connect_params(socket)
@@ -150,7 +155,6 @@ async def _serve(socket: WebSocket) -> None:
             with contextlib.suppress(Exception):
                 await socket.close(code=_CLOSE_TOO_SLOW, reason="client too slow")
     if failure is not None:
-        errors: ServerErrors = socket.app.state.errors
         request_id = errors.record(socket.scope, failure, "live feed connection failed")
         with contextlib.suppress(Exception):
             await socket.close(code=_CLOSE_INTERNAL_ERROR, reason=f"internal error, request id {request_id}")

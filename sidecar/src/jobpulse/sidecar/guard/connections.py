@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-FEED_ADMISSION = "feed_admission"
-"""App state key of the :class:`FeedAdmission` the ``/ws`` handler asks before accepting."""
-
 TOTAL = "feed_max_connections"
 PER_CLIENT = "feed_max_connections_per_client"
 

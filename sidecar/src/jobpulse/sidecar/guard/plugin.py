@@ -1,4 +1,4 @@
-"""GuardPlugin: installs the rate limits, the feed's connection caps, CORS and security headers."""
+"""The guard feature: installs the rate limits, CORS and security headers, and reports the feed's connection caps."""
 
 from __future__ import annotations
 
@@ -8,18 +8,17 @@ from typing import Any
 from litestar import Request, Router
 from litestar.config.app import AppConfig
 from litestar.config.cors import CORSConfig
-from litestar.plugins import InitPlugin
 from litestar.types import BeforeRequestHookHandler
 from litestar.utils import ensure_async_callable
-from prometheus_client import CollectorRegistry
+from prometheus_client.registry import Collector
 
-from jobpulse.sidecar.guard.connections import FEED_ADMISSION, FeedAdmission
+from jobpulse.sidecar.guard.connections import FeedAdmission
 from jobpulse.sidecar.guard.headers import SchemaPagePolicy, add_security_headers
 from jobpulse.sidecar.guard.metrics import GuardCollector
 from jobpulse.sidecar.guard.openapi import declare_rate_limits
 from jobpulse.sidecar.guard.ratelimit import RETRY_AFTER, RateLimiter
 from jobpulse.sidecar.guard.rates import Budget, open_counter
-from jobpulse.sidecar.settings import Settings
+from jobpulse.sidecar.plugin import Core, Feature
 
 INGEST_ROUTES = ("/v1/logs", "/v1/traces", "/api/control/poll")
 """What senders call: the OTLP receiver and the job side's control long poll."""
@@ -31,31 +30,38 @@ _CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 _CORS_HEADERS = ["Authorization", "Content-Type", "Content-Encoding"]
 
 
-class GuardPlugin(InitPlugin):
-    """Everything docs/security.md lists under "Limits", from ``settings``; the plugin's collector is
-    registered on ``metrics_registry`` when one is given."""
+class GuardFeature(Feature):
+    """Everything docs/security.md lists under "Limits", from the core's settings; the connection caps
+    themselves are counted by ``admission``, which the feed asks before it accepts a client."""
 
-    def __init__(self, settings: Settings, metrics_registry: CollectorRegistry | None = None) -> None:
-        self.settings = settings
-        self.metrics_registry = metrics_registry
+    name = "guard"
 
-    def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        settings = self.settings
-        counter = open_counter(settings.rate_limit_storage_url)
-        limiter = None
+    def __init__(self, core: Core, admission: FeedAdmission) -> None:
+        super().__init__(core)
+        self.admission = admission
+        settings = core.settings
+        self.counter = open_counter(settings.rate_limit_storage_url)
+        self.limiter: RateLimiter | None = None
         if settings.rate_limit_enabled:
-            limiter = RateLimiter(
-                counter,
+            self.limiter = RateLimiter(
+                self.counter,
                 rest=Budget("rest", "rate_limit_rest", settings.rate_limit_rest),
                 ingest=Budget("ingest", "rate_limit_ingest", settings.rate_limit_ingest),
                 ingest_routes=INGEST_ROUTES,
                 exempt_routes=EXEMPT_ROUTES,
             )
-            app_config.before_request = _before_request(limiter, app_config.before_request)
+
+    def collectors(self) -> list[Collector]:
+        return [GuardCollector(self.admission, self.limiter, self.counter)]
+
+    async def stop(self) -> None:
+        await self.counter.close()
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        settings = self.core.settings
+        if self.limiter is not None:
+            app_config.before_request = _before_request(self.limiter, app_config.before_request)
             app_config.on_startup.append(declare_rate_limits(EXEMPT_ROUTES))
-        admission = FeedAdmission(settings.feed_max_connections, settings.feed_max_connections_per_client)
-        app_config.state[FEED_ADMISSION] = admission
-        app_config.on_shutdown.append(counter.close)
         app_config.before_send.append(add_security_headers)
         if settings.cors_allowed_origins:
             app_config.cors_config = CORSConfig(
@@ -75,9 +81,7 @@ class GuardPlugin(InitPlugin):
             openapi = copy.copy(openapi)
             openapi.openapi_router = router
             app_config.openapi_config = openapi
-        if self.metrics_registry is not None:
-            self.metrics_registry.register(GuardCollector(admission, limiter, counter))
-        return app_config
+        return super().on_app_init(app_config)
 
 
 def _before_request(limiter: RateLimiter, previous: BeforeRequestHookHandler | None) -> BeforeRequestHookHandler:

@@ -9,7 +9,7 @@ import msgspec
 from litestar import Controller, get
 from litestar.exceptions import ValidationException
 
-from jobpulse.sidecar.api.jobs import Limit
+from jobpulse.sidecar.api.paging import Limit
 from jobpulse.sidecar.history.service import History
 from jobpulse.sidecar.timestamps import to_datetime
 

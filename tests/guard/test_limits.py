@@ -27,7 +27,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from jobpulse.sidecar.guard.identity import client_key
-from jobpulse.sidecar.guard.plugin import GuardPlugin
+from jobpulse.sidecar.guard.connections import FeedAdmission
+from jobpulse.sidecar.guard.plugin import GuardFeature
+from jobpulse.sidecar.plugin import Core
 from jobpulse.sidecar.settings import Settings, SettingsError, load_settings
 from tests.conftest import require_binary
 from tests.support.otlp_build import JobEmitter, logs_request
@@ -141,8 +143,9 @@ def test_an_authenticated_principal_has_its_own_budget_wherever_it_comes_from(tm
     def things() -> list[str]:
         return []
 
-    settings = Settings(rate_limit_rest="2/minute")
-    app = Litestar([things], plugins=[GuardPlugin(settings)], middleware=[DefineMiddleware(_NameFromBearer)])
+    settings = Settings(rate_limit_rest="2/minute", database_url=f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}")
+    guard = GuardFeature(Core(settings), FeedAdmission(1, 1))
+    app = Litestar([things], plugins=[guard], middleware=[DefineMiddleware(_NameFromBearer)])
     with TestClient(app) as http:
 
         def as_(name: str) -> int:
