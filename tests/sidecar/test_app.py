@@ -14,9 +14,9 @@ from jobpulse.sidecar.plugin import features_of
 from jobpulse.sidecar.settings import Settings
 from jobpulse.sidecar.storage.plugin import StorageFeature
 
-# Storage is migrated first; history restores memory before anything else runs; the lost-job detector
-# (ingest) starts once every listener runs and stops first.
-START_ORDER = ["storage", "history", "alerting", "control", "feed", "jobs", "ingest", "metrics"]
+# The guard's request hooks come first; storage is migrated first; history restores memory before anything
+# else runs; the lost-job detector (ingest) starts once every listener runs and stops first.
+START_ORDER = ["guard", "storage", "history", "alerting", "control", "feed", "jobs", "ingest", "metrics"]
 
 
 def settings(tmp_path) -> Settings:
