@@ -23,6 +23,7 @@ from jobpulse.sidecar.api.health import healthz, readyz
 from jobpulse.sidecar.api.jobs import JobsController
 from jobpulse.sidecar.api.monitor import MonitorController
 from jobpulse.sidecar.api.requests import SidecarRequest
+from jobpulse.sidecar.auth.plugin import AuthPlugin
 from jobpulse.sidecar.control.api import ControlController
 from jobpulse.sidecar.control.service import ControlService
 from jobpulse.sidecar.feed.hub import FeedHub
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers={ValidationException: validation_error_handler, 500: errors.http_handler},
         after_exception=[errors.after_exception],
         request_class=SidecarRequest,
+        plugins=[AuthPlugin(settings, history.engine)],
         openapi_config=OpenAPIConfig(
             title="jobpulse sidecar",
             version="0.1.0",

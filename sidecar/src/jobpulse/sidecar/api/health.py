@@ -7,6 +7,8 @@ from litestar import Response, get
 from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 
+from jobpulse.sidecar.auth.roles import OPEN, access
+
 
 class Health(msgspec.Struct):
     """Liveness or readiness, with the checks that decided it and details worth knowing that did not."""
@@ -16,7 +18,7 @@ class Health(msgspec.Struct):
     details: dict[str, str] = {}
 
 
-@get("/healthz", tags=["health"], summary="Liveness", sync_to_thread=False)
+@get("/healthz", tags=["health"], summary="Liveness", sync_to_thread=False, opt=access(OPEN))
 def healthz() -> Health:
     return Health(status="ok")
 
@@ -26,6 +28,7 @@ def healthz() -> Health:
     tags=["health"],
     summary="Readiness",
     responses={503: ResponseSpec(Health, description="A component does not work; checks names it")},
+    opt=access(OPEN),
 )
 async def readyz(state: State) -> Response[Health]:
     checks: dict[str, str] = {name: await check() for name, check in state.readiness_checks.items()}

@@ -15,6 +15,7 @@ from litestar.response import Stream
 
 from jobpulse.sidecar.api.bounds import INT64_MAX, INT64_MIN, bound_ns
 from jobpulse.sidecar.api.openapi import TEXT, success_content
+from jobpulse.sidecar.auth.roles import VIEWER, access
 from jobpulse.sidecar.history import queries
 from jobpulse.sidecar.history.service import History
 from jobpulse.sidecar.model import views
@@ -108,6 +109,7 @@ class JobsController(Controller):
 
     path = "/api/jobs"
     tags = ["jobs"]
+    opt = access(VIEWER)
 
     @get("/", summary="Search job history")
     async def list_jobs(

@@ -11,6 +11,7 @@ from litestar import Controller, get
 from litestar.params import Parameter
 
 from jobpulse.sidecar.api.jobs import JobStatus
+from jobpulse.sidecar.auth.roles import VIEWER, access
 from jobpulse.sidecar.feed.hub import FeedHub
 from jobpulse.sidecar.ingest.receiver import Ingestor
 from jobpulse.sidecar.model import views
@@ -80,6 +81,7 @@ class MonitorController(Controller):
 
     path = "/api/monitor"
     tags = ["monitor"]
+    opt = access(VIEWER)
 
     @get("/jobs", summary="Active jobs, with filters")
     async def active_jobs(

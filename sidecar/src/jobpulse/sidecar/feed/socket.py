@@ -9,6 +9,7 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
 from jobpulse.sidecar.api.failures import ServerErrors
+from jobpulse.sidecar.auth.roles import VIEWER, access
 from jobpulse.sidecar.feed import protocol as p
 from jobpulse.sidecar.feed.hub import FeedClient, FeedHub
 from jobpulse.sidecar.feed.protocol import ProtocolError
@@ -72,7 +73,7 @@ async def _read(socket: WebSocket, hub: FeedHub, client: FeedClient) -> None:
         handle_client_message(hub, client, event.get("text") or event.get("bytes") or "")
 
 
-@websocket("/ws", name="live_feed")
+@websocket("/ws", name="live_feed", opt=access(VIEWER))
 async def live_feed(socket: WebSocket) -> None:
     """The live feed. Connect parameters: job_id, job_type, status, message_type (repeatable),
     min_log_level, and cursor to resume after a reconnect instead of receiving a snapshot."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Request, Response, get
 
 from jobpulse.sidecar.api.openapi import TEXT, success_content
+from jobpulse.sidecar.auth.roles import METRICS, access
 from jobpulse.sidecar.metrics.registry import OPENMETRICS, SidecarMetrics
 
 
@@ -14,6 +15,7 @@ from jobpulse.sidecar.metrics.registry import OPENMETRICS, SidecarMetrics
     summary="Prometheus metrics (text format, or OpenMetrics with exemplars on request)",
     description="Rendered from the job state at scrape time; see docs/metrics.md for every metric.",
     operation_class=success_content({"text/plain": TEXT, OPENMETRICS: TEXT}),
+    opt=access(METRICS),
 )
 async def metrics_endpoint(request: Request) -> Response[bytes]:
     metrics: SidecarMetrics = request.app.state.metrics
