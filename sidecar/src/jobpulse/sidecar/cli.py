@@ -75,13 +75,12 @@ def sidecar(
 
     Listening on an address other than loopback turns authentication on (docs/security.md).
     """
+    settings = serving_settings_or_exit(
+        config, host=host, port=port, log_level=log_level, insecure_no_auth=insecure_no_auth or None
+    )
     from jobpulse.sidecar.server import serve
 
-    serve(
-        serving_settings_or_exit(
-            config, host=host, port=port, log_level=log_level, insecure_no_auth=insecure_no_auth or None
-        )
-    )
+    serve(settings)
 
 
 @app.command()
@@ -99,11 +98,11 @@ def demo(
 
     Ctrl+C stops the jobs (they end as cancelled), then the sidecar, which writes its history: exit status 130.
     """
-    from jobpulse.sidecar.demo.runner import run_demo
-
     settings = serving_settings_or_exit(
         config, host=host, port=port, database_url=database_url, insecure_no_auth=insecure_no_auth or None
     )
+    from jobpulse.sidecar.demo.runner import run_demo
+
     raise typer.Exit(run_demo(settings, speed=speed, once=once, duration=duration))
 
 
