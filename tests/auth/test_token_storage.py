@@ -30,8 +30,8 @@ async def test_one_usable_token_per_name_revocation_and_expiry(engine):
         await tokens.create("ana", "admin")
     replaced, _ = await tokens.create("ana", "admin", replace=True)
     await tokens.create("short-lived", "ingest", expires_in_s=0.001)
-    assert {(token.name, token.role) for token in await tokens.list()} == {("ana", "admin")}
-    everything = {token.id: token.state for token in await tokens.list(include_inactive=True)}
+    assert {(token.name, token.role) for token in await tokens.list_tokens()} == {("ana", "admin")}
+    everything = {token.id: token.state for token in await tokens.list_tokens(include_inactive=True)}
     assert sorted(everything.values()) == ["active", "expired", "revoked"]
     assert set(await tokens.usable(everything)) == {replaced.id}
     assert await tokens.count_usable() == 1
@@ -46,7 +46,7 @@ async def test_last_use_is_written_in_one_batch(engine):
     first, _ = await tokens.create("a", "viewer")
     second, _ = await tokens.create("b", "viewer")
     await tokens.record_use({first.id: 1_000, second.id: 2_000})
-    listed = {token.name: token.last_used_at.timestamp() for token in await tokens.list()}
+    listed = {token.name: token.last_used_at.timestamp() for token in await tokens.list_tokens()}
     assert listed == {"a": pytest.approx(1e-6), "b": pytest.approx(2e-6)}
 
 

@@ -232,7 +232,9 @@ def list_tokens(
     from jobpulse.sidecar.auth.manage import token_table, with_tokens
 
     settings = settings_or_exit(config, database_url=database_url)
-    tokens = with_tokens(settings.database_url, lambda repository: repository.list(include_inactive=include_inactive))
+    tokens = with_tokens(
+        settings.database_url, lambda repository: repository.list_tokens(include_inactive=include_inactive)
+    )
     if as_json:
         typer.echo(msgspec.json.encode(tokens).decode())
     else:

@@ -73,7 +73,7 @@ class AuthController(Controller):
 
     @get("/tokens", summary="Tokens (never their secrets)", opt=access(ADMIN))
     async def list_tokens(self, auth_service: AuthService, include_inactive: bool = False) -> list[TokenInfo]:
-        return await auth_service.tokens.list(include_inactive=include_inactive)
+        return await auth_service.tokens.list_tokens(include_inactive=include_inactive)
 
     @post(
         "/tokens",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar
 
 from rich.table import Table
@@ -34,8 +35,8 @@ def with_tokens(database_url: str, work: Callable[[TokenRepository], Awaitable[T
     return asyncio.run(on_tokens(database_url, work))
 
 
-def _when(value: object) -> str:
-    return value.isoformat(timespec="seconds") if value is not None else "-"  # type: ignore[attr-defined]
+def _when(value: datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value is not None else "-"
 
 
 def token_table(tokens: list[TokenInfo]) -> Table:

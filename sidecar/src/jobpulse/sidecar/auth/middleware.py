@@ -20,18 +20,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 from urllib.parse import parse_qs
 
 from litestar.enums import ScopeType
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ServiceUnavailableException
 from litestar.handlers import BaseRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from sqlalchemy.exc import SQLAlchemyError
 
 from jobpulse.sidecar.auth.authenticator import Authenticator, InvalidCredentials
 from jobpulse.sidecar.auth.principal import USER_HEADER, Principal
 from jobpulse.sidecar.auth.roles import ADMIN, METRICS, OPEN, VIEWER, declared_roles, describe
+
+log = logging.getLogger("jobpulse.sidecar.auth")
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -41,6 +45,9 @@ _MISSING = "missing credentials: send Authorization: Bearer <token>"
 _MISSING_SOCKET = (
     "missing credentials: send Authorization: Bearer <token>, or connect with ?ticket= from POST /api/auth/ws-ticket"
 )
+_UNCHECKABLE = "cannot check the token now: the token database does not answer; try again shortly"
+# RFC 6455 "try again later", for a handshake whose token cannot be checked now.
+_CLOSE_TRY_AGAIN = 1013
 _AUTHORIZATION = b"authorization"
 _USER = USER_HEADER.encode()
 # RFC 6455: a close frame's reason is at most 123 bytes.
@@ -94,6 +101,11 @@ class AccessMiddleware(ASGIMiddleware):
         except InvalidCredentials as error:
             await self._refuse(scope, receive, send, 401, str(error), invalid=True)
             return
+        except (SQLAlchemyError, OSError) as error:
+            # A token not verified yet cannot be while the database is away; verified ones still work.
+            log.warning("cannot check a token: %s: %s", type(error).__name__, error)
+            await self._refuse(scope, receive, send, 503, _UNCHECKABLE)
+            return
         if principal is None:
             await self._refuse(scope, receive, send, 401, _MISSING_SOCKET if socket else _MISSING)
             return
@@ -130,8 +142,11 @@ class AccessMiddleware(ASGIMiddleware):
             if (await receive())["type"] != "websocket.connect":
                 return
             await send({"type": "websocket.accept"})
-            await send({"type": "websocket.close", "code": 4000 + status, "reason": _reason(detail)})
+            code = _CLOSE_TRY_AGAIN if status == 503 else 4000 + status
+            await send({"type": "websocket.close", "code": code, "reason": _reason(detail)})
             return
+        if status == 503:
+            raise ServiceUnavailableException(detail=detail)
         if status == 403:
             raise PermissionDeniedException(
                 detail=detail, headers={"WWW-Authenticate": f'{_CHALLENGE}, error="insufficient_scope"'}

@@ -160,7 +160,7 @@ class TokenRepository:
             await connection.execute(api_tokens.insert().values(row))
         return _info(row, now), text
 
-    async def list(self, *, include_inactive: bool = False) -> list[TokenInfo]:
+    async def list_tokens(self, *, include_inactive: bool = False) -> list[TokenInfo]:
         """Tokens by name (usable ones only, unless ``include_inactive``)."""
         now = self.clock_ns()
         query = select(api_tokens).order_by(api_tokens.c.name, api_tokens.c.created_ns)
