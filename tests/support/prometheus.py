@@ -94,6 +94,7 @@ class PrometheusServer(ServerProcess):
         rule_files: Sequence[Path] = (),
         alertmanagers: Sequence[str] = (),
         interval: str = "1s",
+        credentials_file: Path | None = None,
     ) -> None:
         super().__init__(workdir, binary)
         self.config_path = workdir / "prometheus.yml"
@@ -105,6 +106,10 @@ class PrometheusServer(ServerProcess):
                 for job, targets in (scrape or {}).items()
             ],
         }
+        if credentials_file is not None:
+            # A bearer token for every scrape (a jobpulse sidecar with metrics_require_token).
+            for job in self.config["scrape_configs"]:
+                job["authorization"] = {"credentials_file": str(credentials_file)}
         if rule_files:
             self.config["rule_files"] = [str(Path(path).resolve()) for path in rule_files]
         if alertmanagers:

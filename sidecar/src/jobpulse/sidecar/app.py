@@ -8,6 +8,7 @@ from litestar.openapi import OpenAPIConfig
 
 from jobpulse.sidecar import __version__
 from jobpulse.sidecar.alerting.plugin import AlertingFeature
+from jobpulse.sidecar.auth.plugin import AuthFeature
 from jobpulse.sidecar.api.errors import validation_error_handler
 from jobpulse.sidecar.api.health import healthz, readyz
 from jobpulse.sidecar.api.requests import SidecarRequest
@@ -26,8 +27,9 @@ from jobpulse.sidecar.storage.plugin import StorageFeature
 def features(core: Core) -> list[Feature]:
     """The sidecar's features, in the order they start; they stop in reverse.
 
-    The guard comes first so its request hooks see every request. Storage is migrated first and closed last; history restores memory before anything else runs;
-    ingest's lost-job detector starts last and stops first. Listeners are called in the order the
+    The guard comes first so its request hooks see every request. Storage is migrated first and closed
+    last; authentication starts on the migrated token tables; history restores memory before anything
+    else runs; ingest's lost-job detector starts last and stops first. Listeners are called in the order the
     features are built: the feed hears a job change before alerting publishes an alert about it.
     """
     feed = FeedFeature(core)
@@ -35,6 +37,7 @@ def features(core: Core) -> list[Feature]:
     return [
         GuardFeature(core, feed.admission),
         StorageFeature(core),
+        AuthFeature(core),
         history,
         AlertingFeature(core, feed.hub),
         ControlFeature(core, history.service),

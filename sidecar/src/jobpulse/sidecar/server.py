@@ -12,7 +12,7 @@ from litestar import Litestar
 from jobpulse.sidecar.allocator import keep_large_buffers_in_mmap
 from jobpulse.sidecar.app import create_app
 from jobpulse.sidecar.plugin import features_of
-from jobpulse.sidecar.settings import Settings
+from jobpulse.sidecar.settings import Settings, SettingsError
 
 # Client messages are small filter updates; nothing legitimate comes near this.
 _WS_MAX_MESSAGE_BYTES = 64 * 1024
@@ -48,6 +48,8 @@ class SidecarServer(uvicorn.Server):
     """
 
     def __init__(self, settings: Settings, *, handle_signals: bool = True) -> None:
+        if error := settings.serving_error():
+            raise SettingsError(error)
         keep_large_buffers_in_mmap()
         self.application = create_app(settings)
         self.handle_signals = handle_signals

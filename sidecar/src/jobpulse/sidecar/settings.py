@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import msgspec
 
 from jobpulse.sidecar.alerting.config import AlertingSettings
+from jobpulse.sidecar.auth.exposure import auth_required, exposure_error
 from jobpulse.sidecar.storage.policy import RetentionPolicy
 
 ENV_PREFIX = "JOBPULSE_"
@@ -40,6 +41,13 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     port: Port = 4318
     log_level: Annotated[str, msgspec.Meta(pattern="^(critical|error|warning|info|debug|trace)$")] = "info"
     access_log: bool = False
+
+    # None: on unless listening on loopback only (docs/security.md).
+    auth_enabled: bool | None = None
+    insecure_no_auth: bool = False
+    metrics_require_token: bool = False
+    auth_recheck_interval_s: PositiveFloat = 2.0
+    ws_ticket_ttl_s: PositiveFloat = 30.0
 
     max_request_bytes: Positive = 8 * 1024 * 1024
 
@@ -78,6 +86,15 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     # Nested: comes from the settings file (docs/alerting.md).
     alerting: AlertingSettings = msgspec.field(default_factory=AlertingSettings)
+
+    @property
+    def auth_on(self) -> bool:
+        """Whether requests must present a token."""
+        return auth_required(self.host, self.auth_enabled, self.insecure_no_auth)
+
+    def serving_error(self) -> str | None:
+        """Why a sidecar must not serve with these settings (docs/security.md), or None."""
+        return exposure_error(self.host, self.auth_enabled, self.insecure_no_auth)
 
     def retention_policy(self) -> RetentionPolicy:
         return RetentionPolicy(

@@ -6,6 +6,7 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.openapi import ResponseSpec
 
+from jobpulse.sidecar.auth.roles import OPEN, access
 from jobpulse.sidecar.plugin import features_of
 
 
@@ -17,7 +18,7 @@ class Health(msgspec.Struct):
     details: dict[str, str] = {}
 
 
-@get("/healthz", tags=["health"], summary="Liveness", sync_to_thread=False)
+@get("/healthz", tags=["health"], summary="Liveness", sync_to_thread=False, opt=access(OPEN))
 def healthz() -> Health:
     return Health(status="ok")
 
@@ -27,6 +28,7 @@ def healthz() -> Health:
     tags=["health"],
     summary="Readiness",
     responses={503: ResponseSpec(Health, description="A component does not work; checks names it")},
+    opt=access(OPEN),
 )
 async def readyz(request: Request) -> Response[Health]:
     checks: dict[str, str] = {}

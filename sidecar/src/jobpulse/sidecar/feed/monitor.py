@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from litestar import Controller, get
-
+from jobpulse.sidecar.auth.roles import VIEWER, access
 from jobpulse.sidecar.feed.hub import FeedHub
+from litestar import Controller, get
 
 
 class ClientInfo(msgspec.Struct):
@@ -40,6 +40,7 @@ class FeedMonitorController(Controller):
 
     path = "/api/monitor"
     tags = ["monitor"]
+    opt = access(VIEWER)
 
     @get("/connections", summary="Live-feed clients")
     async def connections(self, hub: FeedHub) -> Connections:

@@ -10,6 +10,7 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.handlers import WebsocketRouteHandler
 
 from jobpulse.sidecar.api.failures import ServerErrors
+from jobpulse.sidecar.auth.roles import VIEWER, access
 from jobpulse.sidecar.feed.hub import FeedClient, FeedHub
 from jobpulse.sidecar.feed.protocol import (
     ERROR,
@@ -90,7 +91,7 @@ def live_feed_route(hub: FeedHub, errors: ServerErrors, admission: FeedAdmission
     """The ``/ws`` route, serving ``hub``'s feed to clients ``admission`` lets in; a fault of a
     connection is recorded in ``errors``."""
 
-    @websocket("/ws", name="live_feed")
+    @websocket("/ws", name="live_feed", opt=access(VIEWER))
     async def live_feed(socket: WebSocket) -> None:
         """The live feed. Connect parameters: job_id, job_type, status, message_type (repeatable),
         min_log_level, and cursor to resume after a reconnect instead of receiving a snapshot."""

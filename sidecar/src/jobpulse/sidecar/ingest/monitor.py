@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import msgspec
-from litestar import Controller, get
-
+from jobpulse.sidecar.auth.roles import VIEWER, access
 from jobpulse.sidecar.ingest.receiver import Ingestor
 from jobpulse.sidecar.store import JobStore
+from litestar import Controller, get
 
 
 class IngestCounters(msgspec.Struct):
@@ -28,6 +28,7 @@ class IngestMonitorController(Controller):
 
     path = "/api/monitor"
     tags = ["monitor"]
+    opt = access(VIEWER)
 
     @get("/ingest", summary="OTLP receiver counters")
     async def ingest(self, ingestor: Ingestor, store: JobStore) -> IngestCounters:

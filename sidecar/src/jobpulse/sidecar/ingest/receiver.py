@@ -19,6 +19,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from jobpulse.conventions import ATTR_JOB_ID
 from jobpulse.sidecar.api.errors import UnsupportedMediaTypeException
 from jobpulse.sidecar.api.openapi import BINARY, OBJECT, success_content
+from jobpulse.sidecar.auth.roles import INGEST, access
 from jobpulse.sidecar.ingest import otlp_codec as codec
 from jobpulse.sidecar.ingest.otlp_codec import BodyError
 from jobpulse.sidecar.ingest.records import RecordError, origin_of, to_event
@@ -123,6 +124,7 @@ def otlp_controller(ingestor: Ingestor) -> type[Controller]:
 
         path = "/v1"
         tags = ["otlp"]
+        opt = access(INGEST)
         request_max_body_size = None
 
         # The ingestor is bound here rather than resolved by dependency injection: these are the hottest

@@ -17,6 +17,7 @@ from jobpulse.sidecar import schemas
 from jobpulse.sidecar.api.bounds import INT64_MAX, INT64_MIN, bound_ns
 from jobpulse.sidecar.api.openapi import TEXT, success_content
 from jobpulse.sidecar.api.paging import Limit
+from jobpulse.sidecar.auth.roles import VIEWER, access
 from jobpulse.sidecar.history import queries
 from jobpulse.sidecar.history.service import History
 from jobpulse.sidecar.model.events import LEVEL_NUMBERS, LEVELS
@@ -110,6 +111,7 @@ class JobsController(Controller):
 
     path = "/api/jobs"
     tags = ["jobs"]
+    opt = access(VIEWER)
 
     @get("/", summary="Search job history")
     async def list_jobs(

@@ -6,14 +6,14 @@ import time
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, get
-from litestar.params import Parameter
-
 from jobpulse.sidecar import schemas
+from jobpulse.sidecar.auth.roles import VIEWER, access
 from jobpulse.sidecar.jobs.api import JobStatus
 from jobpulse.sidecar.model.state import JobState
 from jobpulse.sidecar.settings import Settings
 from jobpulse.sidecar.store import JobStore
+from litestar import Controller, get
+from litestar.params import Parameter
 
 
 def matches(
@@ -41,6 +41,7 @@ class MonitorController(Controller):
 
     path = "/api/monitor"
     tags = ["monitor"]
+    opt = access(VIEWER)
 
     @get("/jobs", summary="Active jobs, with filters")
     async def active_jobs(

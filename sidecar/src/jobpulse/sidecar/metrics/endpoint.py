@@ -6,6 +6,7 @@ from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 
 from jobpulse.sidecar.api.openapi import TEXT, success_content
+from jobpulse.sidecar.auth.roles import METRICS, access
 from jobpulse.sidecar.metrics.exposition import OPENMETRICS, SidecarMetrics
 
 
@@ -18,6 +19,7 @@ def metrics_route(metrics: SidecarMetrics) -> HTTPRouteHandler:
         summary="Prometheus metrics (text format, or OpenMetrics with exemplars on request)",
         description="Rendered from the job state at scrape time; see docs/metrics.md for every metric.",
         operation_class=success_content({"text/plain": TEXT, OPENMETRICS: TEXT}),
+        opt=access(METRICS),
     )
     async def metrics_endpoint(request: Request) -> Response[bytes]:
         body, content_type = await metrics.render_async(request.headers.get("accept"))
