@@ -8,13 +8,14 @@ from typing import Any
 def client_key(scope: Any) -> str:
     """The budget key of a connection's ``scope``.
 
-    Authentication, when configured, puts a principal with a ``name`` on the scope as ``user``: its
-    requests count against that name wherever they come from. Without one, the client's IP address
-    is the key. A name the caller chose itself (a header) is never used, or changing it would buy a
+    Authentication, when on, puts the token's principal on the scope as ``user`` and the token's id
+    as ``auth``: its requests count against that name wherever they come from. Without a token, the
+    client's IP address is the key. A name the caller chose itself (the ``X-JobPulse-User`` header,
+    which names the principal when authentication is off) is never used, or changing it would buy a
     fresh budget.
     """
     name = getattr(scope.get("user"), "name", None)
-    if isinstance(name, str) and name:
+    if scope.get("auth") is not None and isinstance(name, str) and name:
         return f"principal:{name}"
     client = scope.get("client")
     return f"ip:{client[0] if client else 'unknown'}"
