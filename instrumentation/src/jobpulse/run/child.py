@@ -112,26 +112,23 @@ class Child:
 
 
 class SignalForwarding:
-    """Passes the signals the wrapper receives on to the command, from before it starts until it ends."""
+    """Passes the signals the wrapper receives on to the command, from before it starts.
+
+    Installed for the rest of the wrapper's life: once the command has ended, they are ignored, so
+    that a Ctrl+C while the last records go out does not end in a traceback.
+    """
 
     def __init__(self) -> None:
         self._child: Child | None = None
         self._pending: list[int] = []
         self.received: list[int] = []
-        self._previous: dict[int, object] = {}
 
-    def __enter__(self) -> SignalForwarding:
+    def install(self) -> SignalForwarding:
+        """Catch the signals to pass on (call from the main thread)."""
         for signum in FORWARDED:
-            previous = signal.getsignal(signum)
-            if previous is signal.SIG_IGN:
-                continue
-            self._previous[signum] = previous
-            signal.signal(signum, self._forward)
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                signal.signal(signum, self._forward)
         return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        for signum, previous in self._previous.items():
-            signal.signal(signum, previous)  # type: ignore[arg-type]
 
     def attach(self, child: Child) -> None:
         """From now on signals go to `child`; those received while it was being started go now."""

@@ -12,13 +12,14 @@ from collections.abc import Sequence
 
 from jobpulse.instrumentation import configure, runtime
 
-from .command import run
+from .child import SignalForwarding
+from .command import CommandJob
 from .options import RunOptions, parse
 
 # Killed by one of these, a process dumps core; the wrapper mirrors the death, not the dump.
 _CORE_SIGNALS = frozenset(
     getattr(signal, name)
-    for name in (
+    for name in [
         "SIGQUIT",
         "SIGILL",
         "SIGTRAP",
@@ -29,7 +30,7 @@ _CORE_SIGNALS = frozenset(
         "SIGSYS",
         "SIGXCPU",
         "SIGXFSZ",
-    )
+    ]
     if hasattr(signal, name)
 )
 
@@ -43,10 +44,11 @@ def main(argv: Sequence[str]) -> int:
     sys.setswitchinterval(0.001)
     _report_on_stderr(options.verbose)
     configure(**_settings(options))
-    code = run(options)
-    jobs = runtime.current()
-    jobs.delivery.close(jobs.settings.exit_flush_timeout)
+    code = CommandJob(options).run(SignalForwarding().install())
     if code < 0:
+        # Dying of the signal skips the interpreter's exit, which delivers what is left: do it now.
+        jobs = runtime.current()
+        jobs.delivery.close(jobs.settings.exit_flush_timeout)
         _die_of(-code)
         return 128 - code
     return code
