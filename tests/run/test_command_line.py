@@ -47,6 +47,20 @@ def test_other_commands_without_the_sidecar_installed_name_the_extra_to_install(
     assert "pip install 'jobpulse[sidecar]'" in done.stderr
 
 
+def test_help_without_the_sidecar_installed_is_about_run() -> None:
+    done = run_script(
+        """
+        import sys
+        sys.modules["typer"] = None
+        from jobpulse.cli import main
+        main(["--help"])
+        """,
+        None,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: jobpulse run [options] -- CMD [ARGS...]")
+
+
 def test_other_commands_go_to_the_sidecar() -> None:
     done = run_script("from jobpulse.cli import main; main(['--help'])", None)
     assert done.returncode == 0, done.stderr

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 SIDECAR_CLI = "jobpulse.sidecar.cli"
+WITHOUT_SIDECAR = "The sidecar's commands need pip install 'jobpulse[sidecar]'; `jobpulse run -- CMD` works without it."
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -25,10 +26,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ModuleNotFoundError as missing:
         if (missing.name or "").startswith("jobpulse"):
             raise
-        command = f"jobpulse {arguments[0]}" if arguments else "jobpulse"
+        if arguments[:1] in ([], ["-h"], ["--help"]):
+            print(
+                f"usage: jobpulse run [options] -- CMD [ARGS...]\n\n{WITHOUT_SIDECAR}",
+                file=sys.stdout if arguments else sys.stderr,
+            )
+            sys.exit(0 if arguments else 2)
         sys.exit(
-            f"jobpulse: `{command}` is part of the sidecar, which is not installed here (no module {missing.name!r}): "
-            "pip install 'jobpulse[sidecar]'. `jobpulse run -- CMD` works without it."
+            f"jobpulse: `jobpulse {arguments[0]}` is part of the sidecar, which is not installed here "
+            f"(no module {missing.name!r}). {WITHOUT_SIDECAR}"
         )
     sys.argv = [sys.argv[0], *arguments]
     sidecar.main()
