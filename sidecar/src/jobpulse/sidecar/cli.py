@@ -123,6 +123,15 @@ def prune_command(
     prune(core.database, core.settings.retention_policy(), parts, dry_run=dry_run)
 
 
+@app.command("run", add_help_option=False, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run_command(context: typer.Context) -> None:
+    """Run any command as a watched job: jobpulse run --name NAME -- CMD ARGS (see jobpulse run --help)."""
+    # `jobpulse run` is dispatched before this module loads (jobpulse.cli); listed here for --help.
+    from jobpulse.run.cli import main as run
+
+    raise typer.Exit(run(context.args))
+
+
 jobs_app = typer.Typer(help="Pause, resume or cancel a running job.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 
@@ -257,5 +266,5 @@ def revoke_token(name: str, config: ConfigOption = None, database_url: DatabaseO
 
 
 def main() -> None:
-    """Entry point of the ``jobpulse`` console script."""
+    """The sidecar's commands of the ``jobpulse`` console script (`jobpulse.cli` dispatches them here)."""
     app()
