@@ -157,11 +157,13 @@ def test_an_authenticated_principal_has_its_own_budget_wherever_it_comes_from(tm
         assert as_("") == 429
 
 
-def test_the_budget_key_is_the_principal_name_else_the_address() -> None:
+def test_the_budget_key_is_the_token_principal_name_else_the_address() -> None:
     class Named:
         name = "etl-nightly"
 
-    assert client_key({"user": Named(), "client": ("10.0.0.7", 5000)}) == "principal:etl-nightly"
+    assert client_key({"user": Named(), "auth": 7, "client": ("10.0.0.7", 5000)}) == "principal:etl-nightly"
+    # With authentication off the principal is named by a header the caller chooses: not a key.
+    assert client_key({"user": Named(), "auth": None, "client": ("10.0.0.7", 5000)}) == "ip:10.0.0.7"
     assert client_key({"user": None, "client": ("10.0.0.7", 5000)}) == "ip:10.0.0.7"
     assert client_key({"client": ("::1", 5000), "headers": [(b"x-jobpulse-user", b"x")]}) == "ip:::1"
 
