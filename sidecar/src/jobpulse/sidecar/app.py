@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 
 from jobpulse.sidecar.alerting.api import AlertsController, NotificationsController
 from jobpulse.sidecar.alerting.metrics import AlertingCollector
@@ -23,6 +24,7 @@ from jobpulse.sidecar.api.health import healthz, readyz
 from jobpulse.sidecar.api.jobs import JobsController
 from jobpulse.sidecar.api.monitor import MonitorController
 from jobpulse.sidecar.api.requests import SidecarRequest
+from jobpulse.sidecar.console.plugin import ConsolePlugin
 from jobpulse.sidecar.control.api import ControlController
 from jobpulse.sidecar.control.service import ControlService
 from jobpulse.sidecar.feed.hub import FeedHub
@@ -141,9 +143,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers={ValidationException: validation_error_handler, 500: errors.http_handler},
         after_exception=[errors.after_exception],
         request_class=SidecarRequest,
+        plugins=[ConsolePlugin(settings)],
         openapi_config=OpenAPIConfig(
             title="jobpulse sidecar",
             version="0.1.0",
             description="Live state, history and control of ETL and batch jobs.",
+            # The JSON document only: Litestar's HTML viewers load their scripts from a CDN.
+            render_plugins=[JsonRenderPlugin()],
         ),
     )
