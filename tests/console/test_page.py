@@ -86,7 +86,7 @@ def test_every_view_is_accessible_and_loads_nothing_from_elsewhere(console_sidec
     """First in the module, so that its screenshots show a week of history rather than other tests' jobs."""
     url = console_sidecar.url
     seed_week(url, time.time_ns())
-    page = console(url, height=900).open()
+    page = console(url, width=1024, height=800).open()
     wait_live(page)
     # Jobs that have run for a while, so their rate and ETA are a real job's.
     now = time.time_ns()

@@ -46,6 +46,8 @@ def test_a_sidecar_restart_shows_offline_then_catches_up_without_a_reload(tmp_pa
         banner = page.page.locator("#connection")
         expect(card.locator(".badge.status")).to_have_text("running", timeout=20_000)
         expect(card.get_by_role("progressbar")).to_have_attribute("data-live", "true")
+        # Listing jobs writes what history has not written yet: the restarted sidecar knows the job.
+        assert [job["id"] for job in first.get("/api/jobs", name="orders-csv-import").json()["items"]] == [job_id]
 
         first.kill()
         expect(banner).to_have_attribute("data-state", "offline")

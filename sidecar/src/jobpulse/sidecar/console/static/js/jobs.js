@@ -78,11 +78,11 @@ export class JobBoard extends EventTarget {
     this.#emit(change);
   }
 
-  /** A job summary from REST, for a job the feed could not tell about. */
+  /** A job summary from REST, for a job the feed could not tell about: news as of now. */
   applySummary(summary) {
     const now = this.clock();
     const change = { changed: new Set(), missing: new Set(), resolving: new Set(), resynced: false, alerts: [] };
-    this.#merge(summary, new Date(now).toISOString(), now, change, true);
+    this.#merge(summary, null, now, change, true);
     this.#emit(change);
   }
 
@@ -171,9 +171,9 @@ export class JobBoard extends EventTarget {
     if (complete) {
       // last_seen_at and the message's timestamp are both the sidecar's clock: their difference is
       // how long the job has been silent, whatever this machine's clock says.
-      const sentAt = Date.parse(timestamp);
+      const sentAt = timestamp === null ? null : Date.parse(timestamp);
       const seenAt = data.last_seen_at ? Date.parse(data.last_seen_at) : sentAt;
-      job.newsAt = now - Math.max(0, sentAt - seenAt);
+      job.newsAt = sentAt === null ? now : now - Math.max(0, sentAt - seenAt);
       this.#trackCommands(job, hadPending, sentAt, change);
     } else {
       job.newsAt = now;
@@ -194,7 +194,7 @@ export class JobBoard extends EventTarget {
     if (!local) return;
     if ((pending?.command_id ?? 0) >= local.id || (job.lastCommand?.id ?? 0) >= local.id) {
       job.localCommand = null;
-    } else if (!pending && sentAt > Date.parse(local.requested_at)) {
+    } else if (!pending && sentAt !== null && sentAt > Date.parse(local.requested_at)) {
       // A picture made after the request, without it pending: it was answered while we were away.
       job.lastCommand = { ...local, state: 'resolving' };
       job.localCommand = null;

@@ -75,6 +75,10 @@ feed.addEventListener('state', (event) => {
     if (resumed) {
       awaitingCatchUp = true;
       showBanner('catching-up', 'Back online: catching up on what was missed…');
+    } else if (banner.dataset.state === 'offline') {
+      // Never connected before (the sidecar was down when the page loaded): nothing was missed.
+      setAttr(banner, 'hidden', true);
+      banner.dataset.state = 'live';
     }
     document.title = document.title.replace(/^\(offline\) /, '');
   } else if (state === 'signed-out') {
@@ -188,7 +192,8 @@ async function identify() {
 }
 
 function route() {
-  const target = parseRoute();
+  // An in-page anchor is not a route: the view stays (or, on a page loaded with one, is the default).
+  const target = parseRoute() ?? (mounted ? null : parseRoute('#/'));
   if (!target) return;
   const view = VIEWS[target.view] ?? active;
   mounted?.unmount();
@@ -214,6 +219,11 @@ function shell() {
   const nav = document.querySelector('nav.views ul');
   nav.replaceChildren(...NAV.map(([view, text]) => h('li', {}, h('a', { href: `#/${view}`, dataset: { view } }, text))));
   window.addEventListener('hashchange', route);
+  // The skip link moves focus without touching the address, which holds the view's route.
+  document.querySelector('.skip').addEventListener('click', (event) => {
+    event.preventDefault();
+    main.focus();
+  });
   window.addEventListener('online', () => feed.retryNow());
 }
 
