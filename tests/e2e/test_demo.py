@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
+from jobpulse.sidecar.demo.browser import can_open_browser
 from tests.support.job_scripts import job_env
 from tests.support.polling import wait_for
 from tests.support.ports import free_port
@@ -34,7 +36,18 @@ sys.exit(code)
 def test_demo_runs_every_job_once_and_exits(tmp_path):
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "jobpulse.sidecar", "demo", "--once", "--speed", "25", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "jobpulse.sidecar",
+            "demo",
+            "--once",
+            "--speed",
+            "25",
+            "--port",
+            str(port),
+            "--no-browser",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -42,7 +55,8 @@ def test_demo_runs_every_job_once_and_exits(tmp_path):
     )
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 0, output
-    assert f"http://127.0.0.1:{port}/schema/swagger" in output
+    assert f"Open the console:  http://127.0.0.1:{port}/\n" in output
+    assert f"http://127.0.0.1:{port}/schema/openapi.json" in output
     assert f"ws://127.0.0.1:{port}/ws" in output
     assert "all demo jobs ran once" in output
     assert "warehouse_load failed (exit 1)" in output, "the demo shows a failing job too"
@@ -81,6 +95,7 @@ def test_ctrl_c_ends_the_running_jobs_as_cancelled_then_stops_cleanly(tmp_path):
                 str(port),
                 "--database-url",
                 database_url,
+                "--no-browser",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -108,3 +123,20 @@ def test_ctrl_c_ends_the_running_jobs_as_cancelled_then_stops_cleanly(tmp_path):
         stored = {job["id"]: job["status"] for job in sidecar.get("/api/jobs", limit=100).json()["items"]}
     assert {stored.get(job_id) for job_id in interrupted} == {"cancelled"}, output
     assert set(stored.values()) <= ENDED, stored
+
+
+@pytest.mark.parametrize(
+    ("environ", "platform", "shown"),
+    [
+        ({"DISPLAY": ":0"}, "linux", True),
+        ({"WAYLAND_DISPLAY": "wayland-0"}, "linux", True),
+        ({}, "linux", False),  # webbrowser would fall back to a text browser in the demo's terminal
+        ({"DISPLAY": ":0", "CI": "true"}, "linux", False),
+        ({}, "darwin", True),
+        ({}, "win32", True),
+        ({"CI": "1"}, "darwin", False),
+        ({}, "freebsd14", False),
+    ],
+)
+def test_the_demo_opens_a_browser_only_where_someone_can_see_it(environ, platform, shown):
+    assert can_open_browser(environ, platform) is shown

@@ -16,7 +16,7 @@ from jobpulse.sidecar.storage.plugin import StorageFeature
 
 # The guard's request hooks come first; storage is migrated first; history restores memory before anything
 # else runs; the lost-job detector (ingest) starts once every listener runs and stops first.
-START_ORDER = ["guard", "storage", "auth", "history", "alerting", "control", "feed", "jobs", "ingest", "metrics"]
+START_ORDER = ["guard", "storage", "auth", "history", "alerting", "control", "feed", "jobs", "ingest", "metrics", "console"]
 
 
 def settings(tmp_path) -> Settings:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin
 
 from jobpulse.sidecar import __version__
 from jobpulse.sidecar.alerting.plugin import AlertingFeature
@@ -12,6 +14,7 @@ from jobpulse.sidecar.auth.plugin import AuthFeature
 from jobpulse.sidecar.api.errors import validation_error_handler
 from jobpulse.sidecar.api.health import healthz, readyz
 from jobpulse.sidecar.api.requests import SidecarRequest
+from jobpulse.sidecar.console.plugin import ConsoleFeature
 from jobpulse.sidecar.control.plugin import ControlFeature
 from jobpulse.sidecar.feed.plugin import FeedFeature
 from jobpulse.sidecar.guard.plugin import GuardFeature
@@ -45,6 +48,7 @@ def features(core: Core) -> list[Feature]:
         JobsFeature(core),
         IngestFeature(core),
         MetricsFeature(core),
+        ConsoleFeature(core),
     ]
 
 
@@ -57,9 +61,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers={ValidationException: validation_error_handler, 500: core.errors.http_handler},
         after_exception=[core.errors.after_exception],
         request_class=SidecarRequest,
+        plugins=[ConsolePlugin(settings)],
         openapi_config=OpenAPIConfig(
             title="jobpulse sidecar",
             version=__version__,
             description="Live state, history and control of ETL and batch jobs.",
+            # The JSON document only: Litestar's HTML viewers load their scripts from a CDN.
+            render_plugins=[JsonRenderPlugin()],
         ),
     )

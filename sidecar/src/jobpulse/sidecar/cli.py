@@ -93,8 +93,12 @@ def demo(
     speed: Annotated[float, typer.Option(help="Run the demo jobs this many times faster.")] = 1.0,
     database_url: DatabaseOption = None,
     insecure_no_auth: InsecureOption = False,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Do not open the console in a browser (never opened under CI).")
+    ] = False,
 ) -> None:
-    """Run the sidecar with realistic demo ETL jobs (CSV import, field mapping, API upload, a failing DB load).
+    """Run the sidecar with realistic demo ETL jobs (CSV import, field mapping, API upload, a failing DB load),
+    and open the web console in a browser.
 
     Ctrl+C stops the jobs (they end as cancelled), then the sidecar, which writes its history: exit status 130.
     """
@@ -103,7 +107,7 @@ def demo(
     )
     from jobpulse.sidecar.demo.runner import run_demo
 
-    raise typer.Exit(run_demo(settings, speed=speed, once=once, duration=duration))
+    raise typer.Exit(run_demo(settings, speed=speed, once=once, duration=duration, open_browser=not no_browser))
 
 
 @app.command("prune")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from jobpulse.sidecar.auth.manage import on_tokens
 from jobpulse.sidecar.auth.roles import INGEST
+from jobpulse.sidecar.demo.browser import can_open_browser, open_in_browser
 from jobpulse.sidecar.demo.fake_api import FakeApi
 from jobpulse.sidecar.demo.jobs import JOBS
 from jobpulse.sidecar.server import SidecarServer
@@ -42,11 +43,14 @@ def _say(message: str) -> None:
 class DemoRunner:
     """Runs every demo job in a loop (or once each) against an in-process sidecar."""
 
-    def __init__(self, settings: Settings, *, speed: float, once: bool, duration: float | None) -> None:
+    def __init__(
+        self, settings: Settings, *, speed: float, once: bool, duration: float | None, open_browser: bool = False
+    ) -> None:
         self.settings = settings
         self.speed = speed
         self.once = once
         self.duration = duration
+        self.open_browser = open_browser
         self.workdir = Path(tempfile.mkdtemp(prefix="jobpulse-demo-"))
         self.children: set[asyncio.subprocess.Process] = set()
         self.results: list[tuple[str, int]] = []
@@ -64,10 +68,10 @@ class DemoRunner:
     def banner(self) -> None:
         url = self.base_url
         print(
-            f"\njobpulse demo is running. Open:\n"
-            f"  API docs      {url}/schema/swagger\n"
+            f"\njobpulse demo is running.\n\n"
+            f"  Open the console:  {url}/\n\n"
+            f"  REST API      {url}/api/jobs (described at {url}/schema/openapi.json)\n"
             f"  active jobs   {url}/api/monitor/jobs\n"
-            f"  job history   {url}/api/jobs\n"
             f"  live feed     {url.replace('http', 'ws', 1)}/ws\n"
             f"Jobs send OpenTelemetry to {url}/v1/logs. Press Ctrl+C to stop.\n",
             flush=True,
@@ -78,6 +82,9 @@ class DemoRunner:
                 f"one to look: jobpulse tokens create NAME --role viewer (docs/security.md).\n",
                 flush=True,
             )
+        if self.open_browser and can_open_browser(os.environ):
+            # webbrowser may wait for the browser it starts: not on the event loop.
+            asyncio.get_running_loop().run_in_executor(None, open_in_browser, f"{url}/")
 
     def request_stop(self, sig: int | None = None) -> None:
         """Stop the demo (``sig``: the signal that asked, if one did); asked again, kill the jobs.
@@ -217,10 +224,19 @@ class DemoRunner:
         return ", ".join(f"{name}: exit {code}" for name, code in self.results)
 
 
-def run_demo(settings: Settings, *, speed: float = 1.0, once: bool = False, duration: float | None = None) -> int:
-    """Serve the sidecar and run demo jobs until Ctrl+C, ``duration`` seconds, or (``once``) all ran.
+def run_demo(
+    settings: Settings,
+    *,
+    speed: float = 1.0,
+    once: bool = False,
+    duration: float | None = None,
+    open_browser: bool = False,
+) -> int:
+    """Serve the sidecar and run demo jobs until Ctrl+C, ``duration`` seconds, or (``once``) all ran;
+    with ``open_browser``, show the console in a browser where one can be shown.
 
     Returns the exit status: 130 after Ctrl+C (128 + the signal number, as a shell reports a program
     stopped by a signal), 0 after ``duration`` or ``once``, 1 if the sidecar could not serve.
     """
-    return asyncio.run(DemoRunner(settings, speed=speed, once=once, duration=duration).run())
+    runner = DemoRunner(settings, speed=speed, once=once, duration=duration, open_browser=open_browser)
+    return asyncio.run(runner.run())

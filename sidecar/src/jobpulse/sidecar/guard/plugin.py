@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
-from litestar import Request, Router
+from litestar import Request
 from litestar.config.app import AppConfig
 from litestar.config.cors import CORSConfig
 from litestar.types import BeforeRequestHookHandler
@@ -13,7 +12,7 @@ from litestar.utils import ensure_async_callable
 from prometheus_client.registry import Collector
 
 from jobpulse.sidecar.guard.connections import FeedAdmission
-from jobpulse.sidecar.guard.headers import SchemaPagePolicy, add_security_headers
+from jobpulse.sidecar.guard.headers import add_security_headers
 from jobpulse.sidecar.guard.metrics import GuardCollector
 from jobpulse.sidecar.guard.openapi import declare_rate_limits
 from jobpulse.sidecar.guard.ratelimit import RETRY_AFTER, RateLimiter
@@ -71,16 +70,6 @@ class GuardFeature(Feature):
                 expose_headers=[RETRY_AFTER],
                 max_age=600,
             )
-        openapi = app_config.openapi_config
-        if openapi is not None and openapi.openapi_router is None and openapi.openapi_controller is None:
-            router = Router(
-                openapi.path or "/schema", route_handlers=[], include_in_schema=False, middleware=[SchemaPagePolicy]
-            )
-            # A copy: the config may be Litestar's shared default, and re-running its __post_init__
-            # (dataclasses.replace) would re-derive its pages and warn about deprecated fields.
-            openapi = copy.copy(openapi)
-            openapi.openapi_router = router
-            app_config.openapi_config = openapi
         return super().on_app_init(app_config)
 
 

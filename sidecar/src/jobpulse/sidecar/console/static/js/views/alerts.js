@@ -1,0 +1,190 @@
+// Alerts: what fires now (live), what fired lately, silences (create and expire), and how each
+// notification was delivered.
+
+import { AuthRequired, ApiError, del, get, post } from '../api.js';
+import { maySilence } from '../auth.js';
+import { fill, h, setText } from '../dom.js';
+import * as f from '../format.js';
+import { routeHref } from '../router.js';
+
+const RULES = ['job_failed', 'job_overdue', 'job_predicted_overrun', 'job_stalled', 'job_lost', 'resource_pressure', 'error_rate', 'alertmanager'];
+const UNITS = { 60: 'minutes', 3600: 'hours', 86400: 'days' };
+const RESULTS = ['sending', 'retrying', 'sent', 'failed', 'dropped'];
+
+function table(caption, headers, rows) {
+  return h('div', { class: 'table-wrap' }, h('table', {},
+    h('caption', {}, caption),
+    h('thead', {}, h('tr', {}, headers.map((header) => h('th', { scope: 'col' }, header)))),
+    h('tbody', {}, rows)));
+}
+
+function severity(alert) {
+  return h('span', { class: 'badge severity', dataset: { severity: alert.severity } }, alert.severity);
+}
+
+function field(id, text, control) {
+  return h('div', { class: 'field' }, h('label', { for: id }, text), control);
+}
+
+export function mount(container, ctx) {
+  const { board } = ctx;
+  const controller = new AbortController();
+  const options = { signal: controller.signal };
+  const canSilence = maySilence(ctx.principal);
+  const firing = h('div', {});
+  const recent = h('div', {});
+  const silences = h('div', {});
+  const notifications = h('div', {});
+  const problem = h('p', { class: 'form-error', role: 'alert' });
+
+  const rule = h('input', { id: 'silence-rule', list: 'silence-rules', autocomplete: 'off' });
+  const jobName = h('input', { id: 'silence-job', autocomplete: 'off' });
+  const key = h('input', { id: 'silence-key', autocomplete: 'off' });
+  const amount = h('input', { id: 'silence-duration', type: 'number', min: '1', step: '1', value: '1', required: true });
+  const unit = h('select', { id: 'silence-unit', 'aria-label': 'Unit' }, Object.entries(UNITS).map(([seconds, text]) => h('option', { value: seconds }, text)));
+  unit.value = '3600';
+  const reason = h('input', { id: 'silence-reason', autocomplete: 'off', maxlength: 2000 });
+  const formProblem = h('p', { class: 'form-error', role: 'alert' });
+  const silenceForm = h('form', { class: 'filters', 'aria-labelledby': 'new-silence-heading' },
+    h('h3', { id: 'new-silence-heading', class: 'full' }, 'New silence'),
+    h('p', { class: 'full meta' }, 'Mutes the notifications of alerts matching every matcher given (at least one).'),
+    field('silence-rule', 'Rule', rule),
+    h('datalist', { id: 'silence-rules' }, RULES.map((name) => h('option', { value: name }))),
+    field('silence-job', 'Job name', jobName),
+    field('silence-key', 'Alert key', key),
+    h('div', { class: 'field' }, h('label', { for: 'silence-duration' }, 'For'), h('div', { class: 'inline' }, amount, unit)),
+    field('silence-reason', 'Reason', reason),
+    h('div', { class: 'field end' }, h('button', { type: 'submit', class: 'primary' }, 'Create silence')),
+    formProblem);
+  const resultFilter = h('select', { id: 'notification-result' }, h('option', { value: '' }, 'Any result'), RESULTS.map((result) => h('option', { value: result }, result)));
+
+  container.append(
+    h('h1', { tabindex: '-1' }, 'Alerts'),
+    problem,
+    h('section', { 'aria-labelledby': 'firing-now' }, h('h2', { id: 'firing-now' }, 'Firing now'), firing),
+    h('section', { 'aria-labelledby': 'recent-alerts' }, h('h2', { id: 'recent-alerts' }, 'Recent alerts'), recent),
+    h('section', { 'aria-labelledby': 'silences-heading' }, h('h2', { id: 'silences-heading' }, 'Silences'),
+      canSilence ? silenceForm : null, silences),
+    h('section', { 'aria-labelledby': 'deliveries-heading' }, h('h2', { id: 'deliveries-heading' }, 'Notification deliveries'),
+      h('div', { class: 'field' }, h('label', { for: 'notification-result' }, 'Result'), resultFilter), notifications));
+
+  function report(failure) {
+    if (failure.name === 'AbortError' || failure instanceof AuthRequired) return;
+    setText(problem, failure.message);
+  }
+
+  function prefill(alert) {
+    rule.value = alert.rule;
+    jobName.value = alert.job_name ?? '';
+    key.value = alert.job_name ? '' : alert.key;
+    rule.focus();
+  }
+
+  function renderFiring() {
+    const alerts = board.firingAlerts();
+    fill(firing, alerts.length
+      ? h('ul', { class: 'alert-list' }, alerts.map((alert) => h('li', { dataset: { key: alert.key } },
+        severity(alert), ' ',
+        alert.job_id ? h('a', { href: routeHref('job', [alert.job_id]) }, alert.summary) : alert.summary,
+        h('span', { class: 'when' }, ` since ${f.when(alert.fired_at)}${alert.silenced ? ' · silenced' : ''}`),
+        canSilence ? h('button', { type: 'button', class: 'secondary small', onclick: () => prefill(alert) }, 'Silence…') : null)))
+      : h('p', { class: 'empty' }, 'Nothing fires.'));
+  }
+
+  async function loadRecent() {
+    const page = await get('/api/alerts', { limit: 50 }, options);
+    board.setAlerts(page.items.filter((alert) => alert.state === 'firing'));
+    fill(recent, table(`${page.items.length} most recent of ${f.count(page.total)}`,
+      ['Severity', 'Alert', 'State', 'Fired', 'Resolved', 'Rule'],
+      page.items.map((alert) => h('tr', {},
+        h('td', {}, severity(alert)),
+        h('th', { scope: 'row' }, alert.job_id ? h('a', { href: routeHref('job', [alert.job_id]) }, alert.summary) : alert.summary),
+        h('td', {}, `${alert.state}${alert.silenced ? ' (silenced)' : ''}`),
+        h('td', {}, f.when(alert.fired_at)),
+        h('td', {}, alert.resolved_at ? `${f.when(alert.resolved_at)}${alert.resolution ? `: ${alert.resolution}` : ''}` : f.DASH),
+        h('td', {}, alert.rule)))));
+  }
+
+  async function loadSilences() {
+    const items = await get('/api/alerts/silences', { include_expired: true }, options);
+    const matcher = (silence) => [['rule', silence.rule], ['job', silence.job_name], ['key', silence.key]]
+      .filter(([, value]) => value).map(([name, value]) => `${name} = ${value}`).join(', ');
+    fill(silences, items.length
+      ? table('Silences, newest first', ['Matches', 'Until', 'Created', 'By', 'Reason', ''],
+        items.map((silence) => h('tr', { dataset: { silenceId: silence.id, active: silence.active } },
+          h('th', { scope: 'row' }, matcher(silence)),
+          h('td', {}, `${f.when(silence.until)}${silence.active ? '' : ' (expired)'}`),
+          h('td', {}, f.when(silence.created_at)),
+          h('td', {}, silence.created_by ?? f.DASH),
+          h('td', {}, silence.reason ?? f.DASH),
+          h('td', {}, silence.active && canSilence
+            ? h('button', { type: 'button', class: 'secondary small', 'aria-label': `Expire the silence of ${matcher(silence)}`, onclick: () => expire(silence.id) }, 'Expire')
+            : null))))
+      : h('p', { class: 'empty' }, 'No silences.'));
+  }
+
+  async function loadNotifications() {
+    const page = await get('/api/notifications', { limit: 100, result: resultFilter.value }, options);
+    fill(notifications, page.items.length
+      ? table('Deliveries, newest first: attempts so far, the outcome and the last error', ['Created', 'Alert', 'Event', 'Channel', 'Attempts', 'Result', 'Last attempt', 'Sent', 'Error'],
+        page.items.map((item) => h('tr', { dataset: { result: item.result } },
+          h('td', {}, f.when(item.created_at)),
+          h('th', { scope: 'row' }, item.alert_key),
+          h('td', {}, item.event),
+          h('td', {}, item.channel, item.masked_url ? h('br') : null, item.masked_url ? h('code', {}, item.masked_url) : null),
+          h('td', { class: 'number' }, f.count(item.attempts)),
+          h('td', {}, h('span', { class: 'badge result', dataset: { result: item.result } }, item.result)),
+          h('td', {}, f.when(item.last_attempt_at)),
+          h('td', {}, f.when(item.sent_at)),
+          h('td', {}, item.error ?? f.DASH))))
+      : h('p', { class: 'empty' }, 'No notifications were sent.'));
+  }
+
+  async function expire(id) {
+    try {
+      await del(`/api/alerts/silences/${id}`);
+      await loadSilences();
+    } catch (failure) {
+      report(failure);
+    }
+  }
+
+  silenceForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    setText(formProblem, '');
+    const body = {
+      duration_s: Number(amount.value) * Number(unit.value),
+      created_by: ctx.principal.name ?? undefined,
+      reason: reason.value.trim() || undefined,
+    };
+    for (const [name, input] of [['rule', rule], ['job_name', jobName], ['key', key]]) {
+      if (input.value.trim()) body[name] = input.value.trim();
+    }
+    try {
+      await post('/api/alerts/silences', body);
+      silenceForm.reset();
+      unit.value = '3600';
+      await loadSilences();
+    } catch (failure) {
+      if (failure instanceof ApiError) setText(formProblem, `The silence was refused: ${failure.message}`);
+      else report(failure);
+    }
+  });
+  resultFilter.addEventListener('change', () => loadNotifications().catch(report));
+
+  function onChange(event) {
+    if (event.detail.alerts.length === 0) return;
+    renderFiring();
+    loadRecent().catch(report);
+  }
+  board.addEventListener('change', onChange);
+  renderFiring();
+  Promise.all([loadRecent(), loadSilences(), loadNotifications()]).then(renderFiring, report);
+  return {
+    title: 'Alerts',
+    unmount() {
+      controller.abort();
+      board.removeEventListener('change', onChange);
+    },
+  };
+}
