@@ -6,7 +6,6 @@ from litestar import Litestar
 from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
-from litestar.openapi.plugins import JsonRenderPlugin
 
 from jobpulse.sidecar import __version__
 from jobpulse.sidecar.alerting.plugin import AlertingFeature
@@ -61,7 +60,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers={ValidationException: validation_error_handler, 500: core.errors.http_handler},
         after_exception=[core.errors.after_exception],
         request_class=SidecarRequest,
-        plugins=[ConsolePlugin(settings)],
         openapi_config=OpenAPIConfig(
             title="jobpulse sidecar",
             version=__version__,
