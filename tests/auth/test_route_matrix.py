@@ -104,7 +104,13 @@ def test_every_route_and_credential_gives_the_expected_status(matrix_sidecars):
     assert len(operations) >= 30, "the document lists the sidecar's routes"
     documented = {(path, method) for method, path, _ in operations}
     undocumented = {key for key in table if key not in documented and not key[0].startswith("/schema")}
-    assert undocumented == {("/ws", "WEBSOCKET")}, "every other route is in the document, so in the matrix"
+    console = {("/", "GET"), ("/console/{digest}/{path}", "GET")}
+    assert undocumented == {("/ws", "WEBSOCKET"), *console}, "every other route is in the document, so in the matrix"
+    # The console's page and files hold no data: open to every credential, valid or not.
+    assert all(table[key] == ("open",) for key in console), {key: table[key] for key in console}
+    for credential in (*INVALID, *VALID):
+        headers = bearer(sidecar.tokens[credential]) if credential != "none" else {}
+        assert request(sidecar.url, "GET", "/", headers).status_code == 200, credential
 
     mismatches = []
     for method, path, operation in operations:
