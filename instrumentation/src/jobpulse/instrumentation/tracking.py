@@ -7,7 +7,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -30,6 +30,10 @@ def track_job(
     capture_logs: bool = True,
     log_level: int = logging.INFO,
     attributes: Mapping[str, Any] | None = None,
+    queue: str | None = None,
+    priority: int | None = None,
+    queued: bool = False,
+    queued_at: datetime | float | None = None,
 ) -> JobTracker:
     """Track a run of the job `name`.
 
@@ -40,6 +44,12 @@ def track_job(
     The run emits a start record, progress while it works, and an end record with status
     ``completed``, ``failed`` (an exception escaped: its type, message and stack trace are attached,
     then it propagates) or ``cancelled`` (`JobCancelled` or KeyboardInterrupt, which propagate too).
+
+    A job that waits before it runs (for a worker slot, a lock, its turn) is tracked with
+    ``queued=True``: entering announces it in ``queue`` (status ``pending``), and ``job.start()``
+    starts it when its wait is over; the sidecar reports the wait (start minus queued). A job that
+    already waited elsewhere (a task a scheduler queued) passes ``queued_at`` instead: entering
+    announces it as queued then, and starts it at once.
 
     Args:
         name: the job's name, shared by its runs.
@@ -52,6 +62,10 @@ def track_job(
         capture_logs: turn `logging` records emitted during the run into job log lines.
         log_level: the lowest level captured.
         attributes: extra attributes for the start record and the job span, under the keys given.
+        queue: the queue the job waits in (``jobpulse.job.queue``; default ``"default"``).
+        priority: its priority in that queue, an int (``jobpulse.job.priority``).
+        queued: announce the job when entered; it runs from ``job.start()``.
+        queued_at: when the job was queued, as an aware datetime or seconds since the epoch.
     """
     return JobTracker(
         name,
@@ -64,6 +78,10 @@ def track_job(
         log_level=log_level,
         attributes=attributes,
         capture_logs=capture_logs,
+        queue=queue,
+        priority=priority,
+        queued=queued,
+        queued_at=queued_at,
     )
 
 

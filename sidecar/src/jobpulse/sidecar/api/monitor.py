@@ -1,4 +1,4 @@
-"""``/api/monitor``: what is running now and who is watching."""
+"""``/api/monitor``: what is running now, what waits, and who is watching."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from jobpulse.sidecar import schemas
 from jobpulse.sidecar.api.jobs import JobStatus
 from jobpulse.sidecar.feed.hub import FeedHub
 from jobpulse.sidecar.ingest.receiver import Ingestor
+from jobpulse.sidecar.model.queues import Waiting, waiting_by_queue, waiting_by_type
 from jobpulse.sidecar.model.state import JobState
 from jobpulse.sidecar.settings import Settings
 from jobpulse.sidecar.store import JobStore
+from jobpulse.sidecar.timestamps import to_datetime
 
 
 def matches(state: JobState, statuses: list[str] | None, job_type: str | None, name: str | None, owner: str | None) -> bool:
@@ -35,6 +37,44 @@ class ActiveJobs(msgspec.Struct):
 
     count: int
     items: list[schemas.JobSummary]
+
+
+class QueueFigures(msgspec.Struct):
+    """Jobs waiting (pending: queued, not started): how many, and the one that has waited longest."""
+
+    pending: int
+    oldest_wait_s: float
+    oldest_job_id: str
+    oldest_queued_at: datetime
+
+
+class QueueOfType(QueueFigures):
+    """Jobs of one type waiting in a queue."""
+
+    job_type: str | None
+
+
+class QueueView(QueueFigures):
+    """One queue with jobs waiting, and its figures per job type (most waiting first)."""
+
+    queue: str | None
+    by_type: list[QueueOfType]
+
+
+class Queues(msgspec.Struct):
+    """Queues with jobs waiting, most waiting first; ``pending`` counts them all."""
+
+    pending: int
+    queues: list[QueueView]
+
+
+def _figures(waiting: Waiting) -> dict[str, Any]:
+    return {
+        "pending": waiting.pending,
+        "oldest_wait_s": round(waiting.oldest_wait_s, 3),
+        "oldest_job_id": waiting.oldest_job_id,
+        "oldest_queued_at": to_datetime(waiting.oldest_queued_ns),
+    }
 
 
 class ClientInfo(msgspec.Struct):
@@ -96,6 +136,33 @@ class MonitorController(Controller):
         states.sort(key=lambda state: state.last_ns or 0, reverse=True)
         items = [schemas.summary(state, now_ns, settings.control_ack_timeout_s) for state in states]
         return ActiveJobs(count=len(items), items=items)
+
+    @get(
+        "/queues", summary="Jobs waiting per queue and job type: how many, and the oldest wait", opt={"role": "viewer"}
+    )
+    async def queues(self, store: JobStore, queue: str | None = None, job_type: str | None = None) -> Queues:
+        by_type = {
+            key: waiting
+            for key, waiting in waiting_by_type(store.active(), time.time_ns()).items()
+            if (queue is None or key[0] == queue) and (job_type is None or key[1] == job_type)
+        }
+        views = [
+            QueueView(
+                **_figures(waiting),
+                queue=name,
+                by_type=sorted(
+                    (
+                        QueueOfType(**_figures(of_type), job_type=kind)
+                        for (of, kind), of_type in by_type.items()
+                        if of == name
+                    ),
+                    key=lambda view: (-view.pending, view.job_type or ""),
+                ),
+            )
+            for name, waiting in waiting_by_queue(by_type).items()
+        ]
+        views.sort(key=lambda view: (-view.pending, view.queue or ""))
+        return Queues(pending=sum(view.pending for view in views), queues=views)
 
     @get("/connections", summary="Live-feed clients")
     async def connections(self, hub: FeedHub) -> Connections:

@@ -88,7 +88,7 @@ class DemoRunner:
             if process.returncode is None:
                 process.kill()
 
-    async def _run_job(self, name: str, api_url: str) -> int:
+    async def _run_job(self, name: str, api_url: str, wait_s: float) -> int:
         env = dict(os.environ, OTEL_EXPORTER_OTLP_ENDPOINT=self.base_url, OTEL_SERVICE_NAME="jobpulse-demo")
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -103,6 +103,8 @@ class DemoRunner:
             api_url,
             "--seed",
             str(next(self._seeds)),
+            "--wait",
+            str(wait_s),
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
@@ -132,7 +134,8 @@ class DemoRunner:
     async def _job_loop(self, name: str, api_url: str, rng: random.Random) -> None:
         pause = rng.uniform(0, 3)
         while not await self._stopped_within(pause / self.speed):
-            await self._run_job(name, api_url)
+            # Each run waits in the demo's queue for a moment before it starts.
+            await self._run_job(name, api_url, rng.uniform(0.5, 3))
             if self.once:
                 return
             pause = rng.uniform(3, 8)
