@@ -9,7 +9,7 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
 from jobpulse.sidecar.api.failures import ServerErrors
-from jobpulse.sidecar.feed.hub import FeedClient, FeedHub
+from jobpulse.sidecar.feed.hub import HANDSHAKE_ERROR, HANDSHAKE_GONE, HANDSHAKE_INVALID, FeedClient, FeedHub
 from jobpulse.sidecar.feed.protocol import (
     ERROR,
     PONG,
@@ -86,10 +86,15 @@ async def live_feed(socket: WebSocket) -> None:
     """The live feed. Connect parameters: job_id, job_type, status, message_type (repeatable),
     min_log_level, and cursor to resume after a reconnect instead of receiving a snapshot."""
     hub: FeedHub = socket.app.state.hub
-    await socket.accept()
+    try:
+        await socket.accept()
+    except (OSError, WebSocketDisconnect):
+        hub.handshake_failed(HANDSHAKE_GONE)
+        return
     try:
         subscription, cursor = _connect_params(socket)
     except ProtocolError as error:
+        hub.handshake_failed(HANDSHAKE_INVALID)
         await socket.send_text(hub.direct(ERROR, {"detail": str(error)}))
         await socket.close(code=_CLOSE_BAD_REQUEST, reason="invalid connect parameters")
         return
@@ -124,6 +129,9 @@ async def live_feed(socket: WebSocket) -> None:
         writer.cancel()
         reader.cancel()
         hub.disconnect(client)
+        # A new connection's handshake ends with its snapshot written; one that resumes has none.
+        if cursor is None and not client.frames_sent and not dropped:
+            hub.handshake_failed(HANDSHAKE_GONE if failure is None else HANDSHAKE_ERROR)
         for task in (writer, reader):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

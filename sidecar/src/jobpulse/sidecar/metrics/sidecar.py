@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from jobpulse.sidecar import __version__
@@ -22,6 +22,7 @@ from jobpulse.sidecar.api.failures import ServerErrors
 from jobpulse.sidecar.feed.hub import FeedClient, FeedHub
 from jobpulse.sidecar.history.writer import HistoryWriter
 from jobpulse.sidecar.ingest.receiver import Ingestor
+from jobpulse.sidecar.latency import Histogram
 from jobpulse.sidecar.store import JobStore
 from jobpulse.sidecar.tasks import BackgroundTasks
 
@@ -87,6 +88,22 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, value=value)
 
 
+def _labelled_counter(name: str, documentation: str, label: str, counts: dict[str, int]) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    for value, count in sorted(counts.items()):
+        family.add_metric([value], count)
+    return family
+
+
+def _histogram(
+    name: str, documentation: str, labels: list[str], histograms: list[tuple[list[str], Histogram]]
+) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(name, documentation, labels=labels)
+    for values, histogram in histograms:
+        family.add_metric(values, histogram.cumulative(), histogram.total)
+    return family
+
+
 class SidecarCollector(Collector):
     """Ingest, fold, live feed and storage figures of this sidecar."""
 
@@ -140,6 +157,12 @@ class SidecarCollector(Collector):
             "jobpulse_sidecar_ingest_bytes", "Bytes of OTLP request bodies received (decompressed).", stats.bytes
         )
         yield _counter("jobpulse_sidecar_ingest_spans", "OTLP spans received (counted, not stored).", stats.spans)
+        yield _histogram(
+            "jobpulse_sidecar_ingest_queue_seconds",
+            "Time an OTLP export request waited, from its first bytes being read to its records being folded.",
+            [],
+            [([], stats.queue_time)],
+        )
 
         store = self.store
         folded = CounterMetricFamily(
@@ -173,8 +196,25 @@ class SidecarCollector(Collector):
             "Frames dropped from the queues of clients that fell behind (each is then resynced).",
             self._dropped.total(clients),
         )
-        yield _counter(
-            "jobpulse_sidecar_feed_resyncs", "Resync messages (fresh snapshots) sent to clients.", hub.resyncs_sent
+        yield _labelled_counter(
+            "jobpulse_sidecar_feed_resyncs",
+            "Resync messages (fresh snapshots) sent to clients, by cause: backlog (queue full), lag (oldest "
+            "queued frame too old), cursor (resumed from a cursor the replay ring no longer holds).",
+            "cause",
+            hub.resyncs,
+        )
+        yield _labelled_counter(
+            "jobpulse_sidecar_feed_handshake_failures",
+            "Live-feed connections that failed before their first frame, by reason.",
+            "reason",
+            hub.handshake_failures,
+        )
+        yield _histogram(
+            "jobpulse_sidecar_feed_send_delay_seconds",
+            "Delay from ingest to a client's socket taking the frame, by message type: one observation per "
+            "frame and message type in it, for the oldest message of that type.",
+            ["type"],
+            [([message_type], histogram) for message_type, histogram in sorted(hub.send_delay.items())],
         )
         yield _counter(
             "jobpulse_sidecar_feed_clients_dropped",
