@@ -1,13 +1,15 @@
 """One real observability stack for the whole package, started once:
 
     demo jobs -> sidecar (jobpulse demo) <- Prometheus (scrapes every 1 s, evaluates alerting/ rules)
-                      ^                              |
+                      |  ^                           |
+    live-feed client <+  |                           |
                       |  POST /api/alertmanager/webhook
                  Alertmanager  <---------------------+ (alerts)
     sidecar -> Apprise json:// -> loopback HTTP receiver
 
 The sidecar is ``jobpulse demo`` (the demo's real job processes, one of which fails) configured with
-one Apprise channel that posts to a loopback receiver. Alertmanager runs the repository's
+one Apprise channel that posts to a loopback receiver. One live-feed client reads the feed throughout,
+so the feed's own figures (its send delay) have something to measure. Alertmanager runs the repository's
 alerting/alertmanager.yml with only the webhook address (compose's ``sidecar:4318``) and group_wait
 changed for the test.
 """
@@ -19,6 +21,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +30,10 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
+from tests.alerting.conftest import FLEET_RULES, JOB_RULES, rules_off
 from tests.alerting.receivers import HttpReceiver
 from tests.conftest import require_binary
 from tests.support.grafana import REPO
@@ -59,11 +65,7 @@ class Stack:
 
 def sidecar_config(receiver: HttpReceiver) -> str:
     """The demo sidecar's settings: one Apprise channel, used by Alertmanager's alerts only."""
-    disabled = "\n".join(
-        f"[alerting.rules.{rule}]\nenabled = false\n"
-        for rule in ("job_failed", "job_overdue", "job_predicted_overrun", "job_stalled", "job_lost",
-                     "resource_pressure", "error_rate")
-    )
+    disabled = rules_off((*JOB_RULES, *FLEET_RULES))
     return f"""
 [alerting]
 group_window_s = 0
@@ -102,6 +104,25 @@ def _start_demo(workdir: Path, port: int, config: Path) -> tuple[subprocess.Pope
             cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     return process, log_path
+
+
+@contextlib.contextmanager
+def _feed_client(ws_url: str) -> Iterator[None]:
+    """A live-feed client reading (and dropping) every frame in a thread, until the block ends."""
+    with connect(ws_url, open_timeout=10, compression=None) as connection:
+
+        def read() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                for _ in connection:
+                    pass
+
+        reader = threading.Thread(target=read, name="feed-client", daemon=True)
+        reader.start()
+        try:
+            yield
+        finally:
+            connection.close()
+            reader.join(10)
 
 
 def _stop_demo(process: subprocess.Popen[bytes]) -> None:
@@ -163,7 +184,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 rule_files=[RULES],
                 alertmanagers=[f"127.0.0.1:{alertmanager.port}"],
             ).start()
-            yield Stack(sidecar_url, prometheus, alertmanager, receiver, demo, demo_log)
+            with _feed_client(f"ws://127.0.0.1:{port}/ws"):
+                yield Stack(sidecar_url, prometheus, alertmanager, receiver, demo, demo_log)
         finally:
             if prometheus is not None:
                 prometheus.stop()

@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         max_lag_s=settings.feed_client_max_lag_s,
         send_timeout_s=settings.feed_send_timeout_s,
         ack_timeout_s=settings.control_ack_timeout_s,
+        test_delay_s=settings.feed_test_delay_ms / 1000,
     )
     ingestor = Ingestor(store, settings.max_request_bytes)
     history = History(
@@ -67,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     detector = LostJobDetector(
         store, settings.heartbeat_window_s, settings.lost_check_interval_s, settings.restart_grace_s
     )
-    alerting = Alerting(settings.alerting, store, history.engine, hub)
+    alerting = Alerting(settings.alerting, store, history.engine, hub, ingestor.stats)
     history.sweeper.register(expire_alerts)
     control = ControlService(store, history.engine, history.get_state)
     # Prometheus /metrics: any subsystem adds its collector with metrics.registry.register(...).
