@@ -237,25 +237,25 @@ class AlertEngine:
 
     def evaluate_fleet(self, now_ns: int) -> None:
         """The ticker's fleet rules: failure rates as runs age out, queues, the sidecar's own figures."""
-        rules, fleet = self.rules, self.fleet
+        configured, fleet = self.rules, self.fleet
         checks: list[Check] = []
-        if rules.fleet_failure_rate.enabled:
+        if configured.fleet_failure_rate.enabled:
             scopes = self._firing_details(FLEET_FAILURE_RATE, "scope")
-            checks += fleet.aged_failure_rates(rules.fleet_failure_rate, now_ns, scopes)
-        if rules.queue_depth.enabled or rules.queue_wait.enabled:
+            checks += fleet.aged_failure_rates(configured.fleet_failure_rate, now_ns, scopes)
+        if configured.queue_depth.enabled or configured.queue_wait.enabled:
             checks += fleet.queues(
                 self.store.active(),
                 now_ns,
-                rules.queue_depth if rules.queue_depth.enabled else None,
-                rules.queue_wait if rules.queue_wait.enabled else None,
+                configured.queue_depth if configured.queue_depth.enabled else None,
+                configured.queue_wait if configured.queue_wait.enabled else None,
                 self._firing_details(QUEUE_DEPTH, "queue") | self._firing_details(QUEUE_WAIT, "queue"),
             )
-        if rules.feed_delay.enabled:
-            checks += fleet.feed_delay(rules.feed_delay, now_ns)
-        if rules.ingest_lag.enabled:
-            checks += fleet.ingest_lag(rules.ingest_lag, now_ns)
-        if rules.feed_connection_failures.enabled:
-            checks += fleet.feed_connection_failures(rules.feed_connection_failures, now_ns)
+        if configured.feed_delay.enabled:
+            checks += fleet.feed_delay(configured.feed_delay, now_ns)
+        if configured.ingest_lag.enabled:
+            checks += fleet.ingest_lag(configured.ingest_lag, now_ns)
+        if configured.feed_connection_failures.enabled:
+            checks += fleet.feed_connection_failures(configured.feed_connection_failures, now_ns)
         self._check(checks, now_ns)
 
     def _firing_details(self, rule: str, field: str) -> set[str]:
