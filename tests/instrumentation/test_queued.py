@@ -15,6 +15,7 @@ from jobpulse.conventions import (
     ATTR_SEQ,
     ATTR_STATUS,
     EVENT_END,
+    EVENT_PROGRESS,
     EVENT_QUEUED,
     EVENT_RESOURCES,
     EVENT_START,
@@ -126,3 +127,22 @@ def test_a_job_stopped_in_its_queue_ends_without_starting(capture: OtlpCapture) 
     assert records[0]["attributes"][ATTR_QUEUE] == "default"
     assert records[1]["attributes"][ATTR_STATUS] == "cancelled"
     assert not capture.spans, "a job that never ran has no span"
+
+
+JOINED_QUEUED_JOB = """
+    import jobpulse.instrumentation as jp
+
+    with jp.track_job("worker", queue="imports", queued=True) as job:
+        job.start()
+        job.advance(3)
+    assert jp.flush(5)
+"""
+
+
+def test_a_queued_job_in_a_process_started_for_a_job_joins_it_at_once(capture: OtlpCapture) -> None:
+    done = run_script(JOINED_QUEUED_JOB, capture.url, JOBPULSE_JOB_ID="wrapper-job")
+    assert done.returncode == 0, done.stderr
+    kinds = {record["event_name"] for record in capture.logs if record["attributes"][ATTR_JOB_ID] == "wrapper-job"}
+    assert kinds == {EVENT_PROGRESS}, "the wrapper queues and starts the job; the process reports its counts"
+    final = max(capture.events(EVENT_PROGRESS, "wrapper-job"), key=lambda record: record["attributes"][ATTR_SEQ])
+    assert final["attributes"][ATTR_PROCESSED] == 3

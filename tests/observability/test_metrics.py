@@ -10,6 +10,8 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from jobpulse.sidecar.feed.hub import FeedHub
+from jobpulse.sidecar.feed.metrics import FeedCollector
+from jobpulse.sidecar.ingest.metrics import IngestCollector
 from jobpulse.sidecar.ingest.receiver import Ingestor
 from jobpulse.sidecar.metrics import SidecarMetrics
 from jobpulse.sidecar.metrics.active import GAUGES
@@ -27,9 +29,7 @@ OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
 def make(store: JobStore | None = None, **kwargs) -> tuple[JobStore, SidecarMetrics]:
     store = JobStore() if store is None else store
-    metrics = SidecarMetrics(
-        store, ingestor=Ingestor(store, 1 << 20), hub=FeedHub(store), process_metrics=False, **kwargs
-    )
+    metrics = SidecarMetrics(store, process_metrics=False, **kwargs)
     return store, metrics
 
 
@@ -143,7 +143,9 @@ def test_queues_count_the_jobs_waiting_and_the_wait_is_observed_once_when_it_is_
 
 
 def test_the_sidecars_own_latency_and_connection_figures_are_there_before_anything_happens():
-    _, metrics = make()
+    store, metrics = make()
+    metrics.register(FeedCollector(FeedHub(store)))
+    metrics.register(IngestCollector(Ingestor(store, 1024)))
     found = samples(metrics)
     assert value(found, "jobpulse_sidecar_ingest_queue_seconds_count") == 0
     assert value(found, "jobpulse_sidecar_ingest_queue_seconds_bucket", le="+Inf") == 0
@@ -153,6 +155,7 @@ def test_the_sidecars_own_latency_and_connection_figures_are_there_before_anythi
         "invalid_parameters",
         "client_gone",
         "error",
+        "capacity",
     }
     assert {labels["cause"] for labels in named(found, "jobpulse_sidecar_feed_resyncs_total")} == {
         "backlog",

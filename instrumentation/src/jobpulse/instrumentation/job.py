@@ -35,6 +35,7 @@ from .control import JobCancelled, JobControl
 from .recorder import JobRecorder, Step, exception_attributes
 
 if TYPE_CHECKING:
+    from .joining import Inherited
     from .runtime import Runtime
 
 T = TypeVar("T")
@@ -83,6 +84,26 @@ def sole_running() -> Running | None:
         return _running[0] if len(_running) == 1 else None
 
 
+def identity_attributes(
+    name: str,
+    job_type: str | None = None,
+    owner: str | None = None,
+    expected_duration: float | None = None,
+    steps: Sequence[str] = (),
+) -> dict[str, Any]:
+    """What a start record says about the job, those given among its name, type, owner, duration and steps."""
+    attributes: dict[str, Any] = {ATTR_JOB_NAME: name}
+    for key, value in (
+        (ATTR_JOB_TYPE, job_type),
+        (ATTR_JOB_OWNER, owner),
+        (ATTR_EXPECTED_DURATION, expected_duration),
+        (ATTR_STEP_NAMES, list(steps) or None),
+    ):
+        if value is not None:
+            attributes[key] = value
+    return attributes
+
+
 def end_status(exc: BaseException | None) -> str:
     """How a job or step that ended with `exc` (None: normally) ended."""
     if exc is None:
@@ -103,7 +124,9 @@ class Job:
 
     Entering the handle starts the run (its start record) and exiting ends it (its end record, whose
     status the exception that ended the block decides); `track_job` does both. A job tracked with
-    ``queued=True`` is announced instead when entered, and waits (``pending``) until `start()`.
+    ``queued=True`` is announced instead when entered, and waits (``pending``) until `start()`. A
+    handle made with `inherited` joins a job another process started instead (see `joining`), from
+    the moment it is entered: that process owns the job's queue and start, so `start()` does nothing.
     """
 
     def __init__(
@@ -123,9 +146,12 @@ class Job:
         priority: int | None = None,
         queued: bool = False,
         queued_at: datetime | float | None = None,
+        inherited: Inherited | None = None,
     ) -> None:
         if not name or not isinstance(name, str):
             raise ValueError("a job needs a non-empty name")
+        if inherited is not None:
+            job_id = inherited.job_id
         job_id = job_id or uuid.uuid4().hex
         if len(job_id) > MAX_JOB_ID_LENGTH:
             raise ValueError(f"job_id is longer than {MAX_JOB_ID_LENGTH} characters")
@@ -157,7 +183,8 @@ class Job:
             self.set_total(total)
         self._checkpoint_armed = False
         self._checkpoint_actions: deque[Callable[[], None]] = deque()
-        self._recorder = JobRecorder(runtime.telemetry, job_id, self)
+        self._inherited = inherited
+        self._recorder = JobRecorder(runtime.telemetry, job_id, self, first_seq=inherited.first_seq if inherited else 1)
         self._control = JobControl(name, arm=self._arm_checkpoint, acknowledge=self._recorder.emit)
         self._started: float | None = None
         self._tracked = False
@@ -300,8 +327,10 @@ class Job:
         A command that came while it waited is obeyed first: a pause blocks here, a cancel raises
         `JobCancelled` (the job then ends as cancelled without having run).
         """
-        if not self._queued or self._started is not None:
+        if not self._queued or (self._started is not None and self._inherited is None):
             raise RuntimeError("start() starts a job tracked with queued=True, once")
+        if self._inherited is not None:
+            return
         self.checkpoint()
         self._start()
 
@@ -310,10 +339,14 @@ class Job:
             raise RuntimeError("a Job handle runs once; track_job makes a new one for every run")
         self._token = _current.set(self._running)
         try:
-            if self._queued or self._queued_ns is not None:
-                self._announce()
-            if not self._queued:
+            if self._inherited is not None:
+                # A joined run reports from its first moment: the job's owner queued and started it.
                 self._start()
+            else:
+                if self._queued or self._queued_ns is not None:
+                    self._announce()
+                if not self._queued:
+                    self._start()
         except BaseException:
             _current.reset(self._token)
             raise
@@ -328,16 +361,7 @@ class Job:
             _current.reset(self._token)  # type: ignore[arg-type]
 
     def _identity(self) -> dict[str, Any]:
-        identity: dict[str, Any] = {ATTR_JOB_NAME: self._name}
-        for key, value in (
-            (ATTR_JOB_TYPE, self._type),
-            (ATTR_JOB_OWNER, self._owner),
-            (ATTR_EXPECTED_DURATION, self._expected_duration),
-            (ATTR_STEP_NAMES, list(self._steps) or None),
-        ):
-            if value is not None:
-                identity[key] = value
-        return identity
+        return identity_attributes(self._name, self._type, self._owner, self._expected_duration, self._steps)
 
     def _announce(self) -> None:
         attributes = {**self._identity(), ATTR_QUEUE: self._queue}
@@ -354,20 +378,26 @@ class Job:
         self._tracked = True
         with _running_lock:
             _running.append(self._running)
-        self._runtime.track(self._recorder, self._control, (self._name, self._type or ""))
+        # The owner of a joined job obeys control commands for it (`jobpulse run` signals the command).
+        control = self._control if self._inherited is None else None
+        self._runtime.track(self._recorder, control, (self._name, self._type or ""))
 
     def _start(self) -> None:
         self._started = time.monotonic()
         start_attributes = self._identity()
-        self._recorder.start(
-            self._name,
-            {**self._attributes, **start_attributes, ATTR_JOB_ID: self._id},
-            {
-                **self._attributes,
-                **start_attributes,
-                ATTR_HEARTBEAT_INTERVAL: self._runtime.settings.resources_interval,
-            },
-        )
+        span_attributes = {**self._attributes, **start_attributes, ATTR_JOB_ID: self._id}
+        if self._inherited is not None:
+            self._recorder.join(self._name, self._inherited.parent, span_attributes)
+        else:
+            self._recorder.start(
+                self._name,
+                span_attributes,
+                {
+                    **self._attributes,
+                    **start_attributes,
+                    ATTR_HEARTBEAT_INTERVAL: self._runtime.settings.resources_interval,
+                },
+            )
         metrics.job_started(self._name, self._type or "")
         self._track()
 
@@ -383,4 +413,7 @@ class Job:
         self._runtime.untrack(self._recorder)
         with _running_lock:
             _running.remove(self._running)
-        self._recorder.end(status, exc, end_attributes)
+        if self._inherited is not None:
+            self._recorder.leave(status, exc)
+        else:
+            self._recorder.end(status, exc, end_attributes)

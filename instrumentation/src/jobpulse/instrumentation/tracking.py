@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar
 
-from . import runtime
-from .job import Job
+from . import joining, runtime
+from .job import MAX_JOB_ID_LENGTH, Job
 from .logging_handler import root_capture
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -50,6 +50,13 @@ def track_job(
     starts it when its wait is over; the sidecar reports the wait (start minus queued). A job that
     already waited elsewhere (a task a scheduler queued) passes ``queued_at`` instead: entering
     announces it as queued then, and starts it at once.
+
+    In a process started by ``jobpulse run`` (``JOBPULSE_JOB_ID`` set), the first run without a
+    `job_id` reports into the wrapper's job instead: its counts, steps and `Job.log` lines go to that
+    job, its span is a child of the wrapper's, and the wrapper sends the start and the end (from the
+    command's exit). Its `logging` records are not captured: the wrapper reads them from the output.
+    Its queue options have no effect (the wrapper's job is queued and started by the wrapper), and
+    ``job.start()`` does nothing.
 
     Args:
         name: the job's name, shared by its runs.
@@ -96,9 +103,10 @@ class JobTracker:
         self._runs: list[contextlib.ExitStack] = []
 
     def __enter__(self) -> Job:
-        job = Job(runtime.current(), self._name, **self._job_options)
+        inherited = joining.claim(MAX_JOB_ID_LENGTH) if self._job_options.get("job_id") is None else None
+        job = Job(runtime.current(), self._name, inherited=inherited, **self._job_options)
         with contextlib.ExitStack() as run:
-            if self._capture_logs:
+            if self._capture_logs and inherited is None:
                 root_capture.acquire(job.log_level)
                 run.callback(root_capture.release, job.log_level)
             run.enter_context(job)

@@ -14,7 +14,8 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 from jobpulse.sidecar.allocator import keep_large_buffers_in_mmap
 from jobpulse.sidecar.app import create_app
 from jobpulse.sidecar.ingest.receiver import ARRIVED_AT
-from jobpulse.sidecar.settings import Settings
+from jobpulse.sidecar.plugin import features_of
+from jobpulse.sidecar.settings import Settings, SettingsError
 
 # Client messages are small filter updates; nothing legitimate comes near this.
 _WS_MAX_MESSAGE_BYTES = 64 * 1024
@@ -56,7 +57,7 @@ def uvicorn_config(settings: Settings, app: Litestar) -> uvicorn.Config:
 
 
 class SidecarServer(uvicorn.Server):
-    """uvicorn's server, ending the jobs' control long polls as soon as shutdown begins.
+    """uvicorn's server, telling the features as soon as shutdown begins (control ends the jobs' long polls).
 
     uvicorn lets in-flight requests finish before it shuts the application down, and a long poll
     would otherwise hold a graceful stop for up to its whole wait.
@@ -67,6 +68,8 @@ class SidecarServer(uvicorn.Server):
     """
 
     def __init__(self, settings: Settings, *, handle_signals: bool = True) -> None:
+        if error := settings.serving_error():
+            raise SettingsError(error)
         keep_large_buffers_in_mmap()
         self.application = create_app(settings)
         self.handle_signals = handle_signals
@@ -82,12 +85,16 @@ class SidecarServer(uvicorn.Server):
 
     def begin_shutdown(self) -> None:
         """Stop serving (as SIGTERM would, without a signal for uvicorn to re-raise at exit)."""
-        self.application.state.control.close()
+        self._shutting_down()
         self.should_exit = True
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self.application.state.control.close()
+        self._shutting_down()
         super().handle_exit(sig, frame)
+
+    def _shutting_down(self) -> None:
+        for feature in features_of(self.application):
+            feature.shutting_down()
 
 
 def serve(settings: Settings) -> None:

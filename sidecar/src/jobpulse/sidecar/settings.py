@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import msgspec
 
 from jobpulse.sidecar.alerting.config import AlertingSettings
+from jobpulse.sidecar.auth.exposure import auth_required, exposure_error
 from jobpulse.sidecar.storage.policy import RetentionPolicy
 
 ENV_PREFIX = "JOBPULSE_"
@@ -25,6 +26,12 @@ DEFAULT_ACK_TIMEOUT_S = 30.0
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+# "N/second", "N per 5 minutes", ...: the notation of the ``limits`` library (docs/security.md).
+RateLimit = Annotated[
+    str, msgspec.Meta(pattern=r"^[1-9][0-9]*\s*(/|per)\s*([1-9][0-9]*\s*)?(second|minute|hour|day)s?$")
+]
+LimitStorageUrl = Annotated[str, msgspec.Meta(pattern=r"^(memory://|(redis|rediss)://\S+)$")]
+Origin = Annotated[str, msgspec.Meta(pattern=r"^(\*|https?://[^/\s]+)$")]
 
 
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -34,6 +41,13 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     port: Port = 4318
     log_level: Annotated[str, msgspec.Meta(pattern="^(critical|error|warning|info|debug|trace)$")] = "info"
     access_log: bool = False
+
+    # None: on unless listening on loopback only (docs/security.md).
+    auth_enabled: bool | None = None
+    insecure_no_auth: bool = False
+    metrics_require_token: bool = False
+    auth_recheck_interval_s: PositiveFloat = 2.0
+    ws_ticket_ttl_s: PositiveFloat = 30.0
 
     max_request_bytes: Positive = 8 * 1024 * 1024
 
@@ -45,6 +59,14 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     feed_compression: bool = False
     # For tests only: hold every live-feed flush back this long, as a sidecar that cannot keep up would.
     feed_test_delay_ms: Annotated[int, msgspec.Meta(ge=0)] = 0
+    feed_max_connections: Positive = 2000
+    feed_max_connections_per_client: Positive = 1000
+
+    rate_limit_enabled: bool = True
+    rate_limit_rest: RateLimit = "300/second"
+    rate_limit_ingest: RateLimit = "20000/second"
+    rate_limit_storage_url: LimitStorageUrl = "memory://"
+    cors_allowed_origins: list[Origin] = msgspec.field(default_factory=list)
 
     database_url: str = "sqlite+aiosqlite:///jobpulse.db"
     history_flush_interval_s: PositiveFloat = 0.5
@@ -66,6 +88,15 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     # Nested: comes from the settings file (docs/alerting.md).
     alerting: AlertingSettings = msgspec.field(default_factory=AlertingSettings)
+
+    @property
+    def auth_on(self) -> bool:
+        """Whether requests must present a token."""
+        return auth_required(self.host, self.auth_enabled, self.insecure_no_auth)
+
+    def serving_error(self) -> str | None:
+        """Why a sidecar must not serve with these settings (docs/security.md), or None."""
+        return exposure_error(self.host, self.auth_enabled, self.insecure_no_auth)
 
     def retention_policy(self) -> RetentionPolicy:
         return RetentionPolicy(
@@ -98,12 +129,15 @@ def _read_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def _from_env(environ: Mapping[str, str]) -> dict[str, str]:
-    values = {}
-    for name in _field_names():
-        key = ENV_PREFIX + name.upper()
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for field in msgspec.inspect.type_info(Settings).fields:
+        key = ENV_PREFIX + field.name.upper()
         if key in environ:
-            values[name] = environ[key]
+            value = environ[key]
+            # A list setting is comma-separated in the environment.
+            is_list = isinstance(field.type, msgspec.inspect.ListType)
+            values[field.name] = [item.strip() for item in value.split(",") if item.strip()] if is_list else value
     return values
 
 

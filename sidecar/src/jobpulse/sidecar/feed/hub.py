@@ -69,11 +69,11 @@ RESYNC_CAUSES = (RESYNC_BACKLOG, RESYNC_LAG, RESYNC_CURSOR)
 FORCED_RESYNCS = (RESYNC_BACKLOG, RESYNC_LAG)
 
 # Why a connection failed before its first frame: connect parameters the feed refuses, a client that
-# went away during the handshake, an error of the sidecar's. Other parts (authentication) add their
-# own reasons.
+# went away during the handshake, an error of the sidecar's, a cap on open connections.
 HANDSHAKE_INVALID = "invalid_parameters"
 HANDSHAKE_GONE = "client_gone"
 HANDSHAKE_ERROR = "error"
+HANDSHAKE_CAPACITY = "capacity"
 
 # The message types whose delay from ingest to the socket is measured.
 _MEASURED_TYPES = (JOB_STATUS_UPDATE, JOB_PROGRESS, JOB_LOG, ALERT)
@@ -195,7 +195,9 @@ class FeedHub:
         self.messages_published = 0
         self.resyncs = dict.fromkeys(RESYNC_CAUSES, 0)
         self.clients_dropped = 0
-        self.handshake_failures = dict.fromkeys((HANDSHAKE_INVALID, HANDSHAKE_GONE, HANDSHAKE_ERROR), 0)
+        self.handshake_failures = dict.fromkeys(
+            (HANDSHAKE_INVALID, HANDSHAKE_GONE, HANDSHAKE_ERROR, HANDSHAKE_CAPACITY), 0
+        )
         # Seconds from ingest to a client's socket taking the frame, by message type.
         self.send_delay = {message_type: Histogram() for message_type in _MEASURED_TYPES}
         store.add_listener(self.on_change)

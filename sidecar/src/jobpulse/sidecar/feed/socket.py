@@ -7,9 +7,18 @@ import contextlib
 
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
+from litestar.handlers import WebsocketRouteHandler
 
 from jobpulse.sidecar.api.failures import ServerErrors
-from jobpulse.sidecar.feed.hub import HANDSHAKE_ERROR, HANDSHAKE_GONE, HANDSHAKE_INVALID, FeedClient, FeedHub
+from jobpulse.sidecar.auth.roles import VIEWER, access
+from jobpulse.sidecar.feed.hub import (
+    HANDSHAKE_CAPACITY,
+    HANDSHAKE_ERROR,
+    HANDSHAKE_GONE,
+    HANDSHAKE_INVALID,
+    FeedClient,
+    FeedHub,
+)
 from jobpulse.sidecar.feed.protocol import (
     ERROR,
     PONG,
@@ -21,6 +30,8 @@ from jobpulse.sidecar.feed.protocol import (
     decode_client_message,
     subscription_from_query,
 )
+from jobpulse.sidecar.guard.connections import FeedAdmission
+from jobpulse.sidecar.guard.identity import client_key
 
 # Close codes (RFC 6455): 1008 policy violation for a bad connect request, 1011 for an internal
 # error (logged under the request id the close reason names), 1013 "try again later" for a client
@@ -28,6 +39,8 @@ from jobpulse.sidecar.feed.protocol import (
 _CLOSE_BAD_REQUEST = 1008
 _CLOSE_INTERNAL_ERROR = 1011
 _CLOSE_TOO_SLOW = 1013
+# 1013 too for a handshake past a connection cap; the reason names the setting.
+_CLOSE_AT_CAPACITY = 1013
 
 
 def _connect_params(socket: WebSocket) -> tuple[Subscription, int | None]:
@@ -81,11 +94,31 @@ async def _read(socket: WebSocket, hub: FeedHub, client: FeedClient) -> None:
         handle_client_message(hub, client, event.get("text") or event.get("bytes") or "")
 
 
-@websocket("/ws", name="live_feed")
-async def live_feed(socket: WebSocket) -> None:
-    """The live feed. Connect parameters: job_id, job_type, status, message_type (repeatable),
-    min_log_level, and cursor to resume after a reconnect instead of receiving a snapshot."""
-    hub: FeedHub = socket.app.state.hub
+def live_feed_route(hub: FeedHub, errors: ServerErrors, admission: FeedAdmission) -> WebsocketRouteHandler:
+    """The ``/ws`` route, serving ``hub``'s feed to clients ``admission`` lets in; a fault of a
+    connection is recorded in ``errors``."""
+
+    @websocket("/ws", name="live_feed", opt=access(VIEWER))
+    async def live_feed(socket: WebSocket) -> None:
+        """The live feed. Connect parameters: job_id, job_type, status, message_type (repeatable),
+        min_log_level, and cursor to resume after a reconnect instead of receiving a snapshot."""
+        key = client_key(socket.scope)
+        refused = admission.enter(key)
+        if refused is not None:
+            hub.handshake_failed(HANDSHAKE_CAPACITY)
+            # Accepted only to be closed: a browser sees a close code and reason, never an HTTP status.
+            await socket.accept()
+            await socket.close(code=_CLOSE_AT_CAPACITY, reason=refused)
+            return
+        try:
+            await _serve(socket, hub, errors)
+        finally:
+            admission.leave(key)
+
+    return live_feed
+
+
+async def _serve(socket: WebSocket, hub: FeedHub, errors: ServerErrors) -> None:
     try:
         await socket.accept()
     except (OSError, WebSocketDisconnect):
@@ -139,7 +172,6 @@ async def live_feed(socket: WebSocket) -> None:
             with contextlib.suppress(Exception):
                 await socket.close(code=_CLOSE_TOO_SLOW, reason="client too slow")
     if failure is not None:
-        errors: ServerErrors = socket.app.state.errors
         request_id = errors.record(socket.scope, failure, "live feed connection failed")
         with contextlib.suppress(Exception):
             await socket.close(code=_CLOSE_INTERNAL_ERROR, reason=f"internal error, request id {request_id}")

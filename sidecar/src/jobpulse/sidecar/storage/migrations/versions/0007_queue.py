@@ -1,15 +1,15 @@
 """Queue wait: how long a queued job waited before it started, kept with its history row.
 
-Revision ID: 0005_queue
-Revises: 0004
+Revision ID: 0007
+Revises: 0005
 Create Date: 2026-12-01
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_queue"
-down_revision = "0004"
+revision = "0007"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
