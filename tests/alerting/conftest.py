@@ -41,6 +41,32 @@ def smtp() -> Iterator[SmtpReceiver]:
         yield server
 
 
+# The sidecar's rules about single jobs, and about the fleet and itself: tests switch off those they
+# do not look at, so that nothing else notifies their channels.
+JOB_RULES = (
+    "job_failed",
+    "job_overdue",
+    "job_predicted_overrun",
+    "job_stalled",
+    "job_lost",
+    "resource_pressure",
+    "error_rate",
+)
+FLEET_RULES = (
+    "fleet_failure_rate",
+    "queue_depth",
+    "queue_wait",
+    "feed_delay",
+    "ingest_lag",
+    "feed_connection_failures",
+)
+
+
+def rules_off(rules: Iterable[str]) -> str:
+    """Settings (TOML) switching ``rules`` off."""
+    return "".join(f"\n[alerting.rules.{rule}]\nenabled = false\n" for rule in rules)
+
+
 def start_sidecar(workdir: Path, toml: str, **settings: Any) -> SidecarProcess:
     """A sidecar reading ``toml`` as its settings file (JOBPULSE_CONFIG).
 

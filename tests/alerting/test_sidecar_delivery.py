@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.alerting.conftest import start_sidecar
+from tests.alerting.conftest import FLEET_RULES, rules_off, start_sidecar
 from tests.alerting.jobs import FAILING, JobProcess, unique
 from tests.alerting.receivers import HttpReceiver, SmtpReceiver
 
@@ -49,7 +49,7 @@ channels = ["ops"]
 
 [alerting.rules.resource_pressure]
 enabled = false
-"""
+""" + rules_off(FLEET_RULES)  # the fleet rules have their own tests (test_fleet.py)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.alerting.conftest import start_sidecar
+from tests.alerting.conftest import FLEET_RULES, rules_off, start_sidecar
 from tests.alerting.jobs import BURST, FAILING, JobProcess, unique
 from tests.alerting.receivers import HttpReceiver
 from tests.support.feed_client import FeedReader
@@ -71,7 +71,7 @@ sample_interval_s = 0.2
 
 [alerting.rules.alertmanager]
 channels = ["ops"]
-"""
+""" + rules_off(FLEET_RULES)  # the fleet rules have their own tests (test_fleet.py)
 
 
 @pytest.fixture(scope="module")

@@ -135,6 +135,12 @@ def test_every_route_and_credential_gives_the_expected_status(matrix_sidecars):
     assert not mismatches, "\n".join(mismatches)
 
 
+def test_the_monitor_routes_are_read_by_viewers():
+    monitor = {key: roles for key, roles in route_table().items() if key[0].startswith("/api/monitor/")}
+    assert ("/api/monitor/queues", "GET") in monitor
+    assert set(monitor.values()) == {("viewer",)}, monitor
+
+
 def first_frame_or_close(url: str, headers: dict[str, str]) -> tuple[str, int | None, str]:
     """What a WebSocket client gets first: ("message", None, text) or ("closed", code, reason)."""
     with connect(url, open_timeout=10, additional_headers=headers) as connection:

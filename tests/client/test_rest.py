@@ -4,13 +4,14 @@ crossed without duplicates, control, alerting and monitoring."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
 
 from jobpulse.client import AsyncClient, Client, Conflict, JobDetail, JobSummary, LogLine, NotFound
 from tests.client.recording import eventually_async
-from tests.support.otlp_build import JobEmitter, post_logs
+from tests.support.otlp_build import JobEmitter, post_logs, record
 from tests.support.polling import wait_for
 
 PAGE = 50
@@ -80,6 +81,34 @@ def test_a_job_reads_as_structs(client, chatty_job) -> None:
     assert chatty_job.job_id in {job.id for job in client.jobs(q="CHATTY", status=["running", "paused"]).items}
     assert chatty_job.job_id not in {job.id for job in client.jobs(q="chatty", status=["completed"]).items}
     assert chatty_job.job_id in {job.id for job in client.active_jobs(job_type="client_rest").items}
+
+
+def test_a_queued_job_and_its_queue_read_as_structs(client, shared_sidecar) -> None:
+    job_id, queue = uuid.uuid4().hex, f"client-{uuid.uuid4().hex[:8]}"
+    announced = {"jobpulse.job.id": job_id, "jobpulse.job.name": "waiting", "jobpulse.job.queue": queue}
+    queued_ns = time.time_ns() - 5 * 10**9
+    post_logs(
+        shared_sidecar.url,
+        [
+            record(
+                "jobpulse.job.queued", {**announced, "jobpulse.seq": 1, "jobpulse.job.priority": 2}, time_ns=queued_ns
+            )
+        ],
+    )
+    job = client.job(job_id)
+    assert (job.status, job.queue, job.priority, job.started_at) == ("pending", queue, 2, None)
+    assert job.queued_at is not None and job.wait_s is not None and job.wait_s >= 5
+    queues = client.queues(queue=queue)
+    [view] = queues.queues
+    assert (queues.pending, view.queue, view.pending, view.oldest_job_id) == (1, queue, 1, job_id)
+    assert view.oldest_wait_s >= 5 and view.oldest_queued_at == job.queued_at
+    assert [(of_type.job_type, of_type.pending) for of_type in view.by_type] == [(None, 1)]
+    # Called off before it ran: it leaves the queue.
+    post_logs(
+        shared_sidecar.url,
+        [record("jobpulse.job.end", {**announced, "jobpulse.seq": 2, "jobpulse.job.status": "cancelled"})],
+    )
+    assert client.queues(queue=queue).queues == []
 
 
 def test_logs_page_filter_and_download(client, chatty_job) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 
 from tests.support.feed_client import FeedReader, StalledClient, job_id_of
@@ -19,6 +20,14 @@ def new_job() -> JobEmitter:
 
 def is_log(text: str):
     return lambda message: message["type"] == "job_log" and message["data"]["message"] == text
+
+
+def counted(sidecar: SidecarProcess, name: str, label: str) -> dict[str, float]:
+    """The samples of counter ``name`` on the sidecar's /metrics, by the value of ``label``."""
+    families = text_string_to_metric_families(sidecar.get("/metrics").text)
+    return {
+        sample.labels[label]: sample.value for family in families for sample in family.samples if sample.name == name
+    }
 
 
 def test_snapshot_on_connect_holds_active_jobs_only(shared_sidecar):
@@ -108,12 +117,16 @@ def test_invalid_client_messages_get_an_error_and_the_connection_stays(shared_si
 
 
 def test_bad_connect_parameters_are_refused_with_a_reason(shared_sidecar):
+    before = counted(shared_sidecar, "jobpulse_sidecar_feed_handshake_failures_total", "reason")
     with FeedReader(shared_sidecar.ws_url, status="sideways") as feed:
         error = feed.wait_for(lambda m: m["type"] == "error")
         assert "sideways" in error["data"]["detail"]
         with pytest.raises(ConnectionClosed) as closed:
             feed.receive_frame(5)
         assert closed.value.rcvd.code == 1008
+    after = counted(shared_sidecar, "jobpulse_sidecar_feed_handshake_failures_total", "reason")
+    assert after["invalid_parameters"] == before["invalid_parameters"] + 1
+    assert after["client_gone"] == before["client_gone"]
 
 
 def test_resume_after_a_dropped_connection_loses_nothing(shared_sidecar):
@@ -153,6 +166,8 @@ def test_a_cursor_older_than_the_replay_window_gets_a_resync(tmp_path):
             with FeedReader(sidecar.ws_url, cursor=cursor) as late:
                 resync = late.wait_for(lambda m: m["type"] == "resync")
                 assert [j["id"] for j in resync["data"]["jobs"]] == [job.job_id]
+        resyncs = counted(sidecar, "jobpulse_sidecar_feed_resyncs_total", "cause")
+        assert resyncs == {"backlog": 0, "lag": 0, "cursor": 3}
     finally:
         sidecar.stop()
 
@@ -175,11 +190,11 @@ def test_progress_is_coalesced_within_a_tick(tmp_path):
         sidecar.stop()
 
 
-@pytest.mark.parametrize("bound", [
-    {"feed_client_queue_frames": 4},
-    {"feed_client_queue_frames": 100_000, "feed_client_max_lag_s": 0.2},
+@pytest.mark.parametrize(("bound", "cause"), [
+    ({"feed_client_queue_frames": 4}, "backlog"),
+    ({"feed_client_queue_frames": 100_000, "feed_client_max_lag_s": 0.2}, "lag"),
 ], ids=["queue-length", "queue-age"])
-def test_a_slow_client_is_resynced_and_does_not_hold_back_the_others(tmp_path, bound):
+def test_a_slow_client_is_resynced_and_does_not_hold_back_the_others(tmp_path, bound, cause):
     sidecar = SidecarProcess(tmp_path, feed_send_timeout_s=120, feed_tick_ms=5, **bound).start()
     try:
         job = new_job()
@@ -209,6 +224,8 @@ def test_a_slow_client_is_resynced_and_does_not_hold_back_the_others(tmp_path, b
                 return b'"type":"resync"' in received
 
             wait_for(resync_arrived, timeout=60, interval=0)
+            resyncs = counted(sidecar, "jobpulse_sidecar_feed_resyncs_total", "cause")
+            assert resyncs[cause] >= 1 and resyncs["cursor"] == 0, resyncs
             slow.close()
     finally:
         sidecar.stop()

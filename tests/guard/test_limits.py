@@ -227,6 +227,9 @@ def test_the_openapi_document_names_the_429_of_limited_operations(limited: Sidec
 # ---- live-feed connection caps -------------------------------------------------------------------
 
 
+CAPACITY_FAILURES = 'jobpulse_sidecar_feed_handshake_failures_total{reason="capacity"}'
+
+
 def feed(sidecar: SidecarProcess, source: str) -> ClientConnection:
     return connect(sidecar.ws_url, open_timeout=10, compression=None, source_address=(source, 0))
 
@@ -256,10 +259,13 @@ def test_past_the_connection_cap_a_handshake_is_refused_and_the_others_keep_rece
             open_connections.enter_context(feed(limited, source)) for source in ("127.0.0.7", "127.0.0.7", "127.0.0.8")
         ]
         assert [first_frame(c)[0]["type"] for c in admitted] == ["snapshot"] * 3
+        failed_before = metric(limited, CAPACITY_FAILURES)
         closed = refusal(limited, "127.0.0.9")
         assert closed.rcvd is not None and closed.rcvd.code == 1013
         assert "feed_max_connections" in closed.rcvd.reason and "3" in closed.rcvd.reason
         assert metric(limited, 'jobpulse_sidecar_feed_connections_refused_total{limit="feed_max_connections"}') >= 1
+        # A refusal is a failed handshake too, which the feed_connection_failures alert counts.
+        assert metric(limited, CAPACITY_FAILURES) == failed_before + 1
 
         job = JobEmitter(f"capped-{uuid.uuid4().hex[:8]}")
         httpx.post(

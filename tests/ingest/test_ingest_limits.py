@@ -41,6 +41,9 @@ OUT_OF_RANGE = [
     ("process.cpu.utilization", 1e12),
     ("process.thread.count", 2.5),
     ("jobpulse.control.command", 0),
+    ("jobpulse.job.priority", 2**31),
+    ("jobpulse.job.priority", -(2**31) - 1),
+    ("jobpulse.job.priority", 0.5),
 ]
 # Only OTLP/JSON can carry an int beyond 64 bits.
 JSON_ONLY = [
@@ -117,6 +120,7 @@ def test_the_largest_numbers_storage_holds_are_accepted(limits_sidecar, encoding
             "jobpulse.job.total": INT64_MAX,
             "process.memory.usage": INT64_MAX,
             "jobpulse.job.step.index": 2**31 - 1,
+            "jobpulse.job.priority": -(2**31),
         },
     )
     assert post(limits_sidecar, encoding, [("jobpulse.job.start", attributes)]) == (0, "")
@@ -131,6 +135,25 @@ def test_a_time_beyond_int64_rejects_its_record(limits_sidecar, encoding):
         limits_sidecar, encoding, [("jobpulse.job.start", start_attributes(job))], time_ns=2**64 - 1
     )
     assert rejected == 1 and "time_unix_nano" in message and str(2**64 - 1) in message
+    assert limits_sidecar.get(f"/api/jobs/{job}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("attributes", "expected"),
+    [
+        ({"jobpulse.job.name": "n"}, "jobpulse.job.queued requires jobpulse.job.queue"),
+        ({"jobpulse.job.queue": "imports"}, "jobpulse.job.queued requires jobpulse.job.name"),
+        ({"jobpulse.job.name": "n", "jobpulse.job.queue": ""}, "jobpulse.job.queue must be a string of 1..200"),
+        ({"jobpulse.job.name": "n", "jobpulse.job.queue": "q" * 201}, "got 201 characters"),
+        ({"jobpulse.job.name": "n", "jobpulse.job.queue": 7}, "jobpulse.job.queue must be a string, got int 7"),
+    ],
+    ids=["no-queue", "no-name", "empty-queue", "long-queue", "queue-not-a-string"],
+)
+def test_a_queued_record_needs_a_name_and_a_queue(limits_sidecar, attributes, expected):
+    job = uuid.uuid4().hex
+    announced = {"jobpulse.job.id": job, "jobpulse.seq": 1, **attributes}
+    rejected, message = post(limits_sidecar, "protobuf", [("jobpulse.job.queued", announced)])
+    assert rejected == 1 and expected in message, message
     assert limits_sidecar.get(f"/api/jobs/{job}").status_code == 404
 
 

@@ -146,6 +146,54 @@ def test_an_ended_job_cannot_be_lost():
     assert fold(state, JobEvent(kind="lost", job_id="job", seq=2, time_ns=T0)) is state
 
 
+def queued(seq: int, queue: str = "imports", name: str = "announced", **fields) -> JobEvent:
+    """An announcement, numbered by whoever queued the job (a sequence of its own)."""
+    fields.setdefault("time_ns", T0 - seq * 1000 * MS)
+    return JobEvent(kind="queued", job_id="job", seq=seq, queue=queue, name=name, **fields)
+
+
+def test_a_queued_job_is_pending_until_it_starts_and_its_wait_is_start_minus_queued():
+    announced = fold(None, queued(1, priority=5, job_type="csv", owner="ops"))
+    assert (announced.status, announced.previous_status) == ("pending", None)
+    assert (announced.queue, announced.priority, announced.name, announced.job_type) == (
+        "imports",
+        5,
+        "announced",
+        "csv",
+    )
+    assert announced.begun_ns is None and figures.execution_time_s(announced, T0) is None
+    assert figures.waited_s(announced) is None
+    assert figures.wait_s(announced, announced.queued_ns + 3000 * MS) == pytest.approx(3.0)
+    # The runner numbers its own records from 1: no clash with the announcement's seq.
+    start = event("start", 1, name="import", job_type="csv_import")
+    run = [start, event("progress", 2, processed=5)]
+    for state in (fold_all([queued(1, priority=5), *run]), fold_all([*run, queued(1, priority=5)])):
+        assert (state.status, state.previous_status) == ("running", "pending")
+        assert (state.name, state.job_type, state.queue, state.priority) == ("import", "csv_import", "imports", 5)
+        assert figures.waited_s(state) == pytest.approx((start.time_ns - state.queued_ns) / 1e9)
+        assert figures.wait_s(state, T0 + 10**12) == figures.waited_s(state), "the wait is over"
+
+
+def test_the_lowest_announcement_wins():
+    first, second = queued(1, queue="a"), queued(2, queue="b", name="later")
+    for order in ([first, second], [second, first], [second, first, second, first]):
+        state = fold_all(order)
+        assert (state.queue, state.queued_ns, state.name, state.queued_seq) == ("a", first.time_ns, "announced", 1)
+    assert fold(state, first) is state and fold(state, second) is state
+
+
+def test_a_job_that_ends_in_its_queue_never_ran():
+    state = fold_all([queued(1), event("log", 1, message="given up"), event("end", 2, status="cancelled")])
+    assert (state.status, state.previous_status) == ("cancelled", "pending")
+    assert state.begun_ns is None and figures.execution_time_s(state, T0) is None
+    assert figures.waited_s(state) == pytest.approx((state.ended_ns - state.queued_ns) / 1e9)
+
+
+def test_a_paused_job_that_was_queued_is_paused_not_pending():
+    state = fold_all([queued(1), event("paused", 1)])
+    assert (state.status, state.previous_status) == ("paused", "pending")
+
+
 def test_identity_comes_from_the_lowest_seq():
     state = fold_all([event("progress", 4, processed=1, name="late"), event("start", 1, name="early", job_type="t")])
     assert (state.name, state.job_type) == ("early", "t")
@@ -216,6 +264,19 @@ def job_run(draw, late: bool = False) -> list[JobEvent]:
     followed by records with higher seqs (a misbehaving sender, or a job id used twice)."""
     total = draw(st.one_of(st.none(), st.integers(1, 10_000)))
     steps = ("extract", "transform", "load")
+    # Announcements have seqs of their own; a job may be announced twice (a retried announcement).
+    announcements = [
+        queued(seq, queue=f"q{seq}", name=f"announced-{seq}", priority=seq, time_ns=T0 - draw(st.integers(0, 10**12)))
+        for seq in range(1, draw(st.integers(0, 2)) + 1)
+    ]
+    if announcements and draw(st.booleans()):
+        # Still waiting: nothing but log lines, or ended in the queue.
+        events = [
+            event("log", seq, level="info", message=f"waiting {seq}") for seq in range(1, draw(st.integers(0, 3)) + 1)
+        ]
+        if draw(st.booleans()):
+            events.append(event("end", len(events) + 1, status="cancelled"))
+        return announcements + events
     events = [event("start", 1, name="job", job_type="etl", total=total, processed=0, step_names=steps, host="h")]
     counts = {"processed": 0, "failed": 0, "step_index": None}
 
@@ -232,7 +293,7 @@ def job_run(draw, late: bool = False) -> list[JobEvent]:
         )
         if late:
             more(draw(st.integers(0, 8)))
-    return events
+    return announcements + events
 
 
 def draw_event(draw, seq: int, counts: dict, total: int | None, steps: tuple[str, ...]) -> JobEvent:
@@ -276,8 +337,10 @@ def test_any_permutation_with_duplicates_gives_the_same_state(events, rng: rando
 @settings(max_examples=150, deadline=None)
 @given(job_run(late=True), st.randoms(use_true_random=False), st.data())
 def test_any_subset_in_any_order_equals_that_subset_in_order(events, rng: random.Random, data):
-    subset = data.draw(st.lists(st.sampled_from(events), unique_by=lambda item: item.seq, min_size=1))
-    in_order = fold_all(sorted(subset, key=lambda item: item.seq))
+    subset = data.draw(
+        st.lists(st.sampled_from(events), unique_by=lambda item: (item.kind == "queued", item.seq), min_size=1)
+    )
+    in_order = fold_all(sorted(subset, key=lambda item: (item.kind != "queued", item.seq)))
     shuffled = list(subset)
     rng.shuffle(shuffled)
     assert fold_all(shuffled) == in_order
@@ -289,7 +352,7 @@ def test_any_subset_in_any_order_equals_that_subset_in_order(events, rng: random
 )
 def test_any_permutation_containing_the_end_gives_the_figures_it_ended_with(events, rng: random.Random):
     end_seq = next(item.seq for item in events if item.kind == "end")
-    at_end = fold_all([item for item in events if item.seq <= end_seq])
+    at_end = fold_all([item for item in events if item.seq <= end_seq or item.kind == "queued"])
     shuffled = list(events)
     rng.shuffle(shuffled)
     assert ended_figures(fold_all(shuffled)) == ended_figures(at_end)

@@ -1,7 +1,8 @@
 """One real observability stack for the whole package, started once:
 
     demo jobs -> sidecar (jobpulse demo) <- Prometheus (scrapes every 1 s, evaluates alerting/ rules)
-                      ^                              |
+                      |  ^                           |
+    live-feed client <+  |                           |
                       |  POST /api/alertmanager/webhook
                  Alertmanager  <---------------------+ (alerts)
     sidecar -> Apprise json:// -> loopback HTTP receiver
@@ -9,9 +10,10 @@
 The sidecar is ``jobpulse demo`` (the demo's real job processes, one of which fails) configured with
 one Apprise channel that posts to a loopback receiver. Authentication is on, /metrics included: the
 demo's jobs send with the token the demo makes them, Prometheus scrapes and Alertmanager posts with
-tokens made by ``jobpulse tokens create``, as docs/security.md tells. Alertmanager runs the
-repository's alerting/alertmanager.yml with only the webhook address (compose's ``sidecar:4318``),
-its token file and group_wait changed for the test.
+tokens made by ``jobpulse tokens create``, as docs/security.md tells. One live-feed client (a viewer)
+reads the feed throughout, so the feed's own figures (its send delay) have something to measure.
+Alertmanager runs the repository's alerting/alertmanager.yml with only the webhook address (compose's
+``sidecar:4318``), its token file and group_wait changed for the test.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +32,10 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
+from tests.alerting.conftest import FLEET_RULES, JOB_RULES, rules_off
 from tests.alerting.receivers import HttpReceiver
 from tests.conftest import require_binary
 from tests.support.grafana import REPO
@@ -62,11 +68,7 @@ class Stack:
 
 def sidecar_config(receiver: HttpReceiver) -> str:
     """The demo sidecar's settings: one Apprise channel, used by Alertmanager's alerts only."""
-    disabled = "\n".join(
-        f"[alerting.rules.{rule}]\nenabled = false\n"
-        for rule in ("job_failed", "job_overdue", "job_predicted_overrun", "job_stalled", "job_lost",
-                     "resource_pressure", "error_rate")
-    )
+    disabled = rules_off((*JOB_RULES, *FLEET_RULES))
     return f"""
 auth_enabled = true
 metrics_require_token = true
@@ -125,6 +127,26 @@ def _start_demo(workdir: Path, port: int, config: Path) -> tuple[subprocess.Pope
             cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     return process, log_path
+
+
+@contextlib.contextmanager
+def _feed_client(ws_url: str, token: str) -> Iterator[None]:
+    """A live-feed client reading (and dropping) every frame in a thread, until the block ends."""
+    headers = {"Authorization": f"Bearer {token}"}
+    with connect(ws_url, open_timeout=10, compression=None, additional_headers=headers) as connection:
+
+        def read() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                for _ in connection:
+                    pass
+
+        reader = threading.Thread(target=read, name="feed-client", daemon=True)
+        reader.start()
+        try:
+            yield
+        finally:
+            connection.close()
+            reader.join(10)
 
 
 def _stop_demo(process: subprocess.Popen[bytes]) -> None:
@@ -190,7 +212,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 alertmanagers=[f"127.0.0.1:{alertmanager.port}"],
                 credentials_file=prometheus_token,
             ).start()
-            yield Stack(sidecar_url, viewer_token, prometheus, alertmanager, receiver, demo, demo_log)
+            with _feed_client(f"ws://127.0.0.1:{port}/ws", viewer_token):
+                yield Stack(sidecar_url, viewer_token, prometheus, alertmanager, receiver, demo, demo_log)
         finally:
             if prometheus is not None:
                 prometheus.stop()

@@ -9,13 +9,17 @@ import httpx
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
+from jobpulse.sidecar.feed.hub import FeedHub
+from jobpulse.sidecar.feed.metrics import FeedCollector
+from jobpulse.sidecar.ingest.metrics import IngestCollector
+from jobpulse.sidecar.ingest.receiver import Ingestor
 from jobpulse.sidecar.metrics import SidecarMetrics
 from jobpulse.sidecar.metrics.active import GAUGES
 from jobpulse.sidecar.metrics.labels import OTHER, LabelBudget
 from jobpulse.sidecar.model.events import JobEvent
 from jobpulse.sidecar.store import JobStore
 from tests.support import job_events
-from tests.support.otlp_build import JobEmitter, post_logs
+from tests.support.otlp_build import JobEmitter, logs_request, post_logs
 from tests.support.polling import wait_for
 
 S = 1_000_000_000
@@ -32,9 +36,13 @@ def make(store: JobStore | None = None, **kwargs) -> tuple[JobStore, SidecarMetr
 def samples(metrics: SidecarMetrics, accept: str = TEXT) -> dict[tuple[str, frozenset], float]:
     body, _ = metrics.render(accept)
     parse = parse_openmetrics if accept.startswith("application/openmetrics") else parse_text
+    return samples_of(body.decode(), parse)
+
+
+def samples_of(text: str, parse=parse_text) -> dict[tuple[str, frozenset], float]:
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in parse(body.decode())
+        for family in parse(text)
         for sample in family.samples
     }
 
@@ -91,6 +99,69 @@ def test_active_job_series_exist_while_the_job_runs_and_vanish_when_it_ends():
     assert named(found, "jobpulse_active_job_info") == []
     # The name stays known: jobs-by-status reports a zero rather than nothing.
     assert value(found, "jobpulse_jobs_active", job_name="orders-import", job_type="csv_import", status="running") == 0
+
+
+def test_queues_count_the_jobs_waiting_and_the_wait_is_observed_once_when_it_is_over():
+    store, metrics = make(clock_ns=lambda: now_ns)
+    now_ns = time.time_ns()
+    queued_ns = now_ns - 30 * S
+
+    def queued(job_id: str, at_ns: int) -> JobEvent:
+        return JobEvent(
+            kind="queued", job_id=job_id, seq=1, time_ns=at_ns, name="report", job_type="pdf", queue="reports"
+        )
+
+    def start(job_id: str, at_ns: int) -> JobEvent:
+        return JobEvent(
+            kind="start", job_id=job_id, seq=1, time_ns=at_ns, received_ns=at_ns, name="report", job_type="pdf"
+        )
+
+    apply(store, [queued("a", queued_ns), queued("b", queued_ns + 10 * S)])
+    found = samples(metrics)
+    pair = {"queue": "reports", "job_type": "pdf"}
+    assert value(found, "jobpulse_queue_pending_jobs", **pair) == 2
+    assert value(found, "jobpulse_queue_oldest_wait_seconds", **pair) == 30
+    assert value(found, "jobpulse_jobs_active", job_name="report", job_type="pdf", status="pending") == 2
+    wait = {"job_name": "report", "job_type": "pdf", "queue": "reports"}
+    assert value(found, "jobpulse_jobs_wait_seconds_count", **wait) == 0, "the series exists from the announcement"
+
+    apply(
+        store,
+        [start("a", queued_ns + 12 * S), JobEvent(kind="progress", job_id="a", seq=2, time_ns=now_ns, processed=3)],
+    )
+    found = samples(metrics)
+    assert value(found, "jobpulse_queue_pending_jobs", **pair) == 1
+    assert value(found, "jobpulse_queue_oldest_wait_seconds", **pair) == 20
+    assert value(found, "jobpulse_jobs_wait_seconds_count", **wait) == 1
+    assert value(found, "jobpulse_jobs_wait_seconds_sum", **wait) == 12
+
+    apply(store, [start("b", now_ns)])
+    found = samples(metrics)
+    assert value(found, "jobpulse_queue_pending_jobs", **pair) == 0, "a queue seen before stays, at zero"
+    assert value(found, "jobpulse_queue_oldest_wait_seconds", **pair) == 0
+    assert value(found, "jobpulse_jobs_wait_seconds_count", **wait) == 2
+
+
+def test_the_sidecars_own_latency_and_connection_figures_are_there_before_anything_happens():
+    store, metrics = make()
+    metrics.register(FeedCollector(FeedHub(store)))
+    metrics.register(IngestCollector(Ingestor(store, 1024)))
+    found = samples(metrics)
+    assert value(found, "jobpulse_sidecar_ingest_queue_seconds_count") == 0
+    assert value(found, "jobpulse_sidecar_ingest_queue_seconds_bucket", le="+Inf") == 0
+    for message_type in ("job_status_update", "job_progress", "job_log", "alert"):
+        assert value(found, "jobpulse_sidecar_feed_send_delay_seconds_count", type=message_type) == 0
+    assert {labels["reason"] for labels in named(found, "jobpulse_sidecar_feed_handshake_failures_total")} == {
+        "invalid_parameters",
+        "client_gone",
+        "error",
+        "capacity",
+    }
+    assert {labels["cause"] for labels in named(found, "jobpulse_sidecar_feed_resyncs_total")} == {
+        "backlog",
+        "lag",
+        "cursor",
+    }
 
 
 def test_finished_job_counters_act_once_per_job_and_stay_monotonic_after_eviction():
@@ -306,3 +377,19 @@ def test_metrics_endpoint_negotiates_the_format(shared_sidecar):
         "process_resident_memory_bytes",
         "jobpulse_sidecar_feed_clients",
     } <= names
+
+
+def test_every_export_request_is_timed_from_its_arrival_also_on_a_kept_alive_connection(shared_sidecar):
+    def requests_timed() -> float:
+        body = httpx.get(shared_sidecar.url + "/metrics", timeout=10).text
+        return value(samples_of(body), "jobpulse_sidecar_ingest_queue_seconds_count")
+
+    before = requests_timed()
+    job = JobEmitter("queue-time-" + uuid.uuid4().hex[:8])
+    with httpx.Client(base_url=shared_sidecar.url, timeout=10) as client:
+        for record in (job.start(name="timed"), job.progress(processed=1), job.end("completed", processed=1)):
+            response = client.post(
+                "/v1/logs", content=logs_request([record]), headers={"content-type": "application/x-protobuf"}
+            )
+            assert response.status_code == 200
+    assert requests_timed() == before + 3

@@ -48,7 +48,9 @@ def test_every_alert_has_a_severity_a_summary_and_a_unit_test():
         if case.get("exp_alerts")
     }
     expected = {"JobpulseJobFailed", "JobpulseJobOverdue", "JobpulseJobStalled", "JobpulseSidecarDown",
-                "JobpulseHighRejectRate", "JobpulseNotificationFailures"}
+                "JobpulseHighRejectRate", "JobpulseNotificationFailures", "JobpulseFleetFailureRate",
+                "JobpulseQueueDepth", "JobpulseQueueWait", "JobpulseFeedDelay", "JobpulseIngestLag",
+                "JobpulseFeedConnectionFailures"}
     assert expected <= {alert["alert"] for alert in alerts}
     for alert in alerts:
         assert alert["labels"]["severity"] in {"critical", "warning", "info"}, alert["alert"]
@@ -102,7 +104,7 @@ def test_a_real_prometheus_loads_the_rules_and_evaluates_them_without_errors(sta
         return rules if rules and all(rule["health"] == "ok" for rule in rules) else []
 
     rules = wait_for(evaluated, timeout=20, interval=0.2)
-    assert len(rules) == 15
+    assert len(rules) == 26
     # Nothing is scraped: the one alert (pending, it has a `for`) is "no sidecar target at all".
     alerts = wait_for(lambda: prometheus.alerts(), timeout=20, interval=0.2)
     assert [(alert["labels"]["alertname"], alert["state"]) for alert in alerts] == [("JobpulseSidecarDown", "pending")]

@@ -55,8 +55,13 @@ async def test_a_database_at_the_previous_revision_keeps_its_data(database_url):
     store.apply_all(events)
     state = store.get(events[0].job_id)
     row = job_row(state)
-    # Written with plain SQL and the revision-0001 columns, as an older sidecar would have.
-    columns = [name for name in row if name != "state"] + ["state", "log_bytes", "log_lines_dropped"]
+    # Written with plain SQL and the previous revision's columns, as an older sidecar would have.
+    existing = (await table_columns(engine))["jobs"]
+    columns = [name for name in row if name in existing and name != "state"] + [
+        "state",
+        "log_bytes",
+        "log_lines_dropped",
+    ]
     values = {**row, "log_bytes": 10, "log_lines_dropped": 0}
     async with engine.begin() as connection:
         await connection.execute(

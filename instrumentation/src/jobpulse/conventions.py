@@ -5,6 +5,7 @@ Both the job side and the sidecar import these, so the wire has one spelling.
 
 from __future__ import annotations
 
+EVENT_QUEUED = "jobpulse.job.queued"
 EVENT_START = "jobpulse.job.start"
 EVENT_PROGRESS = "jobpulse.job.progress"
 EVENT_STEP = "jobpulse.job.step"
@@ -14,7 +15,7 @@ EVENT_RESUMED = "jobpulse.job.resumed"
 EVENT_END = "jobpulse.job.end"
 
 LIFECYCLE_EVENTS = frozenset(
-    {EVENT_START, EVENT_PROGRESS, EVENT_STEP, EVENT_RESOURCES, EVENT_PAUSED, EVENT_RESUMED, EVENT_END}
+    {EVENT_QUEUED, EVENT_START, EVENT_PROGRESS, EVENT_STEP, EVENT_RESOURCES, EVENT_PAUSED, EVENT_RESUMED, EVENT_END}
 )
 
 # Older SDKs without LogRecord.event_name carry the name in this attribute.
@@ -28,6 +29,10 @@ ATTR_JOB_OWNER = "jobpulse.job.owner"
 ATTR_EXPECTED_DURATION = "jobpulse.job.expected_duration_s"
 ATTR_HEARTBEAT_INTERVAL = "jobpulse.job.heartbeat_interval_s"
 ATTR_STEP_NAMES = "jobpulse.job.step.names"
+
+# On queued events: the queue the job waits in, and its priority there (higher runs sooner).
+ATTR_QUEUE = "jobpulse.job.queue"
+ATTR_PRIORITY = "jobpulse.job.priority"
 
 ATTR_PROCESSED = "jobpulse.job.processed"
 ATTR_FAILED = "jobpulse.job.failed"

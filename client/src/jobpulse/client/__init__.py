@@ -70,7 +70,17 @@ from jobpulse.client.messages import (
     Snapshot,
     UnknownMessage,
 )
-from jobpulse.client.monitor import ActiveJobs, Connections, DeadLetter, DeadLetterPage, Health, IngestCounters
+from jobpulse.client.monitor import (
+    ActiveJobs,
+    Connections,
+    DeadLetter,
+    DeadLetterPage,
+    Health,
+    IngestCounters,
+    QueueOfType,
+    Queues,
+    QueueView,
+)
 
 __all__ = [
     "ENDED",
@@ -119,6 +129,9 @@ __all__ = [
     "Notification",
     "NotificationPage",
     "Progress",
+    "QueueOfType",
+    "QueueView",
+    "Queues",
     "RateLimited",
     "Resync",
     "ServerError",

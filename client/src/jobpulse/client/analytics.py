@@ -9,7 +9,7 @@ from jobpulse.client.jobs import Time
 
 
 class Durations(msgspec.Struct, frozen=True):
-    """Duration statistics in seconds (None without finished runs)."""
+    """Statistics of durations (or waits) in seconds (None without finished runs, or waits)."""
 
     p50: float | None
     p95: float | None
@@ -30,7 +30,7 @@ class TrendPoint(msgspec.Struct, frozen=True):
 
 
 class GroupStats(msgspec.Struct, frozen=True):
-    """One job type (or name): runs by outcome, success rate, durations, throughput and trend."""
+    """One job type (or name): runs by outcome, success rate, durations, queue waits, throughput and trend."""
 
     key: str | None
     runs: int
@@ -41,6 +41,9 @@ class GroupStats(msgspec.Struct, frozen=True):
     active: int
     success_rate: float | None
     duration_s: Durations
+    # How many of the group's queued jobs waited before they started (or ended unstarted), and how long.
+    waited: int
+    wait_s: Durations
     records_processed: int
     records_failed: int
     records_per_s: float | None

@@ -34,7 +34,7 @@ from jobpulse.client.jobs import (
     LogPage,
     Status,
 )
-from jobpulse.client.monitor import ActiveJobs, Connections, DeadLetterPage, Health, IngestCounters
+from jobpulse.client.monitor import ActiveJobs, Connections, DeadLetterPage, Health, IngestCounters, Queues
 
 Sort = Literal["-started_at", "started_at", "-ended_at", "ended_at", "-duration", "duration", "-name", "name"]
 
@@ -150,6 +150,10 @@ class Api:
         owner: str | None = None,
     ) -> ActiveJobs:
         """Jobs that have not ended, most recently updated first."""
+
+    @get("/api/monitor/queues")
+    def queues(self, queue: str | None = None, job_type: str | None = None) -> Queues:
+        """Jobs waiting now, per queue and job type: how many, and the oldest wait."""
 
     @get("/api/monitor/connections")
     def connections(self) -> Connections:

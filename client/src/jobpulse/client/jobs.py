@@ -86,6 +86,12 @@ class JobSummary(msgspec.Struct, frozen=True):
     resume_requested: bool
     cancel_requested: bool
     pending_command: PendingCommand | None
+    # Jobs announced before they ran (jobpulse.job.queued); all None for the others. ``wait_s`` grows
+    # while the job is ``pending`` and is fixed once it starts.
+    queue: str | None
+    priority: int | None
+    queued_at: Time | None
+    wait_s: float | None
 
     @property
     def ended(self) -> bool:

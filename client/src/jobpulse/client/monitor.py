@@ -1,4 +1,4 @@
-"""The sidecar watching itself: active jobs, feed clients, ingest counters, set-aside rows, health."""
+"""The sidecar watching itself: active jobs, queues, feed clients, ingest counters, set-aside rows, health."""
 
 from __future__ import annotations
 
@@ -14,6 +14,36 @@ class ActiveJobs(msgspec.Struct, frozen=True):
 
     count: int
     items: list[JobSummary]
+
+
+class QueueOfType(msgspec.Struct, frozen=True):
+    """Jobs of one type waiting (pending: queued, not started) in a queue: how many, and the one that
+    has waited longest."""
+
+    job_type: str | None
+    pending: int
+    oldest_wait_s: float
+    oldest_job_id: str
+    oldest_queued_at: Time
+
+
+class QueueView(msgspec.Struct, frozen=True):
+    """One queue with jobs waiting: how many, the one that has waited longest, and the same per job
+    type (most waiting first)."""
+
+    queue: str | None
+    pending: int
+    oldest_wait_s: float
+    oldest_job_id: str
+    oldest_queued_at: Time
+    by_type: list[QueueOfType]
+
+
+class Queues(msgspec.Struct, frozen=True):
+    """Queues with jobs waiting, most waiting first; ``pending`` counts them all."""
+
+    pending: int
+    queues: list[QueueView]
 
 
 class FeedClientInfo(msgspec.Struct, frozen=True):

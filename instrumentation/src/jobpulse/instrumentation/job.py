@@ -10,7 +10,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
@@ -22,6 +22,8 @@ from jobpulse.conventions import (
     ATTR_JOB_NAME,
     ATTR_JOB_OWNER,
     ATTR_JOB_TYPE,
+    ATTR_PRIORITY,
+    ATTR_QUEUE,
     ATTR_STEP_NAMES,
     STATUS_CANCELLED,
     STATUS_COMPLETED,
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 MAX_JOB_ID_LENGTH = 200
+# The queue a job is announced in when it does not name one.
+DEFAULT_QUEUE = "default"
 
 
 class Running(NamedTuple):
@@ -52,6 +56,15 @@ _current: contextvars.ContextVar[Running | None] = contextvars.ContextVar("jobpu
 
 _running_lock = threading.Lock()
 _running: list[Running] = []
+
+
+def _epoch_ns(moment: datetime | float) -> int:
+    """Nanoseconds since the epoch of an aware datetime, or of a number of seconds since the epoch."""
+    if isinstance(moment, datetime):
+        if moment.tzinfo is None:
+            raise ValueError("queued_at must be an aware datetime (or seconds since the epoch)")
+        return round(moment.timestamp() * 1e9)
+    return round(float(moment) * 1e9)
 
 
 def current_job() -> Job | None:
@@ -110,8 +123,10 @@ class Job:
     thread turns changes into coalesced progress records, so none of these ever waits on the network.
 
     Entering the handle starts the run (its start record) and exiting ends it (its end record, whose
-    status the exception that ended the block decides); `track_job` does both. A handle made with
-    `inherited` joins a job another process started instead (see `joining`).
+    status the exception that ended the block decides); `track_job` does both. A job tracked with
+    ``queued=True`` is announced instead when entered, and waits (``pending``) until `start()`. A
+    handle made with `inherited` joins a job another process started instead (see `joining`), from
+    the moment it is entered: that process owns the job's queue and start, so `start()` does nothing.
     """
 
     def __init__(
@@ -127,6 +142,10 @@ class Job:
         steps: Sequence[str] | None = None,
         attributes: Mapping[str, Any] | None = None,
         log_level: int = logging.INFO,
+        queue: str | None = None,
+        priority: int | None = None,
+        queued: bool = False,
+        queued_at: datetime | float | None = None,
         inherited: Inherited | None = None,
     ) -> None:
         if not name or not isinstance(name, str):
@@ -149,6 +168,12 @@ class Job:
             else float(expected_duration)
         )
         self._steps = tuple(steps or ())
+        self._queued = queued
+        self._queued_ns = _epoch_ns(queued_at) if queued_at is not None else None
+        self._queue = queue or DEFAULT_QUEUE
+        if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
+            raise ValueError(f"priority must be an int, got {priority!r}")
+        self._priority = priority
         self._attributes = dict(attributes or {})
         self.log_level = log_level  # the lowest `logging` level that becomes this job's log lines
         self._processed = 0
@@ -161,7 +186,8 @@ class Job:
         self._inherited = inherited
         self._recorder = JobRecorder(runtime.telemetry, job_id, self, first_seq=inherited.first_seq if inherited else 1)
         self._control = JobControl(name, arm=self._arm_checkpoint, acknowledge=self._recorder.emit)
-        self._started = 0.0
+        self._started: float | None = None
+        self._tracked = False
         self._running = Running(self, self._recorder)
         self._token: contextvars.Token[Running | None] | None = None
 
@@ -295,12 +321,32 @@ class Job:
 
     # -- the run (entered and exited by track_job) ----------------------------------------------
 
+    def start(self) -> None:
+        """Start a job tracked with ``queued=True``: it leaves its queue and runs from here.
+
+        A command that came while it waited is obeyed first: a pause blocks here, a cancel raises
+        `JobCancelled` (the job then ends as cancelled without having run).
+        """
+        if not self._queued or (self._started is not None and self._inherited is None):
+            raise RuntimeError("start() starts a job tracked with queued=True, once")
+        if self._inherited is not None:
+            return
+        self.checkpoint()
+        self._start()
+
     def __enter__(self) -> Job:
         if self._token is not None or self._recorder.ended:
             raise RuntimeError("a Job handle runs once; track_job makes a new one for every run")
         self._token = _current.set(self._running)
         try:
-            self._start()
+            if self._inherited is not None:
+                # A joined run reports from its first moment: the job's owner queued and started it.
+                self._start()
+            else:
+                if self._queued or self._queued_ns is not None:
+                    self._announce()
+                if not self._queued:
+                    self._start()
         except BaseException:
             _current.reset(self._token)
             raise
@@ -314,11 +360,31 @@ class Job:
         finally:
             _current.reset(self._token)  # type: ignore[arg-type]
 
+    def _identity(self) -> dict[str, Any]:
+        return identity_attributes(self._name, self._type, self._owner, self._expected_duration, self._steps)
+
+    def _announce(self) -> None:
+        attributes = {**self._identity(), ATTR_QUEUE: self._queue}
+        if self._priority is not None:
+            attributes[ATTR_PRIORITY] = self._priority
+        self._recorder.queued(attributes, time.time_ns() if self._queued_ns is None else self._queued_ns)
+        if self._queued:
+            # Waiting: it takes commands (a cancel while queued) and heartbeats like a running job.
+            self._track()
+
+    def _track(self) -> None:
+        if self._tracked:
+            return
+        self._tracked = True
+        with _running_lock:
+            _running.append(self._running)
+        # The owner of a joined job obeys control commands for it (`jobpulse run` signals the command).
+        control = self._control if self._inherited is None else None
+        self._runtime.track(self._recorder, control, (self._name, self._type or ""))
+
     def _start(self) -> None:
         self._started = time.monotonic()
-        start_attributes = identity_attributes(
-            self._name, self._type, self._owner, self._expected_duration, self._steps
-        )
+        start_attributes = self._identity()
         span_attributes = {**self._attributes, **start_attributes, ATTR_JOB_ID: self._id}
         if self._inherited is not None:
             self._recorder.join(self._name, self._inherited.parent, span_attributes)
@@ -332,12 +398,8 @@ class Job:
                     ATTR_HEARTBEAT_INTERVAL: self._runtime.settings.resources_interval,
                 },
             )
-        with _running_lock:
-            _running.append(self._running)
         metrics.job_started(self._name, self._type or "")
-        # The owner of a joined job obeys control commands for it (`jobpulse run` signals the command).
-        control = self._control if self._inherited is None else None
-        self._runtime.track(self._recorder, control, (self._name, self._type or ""))
+        self._track()
 
     def _finish(self, exc: BaseException | None) -> None:
         status = end_status(exc)
@@ -346,7 +408,8 @@ class Job:
             end_attributes.update(exception_attributes(exc))  # type: ignore[arg-type]
         if isinstance(exc, JobCancelled) and exc.command_id is not None:
             end_attributes[ATTR_CONTROL_COMMAND] = exc.command_id
-        metrics.job_ended(self._name, self._type or "", status, time.monotonic() - self._started)
+        if self._started is not None:
+            metrics.job_ended(self._name, self._type or "", status, time.monotonic() - self._started)
         self._runtime.untrack(self._recorder)
         with _running_lock:
             _running.remove(self._running)

@@ -32,6 +32,7 @@ from jobpulse.conventions import (
     ATTR_TOTAL,
     EVENT_END,
     EVENT_PROGRESS,
+    EVENT_QUEUED,
     EVENT_RESOURCES,
     EVENT_START,
     EVENT_STEP,
@@ -129,6 +130,13 @@ class JobRecorder:
 
     # -- the run and its steps (the job's thread) -----------------------------------------------
 
+    def queued(self, attributes: Mapping[str, Any], timestamp: int) -> None:
+        """Emit the job's queued record, stamped with when the job was queued (ns since the epoch)."""
+        seq = next(self._seq)
+        self._telemetry.emit(
+            EVENT_QUEUED, {ATTR_JOB_ID: self.job_id, ATTR_SEQ: seq, **attributes}, self._context, timestamp=timestamp
+        )
+
     def start(self, name: str, span_attributes: Mapping[str, Any], start_attributes: Mapping[str, Any]) -> None:
         """Start the job's span and emit its start record."""
         self._span, self._root_context = self._telemetry.start_span(name, Context(), span_attributes)
@@ -200,8 +208,9 @@ class JobRecorder:
         processed, failed, total, step = self.snapshot() if counts else (None, None, None, self.step)
         if status != STATUS_COMPLETED and self._failed_step is not None and self._failed_step[0] is exc:
             step = self._failed_step[1]
-        self._span.set_attribute(ATTR_STATUS, status)  # type: ignore[union-attr]
-        end_span(self._span, exc if status == STATUS_FAILED else None)  # type: ignore[arg-type]
+        if self._span is not None:  # None for a job that ended in its queue, never started
+            self._span.set_attribute(ATTR_STATUS, status)
+            end_span(self._span, exc if status == STATUS_FAILED else None)
         self.emit(
             EVENT_END,
             {ATTR_STATUS: status, **attributes},

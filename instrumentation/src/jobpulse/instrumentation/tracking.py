@@ -7,7 +7,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -30,6 +30,10 @@ def track_job(
     capture_logs: bool = True,
     log_level: int = logging.INFO,
     attributes: Mapping[str, Any] | None = None,
+    queue: str | None = None,
+    priority: int | None = None,
+    queued: bool = False,
+    queued_at: datetime | float | None = None,
 ) -> JobTracker:
     """Track a run of the job `name`.
 
@@ -41,10 +45,18 @@ def track_job(
     ``completed``, ``failed`` (an exception escaped: its type, message and stack trace are attached,
     then it propagates) or ``cancelled`` (`JobCancelled` or KeyboardInterrupt, which propagate too).
 
+    A job that waits before it runs (for a worker slot, a lock, its turn) is tracked with
+    ``queued=True``: entering announces it in ``queue`` (status ``pending``), and ``job.start()``
+    starts it when its wait is over; the sidecar reports the wait (start minus queued). A job that
+    already waited elsewhere (a task a scheduler queued) passes ``queued_at`` instead: entering
+    announces it as queued then, and starts it at once.
+
     In a process started by ``jobpulse run`` (``JOBPULSE_JOB_ID`` set), the first run without a
     `job_id` reports into the wrapper's job instead: its counts, steps and `Job.log` lines go to that
     job, its span is a child of the wrapper's, and the wrapper sends the start and the end (from the
     command's exit). Its `logging` records are not captured: the wrapper reads them from the output.
+    Its queue options have no effect (the wrapper's job is queued and started by the wrapper), and
+    ``job.start()`` does nothing.
 
     Args:
         name: the job's name, shared by its runs.
@@ -57,6 +69,10 @@ def track_job(
         capture_logs: turn `logging` records emitted during the run into job log lines.
         log_level: the lowest level captured.
         attributes: extra attributes for the start record and the job span, under the keys given.
+        queue: the queue the job waits in (``jobpulse.job.queue``; default ``"default"``).
+        priority: its priority in that queue, an int (``jobpulse.job.priority``).
+        queued: announce the job when entered; it runs from ``job.start()``.
+        queued_at: when the job was queued, as an aware datetime or seconds since the epoch.
     """
     return JobTracker(
         name,
@@ -69,6 +85,10 @@ def track_job(
         log_level=log_level,
         attributes=attributes,
         capture_logs=capture_logs,
+        queue=queue,
+        priority=priority,
+        queued=queued,
+        queued_at=queued_at,
     )
 
 

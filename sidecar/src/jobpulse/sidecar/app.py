@@ -36,16 +36,17 @@ def features(core: Core) -> list[Feature]:
     """
     feed = FeedFeature(core)
     history = HistoryFeature(core)
+    ingest = IngestFeature(core)
     return [
         GuardFeature(core, feed.admission),
         StorageFeature(core),
         AuthFeature(core),
         history,
-        AlertingFeature(core, feed.hub),
+        AlertingFeature(core, feed.hub, ingest.ingestor.stats),
         ControlFeature(core, history.service),
         feed,
         JobsFeature(core),
-        IngestFeature(core),
+        ingest,
         MetricsFeature(core),
         ConsoleFeature(core),
     ]

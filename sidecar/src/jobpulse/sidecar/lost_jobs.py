@@ -8,6 +8,9 @@ A job restored from history after a restart and not heard from since gets a shor
 grace: a live job resends as soon as its retry backoff or its next heartbeat comes round, so a sender
 that stays silent that long after the sidecar came back is gone (killed with the sidecar, or while it
 was down), and waiting out the whole window would only keep a dead job "running".
+
+A pending job (queued, not started) is never lost: it has no process to heartbeat yet, and may wait
+in its queue for hours. The ``queue_wait`` alert watches jobs that wait too long.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import time
 from collections.abc import Callable
 
 from jobpulse.sidecar.model.events import KIND_LOST, JobEvent
-from jobpulse.sidecar.model.state import LOST, JobState
+from jobpulse.sidecar.model.state import LOST, PENDING, JobState
 from jobpulse.sidecar.printable import printable
 from jobpulse.sidecar.store import JobStore
 from jobpulse.sidecar.tasks import BackgroundTasks
@@ -71,7 +74,7 @@ class LostJobDetector:
         now_ns = self.clock_ns()
         lost = []
         for state in self.store.active():
-            if state.status == LOST or not state.last_seen_ns:
+            if state.status in (LOST, PENDING) or not state.last_seen_ns:
                 continue
             if now_ns > self.deadline_ns(state):
                 event = JobEvent(kind=KIND_LOST, job_id=state.id, seq=state.max_seq, time_ns=now_ns)

@@ -13,7 +13,14 @@ from typing import Any
 import msgspec
 
 from jobpulse.sidecar.model.events import LEVELS
-from jobpulse.sidecar.model.figures import cpu_percent, eta_s, execution_time_s, progress_percent, rate_per_s
+from jobpulse.sidecar.model.figures import (
+    cpu_percent,
+    eta_s,
+    execution_time_s,
+    progress_percent,
+    rate_per_s,
+    wait_s,
+)
 from jobpulse.sidecar.model.state import JobState, LogLine, StepTiming
 from jobpulse.sidecar.timestamps import to_datetime
 
@@ -81,6 +88,11 @@ class JobSummary(msgspec.Struct, frozen=True):
     resume_requested: bool
     cancel_requested: bool
     pending_command: ControlView | None
+    # Jobs announced before they ran (jobpulse.job.queued); all None for the others.
+    queue: str | None
+    priority: int | None
+    queued_at: datetime | None
+    wait_s: float | None
 
 
 class ProgressView(msgspec.Struct, frozen=True):
@@ -208,6 +220,10 @@ def summary(state: JobState, now_ns: int, ack_timeout_s: float) -> JobSummary:
         resume_requested=pending == "resume",
         cancel_requested=pending == "cancel",
         pending_command=control_view(state, now_ns, ack_timeout_s),
+        queue=state.queue,
+        priority=state.priority,
+        queued_at=to_datetime(state.queued_ns),
+        wait_s=wait_s(state, now_ns),
     )
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from types import FrameType
 
 import uvicorn
 from litestar import Litestar
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from jobpulse.sidecar.allocator import keep_large_buffers_in_mmap
 from jobpulse.sidecar.app import create_app
+from jobpulse.sidecar.ingest.receiver import ARRIVED_AT
 from jobpulse.sidecar.plugin import features_of
 from jobpulse.sidecar.settings import Settings, SettingsError
 
@@ -18,6 +21,22 @@ from jobpulse.sidecar.settings import Settings, SettingsError
 _WS_MAX_MESSAGE_BYTES = 64 * 1024
 # uvicorn waits for in-flight requests before shutting down; past this it stops waiting.
 _GRACEFUL_SHUTDOWN_S = 10
+
+
+class ArrivalStampingProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
+    """uvicorn's HTTP protocol (httptools, or h11 without it), stamping each request with when its
+    bytes were read.
+
+    A request's task starts, and its body is read, only when the event loop gets to them; the stamp
+    is where ingest's queue time (``jobpulse_sidecar_ingest_queue_seconds``) starts.
+    """
+
+    def data_received(self, data: bytes) -> None:
+        arrived = time.perf_counter()
+        cycle = self.cycle
+        super().data_received(data)
+        if self.cycle is not cycle and self.cycle is not None:
+            self.cycle.scope[ARRIVED_AT] = arrived
 
 
 def uvicorn_config(settings: Settings, app: Litestar) -> uvicorn.Config:
@@ -28,6 +47,7 @@ def uvicorn_config(settings: Settings, app: Litestar) -> uvicorn.Config:
         port=settings.port,
         log_level=settings.log_level,
         access_log=settings.access_log,
+        http=ArrivalStampingProtocol,
         ws_max_size=_WS_MAX_MESSAGE_BYTES,
         # permessage-deflate costs about a third of the feed's throughput: opt-in only.
         ws_per_message_deflate=settings.feed_compression,

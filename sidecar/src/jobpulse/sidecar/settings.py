@@ -57,6 +57,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     feed_client_max_lag_s: PositiveFloat = 2.0
     feed_send_timeout_s: PositiveFloat = 10.0
     feed_compression: bool = False
+    # For tests only: hold every live-feed flush back this long, as a sidecar that cannot keep up would.
+    feed_test_delay_ms: Annotated[int, msgspec.Meta(ge=0)] = 0
     feed_max_connections: Positive = 2000
     feed_max_connections_per_client: Positive = 1000
 

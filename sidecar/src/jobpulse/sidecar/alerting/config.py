@@ -24,6 +24,7 @@ Ratio = Annotated[float, msgspec.Meta(gt=0, le=1)]
 Count = Annotated[int, msgspec.Meta(ge=1)]
 Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 GroupField = Literal["job_type", "job_name", "host", "severity"]
+FailureScope = Literal["job_type", "all"]
 
 # Apprise's own tag that every channel carries implicitly: a rule with it notifies every channel.
 ALL_CHANNELS = "all"
@@ -98,6 +99,69 @@ class ErrorRateRule(RuleConfig, kw_only=True, forbid_unknown_fields=True):
     min_processed: Count = 100
 
 
+class FleetFailureRateRule(RuleConfig, kw_only=True, forbid_unknown_fields=True):
+    """The share of failed runs among the last ``window_jobs`` jobs of a type (or of all jobs) that
+    ended within ``window_s``, above ``max_ratio`` once ``min_jobs`` of them have ended.
+
+    Completed and failed runs count; cancelled ones do not (an operator's decision is no failure).
+    """
+
+    severity: Severity = "high"
+    max_ratio: Ratio = 0.1
+    window_jobs: Count = 20
+    window_s: Seconds = 3600.0
+    # So that one failure among the first two runs pages no one.
+    min_jobs: Count = 10
+    # Per job type, across all jobs, or both.
+    scopes: Annotated[list[FailureScope], msgspec.Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: ["job_type"]
+    )
+
+    def __post_init__(self) -> None:
+        if self.min_jobs > self.window_jobs:
+            raise ValueError(f"min_jobs ({self.min_jobs}) is more than window_jobs ({self.window_jobs})")
+
+
+class QueueDepthRule(RuleConfig, kw_only=True, forbid_unknown_fields=True):
+    """More than ``max_pending`` jobs waiting (pending) in one queue."""
+
+    max_pending: Count = 50
+
+
+class QueueWaitRule(RuleConfig, kw_only=True, forbid_unknown_fields=True):
+    """The job waiting longest in a queue has waited more than ``max_wait_s``."""
+
+    max_wait_s: Seconds = 600.0
+
+
+class FeedDelayRule(RuleConfig, kw_only=True, forbid_unknown_fields=True):
+    """The live feed's delay from ingest to a client's socket: its ``quantile`` over the last
+    ``window_s`` above ``max_delay_s``, once ``min_frames`` frames were sent in the window."""
+
+    max_delay_s: Seconds = 0.5
+    quantile: Ratio = 0.95
+    window_s: Seconds = 60.0
+    min_frames: Count = 20
+
+
+class IngestLagRule(RuleConfig, kw_only=True, forbid_unknown_fields=True):
+    """OTLP export requests queue up: the ``quantile`` of their wait before folding over the last
+    ``window_s`` above ``max_queue_s``, once ``min_requests`` requests came in the window."""
+
+    max_queue_s: Seconds = 1.0
+    quantile: Ratio = 0.95
+    window_s: Seconds = 60.0
+    min_requests: Count = 10
+
+
+class FeedConnectionFailuresRule(RuleConfig, kw_only=True, forbid_unknown_fields=True):
+    """Live-feed connections failing: failed handshakes, forced resyncs (clients too slow) and dropped
+    clients, more than ``max_per_minute`` a minute on average over the last ``window_s``."""
+
+    max_per_minute: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    window_s: Seconds = 300.0
+
+
 class AlertmanagerRule(RuleConfig, kw_only=True, forbid_unknown_fields=True):
     """Alerts received from Prometheus Alertmanager; ``severity`` applies when the alert has no
     usable ``severity`` label."""
@@ -113,8 +177,13 @@ class Rules(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     job_lost: JobLostRule = msgspec.field(default_factory=JobLostRule)
     resource_pressure: ResourcePressureRule = msgspec.field(default_factory=ResourcePressureRule)
     error_rate: ErrorRateRule = msgspec.field(default_factory=ErrorRateRule)
+    fleet_failure_rate: FleetFailureRateRule = msgspec.field(default_factory=FleetFailureRateRule)
+    queue_depth: QueueDepthRule = msgspec.field(default_factory=QueueDepthRule)
+    queue_wait: QueueWaitRule = msgspec.field(default_factory=QueueWaitRule)
+    feed_delay: FeedDelayRule = msgspec.field(default_factory=FeedDelayRule)
+    ingest_lag: IngestLagRule = msgspec.field(default_factory=IngestLagRule)
+    feed_connection_failures: FeedConnectionFailuresRule = msgspec.field(default_factory=FeedConnectionFailuresRule)
     alertmanager: AlertmanagerRule = msgspec.field(default_factory=AlertmanagerRule)
-
 
 
 class ChannelConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -1,9 +1,10 @@
 """AlertEngine: when rules run, and the lifecycle of what they find.
 
 - On every applied event (JobStore listener) it runs only the cheap, event-driven rules whose inputs
-  changed (status, counts, resources): a few comparisons, no I/O. Time-driven rules (overdue,
-  predicted overrun, stalled), repeats, expiry and group flushing run on a ticker; host resources on a
-  sampler in a thread.
+  changed (status, counts, resources): a few comparisons, no I/O; a job's end also feeds the fleet
+  failure rate. Time-driven rules (overdue, predicted overrun, stalled), the fleet's queues and the
+  sidecar's own figures (fleet.py), repeats, expiry and group flushing run on a ticker; host resources
+  on a sampler in a thread.
 - An alert fires once per dedupe key (rule + job or host) and resolves when its condition clears or
   its job ends; a failed job's alert resolves when a later run of the same job name completes.
 - Notifications are grouped: the first alert of a (rule, event, ``group_by`` fields) group waits
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -25,6 +27,7 @@ import msgspec
 from jobpulse.sidecar.alerting import rules
 from jobpulse.sidecar.alerting.config import AlertingSettings, RuleConfig
 from jobpulse.sidecar.alerting.delivery import Delivery, Outgoing
+from jobpulse.sidecar.alerting.fleet import FLEET_FAILURE_RATE, QUEUE_DEPTH, QUEUE_WAIT, Check, FleetWatch
 from jobpulse.sidecar.alerting.hints import HintBook
 from jobpulse.sidecar.alerting.host import HostSampler
 from jobpulse.sidecar.alerting.model import (
@@ -33,6 +36,7 @@ from jobpulse.sidecar.alerting.model import (
 from jobpulse.sidecar.alerting.repository import AlertRepository
 from jobpulse.sidecar.feed import protocol
 from jobpulse.sidecar.feed.hub import FeedHub
+from jobpulse.sidecar.ingest.receiver import IngestStats
 from jobpulse.sidecar.model.events import KIND_LOG
 from jobpulse.sidecar.model.state import COMPLETED, FAILED, LOST, PAUSED, RUNNING, JobState
 from jobpulse.sidecar.store import JobChange, JobStore
@@ -68,6 +72,7 @@ class AlertEngine:
         delivery: Delivery,
         *,
         hub: FeedHub | None = None,
+        ingest: IngestStats | None = None,
         sampler: HostSampler | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
@@ -80,6 +85,7 @@ class AlertEngine:
         self.sampler = sampler
         self.clock_ns = clock_ns
         self.hints = HintBook(settings.hints, settings.builtin_hints)
+        self.fleet = FleetWatch(sampler.host if sampler is not None else socket.gethostname(), hub, ingest)
         self.active: dict[str, Alert] = {}
         self.silences: list[Silence] = []
         # Learned p95 durations by job name (seconds), refreshed from history.
@@ -180,6 +186,8 @@ class AlertEngine:
         if not state.is_terminal:
             return
         self._progress.pop(state.id, None)
+        if self.rules.fleet_failure_rate.enabled:
+            self._check(self.fleet.job_ended(state, now_ns, self.rules.fleet_failure_rate), now_ns)
         for key in list(self._by_job.get(state.id, ())):
             alert = self.active[key]
             if alert.rule != rules.JOB_FAILED:
@@ -196,6 +204,7 @@ class AlertEngine:
         """One pass of the ticker: time-based rules, repeats and expiry, due group notifications."""
         now_ns = self.clock_ns()
         self.evaluate_jobs(now_ns)
+        self.evaluate_fleet(now_ns)
         self.repeat_and_expire(now_ns)
         self.flush_groups(now_ns)
 
@@ -224,6 +233,41 @@ class AlertEngine:
                             rules.stalled_for(state, since[1], now_ns, stalled) is not None, now_ns,
                             "the job is advancing again" if state.status == RUNNING else "the job was paused",
                             rules.job_stalled, state, since[1], now_ns, stalled)
+
+    def evaluate_fleet(self, now_ns: int) -> None:
+        """The ticker's fleet rules: failure rates as runs age out, queues, the sidecar's own figures."""
+        configured, fleet = self.rules, self.fleet
+        checks: list[Check] = []
+        if configured.fleet_failure_rate.enabled:
+            scopes = self._firing_details(FLEET_FAILURE_RATE, "scope")
+            checks += fleet.aged_failure_rates(configured.fleet_failure_rate, now_ns, scopes)
+        if configured.queue_depth.enabled or configured.queue_wait.enabled:
+            checks += fleet.queues(
+                self.store.active(),
+                now_ns,
+                configured.queue_depth if configured.queue_depth.enabled else None,
+                configured.queue_wait if configured.queue_wait.enabled else None,
+                self._firing_details(QUEUE_DEPTH, "queue") | self._firing_details(QUEUE_WAIT, "queue"),
+            )
+        if configured.feed_delay.enabled:
+            checks += fleet.feed_delay(configured.feed_delay, now_ns)
+        if configured.ingest_lag.enabled:
+            checks += fleet.ingest_lag(configured.ingest_lag, now_ns)
+        if configured.feed_connection_failures.enabled:
+            checks += fleet.feed_connection_failures(configured.feed_connection_failures, now_ns)
+        self._check(checks, now_ns)
+
+    def _firing_details(self, rule: str, field: str) -> set[str]:
+        """``details[field]`` of the sidecar's firing alerts of ``rule``."""
+        return {
+            alert.details[field]
+            for alert in self.active.values()
+            if alert.rule == rule and alert.source != SOURCE_ALERTMANAGER and field in alert.details
+        }
+
+    def _check(self, checks: Iterable[Check], now_ns: int) -> None:
+        for check in checks:
+            self._level(check.key, check.holds, now_ns, check.reason, check.build)
 
     def repeat_and_expire(self, now_ns: int) -> None:
         """Repeats of long-lasting alerts, notices owed since a silence ended, expiry of old failures."""

@@ -11,18 +11,20 @@ from jobpulse.sidecar.alerting.retention import expire_alerts
 from jobpulse.sidecar.alerting.service import Alerting
 from jobpulse.sidecar.alerting.webhook import AlertmanagerController
 from jobpulse.sidecar.feed.hub import FeedHub
+from jobpulse.sidecar.ingest.receiver import IngestStats
 from jobpulse.sidecar.plugin import Core, Feature
 
 
 class AlertingFeature(Feature):
-    """Alerts are stored in the database and published on the live feed (``hub``)."""
+    """Alerts are stored in the database and published on the live feed (``hub``); the fleet rules also
+    watch the feed's delays and failed connections, and ingest's queue time (``ingest``)."""
 
     name = "alerting"
     retention_parts = (expire_alerts,)
 
-    def __init__(self, core: Core, hub: FeedHub) -> None:
+    def __init__(self, core: Core, hub: FeedHub, ingest: IngestStats) -> None:
         super().__init__(core)
-        self.alerting = Alerting(core.settings.alerting, core.store, core.database, hub)
+        self.alerting = Alerting(core.settings.alerting, core.store, core.database, hub, ingest)
 
     def route_handlers(self) -> list[ControllerRouterHandler]:
         return [AlertsController, NotificationsController, AlertmanagerController]

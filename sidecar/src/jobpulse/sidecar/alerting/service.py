@@ -10,19 +10,27 @@ from jobpulse.sidecar.alerting.engine import AlertEngine
 from jobpulse.sidecar.alerting.host import HostSampler
 from jobpulse.sidecar.alerting.repository import AlertRepository
 from jobpulse.sidecar.feed.hub import FeedHub
+from jobpulse.sidecar.ingest.receiver import IngestStats
 from jobpulse.sidecar.store import JobStore
 
 
 class Alerting:
     """Owns alerting's parts. Start it after the history database is migrated; stop it before."""
 
-    def __init__(self, settings: AlertingSettings, store: JobStore, database: AsyncEngine, hub: FeedHub) -> None:
+    def __init__(
+        self, settings: AlertingSettings, store: JobStore, database: AsyncEngine, hub: FeedHub, ingest: IngestStats
+    ) -> None:
         self.settings = settings
         self.repository = AlertRepository(database)
         self.delivery = Delivery([Channel(config) for config in settings.channels], settings.delivery, self.repository)
         pressure = settings.rules.resource_pressure
         self.engine = AlertEngine(
-            settings, store, self.repository, self.delivery, hub=hub,
+            settings,
+            store,
+            self.repository,
+            self.delivery,
+            hub=hub,
+            ingest=ingest,
             sampler=HostSampler(pressure.disk_path) if pressure.enabled else None,
         )
 

@@ -24,11 +24,13 @@ from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
-from jobpulse.instrumentation import track_job
+from jobpulse.instrumentation import Job, track_job
 
 log = logging.getLogger("demo")
 
 COUNTRIES = ["DE", "FR", "NL", "SE", "US", "GB", "ES", "IT", "PL", "JP"]
+# Every demo job is announced in this queue first and waits there for a worker.
+QUEUE = "demo-etl"
 
 
 class Pace:
@@ -39,6 +41,12 @@ class Pace:
 
     def __call__(self, seconds: float) -> None:
         time.sleep(seconds / self.speed)
+
+
+def _wait_turn(job: Job, pace: Pace, wait_s: float) -> None:
+    """Wait in the queue (the job is ``pending``), then start."""
+    pace(wait_s)
+    job.start()
 
 
 def _orders(rng: random.Random, count: int) -> Iterator[dict[str, str]]:
@@ -77,7 +85,7 @@ def _validate(row: dict[str, str]) -> str | None:
     return None
 
 
-def csv_import(workdir: Path, pace: Pace, rng: random.Random, **_: object) -> None:
+def csv_import(workdir: Path, pace: Pace, rng: random.Random, wait_s: float = 0.0, **_: object) -> None:
     """Generate an orders CSV with some damaged rows, parse and validate it, write the clean rows."""
     rows = 20_000
     source = workdir / "orders.csv"
@@ -90,7 +98,10 @@ def csv_import(workdir: Path, pace: Pace, rng: random.Random, **_: object) -> No
         total=rows,
         steps=steps,
         expected_duration=30 / pace.speed,
+        queue=QUEUE,
+        queued=True,
     ) as job:
+        _wait_turn(job, pace, wait_s)
         with job.step("generate"):
             with source.open("w", newline="") as out:
                 writer = csv.DictWriter(out, fieldnames=list(next(_orders(random.Random(0), 1))))
@@ -161,7 +172,7 @@ def _map(record: dict[str, str]) -> dict[str, str]:
     return mapped
 
 
-def field_mapping(workdir: Path, pace: Pace, rng: random.Random, **_: object) -> None:
+def field_mapping(workdir: Path, pace: Pace, rng: random.Random, wait_s: float = 0.0, **_: object) -> None:
     """Map legacy customer records onto the new schema, normalising phones and country codes."""
     records = list(_legacy_customers(rng, 12_000))
     out_path = workdir / "customers.jsonl"
@@ -172,7 +183,10 @@ def field_mapping(workdir: Path, pace: Pace, rng: random.Random, **_: object) ->
         total=len(records),
         steps=["load-mapping", "map", "export"],
         expected_duration=25 / pace.speed,
+        queue=QUEUE,
+        queued=True,
     ) as job:
+        _wait_turn(job, pace, wait_s)
         with job.step("load-mapping"):
             log.info("mapping %d source fields onto the target schema", len(_MAPPING))
             pace(1.5)
@@ -212,7 +226,7 @@ def _post(url: str, batch: list[dict[str, object]], pace: Pace, attempts: int = 
             pace(0.3 * 2**attempt)
 
 
-def api_upload(workdir: Path, pace: Pace, rng: random.Random, api_url: str, **_: object) -> None:
+def api_upload(workdir: Path, pace: Pace, rng: random.Random, api_url: str, wait_s: float = 0.0, **_: object) -> None:
     """Upload contact records to an HTTP API in batches, retrying busy answers."""
     records = [{"id": n, "email": f"contact{n}@example.com", "score": rng.randint(0, 100)} for n in range(6000)]
     batch_size = 50
@@ -223,7 +237,10 @@ def api_upload(workdir: Path, pace: Pace, rng: random.Random, api_url: str, **_:
         total=len(records),
         steps=["prepare", "upload"],
         expected_duration=25 / pace.speed,
+        queue=QUEUE,
+        queued=True,
     ) as job:
+        _wait_turn(job, pace, wait_s)
         with job.step("prepare"):
             log.info("uploading %d records in batches of %d to %s", len(records), batch_size, api_url)
             pace(1)
@@ -236,7 +253,7 @@ def api_upload(workdir: Path, pace: Pace, rng: random.Random, api_url: str, **_:
             log.info("upload finished")
 
 
-def warehouse_load(workdir: Path, pace: Pace, rng: random.Random, **_: object) -> None:
+def warehouse_load(workdir: Path, pace: Pace, rng: random.Random, wait_s: float = 0.0, **_: object) -> None:
     """Load fact rows into SQLite; a duplicate key in the feed makes it fail, as it does in real life."""
     rows = [(n, rng.choice(COUNTRIES), round(rng.uniform(1, 500), 2)) for n in range(1, 15_001)]
     rows.insert(rng.randint(8000, 12000), rows[rng.randint(0, 7000)])
@@ -249,7 +266,10 @@ def warehouse_load(workdir: Path, pace: Pace, rng: random.Random, **_: object) -
         total=len(rows),
         steps=["create-schema", "load", "index"],
         expected_duration=20 / pace.speed,
+        queue=QUEUE,
+        queued=True,
     ) as job:
+        _wait_turn(job, pace, wait_s)
         connection = sqlite3.connect(database)
         try:
             with job.step("create-schema"):
@@ -288,12 +308,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", type=float, default=1.0)
     parser.add_argument("--api-url", default="")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--wait", type=float, default=0.0, help="seconds to wait in the queue before starting")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args.workdir.mkdir(parents=True, exist_ok=True)
     try:
-        JOBS[args.job](workdir=args.workdir, pace=Pace(args.speed), rng=random.Random(args.seed), api_url=args.api_url)
+        JOBS[args.job](
+            workdir=args.workdir,
+            pace=Pace(args.speed),
+            rng=random.Random(args.seed),
+            api_url=args.api_url,
+            wait_s=args.wait,
+        )
     except KeyboardInterrupt:
         return 130
     except Exception as error:

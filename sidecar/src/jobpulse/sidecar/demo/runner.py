@@ -107,7 +107,7 @@ class DemoRunner:
             if process.returncode is None:
                 process.kill()
 
-    async def _run_job(self, name: str, api_url: str) -> int:
+    async def _run_job(self, name: str, api_url: str, wait_s: float) -> int:
         env = dict(os.environ, OTEL_EXPORTER_OTLP_ENDPOINT=self.base_url, OTEL_SERVICE_NAME="jobpulse-demo")
         if self.export_headers:
             env["OTEL_EXPORTER_OTLP_HEADERS"] = self.export_headers
@@ -124,6 +124,8 @@ class DemoRunner:
             api_url,
             "--seed",
             str(next(self._seeds)),
+            "--wait",
+            str(wait_s),
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
@@ -153,7 +155,8 @@ class DemoRunner:
     async def _job_loop(self, name: str, api_url: str, rng: random.Random) -> None:
         pause = rng.uniform(0, 3)
         while not await self._stopped_within(pause / self.speed):
-            await self._run_job(name, api_url)
+            # Each run waits in the demo's queue for a moment before it starts.
+            await self._run_job(name, api_url, rng.uniform(0.5, 3))
             if self.once:
                 return
             pause = rng.uniform(3, 8)

@@ -14,6 +14,9 @@ Why it is built this way (docs/architecture.md has the measurements):
   waiting, or the oldest waiting longer than ``max_lag_s``) is resynced rather than allowed to grow
   memory, read stale news or slow the others; one whose socket stops draining altogether is
   disconnected.
+- The hub watches its own delay: each message remembers when what it reports was ingest, each frame
+  carries the oldest such time per message type, and when a client's socket has taken the frame the
+  delay is observed once per message type in it (per frame, not per message).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import msgspec
 
 from jobpulse.sidecar import schemas
 from jobpulse.sidecar.feed.protocol import (
+    ALERT,
     JOB_LOG,
     JOB_PROGRESS,
     JOB_STATUS_UPDATE,
@@ -42,6 +46,7 @@ from jobpulse.sidecar.feed.protocol import (
 )
 from jobpulse.sidecar.model.events import KIND_LOG, LEVEL_NUMBERS
 from jobpulse.sidecar.model.fold import folded_line
+from jobpulse.sidecar.latency import Histogram
 from jobpulse.sidecar.model.state import JobState
 from jobpulse.sidecar.settings import DEFAULT_ACK_TIMEOUT_S
 from jobpulse.sidecar.store import JobChange, JobStore
@@ -53,6 +58,29 @@ log = logging.getLogger("jobpulse.sidecar.feed")
 _encode = msgspec.json.Encoder().encode
 # Replayed history is sent in frames of at most this many messages.
 _REPLAY_CHUNK = 500
+
+# Why a client was sent a resync: its queue was full, its oldest frame too old, or the cursor it
+# resumed from is not in the replay ring (older than the ring, or from another sidecar).
+RESYNC_BACKLOG = "backlog"
+RESYNC_LAG = "lag"
+RESYNC_CURSOR = "cursor"
+RESYNC_CAUSES = (RESYNC_BACKLOG, RESYNC_LAG, RESYNC_CURSOR)
+# The causes the sidecar forces on a client that could not keep up.
+FORCED_RESYNCS = (RESYNC_BACKLOG, RESYNC_LAG)
+
+# Why a connection failed before its first frame: connect parameters the feed refuses, a client that
+# went away during the handshake, an error of the sidecar's, a cap on open connections.
+HANDSHAKE_INVALID = "invalid_parameters"
+HANDSHAKE_GONE = "client_gone"
+HANDSHAKE_ERROR = "error"
+HANDSHAKE_CAPACITY = "capacity"
+
+# The message types whose delay from ingest to the socket is measured.
+_MEASURED_TYPES = (JOB_STATUS_UPDATE, JOB_PROGRESS, JOB_LOG, ALERT)
+
+# For each message type a frame holds: its delay histogram, and the oldest ingest time (ns) of the
+# messages of that type in the frame. Resolved once per group, so a client's send costs no lookup.
+Origins = tuple[tuple[Histogram, int], ...]
 
 
 class FeedClient:
@@ -67,12 +95,13 @@ class FeedClient:
         self.remote = remote
         self.connected_at = datetime.now(UTC)
         self.subscription = subscription
-        # (monotonic time queued, frame): the age of the oldest entry is the client's lag.
-        self.queue: deque[tuple[float, str]] = deque()
+        # (monotonic time queued, frame, its origins): the age of the oldest entry is the client's lag.
+        self.queue: deque[tuple[float, str, Origins]] = deque()
         self.queue_frames = queue_frames
         self.max_lag_s = max_lag_s
         self.wake = asyncio.Event()
         self.needs_resync = False
+        self.resync_cause = RESYNC_LAG
         self.sending_since: float | None = None
         self.frames_sent = 0
         self.frames_dropped = 0
@@ -80,25 +109,27 @@ class FeedClient:
         # Set by the connection handler: how to tear the connection down when the hub drops it.
         self.abort: Callable[[], None] | None = None
 
-    def enqueue(self, frame: str, now: float) -> None:
+    def enqueue(self, frame: str, now: float, origins: Origins = ()) -> None:
         """Queue a feed frame built at monotonic time ``now``; when the client lags too far, drop the
         backlog and owe it a resync."""
         if self.needs_resync:
             self.frames_dropped += 1
             return
         queue = self.queue
-        if len(queue) >= self.queue_frames or (queue and now - queue[0][0] > self.max_lag_s):
+        full = len(queue) >= self.queue_frames
+        if full or (queue and now - queue[0][0] > self.max_lag_s):
             self.frames_dropped += len(self.queue) + 1
             self.queue.clear()
             self.needs_resync = True
+            self.resync_cause = RESYNC_BACKLOG if full else RESYNC_LAG
             self.resyncs += 1
         else:
-            queue.append((now, frame))
+            queue.append((now, frame, origins))
         self.wake.set()
 
     def reply(self, frame: str) -> None:
         """Queue a direct answer (pong, error, snapshot); never dropped."""
-        self.queue.append((time.monotonic(), frame))
+        self.queue.append((time.monotonic(), frame, ()))
         self.wake.set()
 
     def describe(self) -> dict[str, Any]:
@@ -115,12 +146,13 @@ class FeedClient:
 
 
 class _Pending:
-    """Changes collected during the current tick, in arrival order."""
+    """Changes collected during the current tick, in arrival order: (message type, payload, when what
+    it reports was ingested, ns)."""
 
     __slots__ = ("entries", "progress_at")
 
     def __init__(self) -> None:
-        self.entries: list[tuple[str, Any] | None] = []
+        self.entries: list[tuple[str, Any, int] | None] = []
         self.progress_at: dict[str, int] = {}
 
 
@@ -137,9 +169,12 @@ class FeedHub:
         max_lag_s: float = 2.0,
         send_timeout_s: float = 10.0,
         ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S,
+        test_delay_s: float = 0.0,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.store = store
+        # Tests only: every flush waits this much longer, as a sidecar that cannot keep up would.
+        self.test_delay_s = test_delay_s
         self.ack_timeout_s = ack_timeout_s
         self.tick_s = tick_s
         self.queue_frames = queue_frames
@@ -158,9 +193,29 @@ class FeedHub:
         self._snapshot_cache: dict[tuple[Subscription, str], tuple[int, str]] = {}
         self._tasks = BackgroundTasks()
         self.messages_published = 0
-        self.resyncs_sent = 0
+        self.resyncs = dict.fromkeys(RESYNC_CAUSES, 0)
         self.clients_dropped = 0
+        self.handshake_failures = dict.fromkeys(
+            (HANDSHAKE_INVALID, HANDSHAKE_GONE, HANDSHAKE_ERROR, HANDSHAKE_CAPACITY), 0
+        )
+        # Seconds from ingest to a client's socket taking the frame, by message type.
+        self.send_delay = {message_type: Histogram() for message_type in _MEASURED_TYPES}
         store.add_listener(self.on_change)
+
+    @property
+    def resyncs_sent(self) -> int:
+        """Resyncs sent, whatever their cause."""
+        return sum(self.resyncs.values())
+
+    @property
+    def connection_failures(self) -> int:
+        """Failed handshakes, forced resyncs and dropped clients since start."""
+        forced = sum(self.resyncs[cause] for cause in FORCED_RESYNCS)
+        return sum(self.handshake_failures.values()) + forced + self.clients_dropped
+
+    def handshake_failed(self, reason: str) -> None:
+        """Count a connection that failed before its first frame, for ``reason``."""
+        self.handshake_failures[reason] = self.handshake_failures.get(reason, 0) + 1
 
     # ---- collecting ---------------------------------------------------------------------------
 
@@ -168,22 +223,26 @@ class FeedHub:
         """JobStore listener: note what the change means for the feed."""
         old, new, event = change
         pending = self._pending
+        # Events the sidecar makes itself (lost marks, control requests) were never ingested.
+        origin = event.received_ns or self.clock_ns()
         if old is None or old.status != new.status or old.pending_action != new.pending_action:
-            pending.entries.append((JOB_STATUS_UPDATE, new))
+            pending.entries.append((JOB_STATUS_UPDATE, new, origin))
         if event.kind == KIND_LOG:
-            pending.entries.append((JOB_LOG, (new, folded_line(new, event, self.store.limits))))
+            pending.entries.append((JOB_LOG, (new, folded_line(new, event, self.store.limits)), origin))
         elif old is not None and not new.is_terminal and _moved(old, new):
             previous = pending.progress_at.get(new.id)
             if previous is not None:
+                # The surviving message carries the changes it replaces: its delay counts from the oldest.
+                origin = min(origin, pending.entries[previous][2])  # type: ignore[index]
                 pending.entries[previous] = None
             pending.progress_at[new.id] = len(pending.entries)
-            pending.entries.append((JOB_PROGRESS, new))
+            pending.entries.append((JOB_PROGRESS, new, origin))
         if not self._wake.is_set():
             self._wake.set()
 
     def publish(self, message_type: str, data: Any, meta: MessageMeta) -> None:
-        """Queue a message that does not come from a job change (alerts)."""
-        self._pending.entries.append((message_type, (data, meta)))
+        """Queue a message that does not come from a job change (alerts); its delay counts from now."""
+        self._pending.entries.append((message_type, (data, meta), self.clock_ns()))
         if not self._wake.is_set():
             self._wake.set()
 
@@ -206,7 +265,7 @@ class FeedHub:
             await self._wake.wait()
             self._wake.clear()
             # Idle feeds flush at once; busy ones at most once per tick, batching what arrived.
-            delay = self._last_flush + self.tick_s - loop.time()
+            delay = self._last_flush + self.tick_s - loop.time() + self.test_delay_s
             if delay > 0:
                 await asyncio.sleep(delay)
             self._last_flush = loop.time()
@@ -222,26 +281,32 @@ class FeedHub:
             return
         now_ns = self.clock_ns()
         timestamp = to_datetime(now_ns)
-        published: list[tuple[MessageMeta, bytes]] = []
+        published: list[tuple[MessageMeta, bytes, int]] = []
         for entry in pending.entries:
             if entry is None:
                 continue
-            message_type, payload = entry
+            message_type, payload, origin = entry
             data, meta = self._render(message_type, payload, now_ns)
             self.cursor += 1
             raw = _encode(ServerMessage(message_type, timestamp, self.cursor, data))
             self._ring.append((self.cursor, meta, raw))
-            published.append((meta, raw))
+            published.append((meta, raw, origin))
         self.messages_published += len(published)
         self._snapshot_cache.clear()
         queued_at = time.monotonic()
+        everything: Origins | None = None
         for subscription, clients in self._groups.items():
-            parts = [raw for meta, raw in published if subscription.matches(meta)]
-            if not parts:
+            matched = [entry for entry in published if subscription.matches(entry[0])]
+            if not matched:
                 continue
-            frame = _frame(parts)
+            frame = _frame([raw for _, raw, _ in matched])
+            if len(matched) < len(published):
+                origins = self._origins(matched)
+            else:
+                # Most groups take every message: their origins are worked out once per flush.
+                origins = everything = everything or self._origins(published)
             for client in clients:
-                client.enqueue(frame, queued_at)
+                client.enqueue(frame, queued_at, origins)
 
     def _render(self, message_type: str, payload: Any, now_ns: int) -> tuple[Any, MessageMeta]:
         if message_type == JOB_PROGRESS:
@@ -319,7 +384,7 @@ class FeedHub:
             return
         oldest = ring[0][0] if ring else self.cursor + 1
         if cursor > self.cursor or cursor < oldest - 1:
-            self.resyncs_sent += 1
+            self.resyncs[RESYNC_CURSOR] += 1
             client.resyncs += 1
             client.reply(self.snapshot(client.subscription, RESYNC))
             return
@@ -337,14 +402,33 @@ class FeedHub:
             client.wake.clear()
             if client.needs_resync:
                 client.needs_resync = False
-                self.resyncs_sent += 1
-                queue.appendleft((time.monotonic(), self.snapshot(client.subscription, RESYNC)))
+                self.resyncs[client.resync_cause] += 1
+                queue.appendleft((time.monotonic(), self.snapshot(client.subscription, RESYNC), ()))
             while queue:
-                _, frame = queue.popleft()
+                _, frame, origins = queue.popleft()
                 client.sending_since = time.monotonic()
                 await send(frame)
                 client.sending_since = None
                 client.frames_sent += 1
+                if origins:
+                    now_ns = self.clock_ns()
+                    for histogram, origin_ns in origins:
+                        histogram.observe((now_ns - origin_ns) / 1e9)
+
+    def _origins(self, entries: list[tuple[MessageMeta, bytes, int]]) -> Origins:
+        oldest: dict[str, int] = {}
+        for meta, _, origin in entries:
+            known = oldest.get(meta.type)
+            if known is None or origin < known:
+                oldest[meta.type] = origin
+        send_delay = self.send_delay
+        origins = []
+        for message_type, origin in oldest.items():
+            histogram = send_delay.get(message_type)
+            if histogram is None:
+                histogram = send_delay[message_type] = Histogram()
+            origins.append((histogram, origin))
+        return tuple(origins)
 
     async def _watchdog_loop(self) -> None:
         while True:

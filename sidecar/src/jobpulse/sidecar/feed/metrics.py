@@ -8,7 +8,7 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from jobpulse.sidecar.feed.hub import FeedClient, FeedHub
-from jobpulse.sidecar.metrics.families import counter, gauge
+from jobpulse.sidecar.metrics.families import counter, gauge, histogram, labelled_counter
 
 
 class _DroppedFrames:
@@ -28,7 +28,8 @@ class _DroppedFrames:
 
 
 class FeedCollector(Collector):
-    """``jobpulse_sidecar_feed_*``: clients, queued frames, messages, drops and resyncs."""
+    """``jobpulse_sidecar_feed_*``: clients, queued frames, messages, drops, resyncs by cause, failed
+    handshakes by reason and the send delay by message type."""
 
     def __init__(self, hub: FeedHub) -> None:
         self.hub = hub
@@ -51,8 +52,25 @@ class FeedCollector(Collector):
             "Frames dropped from the queues of clients that fell behind (each is then resynced).",
             self._dropped.total(clients),
         )
-        yield counter(
-            "jobpulse_sidecar_feed_resyncs", "Resync messages (fresh snapshots) sent to clients.", hub.resyncs_sent
+        yield labelled_counter(
+            "jobpulse_sidecar_feed_resyncs",
+            "Resync messages (fresh snapshots) sent to clients, by cause: backlog (queue full), lag (oldest "
+            "queued frame too old), cursor (resumed from a cursor the replay ring no longer holds).",
+            "cause",
+            hub.resyncs,
+        )
+        yield labelled_counter(
+            "jobpulse_sidecar_feed_handshake_failures",
+            "Live-feed connections that failed before their first frame, by reason.",
+            "reason",
+            hub.handshake_failures,
+        )
+        yield histogram(
+            "jobpulse_sidecar_feed_send_delay_seconds",
+            "Delay from ingest to a client's socket taking the frame, by message type: one observation per "
+            "frame and message type in it, for the oldest message of that type.",
+            ["type"],
+            [([message_type], observed) for message_type, observed in sorted(hub.send_delay.items())],
         )
         yield counter(
             "jobpulse_sidecar_feed_clients_dropped",

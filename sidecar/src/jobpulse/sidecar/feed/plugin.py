@@ -30,6 +30,7 @@ class FeedFeature(Feature):
             max_lag_s=settings.feed_client_max_lag_s,
             send_timeout_s=settings.feed_send_timeout_s,
             ack_timeout_s=settings.control_ack_timeout_s,
+            test_delay_s=settings.feed_test_delay_ms / 1000,
         )
         self.admission = FeedAdmission(settings.feed_max_connections, settings.feed_max_connections_per_client)
 

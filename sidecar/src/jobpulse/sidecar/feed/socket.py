@@ -11,7 +11,14 @@ from litestar.handlers import WebsocketRouteHandler
 
 from jobpulse.sidecar.api.failures import ServerErrors
 from jobpulse.sidecar.auth.roles import VIEWER, access
-from jobpulse.sidecar.feed.hub import FeedClient, FeedHub
+from jobpulse.sidecar.feed.hub import (
+    HANDSHAKE_CAPACITY,
+    HANDSHAKE_ERROR,
+    HANDSHAKE_GONE,
+    HANDSHAKE_INVALID,
+    FeedClient,
+    FeedHub,
+)
 from jobpulse.sidecar.feed.protocol import (
     ERROR,
     PONG,
@@ -98,6 +105,7 @@ def live_feed_route(hub: FeedHub, errors: ServerErrors, admission: FeedAdmission
         key = client_key(socket.scope)
         refused = admission.enter(key)
         if refused is not None:
+            hub.handshake_failed(HANDSHAKE_CAPACITY)
             # Accepted only to be closed: a browser sees a close code and reason, never an HTTP status.
             await socket.accept()
             await socket.close(code=_CLOSE_AT_CAPACITY, reason=refused)
@@ -111,10 +119,15 @@ def live_feed_route(hub: FeedHub, errors: ServerErrors, admission: FeedAdmission
 
 
 async def _serve(socket: WebSocket, hub: FeedHub, errors: ServerErrors) -> None:
-    await socket.accept()
+    try:
+        await socket.accept()
+    except (OSError, WebSocketDisconnect):
+        hub.handshake_failed(HANDSHAKE_GONE)
+        return
     try:
         subscription, cursor = _connect_params(socket)
     except ProtocolError as error:
+        hub.handshake_failed(HANDSHAKE_INVALID)
         await socket.send_text(hub.direct(ERROR, {"detail": str(error)}))
         await socket.close(code=_CLOSE_BAD_REQUEST, reason="invalid connect parameters")
         return
@@ -149,6 +162,9 @@ async def _serve(socket: WebSocket, hub: FeedHub, errors: ServerErrors) -> None:
         writer.cancel()
         reader.cancel()
         hub.disconnect(client)
+        # A new connection's handshake ends with its snapshot written; one that resumes has none.
+        if cursor is None and not client.frames_sent and not dropped:
+            hub.handshake_failed(HANDSHAKE_GONE if failure is None else HANDSHAKE_ERROR)
         for task in (writer, reader):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

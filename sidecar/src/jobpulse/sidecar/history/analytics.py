@@ -1,5 +1,5 @@
-"""Analytics over job history: success rates, duration percentiles, throughput, trends, error patterns
-and step bottlenecks.
+"""Analytics over job history: success rates, duration and queue-wait percentiles, throughput, trends,
+error patterns and step bottlenecks.
 
 Percentiles use the ``cume_dist()`` window function, which SQLite (3.25+) and PostgreSQL both have, so
 the database does the sorting and one query serves both backends.
@@ -30,7 +30,7 @@ _ERROR_NAMES_SHOWN = 5
 
 
 class Durations(msgspec.Struct):
-    """Duration percentiles of completed runs, seconds."""
+    """Percentiles of durations, seconds: of completed runs, of queue waits, of steps."""
 
     p50: float | None
     p95: float | None
@@ -62,6 +62,9 @@ class GroupStats(msgspec.Struct):
     active: int
     success_rate: float | None
     duration_s: Durations
+    # How long the group's queued jobs waited before they started (or ended unstarted).
+    waited: int
+    wait_s: Durations
     records_processed: int
     records_failed: int
     records_per_s: float | None
@@ -169,12 +172,16 @@ async def job_analytics(
             cast(func.sum(case((completed, jobs.c.duration_s), else_=0.0)), Float).label("completed_seconds"),
             cast(func.max(case((completed, jobs.c.duration_s))), Float).label("max_duration"),
             cast(func.avg(case((completed, jobs.c.duration_s))), Float).label("mean_duration"),
+            func.count(jobs.c.wait_s).label("waited"),
+            cast(func.max(jobs.c.wait_s), Float).label("max_wait"),
+            cast(func.avg(jobs.c.wait_s), Float).label("mean_wait"),
         )
         .where(in_period)
         .group_by(key)
     )
     duration_ranks = percentiles(key, jobs.c.duration_s, jobs.c.duration_s,
                                  in_period, completed, jobs.c.duration_s.is_not(None))
+    wait_ranks = percentiles(key, jobs.c.wait_s, jobs.c.wait_s, in_period, jobs.c.wait_s.is_not(None))
     bucket_of = (jobs.c.started_ns // bucket_ns).label("bucket")
     trend = (
         select(
@@ -211,6 +218,7 @@ async def job_analytics(
     async with engine.connect() as connection:
         total_rows = (await connection.execute(totals)).all()
         percentile_rows = {row.key: row for row in await connection.execute(duration_ranks)}
+        wait_rows = {row.key: row for row in await connection.execute(wait_ranks)}
         trend_rows = (await connection.execute(trend)).all()
         error_rows = (await connection.execute(errors)).all()
         name_rows = (await connection.execute(error_names)).all()
@@ -243,6 +251,8 @@ async def job_analytics(
                 active=row.active,
                 success_rate=_rate(row.completed, ended),
                 duration_s=_durations(ranks, row.max_duration, row.mean_duration),
+                waited=row.waited,
+                wait_s=_durations(wait_rows.get(row.key), row.max_wait, row.mean_wait),
                 records_processed=row.processed,
                 records_failed=row.records_failed,
                 records_per_s=round(row.completed_processed / row.completed_seconds, 3) if row.completed_seconds else None,

@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from jobpulse.sidecar.model.events import LEVEL_NUMBERS
+from jobpulse.sidecar.model.figures import waited_s
 from jobpulse.sidecar.model.state import JobState, LogLine
 
 _encode_state = msgspec.json.Encoder().encode
@@ -28,7 +29,8 @@ def duration_s(state: JobState) -> float | None:
 
 
 def started_ns(state: JobState) -> int:
-    return state.begun_ns or 0
+    # A job that has not run sorts (and falls in periods) by when it was queued.
+    return state.begun_ns or state.queued_ns or 0
 
 
 def job_row(state: JobState) -> dict[str, Any]:
@@ -63,6 +65,7 @@ def job_row(state: JobState) -> dict[str, Any]:
         "rss_bytes": state.resources.rss_bytes if state.resources else None,
         "ident_seq": state.ident_seq,
         "log_lines": sum(state.log_counts),
+        "wait_s": waited_s(state),
         "state": _encode_state(state),
     }
 

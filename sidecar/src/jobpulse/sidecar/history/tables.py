@@ -56,6 +56,8 @@ jobs = Table(
     Column("log_bytes", BigInteger, nullable=False, default=0),
     Column("log_lines_dropped", BigInteger, nullable=False, default=0),
     Column("state", LargeBinary, nullable=False),
+    # Seconds the job waited in its queue before it started (NULL: not queued, or still waiting).
+    Column("wait_s", Float),
     # Each index carries the id and the columns most often filtered together with its own (status,
     # duration), so a filtered, sorted page of ids — and its count — is read from the index alone.
     Index("ix_jobs_started", "started_ns", "id", "status"),

@@ -8,11 +8,11 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from jobpulse.sidecar.ingest.receiver import Ingestor
-from jobpulse.sidecar.metrics.families import counter
+from jobpulse.sidecar.metrics.families import counter, histogram
 
 
 class IngestCollector(Collector):
-    """``jobpulse_sidecar_ingest_*``: requests, records by outcome, bytes and spans."""
+    """``jobpulse_sidecar_ingest_*``: requests, records by outcome, bytes, spans and queue time."""
 
     def __init__(self, ingestor: Ingestor) -> None:
         self.ingestor = ingestor
@@ -41,3 +41,9 @@ class IngestCollector(Collector):
             "jobpulse_sidecar_ingest_bytes", "Bytes of OTLP request bodies received (decompressed).", stats.bytes
         )
         yield counter("jobpulse_sidecar_ingest_spans", "OTLP spans received (counted, not stored).", stats.spans)
+        yield histogram(
+            "jobpulse_sidecar_ingest_queue_seconds",
+            "Time an OTLP export request waited, from its first bytes being read to its records being folded.",
+            [],
+            [([], stats.queue_time)],
+        )

@@ -23,10 +23,15 @@ from jobpulse.sidecar.auth.roles import INGEST, access
 from jobpulse.sidecar.ingest import otlp_codec as codec
 from jobpulse.sidecar.ingest.otlp_codec import BodyError
 from jobpulse.sidecar.ingest.records import RecordError, origin_of, to_event
+from jobpulse.sidecar.latency import Histogram
 from jobpulse.sidecar.store import JobStore
 
 # How many rejection reasons one partial_success message quotes.
 _QUOTED_ERRORS = 3
+
+# The ASGI scope key under which the server stamps when a request's bytes were first read
+# (``time.perf_counter()``): see jobpulse.sidecar.server.
+ARRIVED_AT = "jobpulse.arrived_at"
 
 
 class IngestStats:
@@ -42,6 +47,9 @@ class IngestStats:
         self.spans = 0
         self.spans_of_jobs = 0
         self.bytes = 0
+        # Seconds from a request's first bytes being read to its records being decoded and folded:
+        # how long export requests queue behind each other (and behind the rest of the event loop).
+        self.queue_time = Histogram()
 
 
 class Ingestor:
@@ -162,6 +170,9 @@ async def _export(
         kind = codec.media_type(request.headers.get("content-type"))
         body = codec.decompress(raw, request.headers.get("content-encoding"), ingestor.max_request_bytes)
         ingestor.stats.bytes += len(body)
+        arrived = request.scope.get(ARRIVED_AT)  # type: ignore[call-overload]
+        if arrived is not None:
+            ingestor.stats.queue_time.observe(time.perf_counter() - arrived)
         return Response(ingest(ingestor, kind, body), media_type=kind)
     except BodyError as error:
         ingestor.stats.requests_rejected += 1

@@ -14,11 +14,13 @@ from jobpulse.sidecar.model import events as ev
 from jobpulse.sidecar.model.events import INT64_MAX, JobEvent, level_from_severity
 
 MAX_JOB_ID_LENGTH = 200
+MAX_QUEUE_LENGTH = 200
 INT32_MAX = 2**31 - 1
 MAX_SECONDS = 10 * 365.25 * 86_400.0
 MAX_CPU_UTILIZATION = 1e5
 
 KIND_OF_EVENT = {
+    conventions.EVENT_QUEUED: ev.KIND_QUEUED,
     conventions.EVENT_START: ev.KIND_START,
     conventions.EVENT_PROGRESS: ev.KIND_PROGRESS,
     conventions.EVENT_STEP: ev.KIND_STEP,
@@ -74,6 +76,8 @@ _as_count = _int_in(0, INT64_MAX)
 _as_seq = _int_in(1, INT64_MAX)
 # Step positions: job_steps.step_index is a 32-bit column on PostgreSQL.
 _as_step_index = _int_in(0, INT32_MAX)
+# Priorities: a 32-bit int, either sign (schedulers differ on which way is urgent).
+_as_priority = _int_in(-INT32_MAX - 1, INT32_MAX)
 # Durations and intervals: up to ten years. Step durations are summed as nanoseconds.
 _as_seconds = _number_in(0.0, MAX_SECONDS)
 # A fraction of one CPU: a machine with more cores than this is not in sight.
@@ -89,6 +93,14 @@ def _as_str(key: str, value: Any) -> str:
 def _as_name(key: str, value: Any) -> str:
     # Names, types, owners, steps and statuses repeat across thousands of events: keep one copy.
     return sys.intern(_as_str(key, value))
+
+
+def _as_queue(key: str, value: Any) -> str:
+    # A queue name becomes a metric label and an alert key: a short, non-empty name.
+    name = _as_name(key, value)
+    if not name or len(name) > MAX_QUEUE_LENGTH:
+        raise RecordError(f"{key} must be a string of 1..{MAX_QUEUE_LENGTH} characters, got {len(name)} characters")
+    return name
 
 
 def _as_str_tuple(key: str, value: Any) -> tuple[str, ...]:
@@ -113,6 +125,8 @@ _EVENT_FIELDS: tuple[tuple[str, str, Callable[[str, Any], Any]], ...] = (
     (conventions.ATTR_EXPECTED_DURATION, "expected_duration_s", _as_seconds),
     (conventions.ATTR_HEARTBEAT_INTERVAL, "heartbeat_interval_s", _as_seconds),
     (conventions.ATTR_STEP_NAMES, "step_names", _as_str_tuple),
+    (conventions.ATTR_QUEUE, "queue", _as_queue),
+    (conventions.ATTR_PRIORITY, "priority", _as_priority),
     (conventions.ATTR_MEMORY_RSS, "rss_bytes", _as_count),
     (conventions.ATTR_MEMORY_VIRTUAL, "vms_bytes", _as_count),
     (conventions.ATTR_CPU_UTILIZATION, "cpu_utilization", _as_cpu),
@@ -219,6 +233,10 @@ def to_event(record: LogRecordData, received_ns: int, origin: dict[str, Any] | N
 def _check_kind(kind: str, fields: dict[str, Any]) -> None:
     if kind == ev.KIND_START and not fields.get("name"):
         raise RecordError(f"{conventions.EVENT_START} requires {conventions.ATTR_JOB_NAME}")
+    if kind == ev.KIND_QUEUED:
+        for attribute, field in ((conventions.ATTR_JOB_NAME, "name"), (conventions.ATTR_QUEUE, "queue")):
+            if not fields.get(field):
+                raise RecordError(f"{conventions.EVENT_QUEUED} requires {attribute}")
     if kind == ev.KIND_END:
         status = fields.get("status")
         if status not in conventions.END_STATUSES:

@@ -8,13 +8,14 @@ from litestar.types import ControllerRouterHandler
 from jobpulse.sidecar.jobs.analytics import AnalyticsController
 from jobpulse.sidecar.jobs.api import JobsController
 from jobpulse.sidecar.jobs.monitor import MonitorController
+from jobpulse.sidecar.jobs.queues import QueuesController
 from jobpulse.sidecar.plugin import Feature
 
 
 class JobsFeature(Feature):
-    """``/api/jobs``, ``/api/analytics`` and ``/api/monitor/jobs``."""
+    """``/api/jobs``, ``/api/analytics``, ``/api/monitor/jobs`` and ``/api/monitor/queues``."""
 
     name = "jobs"
 
     def route_handlers(self) -> list[ControllerRouterHandler]:
-        return [JobsController, AnalyticsController, MonitorController]
+        return [JobsController, AnalyticsController, MonitorController, QueuesController]

@@ -10,6 +10,9 @@ typed ``info`` in OpenMetrics.
 A job's series exist only while it is active (pending, running, paused or lost): they disappear
 with its last scrape before it ended, so series churn follows the jobs and cardinality stays bounded
 by the number of jobs running at once.
+
+Queues are rendered from the same snapshot: pending jobs and the oldest wait per queue and job type,
+zero for a queue and type seen before with nothing waiting now.
 """
 
 from __future__ import annotations
@@ -19,12 +22,15 @@ from collections.abc import Callable, Iterable
 
 from jobpulse.sidecar.metrics.labels import LabelBudget, escape
 from jobpulse.sidecar.model import figures
+from jobpulse.sidecar.model.queues import waiting_by_type
 from jobpulse.sidecar.model.state import ACTIVE_STATUSES, JobState
 from jobpulse.sidecar.printable import printable
 from jobpulse.sidecar.store import JobStore
 
 JOBS_ACTIVE = "jobpulse_jobs_active"
 INFO = "jobpulse_active_job"
+QUEUE_PENDING = "jobpulse_queue_pending_jobs"
+QUEUE_OLDEST_WAIT = "jobpulse_queue_oldest_wait_seconds"
 
 # (name, help) of each per-job gauge, in the order of the values ``_job_values`` returns.
 GAUGES: tuple[tuple[str, str], ...] = (
@@ -105,6 +111,8 @@ class ActiveJobsRenderer:
         self.store = store
         self.budget = budget
         self.known = known
+        # (queue, job type) label pairs that have had a pending job: reported as 0 when none waits.
+        self._queues: set[tuple[str, str]] = set()
 
     def snapshot(self) -> list[JobState]:
         """The active jobs now. Call it on the event loop; the states it returns are immutable."""
@@ -151,4 +159,40 @@ class ActiveJobsRenderer:
                     if value is not None
                 ]
             )
+        out.append(self._render_queues(states, now_ns))
+        return "".join(out)
+
+    def _render_queues(self, states: list[JobState], now_ns: int) -> str:
+        budget = self.budget
+        pending: Counter[tuple[str, str]] = Counter()
+        oldest: dict[tuple[str, str], float] = {}
+        for pair in self._queues:
+            pending[pair] += 0
+            oldest[pair] = 0.0
+        for (queue, job_type), waiting in waiting_by_type(states, now_ns).items():
+            queue_label = budget.queue(queue)
+            pair = (queue_label, budget.queue_job_type(queue_label, job_type))
+            self._queues.add(pair)
+            pending[pair] += waiting.pending
+            oldest[pair] = max(oldest.get(pair, 0.0), waiting.oldest_wait_s)
+        out = [
+            _help(
+                QUEUE_PENDING, "Jobs waiting in a queue (pending: queued, not started), by queue and job type.", "gauge"
+            )
+        ]
+        out.extend(
+            f'{QUEUE_PENDING}{{job_type="{escape(job_type)}",queue="{escape(queue)}"}} {count}\n'
+            for (queue, job_type), count in sorted(pending.items())
+        )
+        out.append(
+            _help(
+                QUEUE_OLDEST_WAIT,
+                "How long the job waiting longest in a queue has waited, seconds (0 when none waits).",
+                "gauge",
+            )
+        )
+        out.extend(
+            f'{QUEUE_OLDEST_WAIT}{{job_type="{escape(job_type)}",queue="{escape(queue)}"}} {_number(wait) or 0}\n'
+            for (queue, job_type), wait in sorted(oldest.items())
+        )
         return "".join(out)

@@ -1,8 +1,9 @@
 """Counters and histograms over finished jobs, kept by a JobStore listener.
 
-The listener returns after two attribute checks for almost every event; it does real work once when a
-job starts (its start event is folded) and once when it ends (its first terminal state). So the cost is
-per job, not per event, and the values are monotonic since the sidecar started: a finished job that is
+The listener returns after three attribute checks for almost every event; it does real work once when
+a job starts (its start event is folded), once when it ends (its first terminal state) and, for a job
+that was queued, once when it is announced and once when its wait is known. So the cost is per job,
+not per event, and the values are monotonic since the sidecar started: a finished job that is
 later evicted from memory still counts. Jobs restored from history at start-up are not announced to
 listeners and so are not counted again.
 
@@ -29,6 +30,8 @@ FINAL_STATUSES = (COMPLETED, FAILED, CANCELLED)
 # Batch jobs and their steps run for seconds to hours (the same buckets as the job-side metrics).
 JOB_BUCKETS = (1, 5, 10, 30, 60, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400, float("inf"))
 STEP_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 300, 600, 1800, 3600, 7200, 21600, float("inf"))
+# Queue waits: from a worker picking a job up at once to a backlog of a day.
+WAIT_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 300, 600, 1800, 3600, 7200, 21600, 86400, float("inf"))
 
 _JOB = ("job_name", "job_type")
 
@@ -103,6 +106,13 @@ class FinishedJobMetrics:
             registry=registry,
         )
 
+        self.wait = Histogram(
+            "jobpulse_jobs_wait_seconds",
+            "How long queued jobs waited before they started (or ended without starting), by queue.",
+            (*_JOB, "queue"),
+            buckets=WAIT_BUCKETS,
+            registry=registry,
+        )
         self.last_failure = Gauge(
             "jobpulse_jobs_last_failure_timestamp_seconds",
             "When a job of this name last failed with this exception type (Unix time, sidecar clock).",
@@ -121,6 +131,8 @@ class FinishedJobMetrics:
             self._started(new)
         if new.is_terminal and (old is None or not old.is_terminal):
             self._ended(new)
+        if new.queued_seq:
+            self._queued(old, new)
 
     def _child(self, metric: MetricWrapperBase, *labels: str) -> Any:
         # prometheus_client validates and locks on every labels() call; a job's end touches a dozen
@@ -147,6 +159,16 @@ class FinishedJobMetrics:
         if labels not in self.known:
             self._introduce(*labels)
         self._child(self.started, *labels).inc()
+
+    def _queued(self, old: JobState | None, new: JobState) -> None:
+        # The wait is known once both the queued and the start (or end) events are in, in either order.
+        if old is not None and old.queued_seq and figures.waited_s(old) is not None:
+            return
+        name, job_type = self.labels_of(new)
+        child = self._child(self.wait, name, job_type, self.budget.within(name, "queue", new.queue))
+        waited = figures.waited_s(new)
+        if waited is not None:
+            child.observe(waited)
 
     def _ended(self, state: JobState) -> None:
         name, job_type = labels = self.labels_of(state)

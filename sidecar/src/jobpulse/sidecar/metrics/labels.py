@@ -54,6 +54,14 @@ class LabelBudget:
         """The label value for job type ``value`` of jobs named ``job_name``."""
         return self.within(job_name, "job_type", value)
 
+    def queue(self, value: str | None) -> str:
+        """The label value for queue ``value``: the first ``max_per_name`` queues keep their own."""
+        return self.within("", "queue", value)
+
+    def queue_job_type(self, queue: str, value: str | None) -> str:
+        """The label value for job type ``value`` among the jobs waiting in ``queue`` (a label value)."""
+        return self.within(queue, "queue_job_type", value)
+
 
 def escape(value: str) -> str:
     """A label value escaped for the Prometheus text and OpenMetrics formats."""

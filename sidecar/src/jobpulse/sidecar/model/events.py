@@ -6,6 +6,9 @@ from typing import Any
 
 import msgspec
 
+# Announced before the job runs; its seq is a sequence of its own (whoever queued the job numbers its
+# announcements), so a scheduler and the process that runs the job need not share a counter.
+KIND_QUEUED = "queued"
 KIND_START = "start"
 KIND_PROGRESS = "progress"
 KIND_STEP = "step"
@@ -61,6 +64,8 @@ class JobEvent(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     heartbeat_interval_s: float | None = None
     step_names: tuple[str, ...] | None = None
     attributes: dict[str, Any] | None = None
+    queue: str | None = None
+    priority: int | None = None
 
     service: str | None = None
     host: str | None = None

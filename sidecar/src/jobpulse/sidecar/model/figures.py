@@ -29,6 +29,29 @@ def execution_time_s(state: JobState, now_ns: int) -> float | None:
     return max(ended - started, 0) / 1e9
 
 
+def waited_s(state: JobState) -> float | None:
+    """Seconds the job waited in its queue, once that is over: start minus queued, or, for a job that
+    ended without running, end minus queued. None for a job that was not queued or still waits."""
+    if state.queued_ns is None:
+        return None
+    until = state.begun_ns
+    if until is None:
+        until = state.ended_ns
+    return None if until is None else max(until - state.queued_ns, 0) / 1e9
+
+
+def wait_s(state: JobState, now_ns: int) -> float | None:
+    """Seconds the job waited in its queue, or has waited so far while it still waits.
+
+    A job still waiting has sent nothing from its own clock, so its wait is measured against the
+    sidecar's clock.
+    """
+    waited = waited_s(state)
+    if waited is not None or state.queued_ns is None:
+        return waited
+    return max(now_ns - state.queued_ns, 0) / 1e9
+
+
 def rate_per_s(state: JobState, now_ns: int) -> float | None:
     """Records per second: the whole run's average once ended, else over the recent sample window.
 

@@ -3,6 +3,9 @@
 Rules (docs/conventions.md, "Ordering and idempotency"):
 
 - An event whose seq was seen before changes nothing at all (exact duplicate).
+- A queued announcement numbers its own seqs (whoever queued the job does): the lowest one gives the
+  queue, priority and queued time, and the job's identity until a start brings the job's own. A job
+  is ``pending`` from its announcement until a start (or pause, or resume) arrives.
 - Each group of scalar fields (counts, total, current step, resources) is a last-writer-wins
   register keyed by seq: an event only writes a group when its seq is higher than the group's.
 - Start attributes, origin (host/pid/service) and the trace link come from the lowest seq carrying them.
@@ -30,6 +33,7 @@ from jobpulse.sidecar.model.events import (
     KIND_LOG,
     KIND_LOST,
     KIND_PAUSED,
+    KIND_QUEUED,
     KIND_RESOURCES,
     KIND_RESUMED,
     KIND_START,
@@ -42,6 +46,7 @@ from jobpulse.sidecar.model.state import (
     FAILED,
     LOST,
     PAUSED,
+    PENDING,
     RUNNING,
     Checkpoint,
     ErrorInfo,
@@ -82,6 +87,8 @@ def fold(state: JobState | None, event: JobEvent, limits: FoldLimits = DEFAULT_L
         return _fold_lost(state, event)
     if event.kind == KIND_CONTROL:
         return _fold_control(state, event)
+    if event.kind == KIND_QUEUED:
+        return _fold_queued(state, event)
 
     seq = event.seq
     if _seen(state.seen, seq):
@@ -202,6 +209,24 @@ def _fold_control(state: JobState, event: JobEvent) -> JobState:
         control_actor=event.actor,
         control_reason=event.reason,
     )
+
+
+def _fold_queued(state: JobState, event: JobEvent) -> JobState:
+    # The lowest announcement wins, whatever order they arrive in; the same one again changes nothing.
+    if state.queued_seq and event.seq >= state.queued_seq:
+        return state
+    changes: dict[str, Any] = {
+        "queued_seq": event.seq,
+        "queued_ns": event.time_ns,
+        "queue": event.queue,
+        "priority": event.priority,
+    }
+    # Only until the job's own records name it: ident_seq stays 0, so any start replaces it.
+    if not state.ident_seq:
+        changes.update(
+            name=event.name, job_type=event.job_type, owner=event.owner, expected_duration_s=event.expected_duration_s
+        )
+    return _with_status(state, changes)
 
 
 def _seen(ranges: tuple[tuple[int, int], ...], seq: int) -> bool:
@@ -426,15 +451,17 @@ def _with_status(state: JobState, changes: dict[str, Any]) -> JobState:
     end_status = changes.get("end_status", state.end_status)
     lost_seq = changes.get("lost_seq", state.lost_seq)
     max_seq = changes.get("max_seq", state.max_seq)
-    last = register[0][1] if register else RUNNING
+    # A queued job was pending before anything else: that is the status below the register's.
+    before = PENDING if changes.get("queued_seq", state.queued_seq) else None
+    last = register[0][1] if register else before or RUNNING
     if end_status:
         status, previous = end_status, last
     elif lost_seq and lost_seq >= max_seq:
         status, previous = LOST, last
     elif register:
-        status, previous = last, register[1][1] if len(register) > 1 else None
+        status, previous = last, register[1][1] if len(register) > 1 else before
     else:
-        status, previous = RUNNING, None
+        status, previous = before or RUNNING, None
     if status != state.status:
         changes["status"] = status
     if previous != state.previous_status:

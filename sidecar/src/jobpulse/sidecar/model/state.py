@@ -135,6 +135,13 @@ class JobState(Figures, frozen=True, gc=False, kw_only=True):
     attributes: dict[str, Any] | None = None
     ident_seq: int = 0
 
+    # From the queued announcement with the lowest seq (announcements number their own seqs): the
+    # queue the job waited in, its priority there, and when it was queued (the announcer's clock).
+    queue: str | None = None
+    priority: int | None = None
+    queued_ns: int | None = None
+    queued_seq: int = 0
+
     service: str | None = None
     host: str | None = None
     pid: int | None = None
@@ -182,8 +189,18 @@ class JobState(Figures, frozen=True, gc=False, kw_only=True):
 
     @property
     def begun_ns(self) -> int | None:
-        """When the job started, or when it was first heard of if its start event has not arrived."""
-        return self.started_ns if self.started_ns is not None else self.first_ns
+        """When the job started, or when it was first heard of if its start event has not arrived;
+        None for a job that was queued and has not run (it waits, or ended while waiting)."""
+        if self.started_ns is not None:
+            return self.started_ns
+        if self.never_ran:
+            return None
+        return self.first_ns
+
+    @property
+    def never_ran(self) -> bool:
+        """Queued, and neither started, paused nor resumed (yet)."""
+        return bool(self.queued_seq) and not self.status_register
 
     @property
     def pending_action(self) -> str | None:
