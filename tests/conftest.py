@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,16 @@ import pytest
 
 from tests.support.postgres import PostgresServer, find_bin_dir
 from tests.support.sidecar import SidecarProcess
+
+
+# Settings default to a database in the per-user data directory: never the real one in tests.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="jobpulse-data-")
+
+
+@pytest.fixture(autouse=True)
+def _own_data_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's default database (and any sidecar or demo it starts without one) in its own directory."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
 
 
 def require_binary(name: str, *candidates: str) -> str:

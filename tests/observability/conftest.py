@@ -94,6 +94,7 @@ def alertmanager_config(sidecar_url: str) -> dict:
 def _start_demo(workdir: Path, port: int, config: Path) -> tuple[subprocess.Popen[bytes], Path]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "JOBPULSE_"))}
     env["JOBPULSE_RESOURCES_INTERVAL"] = "1"  # the demo jobs' resource samples (read by the job side only)
+    env["XDG_DATA_HOME"] = str(workdir)  # the demo's default database, in its own directory
     log_path = workdir / "demo.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(

@@ -24,6 +24,9 @@ from jobpulse.sidecar.api.health import healthz, readyz
 from jobpulse.sidecar.api.jobs import JobsController
 from jobpulse.sidecar.api.monitor import MonitorController
 from jobpulse.sidecar.api.requests import SidecarRequest
+from jobpulse.sidecar.config.live import LiveSettings
+from jobpulse.sidecar.config.plugin import ConfigPlugin
+from jobpulse.sidecar.config.service import ConfigService
 from jobpulse.sidecar.control.api import ControlController
 from jobpulse.sidecar.control.service import ControlService
 from jobpulse.sidecar.feed.hub import FeedHub
@@ -35,13 +38,16 @@ from jobpulse.sidecar.lost_jobs import LostJobDetector
 from jobpulse.sidecar.metrics import SidecarMetrics
 from jobpulse.sidecar.metrics.endpoint import metrics_endpoint
 from jobpulse.sidecar.model.fold import FoldLimits
-from jobpulse.sidecar.settings import Settings
+from jobpulse.sidecar.settings import Settings, Sources
 from jobpulse.sidecar.store import JobStore
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    """Build the sidecar application from ``settings`` (defaults when None)."""
-    settings = settings or Settings()
+def create_app(settings: Settings | Sources | None = None) -> Litestar:
+    """Build the sidecar application from ``settings`` (defaults when None), or from the sources they
+    were loaded from (then the settings file is read again on SIGHUP and when it changes)."""
+    sources = settings if isinstance(settings, Sources) else Sources.of(settings or Settings())
+    settings = sources.settings
+    live = LiveSettings(settings)
     store = JobStore(
         limits=FoldLimits(recent_logs=settings.recent_logs_per_job),
         finished_capacity=settings.finished_jobs_in_memory,
@@ -74,6 +80,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     errors = ServerErrors()
     metrics = SidecarMetrics(store, ingestor=ingestor, hub=hub, writer=history.writer, errors=errors)
     metrics.register(AlertingCollector(alerting.engine))
+    # Live settings: every part takes a change at once, without a restart.
+    for part in (store, hub, ingestor, history, detector, control):
+        live.subscribe(part.reconfigure)
+    live.subscribe(lambda new: alerting.reconfigure(new.alerting))
+    config = ConfigService(live, sources, history.engine)
 
     async def feed_running() -> str:
         return "ok" if hub.running else "feed not running"
@@ -119,11 +130,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "history": provide(history),
             "control": provide(control),
             "alert_engine": provide(alerting.engine),
-            "settings": provide(settings),
+            "settings": Provide(lambda: live.current, sync_to_thread=False),
         },
+        plugins=[ConfigPlugin(config)],
         state=State(
             {
-                "settings": settings,
+                "live_settings": live,
                 "store": store,
                 "hub": hub,
                 "ingestor": ingestor,

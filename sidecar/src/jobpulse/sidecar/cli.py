@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
-from jobpulse.sidecar.settings import SettingsError, load_settings
+from jobpulse.sidecar.settings import Settings, SettingsError, Sources, load_settings, load_sources
 
 app = typer.Typer(
     name="jobpulse",
@@ -33,13 +34,26 @@ def _group() -> None:
     """Watch, steer and look back at ETL and batch jobs."""
 
 
-def settings_or_exit(config: Path | None, **overrides: object):
-    """Load settings, turning a bad one into a one-line error and exit code 2."""
+def _invalid(error: SettingsError) -> NoReturn:
+    """Every problem on its own line, and exit code 2."""
+    count = len(error.problems)
+    typer.secho(f"jobpulse: {count} invalid setting{'s' if count != 1 else ''}:", err=True, fg=typer.colors.RED)
+    for problem in error.problems:
+        typer.secho(f"  {problem}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(2)
+
+
+def sources_or_exit(config: Path | None, **overrides: object) -> Sources:
+    """Load settings and their sources, turning bad ones into a list of problems and exit code 2."""
     try:
-        return load_settings(config, overrides=overrides)
+        return load_sources(config, overrides=overrides)
     except SettingsError as error:
-        typer.secho(f"jobpulse: {error}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(2) from None
+        _invalid(error)
+
+
+def settings_or_exit(config: Path | None, **overrides: object) -> Settings:
+    """Load settings, turning bad ones into a list of problems and exit code 2."""
+    return sources_or_exit(config, **overrides).settings
 
 
 @app.command()
@@ -52,7 +66,7 @@ def sidecar(
     """Serve the sidecar: OTLP receiver, REST API, live feed. Every setting also reads JOBPULSE_* variables."""
     from jobpulse.sidecar.server import serve
 
-    serve(settings_or_exit(config, host=host, port=port, log_level=log_level))
+    serve(sources_or_exit(config, host=host, port=port, log_level=log_level))
 
 
 @app.command()
@@ -129,6 +143,45 @@ def resume_job(job_id: str, url: UrlOption = "http://127.0.0.1:4318", reason: Re
 def cancel_job(job_id: str, url: UrlOption = "http://127.0.0.1:4318", reason: ReasonOption = None) -> None:
     """Ask a job to stop; it ends as cancelled."""
     _control("cancel", job_id, url, reason)
+
+
+config_app = typer.Typer(help="Check a settings file, or show what a sidecar runs with.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("validate")
+def validate_config(file: Annotated[Path, typer.Argument(help="TOML or YAML settings file.")]) -> None:
+    """Check a settings file alone (no environment, no flags): exit 0 when valid, else 2 listing every problem."""
+    try:
+        load_settings(file, environ={})
+    except SettingsError as error:
+        _invalid(error)
+    typer.echo(f"{file}: valid")
+
+
+@config_app.command("show")
+def show_config(
+    url: UrlOption = "http://127.0.0.1:4318",
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="JOBPULSE_TOKEN", help="An admin's API token (JOBPULSE_TOKEN).", show_default=False),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The API's answer as it is.")] = False,
+) -> None:
+    """The settings a running sidecar uses, with the source of each (secrets masked)."""
+    from jobpulse.sidecar.config.client import describe_config, fetch_config
+    from jobpulse.sidecar.printable import printable
+
+    try:
+        view = fetch_config(url, token)
+    except RuntimeError as error:
+        typer.secho(f"jobpulse: {printable(str(error))}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(view, indent=2))
+        return
+    for line in describe_config(view):
+        typer.echo(line)
 
 
 def main() -> None:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from types import FrameType
 
 import uvicorn
 from litestar import Litestar
+from uvicorn.config import LOG_LEVELS
 
 from jobpulse.sidecar.allocator import keep_large_buffers_in_mmap
 from jobpulse.sidecar.app import create_app
-from jobpulse.sidecar.settings import Settings
+from jobpulse.sidecar.config.secrets import mask_value
+from jobpulse.sidecar.settings import Settings, Sources
 
 # Client messages are small filter updates; nothing legitimate comes near this.
 _WS_MAX_MESSAGE_BYTES = 64 * 1024
@@ -21,18 +24,33 @@ _GRACEFUL_SHUTDOWN_S = 10
 
 def uvicorn_config(settings: Settings, app: Litestar) -> uvicorn.Config:
     """The uvicorn configuration serving ``app`` as ``settings`` say."""
-    return uvicorn.Config(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        access_log=settings.access_log,
+        # Always set up, and switched with the logger's ``disabled`` flag: that is what can change
+        # while connections are open (uvicorn decides per connection whether the logger has handlers).
+        access_log=True,
         ws_max_size=_WS_MAX_MESSAGE_BYTES,
-        # permessage-deflate costs about a third of the feed's throughput: opt-in only.
-        ws_per_message_deflate=settings.feed_compression,
         lifespan="on",
         timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
     )
+    apply_server_settings(config, settings)
+    return config
+
+
+def apply_server_settings(config: uvicorn.Config, settings: Settings) -> None:
+    """Settings that uvicorn reads at use: the log level and access log at once, compression and
+    pings for the WebSocket connections opened from now on (uvicorn reads them per connection)."""
+    level = LOG_LEVELS[settings.log_level]
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi", "jobpulse"):
+        logging.getLogger(name).setLevel(level)
+    logging.getLogger("uvicorn.access").disabled = not settings.access_log
+    # permessage-deflate costs about a third of the feed's throughput: opt-in only.
+    config.ws_per_message_deflate = settings.feed_compression
+    # A client that does not answer a ping within the interval is disconnected.
+    config.ws_ping_interval = config.ws_ping_timeout = settings.feed_ping_interval_s or None
 
 
 class SidecarServer(uvicorn.Server):
@@ -46,11 +64,16 @@ class SidecarServer(uvicorn.Server):
     last records.
     """
 
-    def __init__(self, settings: Settings, *, handle_signals: bool = True) -> None:
+    def __init__(self, settings: Settings | Sources, *, handle_signals: bool = True) -> None:
         keep_large_buffers_in_mmap()
         self.application = create_app(settings)
         self.handle_signals = handle_signals
-        super().__init__(uvicorn_config(settings, self.application))
+        live = self.application.state.live_settings
+        super().__init__(uvicorn_config(live.current, self.application))
+        live.subscribe(lambda new: apply_server_settings(self.config, new))
+        logging.getLogger("uvicorn.error").info(
+            "History database: %s", mask_value("database_url", live.current.database_url)
+        )
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -70,6 +93,6 @@ class SidecarServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings | Sources) -> None:
     """Serve until interrupted."""
     SidecarServer(settings).run()

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+import msgspec
 
 from jobpulse.sidecar.model.events import JobEvent
 from jobpulse.sidecar.model.fold import DEFAULT_LIMITS, FoldLimits, fold
 from jobpulse.sidecar.model.state import JobState
+
+if TYPE_CHECKING:
+    from jobpulse.sidecar.settings import Settings
 
 
 class JobChange(NamedTuple):
@@ -41,6 +46,12 @@ class JobStore:
         self.events_applied = 0
         self.events_unchanged = 0
         self.events_late = 0
+
+    def reconfigure(self, settings: Settings) -> None:
+        """New limits: lines kept per job from its next line, finished jobs kept from the next that ends."""
+        if settings.recent_logs_per_job != self.limits.recent_logs:
+            self.limits = msgspec.structs.replace(self.limits, recent_logs=settings.recent_logs_per_job)
+        self.finished_capacity = settings.finished_jobs_in_memory
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)

@@ -1,4 +1,8 @@
-"""Alerting: the repository, delivery and engine, built from settings and started/stopped together."""
+"""Alerting: the repository, delivery and engine, built from settings and started/stopped together.
+
+New settings are taken while it runs: delivery first (channels), then the engine (rules, routes);
+turning alerting off or on stops or starts it whole.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +24,9 @@ class Alerting:
         self.settings = settings
         self.repository = AlertRepository(database)
         self.delivery = Delivery([Channel(config) for config in settings.channels], settings.delivery, self.repository)
-        pressure = settings.rules.resource_pressure
         self.engine = AlertEngine(
             settings, store, self.repository, self.delivery, hub=hub,
-            sampler=HostSampler(pressure.disk_path) if pressure.enabled else None,
+            sampler=HostSampler(settings.rules.resource_pressure.disk_path),
         )
 
     async def start(self) -> None:
@@ -36,9 +39,23 @@ class Alerting:
     async def stop(self) -> None:
         if not self.settings.enabled:
             return
+        await self._stop_parts()
+
+    async def _stop_parts(self) -> None:
         await self.engine.stop()
         await self.delivery.stop()
         await self.repository.stop()
+
+    async def reconfigure(self, settings: AlertingSettings) -> None:
+        """Apply new alerting settings without a restart."""
+        was_enabled = self.settings.enabled
+        self.settings = settings
+        self.delivery.reconfigure(settings.channels, settings.delivery)
+        self.engine.reconfigure(settings)
+        if settings.enabled and not was_enabled:
+            await self.start()
+        elif was_enabled and not settings.enabled:
+            await self._stop_parts()
 
     async def check(self) -> str:
         """Readiness: the engine ticks, the channels have workers and alert writes succeed."""

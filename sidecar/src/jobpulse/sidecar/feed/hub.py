@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -47,6 +47,9 @@ from jobpulse.sidecar.settings import DEFAULT_ACK_TIMEOUT_S
 from jobpulse.sidecar.store import JobChange, JobStore
 from jobpulse.sidecar.tasks import BackgroundTasks
 from jobpulse.sidecar.timestamps import to_datetime
+
+if TYPE_CHECKING:
+    from jobpulse.sidecar.settings import Settings
 
 log = logging.getLogger("jobpulse.sidecar.feed")
 
@@ -145,6 +148,9 @@ class FeedHub:
         self.queue_frames = queue_frames
         self.max_lag_s = max_lag_s
         self.send_timeout_s = send_timeout_s
+        # Whether job log lines go out at all, and how many clients may connect.
+        self.log_streaming = True
+        self.max_connections = 2000
         self.clock_ns = clock_ns
         # Cursors start at the start-up time in microseconds, so a cursor from before a restart is
         # always older than anything in the new ring and gets a resync, never a wrong replay.
@@ -162,6 +168,25 @@ class FeedHub:
         self.clients_dropped = 0
         store.add_listener(self.on_change)
 
+    def reconfigure(self, settings: Settings) -> None:
+        """Apply new settings to the running feed: connected clients stay connected.
+
+        A new tick applies from the next flush, new queue bounds to the next frame queued for each
+        client, a smaller replay window keeps the newest messages, and turning log streaming off
+        stops job_log messages from the next change on (progress and status continue).
+        """
+        self.tick_s = settings.feed_tick_ms / 1000
+        if settings.feed_replay_messages != self._ring.maxlen:
+            self._ring = deque(self._ring, maxlen=settings.feed_replay_messages)
+        self.queue_frames = settings.feed_client_queue_frames
+        self.max_lag_s = settings.feed_client_max_lag_s
+        for client in self._clients.values():
+            client.queue_frames, client.max_lag_s = self.queue_frames, self.max_lag_s
+        self.send_timeout_s = settings.feed_send_timeout_s
+        self.ack_timeout_s = settings.control_ack_timeout_s
+        self.log_streaming = settings.log_streaming_enabled
+        self.max_connections = settings.feed_max_connections
+
     # ---- collecting ---------------------------------------------------------------------------
 
     def on_change(self, change: JobChange) -> None:
@@ -171,7 +196,8 @@ class FeedHub:
         if old is None or old.status != new.status or old.pending_action != new.pending_action:
             pending.entries.append((JOB_STATUS_UPDATE, new))
         if event.kind == KIND_LOG:
-            pending.entries.append((JOB_LOG, (new, folded_line(new, event, self.store.limits))))
+            if self.log_streaming:
+                pending.entries.append((JOB_LOG, (new, folded_line(new, event, self.store.limits))))
         elif old is not None and not new.is_terminal and _moved(old, new):
             previous = pending.progress_at.get(new.id)
             if previous is not None:
@@ -263,6 +289,16 @@ class FeedHub:
         self._clients[client.id] = client
         self._join(client)
         return client
+
+    @property
+    def replay_messages(self) -> int | None:
+        """How many messages the replay window holds at most."""
+        return self._ring.maxlen
+
+    @property
+    def full(self) -> bool:
+        """Whether ``max_connections`` clients are connected (a new one is turned away)."""
+        return len(self._clients) >= self.max_connections
 
     def disconnect(self, client: FeedClient) -> None:
         self._clients.pop(client.id, None)

@@ -24,10 +24,10 @@ from jobpulse.sidecar.feed.protocol import (
 
 # Close codes (RFC 6455): 1008 policy violation for a bad connect request, 1011 for an internal
 # error (logged under the request id the close reason names), 1013 "try again later" for a client
-# dropped because it stopped reading.
+# dropped because it stopped reading, or turned away because the feed has all the clients it serves.
 _CLOSE_BAD_REQUEST = 1008
 _CLOSE_INTERNAL_ERROR = 1011
-_CLOSE_TOO_SLOW = 1013
+_CLOSE_TRY_LATER = 1013
 
 
 def _connect_params(socket: WebSocket) -> tuple[Subscription, int | None]:
@@ -94,6 +94,13 @@ async def live_feed(socket: WebSocket) -> None:
         await socket.close(code=_CLOSE_BAD_REQUEST, reason="invalid connect parameters")
         return
 
+    if hub.full:
+        await socket.send_text(
+            hub.direct(ERROR, {"detail": f"the feed serves at most {hub.max_connections} clients; try again later"})
+        )
+        await socket.close(code=_CLOSE_TRY_LATER, reason="too many connections")
+        return
+
     client_address = socket.client
     remote = f"{client_address.host}:{client_address.port}" if client_address else "unknown"
     client = hub.connect(remote, subscription)
@@ -129,7 +136,7 @@ async def live_feed(socket: WebSocket) -> None:
                 await task
         if dropped:
             with contextlib.suppress(Exception):
-                await socket.close(code=_CLOSE_TOO_SLOW, reason="client too slow")
+                await socket.close(code=_CLOSE_TRY_LATER, reason="client too slow")
     if failure is not None:
         errors: ServerErrors = socket.app.state.errors
         request_id = errors.record(socket.scope, failure, "live feed connection failed")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,6 +18,9 @@ from jobpulse.sidecar.storage.migrate import migrate
 from jobpulse.sidecar.storage.policy import RetentionPolicy
 from jobpulse.sidecar.storage.retention import RetentionSweeper
 from jobpulse.sidecar.store import JobStore
+
+if TYPE_CHECKING:
+    from jobpulse.sidecar.settings import Settings
 
 log = logging.getLogger("jobpulse.sidecar.history")
 
@@ -44,6 +47,13 @@ class History:
         self.sweeper = RetentionSweeper(
             self.engine, policy, [sweep_jobs, expire_dead_letters], interval_s=sweep_interval_s
         )
+
+    def reconfigure(self, settings: Settings) -> None:
+        """New intervals apply from the next wait, the retention policy from the next sweep."""
+        self.writer.interval_s = settings.history_flush_interval_s
+        self.writer.max_pending_lines = settings.history_max_pending_lines
+        self.sweeper.policy = settings.retention_policy()
+        self.sweeper.interval_s = settings.retention_sweep_interval_s
 
     async def start(self) -> None:
         """Migrate the schema, rebuild memory from what is stored, start writing and sweeping."""
