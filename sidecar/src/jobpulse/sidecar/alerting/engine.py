@@ -133,7 +133,8 @@ class AlertEngine:
 
     def _routes(self) -> dict[str, list[Channel]]:
         """The channels each rule notifies."""
-        return {name: self.delivery.channels_for(getattr(self.rules, name).channels) for name in self.rules.__struct_fields__}
+        rules = self.rules
+        return {name: self.delivery.channels_for(getattr(rules, name).channels) for name in rules.__struct_fields__}
 
     async def stop(self) -> None:
         """Stop listening and ticking; groups still waiting are handed to delivery at once."""

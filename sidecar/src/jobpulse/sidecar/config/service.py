@@ -206,8 +206,8 @@ class ConfigService:
                     key=key,
                     value=mask_value(key, document[key]),
                     source=_REQUEST,
-                    message=f"applies only when the sidecar starts: set it in the settings file, {ENV_PREFIX}{key.upper()} "
-                    "or a flag, and restart",
+                    message="applies only when the sidecar starts: set it in the settings file, "
+                    f"{ENV_PREFIX}{key.upper()} or a flag, and restart",
                     allowed=f"only the running value, {mask_value(key, effective[key])!r}",
                 )
             )
