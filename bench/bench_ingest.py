@@ -260,7 +260,9 @@ def measure_stages(records: int, workdir: Path, cpus: set[int] | None) -> tuple[
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
     from jobpulse.sidecar.app import create_app
+    from jobpulse.sidecar.feed.plugin import FeedFeature
     from jobpulse.sidecar.ingest import otlp_codec as codec
+    from jobpulse.sidecar.ingest.plugin import IngestFeature
     from jobpulse.sidecar.ingest.records import to_event
     from jobpulse.sidecar.settings import Settings
     from jobpulse.sidecar.store import JobStore
@@ -313,7 +315,8 @@ def measure_stages(records: int, workdir: Path, cpus: set[int] | None) -> tuple[
                 store.apply(event)
 
         app = create_app(Settings())
-        ingestor, hub, store = app.state.ingestor, app.state.hub, app.state.store
+        ingestor, hub = app.plugins.get(IngestFeature).ingestor, app.plugins.get(FeedFeature).hub
+        store = ingestor.store
 
         def ingest(flush: bool) -> Callable[[], None]:
             def run() -> None:
@@ -336,16 +339,16 @@ def measure_stages(records: int, workdir: Path, cpus: set[int] | None) -> tuple[
 
         spent: dict[str, int] = {}
 
-        def timed(listener: Callable[[Any], None]) -> Callable[[Any], None]:
-            name = getattr(listener, "__qualname__", repr(listener))
-
+        def timed(name: str, listener: Callable[[Any], None]) -> Callable[[Any], None]:
             def run(change: Any) -> None:
                 started = time.perf_counter_ns()
                 listener(change)
                 spent[name] = spent.get(name, 0) + time.perf_counter_ns() - started
             return run
 
-        store._listeners[:] = [timed(listener) for listener in store._listeners]
+        for name, listener in store.listeners():
+            store.remove_listener(listener)
+            store.add_listener(timed(name, listener), name)
         for body in next(fresh):
             ingestor.ingest_logs(codec.PROTOBUF, body)
         listeners = [(name, ns / n / 1000) for name, ns in sorted(spent.items(), key=lambda item: -item[1])]

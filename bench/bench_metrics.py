@@ -15,8 +15,6 @@ import statistics
 import time
 import uuid
 
-from jobpulse.sidecar.feed.hub import FeedHub
-from jobpulse.sidecar.ingest.receiver import Ingestor
 from jobpulse.sidecar.metrics import SidecarMetrics
 from jobpulse.sidecar.model.events import JobEvent
 from jobpulse.sidecar.store import JobStore
@@ -55,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
 
     store = JobStore()
-    metrics = SidecarMetrics(store, ingestor=Ingestor(store, 1 << 20), hub=FeedHub(store))
+    metrics = SidecarMetrics(store)
     fill(store, args.jobs, args.names)
     print(f"{len(store.active())} active jobs, {args.names} job names")
     for label, accept in (("text", TEXT), ("openmetrics", OPENMETRICS)):

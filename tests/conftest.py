@@ -27,7 +27,9 @@ def _own_data_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 def require_binary(name: str, *candidates: str) -> str:
     """Path of a server binary; a missing one fails in CI and skips (with the reason) elsewhere."""
     for candidate in (name, *candidates):
-        path = shutil.which(candidate) or (candidate if os.path.isabs(candidate) and os.access(candidate, os.X_OK) else None)
+        path = shutil.which(candidate) or (
+            candidate if os.path.isabs(candidate) and os.access(candidate, os.X_OK) else None
+        )
         if path:
             return path
     message = f"{name} is not installed (.ci/run installs it)"

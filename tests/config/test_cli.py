@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.alerting.receivers import HttpReceiver
+from tests.auth.conftest import start_auth_sidecar
 from tests.config.conftest import config_sidecar
 from tests.support.ports import free_port
 from tests.support.sidecar import SidecarProcess
@@ -16,7 +18,10 @@ SECRET = "hunter22-token"
 
 
 def jobpulse(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "jobpulse.sidecar", *args], capture_output=True, text=True, timeout=60)
+    env = {key: value for key, value in os.environ.items() if key != "JOBPULSE_TOKEN"}
+    return subprocess.run(
+        [sys.executable, "-m", "jobpulse.sidecar", *args], capture_output=True, text=True, timeout=60, env=env
+    )
 
 
 def test_validate_exits_0_for_a_good_file_and_2_listing_every_problem_of_a_bad_one(tmp_path: Path):
@@ -52,6 +57,20 @@ def test_show_prints_the_running_settings_with_their_sources_and_secrets_masked(
         sidecar.stop()
     unreachable = jobpulse("config", "show", "--url", f"http://127.0.0.1:{free_port()}")
     assert unreachable.returncode == 1 and "cannot reach the sidecar" in unreachable.stderr
+
+
+def test_show_presents_the_token_as_a_bearer_and_needs_an_admin(tmp_path: Path):
+    sidecar = start_auth_sidecar(tmp_path)
+    try:
+        result = jobpulse("config", "show", "--url", sidecar.url, "--token", sidecar.tokens["admin"])
+        assert result.returncode == 0, result.stderr
+        assert "auth_enabled = true  (env)" in result.stdout.splitlines()
+        viewer = jobpulse("config", "show", "--url", sidecar.url, "--token", sidecar.tokens["viewer"])
+        assert viewer.returncode == 1 and "refused (403)" in viewer.stderr and "admin role" in viewer.stderr
+        anonymous = jobpulse("config", "show", "--url", sidecar.url)
+        assert anonymous.returncode == 1 and "refused (401)" in anonymous.stderr and "--token" in anonymous.stderr
+    finally:
+        sidecar.process.stop()
 
 
 def test_the_default_database_is_created_in_the_data_directory_and_named_at_start(tmp_path: Path):

@@ -116,6 +116,8 @@ def test_json_merge_patch_follows_rfc_7396(target, patch, result):
 def test_secrets_are_masked_and_a_masked_value_sent_back_keeps_the_secret():
     values = {
         "database_url": "postgresql+asyncpg://jobpulse:hunter22@db.example.com/jobpulse",
+        "rate_limit_storage_url": "rediss://:redispw@redis.example:6380/0",
+        "other_url": "redis://redis.example/0?db=1&password=querypw",
         "auth_token": "abc123",
         "alerting": {
             "channels": [
@@ -126,8 +128,11 @@ def test_secrets_are_masked_and_a_masked_value_sent_back_keeps_the_secret():
     }
     shown = masked(values)
     text = repr(shown)
-    assert "hunter22" not in text and "abc123" not in text and TOKEN not in text and "sekrit" not in text
+    for secret in ("hunter22", "redispw", "querypw", "abc123", TOKEN, "sekrit"):
+        assert secret not in text
     assert shown["database_url"] == "postgresql+asyncpg://jobpulse:****@db.example.com/jobpulse"
+    assert shown["rate_limit_storage_url"] == "rediss://:****@redis.example:6380/0"
+    assert shown["other_url"] == "redis://redis.example/0?db=1&password=****"
     # Sent back with the channels swapped and one tag changed: each keeps its own secret.
     channels = shown["alerting"]["channels"]
     back = {"alerting": {"channels": [{**channels[1], "tags": ["new"]}, channels[0]]}}

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.alerting.receivers import HttpReceiver
-from tests.config.conftest import config_sidecar, get_config, history, patch_config, put_config
+from tests.auth.conftest import bearer, start_auth_sidecar
+from tests.config.conftest import CONFIG, config_sidecar, get_config, history, patch_config, put_config
 
 SECRET = "sekrit-token-42"
 
@@ -66,14 +68,36 @@ def test_unknown_keys_are_refused_by_name(sidecar):
 
 
 def test_keys_that_apply_at_start_are_refused_at_runtime(sidecar):
-    response = patch_config(sidecar, {"port": sidecar.port + 1, "database_url": "sqlite+aiosqlite:///other.db"})
+    before = get_config(sidecar)
+    response = patch_config(
+        sidecar,
+        {
+            "port": sidecar.port + 1,
+            "database_url": "sqlite+aiosqlite:///other.db",
+            "auth_enabled": True,
+            "rate_limit_storage_url": "redis://:hunter22@127.0.0.1:6379/0",
+            "cors_allowed_origins": ["https://ops.example"],
+        },
+    )
     assert response.status_code == 422
     problems = {problem["key"]: problem for problem in response.json()["extra"]}
-    assert set(problems) == {"port", "database_url"}
-    assert problems["port"]["message"].startswith("applies only when the sidecar starts")
+    assert set(problems) == {"port", "database_url", "auth_enabled", "rate_limit_storage_url", "cors_allowed_origins"}
+    assert all(problem["message"].startswith("applies only when the sidecar starts") for problem in problems.values())
+    assert problems["rate_limit_storage_url"]["value"] == "redis://:****@127.0.0.1:6379/0"
+    assert "hunter22" not in response.text
+    assert get_config(sidecar) == before
     # The running value itself is no change (a document read with GET may be sent back whole).
     answer = patch_config(sidecar, {"port": sidecar.port, "feed_tick_ms": 40}).json()
-    assert answer["runtime"] == {"feed_tick_ms": 40} and answer["restart_required"] == ["host", "port", "database_url"]
+    assert answer["runtime"] == {"feed_tick_ms": 40}
+    assert set(answer["restart_required"]) == {
+        "host",
+        "port",
+        "database_url",
+        "auth_enabled",
+        "insecure_no_auth",
+        "rate_limit_storage_url",
+        "cors_allowed_origins",
+    }
 
 
 def test_null_removes_a_runtime_change_and_the_file_value_is_back(sidecar):
@@ -142,3 +166,21 @@ def test_every_change_is_audited_with_who_when_what_and_secrets_masked(sidecar, 
     assert [item["id"] for item in page["items"]] == [local["id"], bob["id"]] and page["next_cursor"] == bob["id"]
     rest = sidecar.get_json(f"/api/monitor/config/history?limit=2&cursor={page['next_cursor']}")
     assert [item["id"] for item in rest["items"]] == [alice["id"]] and rest["next_cursor"] is None
+
+
+def test_with_authentication_on_only_admins_change_settings_and_the_token_name_is_the_author(tmp_path):
+    sidecar = start_auth_sidecar(tmp_path)
+    config = sidecar.url + CONFIG
+    try:
+        # The X-JobPulse-User header names nobody once tokens are required.
+        as_operator = {**bearer(sidecar.tokens["operator"]), "X-JobPulse-User": "mallory"}
+        refused = httpx.patch(config, json={"feed_tick_ms": 40}, headers=as_operator, timeout=30)
+        assert refused.status_code == 403 and "admin role" in refused.json()["detail"]
+        assert httpx.get(config, headers=bearer(sidecar.tokens["viewer"]), timeout=30).status_code == 403
+        as_admin = {**bearer(sidecar.tokens["admin"]), "X-JobPulse-User": "mallory"}
+        changed = httpx.patch(config, json={"feed_tick_ms": 40}, headers=as_admin, timeout=30)
+        assert changed.status_code == 200 and changed.json()["values"]["feed_tick_ms"] == 40
+        [entry] = httpx.get(config + "/history", headers=as_admin, timeout=30).json()["items"]
+        assert (entry["who"], entry["accepted"]) == ("admin", True)
+    finally:
+        sidecar.process.stop()

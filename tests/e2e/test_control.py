@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from jobpulse.sidecar.control.access import Principal, may_control
+from jobpulse.sidecar.auth.principal import Principal
+from jobpulse.sidecar.control.access import may_control
 from tests.support.feed_client import FeedReader
 from tests.support.job_scripts import start_script
 from tests.support.otlp_build import JobEmitter, post_logs

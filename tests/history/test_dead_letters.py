@@ -14,6 +14,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from jobpulse.sidecar.app import create_app
+from jobpulse.sidecar.plugin import Core
 from jobpulse.sidecar.settings import Settings
 from tests.support.job_events import run
 from tests.support.otlp_build import JobEmitter, post_logs
@@ -92,7 +93,7 @@ def test_a_record_postgresql_cannot_store_is_set_aside_and_the_others_reach_hist
 async def test_a_job_whose_figures_storage_cannot_hold_stays_readable_and_blocks_nothing(app_client):
     app, client = app_client
     overflowing, fine = run(name="overflowing", processed=TOO_BIG), run(name="fine")
-    app.state.store.apply_all(overflowing + fine)
+    app.plugins.get(Core).store.apply_all(overflowing + fine)
 
     listed = await client.get("/api/jobs")  # writes pending job changes first
     assert listed.status_code == 200, listed.text
@@ -113,7 +114,7 @@ async def test_dead_letters_page_newest_first(app_client):
     app, client = app_client
     runs = [run(name=f"too-big-{n}", processed=TOO_BIG) for n in range(3)]
     for events in runs:
-        app.state.store.apply_all(events)
+        app.plugins.get(Core).store.apply_all(events)
         assert (await client.get("/api/jobs")).status_code == 200
     first = (await client.get("/api/monitor/dead-letters", params={"limit": 2})).json()
     assert first["total"] == 3 and first["next_cursor"]

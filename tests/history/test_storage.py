@@ -14,11 +14,13 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from jobpulse.sidecar.history import queries
+from jobpulse.sidecar.history.plugin import HistoryFeature
 from jobpulse.sidecar.history.retention import DeadLetterCounts, JobCounts
 from jobpulse.sidecar.history.service import History
 from jobpulse.sidecar.history.tables import MARKER_SEQ, dead_letters, job_logs, jobs
 from jobpulse.sidecar.history.writer import HistoryWriter
 from jobpulse.sidecar.model.events import JobEvent
+from jobpulse.sidecar.storage.engine import create_engine
 from jobpulse.sidecar.storage.migrate import migrate
 from jobpulse.sidecar.storage.policy import RetentionPolicy
 from jobpulse.sidecar.storage.retention import RetentionSweeper
@@ -31,14 +33,7 @@ DAY = 86400 * S
 @pytest.fixture
 async def history(database_url):
     store = JobStore()
-    service = History(
-        database_url,
-        store,
-        flush_interval_s=3600,
-        max_pending_lines=100_000,
-        policy=RetentionPolicy(),
-        sweep_interval_s=3600,
-    )
+    service = History(create_engine(database_url), store, flush_interval_s=3600, max_pending_lines=100_000)
     await migrate(service.engine)
     yield service
     await service.engine.dispose()
@@ -59,14 +54,7 @@ async def test_writes_are_idempotent_under_replay(history, database_url):
     events = run(name="replayed", steps=(("parse", 1.5), ("load", 2.5)), log_lines=30, processed=50)
     await persist(history, events)
     # A crash and a replay: a fresh process receives every event again.
-    again = History(
-        database_url,
-        JobStore(),
-        flush_interval_s=3600,
-        max_pending_lines=1000,
-        policy=RetentionPolicy(),
-        sweep_interval_s=3600,
-    )
+    again = History(create_engine(database_url), JobStore(), flush_interval_s=3600, max_pending_lines=1000)
     await persist(again, events, events)
     await again.engine.dispose()
     assert await scalar(history, select(func.count()).select_from(jobs)) == 1
@@ -82,14 +70,7 @@ async def test_writes_are_idempotent_under_replay(history, database_url):
 async def test_a_stray_late_event_does_not_overwrite_a_finished_job(history, database_url):
     events = run(name="finished", processed=9)
     await persist(history, events)
-    stray = History(
-        database_url,
-        JobStore(),
-        flush_interval_s=3600,
-        max_pending_lines=1000,
-        policy=RetentionPolicy(),
-        sweep_interval_s=3600,
-    )
+    stray = History(create_engine(database_url), JobStore(), flush_interval_s=3600, max_pending_lines=1000)
     late = JobEvent(kind="log", job_id=events[0].job_id, seq=99, time_ns=T0, level="info", message="late")
     await persist(stray, [late])
     await stray.engine.dispose()
@@ -267,14 +248,7 @@ async def test_restore_rebuilds_memory_as_stored(history, database_url):
     running = run(name="still-going", status=None, received_ns=T0)
     done = run(name="done")
     await persist(history, running, done)
-    restarted = History(
-        database_url,
-        JobStore(),
-        flush_interval_s=3600,
-        max_pending_lines=1000,
-        policy=RetentionPolicy(),
-        sweep_interval_s=3600,
-    )
+    restarted = History(create_engine(database_url), JobStore(), flush_interval_s=3600, max_pending_lines=1000)
     assert await restarted.restore() == 2
     state = restarted.store.get(running[0].job_id)
     # When it was last heard from stays true: the lost-job detector tells a restored job from a live one by it.
@@ -407,9 +381,9 @@ async def test_a_cancelled_flush_keeps_its_batch_for_the_next(history):
 
 
 def sweeper(history: History, now_ns: int, **policy) -> RetentionSweeper:
-    """A sweeper with the parts History registers, a small batch and a fixed clock."""
+    """A sweeper with the parts the history feature declares, a small batch and a fixed clock."""
     return RetentionSweeper(
-        history.engine, RetentionPolicy(batch_size=2, **policy), history.sweeper.parts, clock_ns=lambda: now_ns
+        history.engine, RetentionPolicy(batch_size=2, **policy), HistoryFeature.retention_parts, clock_ns=lambda: now_ns
     )
 
 

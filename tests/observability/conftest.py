@@ -7,9 +7,11 @@
     sidecar -> Apprise json:// -> loopback HTTP receiver
 
 The sidecar is ``jobpulse demo`` (the demo's real job processes, one of which fails) configured with
-one Apprise channel that posts to a loopback receiver. Alertmanager runs the repository's
-alerting/alertmanager.yml with only the webhook address (compose's ``sidecar:4318``) and group_wait
-changed for the test.
+one Apprise channel that posts to a loopback receiver. Authentication is on, /metrics included: the
+demo's jobs send with the token the demo makes them, Prometheus scrapes and Alertmanager posts with
+tokens made by ``jobpulse tokens create``, as docs/security.md tells. Alertmanager runs the
+repository's alerting/alertmanager.yml with only the webhook address (compose's ``sidecar:4318``),
+its token file and group_wait changed for the test.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ DEMO_SPEED = 4
 @dataclass
 class Stack:
     sidecar_url: str
+    viewer_token: str
     prometheus: PrometheusServer
     alertmanager: AlertmanagerServer
     receiver: HttpReceiver
@@ -65,6 +68,9 @@ def sidecar_config(receiver: HttpReceiver) -> str:
                      "resource_pressure", "error_rate")
     )
     return f"""
+auth_enabled = true
+metrics_require_token = true
+
 [alerting]
 group_window_s = 0
 
@@ -80,19 +86,36 @@ channels = ["alertmanager"]
 """
 
 
-def alertmanager_config(sidecar_url: str) -> dict:
-    """The repository's Alertmanager config, pointed at this sidecar and quicker to send."""
+def alertmanager_config(sidecar_url: str, token_file: Path) -> dict:
+    """The repository's Alertmanager config, pointed at this sidecar with this token, and quicker to send."""
     config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
     for receiver in config["receivers"]:
         for hook in receiver.get("webhook_configs", []):
             assert hook["url"] == "http://sidecar:4318/api/alertmanager/webhook"
             hook["url"] = f"{sidecar_url}/api/alertmanager/webhook"
+            assert hook["http_config"]["authorization"]["credentials_file"].endswith("/alertmanager.token")
+            hook["http_config"]["authorization"]["credentials_file"] = str(token_file)
     config["route"].update(group_wait="1s", group_interval="2s")
     return config
 
 
+def _clean_env() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "JOBPULSE_"))}
+
+
+def _token_file(workdir: Path, config: Path, name: str, role: str) -> Path:
+    """A token made as docs/security.md says, its last line kept in a file as Prometheus and Alertmanager read it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "jobpulse.sidecar", "tokens", "create", name, "--role", role, "--config", str(config)],
+        cwd=workdir, env=_clean_env(), capture_output=True, text=True, timeout=60, check=True,
+    )
+    path = workdir / f"{name}.token"
+    path.write_text(result.stdout.splitlines()[-1])
+    return path
+
+
 def _start_demo(workdir: Path, port: int, config: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "JOBPULSE_"))}
+    env = _clean_env()
     env["JOBPULSE_RESOURCES_INTERVAL"] = "1"  # the demo jobs' resource samples (read by the job side only)
     env["XDG_DATA_HOME"] = str(workdir)  # the demo's default database, in its own directory
     log_path = workdir / "demo.log"
@@ -144,6 +167,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         sidecar_url = f"http://127.0.0.1:{port}"
         config = workdir / "jobpulse.toml"
         config.write_text(sidecar_config(receiver))
+        alertmanager_token = _token_file(workdir, config, "alertmanager", "ingest")
+        prometheus_token = _token_file(workdir, config, "prometheus", "viewer")
+        viewer_token = _token_file(workdir, config, "observer", "viewer").read_text()
         demo, demo_log = _start_demo(workdir, port, config)
         alertmanager = prometheus = None
         try:
@@ -157,14 +183,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
             wait_for(ready, timeout=30, interval=0.1)
             alertmanager = AlertmanagerServer(workdir / "alertmanager", alertmanager_binary,
-                                              alertmanager_config(sidecar_url)).start()
+                                              alertmanager_config(sidecar_url, alertmanager_token)).start()
             prometheus = PrometheusServer(
                 workdir / "prometheus", prometheus_binary,
                 scrape={"jobpulse-sidecar": [f"127.0.0.1:{port}"]},
                 rule_files=[RULES],
                 alertmanagers=[f"127.0.0.1:{alertmanager.port}"],
+                credentials_file=prometheus_token,
             ).start()
-            yield Stack(sidecar_url, prometheus, alertmanager, receiver, demo, demo_log)
+            yield Stack(sidecar_url, viewer_token, prometheus, alertmanager, receiver, demo, demo_log)
         finally:
             if prometheus is not None:
                 prometheus.stop()

@@ -52,7 +52,8 @@ def test_failed_demo_job_reaches_the_receiver_through_alertmanager(stack: Stack)
     assert "exception_type=sqlite3.IntegrityError" in notification.body
 
     # 4. The sidecar recorded it as an Alertmanager alert and counts the delivery on its channel.
-    alerts = httpx.get(stack.sidecar_url + "/api/alerts", timeout=10).json()
+    alerts = httpx.get(stack.sidecar_url + "/api/alerts", headers={"Authorization": f"Bearer {stack.viewer_token}"},
+                       timeout=10).json()
     items = alerts["items"] if isinstance(alerts, dict) else alerts
     assert any(item.get("rule") == "JobpulseJobFailed" for item in items), items
 

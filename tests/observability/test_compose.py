@@ -62,6 +62,27 @@ def host_path(service: dict[str, Any], container_path: str) -> Path:
     raise AssertionError(f"{container_path} is not mounted from the repository")
 
 
+def volumes(service: dict[str, Any]) -> dict[str, str]:
+    """Named volumes of a service: container path -> volume name."""
+    found = {}
+    for volume in service.get("volumes", []):
+        if isinstance(volume, dict) and volume.get("type") == "volume":
+            found[volume["target"]] = volume["source"]
+        elif isinstance(volume, str) and not volume.startswith(("/", ".")):
+            source, target = volume.split(":")[:2]
+            found[target] = source
+    return found
+
+
+def volume_holding(service: dict[str, Any], container_path: str) -> tuple[str, str]:
+    """The named volume ``container_path`` of ``service`` lies in, and the path inside that volume."""
+    path = PurePosixPath(container_path)
+    for target, name in volumes(service).items():
+        if PurePosixPath(target) in path.parents:
+            return name, str(path.relative_to(target))
+    raise AssertionError(f"{container_path} is in no named volume of the service")
+
+
 def _sidecar_port() -> int:
     return load_settings(REPO / "compose" / "jobpulse.toml", environ={}).port
 
@@ -214,3 +235,29 @@ def test_readme_says_how_to_bring_the_stack_up():
     readme = (REPO / "README.md").read_text()
     assert "docker compose -f compose/docker-compose.yml" in readme
 
+
+
+def test_the_senders_get_tokens_the_tokens_service_makes(compose):
+    services = compose["services"]
+    assert services["sidecar"]["depends_on"]["tokens"]["condition"] == "service_completed_successfully"
+    assert load_settings(host_path(services["sidecar"], "/etc/jobpulse/jobpulse.toml"), environ={}).auth_on
+    tokens = services["tokens"]
+    assert volumes(tokens)["/data"] == volumes(services["sidecar"])["/data"], "tokens go into the sidecar's database"
+    script_path = host_path(tokens, tokens["command"][-1])
+    made = {line.split()[1] for line in script_path.read_text().splitlines() if line.startswith("make_token ")}
+    secrets_volume = {name: target for target, name in volumes(tokens).items()}
+
+    def made_by_the_tokens_service(service: str, container_path: str) -> None:
+        volume, relative = volume_holding(services[service], container_path)
+        assert secrets_volume.get(volume) == "/secrets", f"{service} reads {container_path} from {volume}"
+        assert relative.removesuffix(".token") in made, f"the tokens service does not make {relative}"
+
+    alertmanager = services["alertmanager"]
+    config = yaml.safe_load(host_path(alertmanager, "/etc/alertmanager/alertmanager.yml").read_text())
+    for receiver in config["receivers"]:
+        for hook in receiver.get("webhook_configs", []):
+            made_by_the_tokens_service("alertmanager", hook["http_config"]["authorization"]["credentials_file"])
+    collector = services["otel-collector"]
+    config = yaml.safe_load(host_path(collector, "/etc/otelcol/config.yml").read_text())
+    authenticator = config["exporters"]["otlphttp/jobpulse"]["auth"]["authenticator"]
+    made_by_the_tokens_service("otel-collector", config["extensions"][authenticator]["filename"])

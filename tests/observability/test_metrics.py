@@ -9,8 +9,6 @@ import httpx
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from jobpulse.sidecar.feed.hub import FeedHub
-from jobpulse.sidecar.ingest.receiver import Ingestor
 from jobpulse.sidecar.metrics import SidecarMetrics
 from jobpulse.sidecar.metrics.active import GAUGES
 from jobpulse.sidecar.metrics.labels import OTHER, LabelBudget
@@ -27,9 +25,7 @@ OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
 def make(store: JobStore | None = None, **kwargs) -> tuple[JobStore, SidecarMetrics]:
     store = JobStore() if store is None else store
-    metrics = SidecarMetrics(
-        store, ingestor=Ingestor(store, 1 << 20), hub=FeedHub(store), process_metrics=False, **kwargs
-    )
+    metrics = SidecarMetrics(store, process_metrics=False, **kwargs)
     return store, metrics
 
 

@@ -19,7 +19,9 @@ import uvicorn
 from litestar import Litestar, WebSocket, get, websocket
 
 from jobpulse.sidecar.app import create_app
+from jobpulse.sidecar.auth.roles import OPEN, access
 from jobpulse.sidecar.feed.hub import FeedClient, FeedHub
+from jobpulse.sidecar.feed.plugin import FeedFeature
 from jobpulse.sidecar.server import uvicorn_config
 from jobpulse.sidecar.settings import load_settings
 
@@ -28,12 +30,13 @@ FAULTY_CURSOR = 4242
 FAULT_MESSAGE = "built-in fault of the test sidecar"
 
 
-@get("/test/fail", sync_to_thread=False)
+# Open: every route declares who may call it, and these are for the tests alone.
+@get("/test/fail", sync_to_thread=False, opt=access(OPEN))
 def failing_route() -> dict[str, Any]:
     raise RuntimeError(FAULT_MESSAGE)
 
 
-@websocket("/test/ws-fail")
+@websocket("/test/ws-fail", opt=access(OPEN))
 async def failing_socket(socket: WebSocket) -> None:
     await socket.accept()
     raise RuntimeError(FAULT_MESSAGE)
@@ -54,7 +57,7 @@ def faulty_app() -> Litestar:
     app = create_app(load_settings())
     app.register(failing_route)
     app.register(failing_socket)
-    _break_resume(app.state.hub)
+    _break_resume(app.plugins.get(FeedFeature).hub)
     return app
 
 

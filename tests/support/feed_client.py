@@ -20,7 +20,7 @@ Message = dict[str, Any]
 class FeedReader:
     """Connects to ``/ws`` and keeps every message received, in order, with the frame it came in."""
 
-    def __init__(self, ws_url: str, **params: Any) -> None:
+    def __init__(self, ws_url: str, *, headers: dict[str, str] | None = None, **params: Any) -> None:
         query = "&".join(
             f"{key}={item}"
             for key, value in params.items()
@@ -29,7 +29,7 @@ class FeedReader:
         self.url = ws_url + (f"?{query}" if query else "")
         self._exit = ExitStack()
         self.connection: ClientConnection = self._exit.enter_context(
-            connect(self.url, open_timeout=10, compression=None)
+            connect(self.url, open_timeout=10, compression=None, additional_headers=headers)
         )
         self.messages: list[Message] = []
         self.frames = 0

@@ -82,11 +82,13 @@ def logs_request(records: list[LogRecord], resource: dict[str, Any] | None = Non
     return request.SerializeToString()
 
 
-def post_logs(base_url: str, records: list[LogRecord], **kwargs: Any) -> httpx.Response:
+def post_logs(
+    base_url: str, records: list[LogRecord], headers: dict[str, str] | None = None, **kwargs: Any
+) -> httpx.Response:
     response = httpx.post(
         base_url + "/v1/logs",
         content=logs_request(records, **kwargs),
-        headers={"content-type": "application/x-protobuf"},
+        headers={"content-type": "application/x-protobuf", **(headers or {})},
         timeout=10.0,
     )
     response.raise_for_status()

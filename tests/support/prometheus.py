@@ -30,8 +30,9 @@ class PromQLError(AssertionError):
     """Prometheus refused a query."""
 
 
-class _Server:
-    """A server binary run as a subprocess with its output in a log file."""
+class ServerProcess:
+    """A server binary run as a subprocess with its output in a log file; subclasses say how to start
+    it (``args``) and when it is ready (``ready``)."""
 
     name = "server"
 
@@ -54,10 +55,10 @@ class _Server:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen([self.binary, *self.args()], stdout=log, stderr=subprocess.STDOUT,
                                             cwd=self.workdir)
-        wait_for(self._ready, timeout=timeout, interval=0.05)
+        wait_for(self.ready, timeout=timeout, interval=0.05)
         return self
 
-    def _ready(self) -> bool:
+    def ready(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
             raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.log()}")
         try:
@@ -79,7 +80,7 @@ class _Server:
             self.process.wait()
 
 
-class PrometheusServer(_Server):
+class PrometheusServer(ServerProcess):
     """``prometheus`` with a generated config: scrape jobs, rule files and Alertmanagers."""
 
     name = "prometheus"
@@ -93,6 +94,7 @@ class PrometheusServer(_Server):
         rule_files: Sequence[Path] = (),
         alertmanagers: Sequence[str] = (),
         interval: str = "1s",
+        credentials_file: Path | None = None,
     ) -> None:
         super().__init__(workdir, binary)
         self.config_path = workdir / "prometheus.yml"
@@ -104,6 +106,10 @@ class PrometheusServer(_Server):
                 for job, targets in (scrape or {}).items()
             ],
         }
+        if credentials_file is not None:
+            # A bearer token for every scrape (a jobpulse sidecar with metrics_require_token).
+            for job in self.config["scrape_configs"]:
+                job["authorization"] = {"credentials_file": str(credentials_file)}
         if rule_files:
             self.config["rule_files"] = [str(Path(path).resolve()) for path in rule_files]
         if alertmanagers:
@@ -171,7 +177,7 @@ class PrometheusServer(_Server):
         return self.api("query_exemplars", query=expr, start=start, end=end)
 
 
-class AlertmanagerServer(_Server):
+class AlertmanagerServer(ServerProcess):
     """``prometheus-alertmanager`` with the given config (a dict, written as YAML), clustering off."""
 
     name = "alertmanager"

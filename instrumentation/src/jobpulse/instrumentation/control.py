@@ -23,7 +23,7 @@ import requests
 from jobpulse.conventions import ATTR_CONTROL_COMMAND, DEFAULT_SIDECAR_URL, EVENT_PAUSED, EVENT_RESUMED
 
 from ._otel import suppress_instrumentation
-from .transport import FailFastSession
+from .transport import FailFastSession, log_export_headers
 
 log = logging.getLogger("jobpulse.instrumentation")
 
@@ -146,7 +146,8 @@ class ControlChannel:
         self._on_progress_interval = on_progress_interval
         # The exporters' kind of session: a sidecar that is away costs a refused connection, not a wait.
         self._session = FailFastSession()
-        self._session.headers.update(headers or {})
+        # The log exporter's headers: the job's token, if it has one, goes to the control API too.
+        self._session.headers.update(log_export_headers(headers))
         self._lock = threading.Condition()
         self._jobs: dict[str, JobControl] = {}
         self._cursor = 0
@@ -191,6 +192,16 @@ class ControlChannel:
                 with self._lock:
                     self._lock.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
+                continue
+            if response.status_code in (401, 403):
+                log.warning(
+                    "jobpulse: the sidecar refused the control poll (HTTP %d: %s); pause/cancel are off for this "
+                    "process. Give the job an ingest token: OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer <token>",
+                    response.status_code,
+                    response.text[:200],
+                )
+                with self._lock:
+                    self._disabled = True
                 continue
             if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
                 # Not a sidecar (an OpenTelemetry Collector, say): nothing to poll there.

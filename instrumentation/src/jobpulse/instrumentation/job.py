@@ -33,6 +33,7 @@ from .control import JobCancelled, JobControl
 from .recorder import JobRecorder, Step, exception_attributes
 
 if TYPE_CHECKING:
+    from .joining import Inherited
     from .runtime import Runtime
 
 T = TypeVar("T")
@@ -70,6 +71,26 @@ def sole_running() -> Running | None:
         return _running[0] if len(_running) == 1 else None
 
 
+def identity_attributes(
+    name: str,
+    job_type: str | None = None,
+    owner: str | None = None,
+    expected_duration: float | None = None,
+    steps: Sequence[str] = (),
+) -> dict[str, Any]:
+    """What a start record says about the job, those given among its name, type, owner, duration and steps."""
+    attributes: dict[str, Any] = {ATTR_JOB_NAME: name}
+    for key, value in (
+        (ATTR_JOB_TYPE, job_type),
+        (ATTR_JOB_OWNER, owner),
+        (ATTR_EXPECTED_DURATION, expected_duration),
+        (ATTR_STEP_NAMES, list(steps) or None),
+    ):
+        if value is not None:
+            attributes[key] = value
+    return attributes
+
+
 def end_status(exc: BaseException | None) -> str:
     """How a job or step that ended with `exc` (None: normally) ended."""
     if exc is None:
@@ -89,7 +110,8 @@ class Job:
     thread turns changes into coalesced progress records, so none of these ever waits on the network.
 
     Entering the handle starts the run (its start record) and exiting ends it (its end record, whose
-    status the exception that ended the block decides); `track_job` does both.
+    status the exception that ended the block decides); `track_job` does both. A handle made with
+    `inherited` joins a job another process started instead (see `joining`).
     """
 
     def __init__(
@@ -105,9 +127,12 @@ class Job:
         steps: Sequence[str] | None = None,
         attributes: Mapping[str, Any] | None = None,
         log_level: int = logging.INFO,
+        inherited: Inherited | None = None,
     ) -> None:
         if not name or not isinstance(name, str):
             raise ValueError("a job needs a non-empty name")
+        if inherited is not None:
+            job_id = inherited.job_id
         job_id = job_id or uuid.uuid4().hex
         if len(job_id) > MAX_JOB_ID_LENGTH:
             raise ValueError(f"job_id is longer than {MAX_JOB_ID_LENGTH} characters")
@@ -133,7 +158,8 @@ class Job:
             self.set_total(total)
         self._checkpoint_armed = False
         self._checkpoint_actions: deque[Callable[[], None]] = deque()
-        self._recorder = JobRecorder(runtime.telemetry, job_id, self)
+        self._inherited = inherited
+        self._recorder = JobRecorder(runtime.telemetry, job_id, self, first_seq=inherited.first_seq if inherited else 1)
         self._control = JobControl(name, arm=self._arm_checkpoint, acknowledge=self._recorder.emit)
         self._started = 0.0
         self._running = Running(self, self._recorder)
@@ -290,28 +316,28 @@ class Job:
 
     def _start(self) -> None:
         self._started = time.monotonic()
-        start_attributes: dict[str, Any] = {ATTR_JOB_NAME: self._name}
-        for key, value in (
-            (ATTR_JOB_TYPE, self._type),
-            (ATTR_JOB_OWNER, self._owner),
-            (ATTR_EXPECTED_DURATION, self._expected_duration),
-            (ATTR_STEP_NAMES, list(self._steps) or None),
-        ):
-            if value is not None:
-                start_attributes[key] = value
-        self._recorder.start(
-            self._name,
-            {**self._attributes, **start_attributes, ATTR_JOB_ID: self._id},
-            {
-                **self._attributes,
-                **start_attributes,
-                ATTR_HEARTBEAT_INTERVAL: self._runtime.settings.resources_interval,
-            },
+        start_attributes = identity_attributes(
+            self._name, self._type, self._owner, self._expected_duration, self._steps
         )
+        span_attributes = {**self._attributes, **start_attributes, ATTR_JOB_ID: self._id}
+        if self._inherited is not None:
+            self._recorder.join(self._name, self._inherited.parent, span_attributes)
+        else:
+            self._recorder.start(
+                self._name,
+                span_attributes,
+                {
+                    **self._attributes,
+                    **start_attributes,
+                    ATTR_HEARTBEAT_INTERVAL: self._runtime.settings.resources_interval,
+                },
+            )
         with _running_lock:
             _running.append(self._running)
         metrics.job_started(self._name, self._type or "")
-        self._runtime.track(self._recorder, self._control, (self._name, self._type or ""))
+        # The owner of a joined job obeys control commands for it (`jobpulse run` signals the command).
+        control = self._control if self._inherited is None else None
+        self._runtime.track(self._recorder, control, (self._name, self._type or ""))
 
     def _finish(self, exc: BaseException | None) -> None:
         status = end_status(exc)
@@ -324,4 +350,7 @@ class Job:
         self._runtime.untrack(self._recorder)
         with _running_lock:
             _running.remove(self._running)
-        self._recorder.end(status, exc, end_attributes)
+        if self._inherited is not None:
+            self._recorder.leave(status, exc)
+        else:
+            self._recorder.end(status, exc, end_attributes)

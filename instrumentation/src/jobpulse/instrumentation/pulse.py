@@ -15,7 +15,7 @@ import time
 from . import metrics
 from .config import Settings
 from .recorder import JobRecorder, Snapshot
-from .resources import ResourceSampler
+from .resources import ResourceSampler, Sampler
 
 log = logging.getLogger("jobpulse.instrumentation")
 
@@ -25,9 +25,10 @@ PUSH_TIMEOUT_S = 2.0
 class _Running:
     """What the pulse remembers about a running job."""
 
-    def __init__(self, recorder: JobRecorder, counters: metrics.JobCounters) -> None:
+    def __init__(self, recorder: JobRecorder, counters: metrics.JobCounters, sampler: Sampler | None) -> None:
         self.recorder = recorder
         self.counters = counters
+        self.sampler = sampler  # None: the process's sample, shared by its jobs
         # What the start record already says.
         self.reported: Snapshot | None = recorder.snapshot()
 
@@ -49,10 +50,13 @@ class JobPulse:
         self._next_resources = 0.0
         self._sampler = ResourceSampler()
 
-    def add(self, recorder: JobRecorder, labels: tuple[str, str]) -> None:
-        """Start reporting a job (labels: its name and type, for the Prometheus counters)."""
+    def add(self, recorder: JobRecorder, labels: tuple[str, str], sampler: Sampler | None = None) -> None:
+        """Start reporting a job (labels: its name and type, for the Prometheus counters).
+
+        Its resources are this process's unless `sampler` reads them elsewhere.
+        """
         with self._lock:
-            self._jobs[recorder] = _Running(recorder, metrics.JobCounters(*labels))
+            self._jobs[recorder] = _Running(recorder, metrics.JobCounters(*labels), sampler)
         # A new job gets its first resources sample (and heartbeat) right away.
         self._next_resources = 0.0
 
@@ -87,7 +91,7 @@ class JobPulse:
         if jobs and now >= self._next_resources:
             sample = self._sampler.sample()
             for running in jobs:
-                running.recorder.report_resources(sample)
+                running.recorder.report_resources(running.sampler.sample() if running.sampler else sample)
             self._next_resources = now + self._resources_interval
 
     def _push(self) -> None:

@@ -78,7 +78,8 @@ class Step:
 
 
 # (processed, failed, total, current step): what progress records report, compared by the pulse.
-Snapshot = tuple[int, int, "int | None", "Step | None"]
+# Counts of None are left out of a record (an end that leaves them to the records before it).
+Snapshot = tuple["int | None", "int | None", "int | None", "Step | None"]
 
 
 def exception_type_name(exc: BaseException) -> str:
@@ -99,25 +100,32 @@ class JobRecorder:
     """Numbers, builds and emits the records and spans of one job run.
 
     Every record carries the job's absolute counts as they are when it takes its seq, and the trace
-    context of the step it was emitted in.
+    context of the step it was emitted in. Seqs start at `first_seq` (see `joining` for why not 1).
     """
 
-    def __init__(self, telemetry: Telemetry, job_id: str, counts: Counts) -> None:
+    def __init__(self, telemetry: Telemetry, job_id: str, counts: Counts, *, first_seq: int = 1) -> None:
         self.job_id = job_id
         self._telemetry = telemetry
         self._counts = counts
         # next() on itertools.count is atomic under the GIL: the job thread, the delivery thread, the
         # control thread and logging threads can all draw from it.
-        self._seq = itertools.count(1)
+        self._seq = itertools.count(first_seq)
         self.step: Step | None = None
         self._failed_step: tuple[BaseException, Step] | None = None
         self._span: Span | None = None
         self._root_context = Context()
         self.ended = False
+        # Reporting into a job another process started and ends (`join`).
+        self.joined = False
 
     def snapshot(self) -> Snapshot:
         counts = self._counts
         return (counts.processed, counts.failed, counts.total, self.step)
+
+    @property
+    def trace_context(self) -> Context:
+        """The context of the job's span: the parent for the spans of processes started for the job."""
+        return self._root_context
 
     # -- the run and its steps (the job's thread) -----------------------------------------------
 
@@ -125,6 +133,21 @@ class JobRecorder:
         """Start the job's span and emit its start record."""
         self._span, self._root_context = self._telemetry.start_span(name, Context(), span_attributes)
         self.emit(EVENT_START, start_attributes)
+
+    def join(self, name: str, parent: Context, span_attributes: Mapping[str, Any]) -> None:
+        """Report into a job another process started: a span under `parent` and the counts, no start record."""
+        self.joined = True
+        self._span, self._root_context = self._telemetry.start_span(name, parent, span_attributes)
+        self.emit(EVENT_PROGRESS, {})
+
+    def leave(self, status: str, exc: BaseException | None) -> None:
+        """Stop reporting into a joined job, whose owner sends its end: the final counts, and why it failed."""
+        self.ended = True
+        self._span.set_attribute(ATTR_STATUS, status)  # type: ignore[union-attr]
+        end_span(self._span, exc if status == STATUS_FAILED else None)  # type: ignore[arg-type]
+        self.emit(EVENT_PROGRESS, {})
+        if status == STATUS_FAILED and exc is not None:
+            self.line(f"{exception_type_name(exc)}: {exc}", logging.ERROR, exception_attributes(exc))
 
     def start_step(self, name: str, index: int | None, count: int) -> Step:
         """Start a step (a child span of the current one) and emit its started record."""
@@ -155,11 +178,26 @@ class JobRecorder:
         end_span(step.span, exc if status == STATUS_FAILED else None)
         return duration
 
-    def end(self, status: str, exc: BaseException | None, attributes: Mapping[str, Any]) -> None:
-        """End the job's span and emit its end record; no progress record follows it."""
+    def end(
+        self,
+        status: str,
+        exc: BaseException | None,
+        attributes: Mapping[str, Any],
+        *,
+        counts: bool = True,
+        seq: int | None = None,
+    ) -> None:
+        """End the job's span and emit its end record; no progress record follows it.
+
+        Without `counts` the end leaves the counts to the records before it; `seq`, when given, numbers
+        the end (and anything after it) from there: the owner of a shared job ends it above the seqs
+        of the processes that joined it.
+        """
         # Set before the end record takes its seq: report_progress checks it after taking its own.
         self.ended = True
-        processed, failed, total, step = self.snapshot()
+        if seq is not None:
+            self._seq = itertools.count(seq)
+        processed, failed, total, step = self.snapshot() if counts else (None, None, None, self.step)
         if status != STATUS_COMPLETED and self._failed_step is not None and self._failed_step[0] is exc:
             step = self._failed_step[1]
         self._span.set_attribute(ATTR_STATUS, status)  # type: ignore[union-attr]
@@ -213,7 +251,8 @@ class JobRecorder:
     def report_resources(self, sample: Mapping[str, int | float]) -> None:
         """Emit a resources record (the job's heartbeat)."""
         seq = next(self._seq)
-        if not self.ended:
+        # A joined process leaves the heartbeat to the job's owner, which samples the whole process tree.
+        if not self.ended and not self.joined:
             attributes = {ATTR_JOB_ID: self.job_id, ATTR_SEQ: seq, **sample}
             self._telemetry.emit(EVENT_RESOURCES, attributes, self._context, timestamp=time.time_ns())
 
@@ -226,12 +265,11 @@ class JobRecorder:
         self, seq: int, event_name: str, snapshot: Snapshot, extra: Mapping[str, Any], levelno: int = logging.INFO
     ) -> None:
         processed, failed, total, step = snapshot
-        attributes: dict[str, Any] = {
-            ATTR_JOB_ID: self.job_id,
-            ATTR_SEQ: seq,
-            ATTR_PROCESSED: processed,
-            ATTR_FAILED: failed,
-        }
+        attributes: dict[str, Any] = {ATTR_JOB_ID: self.job_id, ATTR_SEQ: seq}
+        if processed is not None:
+            attributes[ATTR_PROCESSED] = processed
+        if failed is not None:
+            attributes[ATTR_FAILED] = failed
         if total is not None:
             attributes[ATTR_TOTAL] = total
         if step is not None:

@@ -17,6 +17,7 @@ from .control import ControlChannel, JobControl, control_url
 from .delivery import DeliveryProcessor
 from .pulse import JobPulse
 from .recorder import JobRecorder
+from .resources import Sampler
 
 
 class Runtime:
@@ -30,10 +31,19 @@ class Runtime:
         self._control_lock = threading.Lock()
         self._control: ControlChannel | None = None  # started with the first job
 
-    def track(self, recorder: JobRecorder, control: JobControl, labels: tuple[str, str]) -> None:
-        """A job started: report it, and deliver it the commands for it (labels: its name and type)."""
-        self._pulse.add(recorder, labels)
-        if self.settings.control:
+    def track(
+        self,
+        recorder: JobRecorder,
+        control: JobControl | None,
+        labels: tuple[str, str],
+        sampler: Sampler | None = None,
+    ) -> None:
+        """A job started: report it, and deliver it the commands for it, if it takes any.
+
+        `labels` are its name and type; `sampler` what its resources are read from, if not this process.
+        """
+        self._pulse.add(recorder, labels, sampler)
+        if self.settings.control and control is not None:
             self._control_channel().register(recorder.job_id, control)
         self.delivery.wake()
 

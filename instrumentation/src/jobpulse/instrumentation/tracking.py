@@ -11,8 +11,8 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any, TypeVar
 
-from . import runtime
-from .job import Job
+from . import joining, runtime
+from .job import MAX_JOB_ID_LENGTH, Job
 from .logging_handler import root_capture
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,6 +40,11 @@ def track_job(
     The run emits a start record, progress while it works, and an end record with status
     ``completed``, ``failed`` (an exception escaped: its type, message and stack trace are attached,
     then it propagates) or ``cancelled`` (`JobCancelled` or KeyboardInterrupt, which propagate too).
+
+    In a process started by ``jobpulse run`` (``JOBPULSE_JOB_ID`` set), the first run without a
+    `job_id` reports into the wrapper's job instead: its counts, steps and `Job.log` lines go to that
+    job, its span is a child of the wrapper's, and the wrapper sends the start and the end (from the
+    command's exit). Its `logging` records are not captured: the wrapper reads them from the output.
 
     Args:
         name: the job's name, shared by its runs.
@@ -78,9 +83,10 @@ class JobTracker:
         self._runs: list[contextlib.ExitStack] = []
 
     def __enter__(self) -> Job:
-        job = Job(runtime.current(), self._name, **self._job_options)
+        inherited = joining.claim(MAX_JOB_ID_LENGTH) if self._job_options.get("job_id") is None else None
+        job = Job(runtime.current(), self._name, inherited=inherited, **self._job_options)
         with contextlib.ExitStack() as run:
-            if self._capture_logs:
+            if self._capture_logs and inherited is None:
                 root_capture.acquire(job.log_level)
                 run.callback(root_capture.release, job.log_level)
             run.enter_context(job)

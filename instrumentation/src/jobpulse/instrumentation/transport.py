@@ -7,9 +7,13 @@ dependency of the job side, not one borrowed from the exporter.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import requests
+from opentelemetry.sdk.environment_variables import OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_LOGS_HEADERS
+from opentelemetry.util.re import parse_env_headers
 
 # A connection that cannot be made within this counts as refused: a job must not wait on a receiver
 # that is not there. A request on a connection that was made keeps its whole timeout.
@@ -44,3 +48,16 @@ class FailFastSession(requests.Session):
                 return super().request(method, url, *args, **kwargs)
             except requests.ConnectionError as error:
                 raise ReceiverUnreachable(error) from error
+
+
+def log_export_headers(explicit: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The headers the OTLP log exporter sends, worked out as it does: ``OTEL_EXPORTER_OTLP_LOGS_HEADERS``,
+    else ``OTEL_EXPORTER_OTLP_HEADERS``, then ``explicit`` (from `configure(headers=...)`) over them.
+
+    The control long poll sends the same, so a job's token (``Authorization=Bearer ...``) reaches
+    the sidecar's control API as it reaches its OTLP receiver.
+    """
+    raw = os.environ.get(OTEL_EXPORTER_OTLP_LOGS_HEADERS) or os.environ.get(OTEL_EXPORTER_OTLP_HEADERS, "")
+    headers = dict(parse_env_headers(raw, liberal=True))
+    headers.update({key.lower(): value for key, value in (explicit or {}).items()})
+    return headers

@@ -56,17 +56,46 @@ def settings_or_exit(config: Path | None, **overrides: object) -> Settings:
     return sources_or_exit(config, **overrides).settings
 
 
+def _fail(message: str, code: int) -> NoReturn:
+    typer.secho(f"jobpulse: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def serving_sources_or_exit(config: Path | None, **overrides: object) -> Sources:
+    """Sources for a command that listens: also exit 2, before binding, when they would expose it unprotected."""
+    sources = sources_or_exit(config, **overrides)
+    if error := sources.settings.serving_error():
+        _fail(error, 2)
+    return sources
+
+
+InsecureOption = Annotated[
+    bool,
+    typer.Option(
+        "--insecure-no-auth",
+        help="Serve without authentication on any address (JOBPULSE_INSECURE_NO_AUTH): only on a network you trust.",
+    ),
+]
+
+
 @app.command()
 def sidecar(
     config: ConfigOption = None,
     host: HostOption = None,
     port: PortOption = None,
     log_level: Annotated[str | None, typer.Option(help="Log level (JOBPULSE_LOG_LEVEL).")] = None,
+    insecure_no_auth: InsecureOption = False,
 ) -> None:
-    """Serve the sidecar: OTLP receiver, REST API, live feed. Every setting also reads JOBPULSE_* variables."""
+    """Serve the sidecar: OTLP receiver, REST API, live feed. Every setting also reads JOBPULSE_* variables.
+
+    Listening on an address other than loopback turns authentication on (docs/security.md).
+    """
+    sources = serving_sources_or_exit(
+        config, host=host, port=port, log_level=log_level, insecure_no_auth=insecure_no_auth or None
+    )
     from jobpulse.sidecar.server import serve
 
-    serve(sources_or_exit(config, host=host, port=port, log_level=log_level))
+    serve(sources)
 
 
 @app.command()
@@ -78,14 +107,17 @@ def demo(
     once: Annotated[bool, typer.Option("--once", help="Run each demo job once, then exit.")] = False,
     speed: Annotated[float, typer.Option(help="Run the demo jobs this many times faster.")] = 1.0,
     database_url: DatabaseOption = None,
+    insecure_no_auth: InsecureOption = False,
 ) -> None:
     """Run the sidecar with realistic demo ETL jobs (CSV import, field mapping, API upload, a failing DB load).
 
     Ctrl+C stops the jobs (they end as cancelled), then the sidecar, which writes its history: exit status 130.
     """
+    settings = serving_sources_or_exit(
+        config, host=host, port=port, database_url=database_url, insecure_no_auth=insecure_no_auth or None
+    ).settings
     from jobpulse.sidecar.demo.runner import run_demo
 
-    settings = settings_or_exit(config, host=host, port=port, database_url=database_url)
     raise typer.Exit(run_demo(settings, speed=speed, once=once, duration=duration))
 
 
@@ -96,13 +128,23 @@ def prune_command(
     database_url: DatabaseOption = None,
 ) -> None:
     """Apply the retention policy to the job history now (the sidecar also does it periodically)."""
-    from jobpulse.sidecar.alerting.retention import expire_alerts
-    from jobpulse.sidecar.history.retention import expire_dead_letters, sweep_jobs
+    from jobpulse.sidecar.app import features
+    from jobpulse.sidecar.plugin import Core, retention_parts
     from jobpulse.sidecar.storage.prune import prune
 
-    settings = settings_or_exit(config, database_url=database_url)
-    parts = [sweep_jobs, expire_alerts, expire_dead_letters]
-    prune(settings.database_url, settings.retention_policy(), parts, dry_run=dry_run)
+    # The parts the sidecar's own sweep runs: those its features declare.
+    core = Core(settings_or_exit(config, database_url=database_url))
+    parts = retention_parts(features(core))
+    prune(core.database, core.settings.retention_policy(), parts, dry_run=dry_run)
+
+
+@app.command("run", add_help_option=False, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run_command(context: typer.Context) -> None:
+    """Run any command as a watched job: jobpulse run --name NAME -- CMD ARGS (see jobpulse run --help)."""
+    # `jobpulse run` is dispatched before this module loads (jobpulse.cli); listed here for --help.
+    from jobpulse.run.cli import main as run
+
+    raise typer.Exit(run(context.args))
 
 
 jobs_app = typer.Typer(help="Pause, resume or cancel a running job.", no_args_is_help=True)
@@ -110,14 +152,24 @@ app.add_typer(jobs_app, name="jobs")
 
 UrlOption = Annotated[str, typer.Option("--url", envvar="JOBPULSE_URL", help="The sidecar's base URL (JOBPULSE_URL).")]
 ReasonOption = Annotated[str | None, typer.Option(help="Why; kept in the job's command history.")]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="JOBPULSE_TOKEN",
+        help="Your token, when the sidecar requires one (JOBPULSE_TOKEN).",
+        show_default=False,
+        show_envvar=False,
+    ),
+]
 
 
-def _control(action: str, job_id: str, url: str, reason: str | None) -> None:
+def _control(action: str, job_id: str, url: str, reason: str | None, token: str | None) -> None:
     from jobpulse.sidecar.control.client import request_control
     from jobpulse.sidecar.printable import printable
 
     try:
-        command = request_control(url, job_id, action, reason)
+        command = request_control(url, job_id, action, reason, token)
     except RuntimeError as error:
         typer.secho(f"jobpulse: {printable(str(error))}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
@@ -128,21 +180,104 @@ def _control(action: str, job_id: str, url: str, reason: str | None) -> None:
 
 
 @jobs_app.command("pause")
-def pause_job(job_id: str, url: UrlOption = "http://127.0.0.1:4318", reason: ReasonOption = None) -> None:
+def pause_job(
+    job_id: str, url: UrlOption = "http://127.0.0.1:4318", reason: ReasonOption = None, token: TokenOption = None
+) -> None:
     """Ask a running job to pause at its next checkpoint."""
-    _control("pause", job_id, url, reason)
+    _control("pause", job_id, url, reason, token)
 
 
 @jobs_app.command("resume")
-def resume_job(job_id: str, url: UrlOption = "http://127.0.0.1:4318", reason: ReasonOption = None) -> None:
+def resume_job(
+    job_id: str, url: UrlOption = "http://127.0.0.1:4318", reason: ReasonOption = None, token: TokenOption = None
+) -> None:
     """Ask a paused job to resume."""
-    _control("resume", job_id, url, reason)
+    _control("resume", job_id, url, reason, token)
 
 
 @jobs_app.command("cancel")
-def cancel_job(job_id: str, url: UrlOption = "http://127.0.0.1:4318", reason: ReasonOption = None) -> None:
+def cancel_job(
+    job_id: str, url: UrlOption = "http://127.0.0.1:4318", reason: ReasonOption = None, token: TokenOption = None
+) -> None:
     """Ask a job to stop; it ends as cancelled."""
-    _control("cancel", job_id, url, reason)
+    _control("cancel", job_id, url, reason, token)
+
+
+tokens_app = typer.Typer(
+    help="Create, list and revoke API tokens. They live in the database, so every sidecar sharing it accepts them.",
+    no_args_is_help=True,
+)
+app.add_typer(tokens_app, name="tokens")
+
+
+@tokens_app.command("create")
+def create_token(
+    name: Annotated[str, typer.Argument(help="Who the token acts as: the owner name of the jobs it may control.")],
+    role: Annotated[str, typer.Option("--role", help="ingest (jobs, Alertmanager), viewer, operator or admin.")],
+    expires: Annotated[
+        str | None, typer.Option(help="Lifetime, e.g. 90s, 15m, 12h, 30d, 2w (default: no expiry).", show_default=False)
+    ] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Revoke the token of that name, if any, first.")] = False,
+    config: ConfigOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Create a token and print it on the last line of standard output: it is shown this once only."""
+    from jobpulse.sidecar.auth.manage import with_tokens
+    from jobpulse.sidecar.auth.tokens import TokenError, check_role, parse_duration
+
+    settings = settings_or_exit(config, database_url=database_url)
+    try:
+        check_role(role)
+        expires_in_s = parse_duration(expires) if expires is not None else None
+    except ValueError as error:
+        _fail(str(error), 2)
+    try:
+        info, token = with_tokens(
+            settings.database_url,
+            lambda tokens: tokens.create(name, role, expires_in_s=expires_in_s, replace=replace),
+        )
+    except TokenError as error:
+        _fail(str(error), 1)
+    until = f", expires {info.expires_at.isoformat(timespec='seconds')}" if info.expires_at else ""
+    typer.echo(f"created token {name!r} (role {role}{until}); it is not shown again:", err=True)
+    typer.echo(token)
+
+
+@tokens_app.command("list")
+def list_tokens(
+    include_inactive: Annotated[bool, typer.Option("--all", help="Also revoked and expired tokens.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+    config: ConfigOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Name, role, state, creation, last use and expiry of each token (never its secret)."""
+    import msgspec
+    from rich.console import Console
+
+    from jobpulse.sidecar.auth.manage import token_table, with_tokens
+
+    settings = settings_or_exit(config, database_url=database_url)
+    tokens = with_tokens(
+        settings.database_url, lambda repository: repository.list_tokens(include_inactive=include_inactive)
+    )
+    if as_json:
+        typer.echo(msgspec.json.encode(tokens).decode())
+    else:
+        Console().print(token_table(tokens))
+
+
+@tokens_app.command("revoke")
+def revoke_token(name: str, config: ConfigOption = None, database_url: DatabaseOption = None) -> None:
+    """Revoke a token: every sidecar sharing the database refuses it within seconds, live feeds included."""
+    from jobpulse.sidecar.auth.manage import with_tokens
+    from jobpulse.sidecar.auth.tokens import TokenError
+
+    settings = settings_or_exit(config, database_url=database_url)
+    try:
+        with_tokens(settings.database_url, lambda tokens: tokens.revoke(name))
+    except TokenError as error:
+        _fail(str(error), 1)
+    typer.echo(f"revoked token {name!r}")
 
 
 config_app = typer.Typer(help="Check a settings file, or show what a sidecar runs with.", no_args_is_help=True)
@@ -162,13 +297,11 @@ def validate_config(file: Annotated[Path, typer.Argument(help="TOML or YAML sett
 @config_app.command("show")
 def show_config(
     url: UrlOption = "http://127.0.0.1:4318",
-    token: Annotated[
-        str | None,
-        typer.Option(envvar="JOBPULSE_TOKEN", help="An admin's API token (JOBPULSE_TOKEN).", show_default=False),
-    ] = None,
+    token: TokenOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="The API's answer as it is.")] = False,
 ) -> None:
-    """The settings a running sidecar uses, with the source of each (secrets masked)."""
+    """The settings a running sidecar uses, with the source of each (secrets masked); needs an admin token
+    when the sidecar requires tokens."""
     from jobpulse.sidecar.config.client import describe_config, fetch_config
     from jobpulse.sidecar.printable import printable
 
@@ -185,5 +318,5 @@ def show_config(
 
 
 def main() -> None:
-    """Entry point of the ``jobpulse`` console script."""
+    """The sidecar's commands of the ``jobpulse`` console script (`jobpulse.cli` dispatches them here)."""
     app()

@@ -14,7 +14,9 @@ from uvicorn.config import LOG_LEVELS
 from jobpulse.sidecar.allocator import keep_large_buffers_in_mmap
 from jobpulse.sidecar.app import create_app
 from jobpulse.sidecar.config.secrets import mask_value
-from jobpulse.sidecar.settings import Settings, Sources
+from jobpulse.sidecar.config.validation import Problem
+from jobpulse.sidecar.plugin import Core, features_of
+from jobpulse.sidecar.settings import Settings, SettingsError, Sources
 
 # Client messages are small filter updates; nothing legitimate comes near this.
 _WS_MAX_MESSAGE_BYTES = 64 * 1024
@@ -54,7 +56,7 @@ def apply_server_settings(config: uvicorn.Config, settings: Settings) -> None:
 
 
 class SidecarServer(uvicorn.Server):
-    """uvicorn's server, ending the jobs' control long polls as soon as shutdown begins.
+    """uvicorn's server, telling the features as soon as shutdown begins (control ends the jobs' long polls).
 
     uvicorn lets in-flight requests finish before it shuts the application down, and a long poll
     would otherwise hold a graceful stop for up to its whole wait.
@@ -65,10 +67,13 @@ class SidecarServer(uvicorn.Server):
     """
 
     def __init__(self, settings: Settings | Sources, *, handle_signals: bool = True) -> None:
+        given = settings.settings if isinstance(settings, Sources) else settings
+        if error := given.serving_error():
+            raise SettingsError([Problem(key="auth_enabled", message=error)])
         keep_large_buffers_in_mmap()
         self.application = create_app(settings)
         self.handle_signals = handle_signals
-        live = self.application.state.live_settings
+        live = self.application.plugins.get(Core).live
         super().__init__(uvicorn_config(live.current, self.application))
         live.subscribe(lambda new: apply_server_settings(self.config, new))
         logging.getLogger("uvicorn.error").info(
@@ -85,12 +90,16 @@ class SidecarServer(uvicorn.Server):
 
     def begin_shutdown(self) -> None:
         """Stop serving (as SIGTERM would, without a signal for uvicorn to re-raise at exit)."""
-        self.application.state.control.close()
+        self._shutting_down()
         self.should_exit = True
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self.application.state.control.close()
+        self._shutting_down()
         super().handle_exit(sig, frame)
+
+    def _shutting_down(self) -> None:
+        for feature in features_of(self.application):
+            feature.shutting_down()
 
 
 def serve(settings: Settings | Sources) -> None:

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from jobpulse.sidecar.alerting.config import AlertingSettings
+from jobpulse.sidecar.auth.exposure import auth_required, exposure_error
 from jobpulse.sidecar.config.layers import ENV, FILE, FLAG, Layer, giver, merged
 from jobpulse.sidecar.config.validation import Problem, check
 from jobpulse.sidecar.storage.policy import RetentionPolicy
@@ -25,13 +26,31 @@ ENV_PREFIX = "JOBPULSE_"
 # How long a job may take to acknowledge a control command before it is shown as overdue.
 DEFAULT_ACK_TIMEOUT_S = 30.0
 
-# What only applies when the sidecar starts: where it listens and where its history is.
-RESTART_KEYS = ("host", "port", "database_url")
+# What only applies when the sidecar starts: where it listens and where its history is; whether it asks
+# for credentials at all (checked against the address before anything is bound); where the rate limits
+# count (a connection, like the database's); and the CORS origins (Litestar builds its CORS middleware
+# with the app).
+RESTART_KEYS = (
+    "host",
+    "port",
+    "database_url",
+    "auth_enabled",
+    "insecure_no_auth",
+    "rate_limit_storage_url",
+    "cors_allowed_origins",
+)
 
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+
+# "N/second", "N per 5 minutes", ...: the notation of the ``limits`` library (docs/security.md).
+RateLimit = Annotated[
+    str, msgspec.Meta(pattern=r"^[1-9][0-9]*\s*(/|per)\s*([1-9][0-9]*\s*)?(second|minute|hour|day)s?$")
+]
+LimitStorageUrl = Annotated[str, msgspec.Meta(pattern=r"^(memory://|(redis|rediss)://\S+)$")]
+Origin = Annotated[str, msgspec.Meta(pattern=r"^(\*|https?://[^/\s]+)$")]
 
 
 def data_directory(environ: Mapping[str, str] | None = None) -> Path:
@@ -55,6 +74,13 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     log_level: LogLevel = "info"
     access_log: bool = False
 
+    # None: on unless listening on loopback only (docs/security.md).
+    auth_enabled: bool | None = None
+    insecure_no_auth: bool = False
+    metrics_require_token: bool = False
+    auth_recheck_interval_s: PositiveFloat = 2.0
+    ws_ticket_ttl_s: PositiveFloat = 30.0
+
     max_request_bytes: Positive = 8 * 1024 * 1024
 
     feed_tick_ms: Positive = 20
@@ -64,10 +90,17 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     feed_send_timeout_s: PositiveFloat = 10.0
     feed_compression: bool = False
     feed_max_connections: Positive = 2000
+    feed_max_connections_per_client: Positive = 1000
     # WebSocket protocol pings; a client that does not answer one within the interval is disconnected.
     feed_ping_interval_s: Annotated[float, msgspec.Meta(ge=0)] = 20.0
     log_streaming_enabled: bool = True
     metrics_collection_enabled: bool = True
+
+    rate_limit_enabled: bool = True
+    rate_limit_rest: RateLimit = "300/second"
+    rate_limit_ingest: RateLimit = "20000/second"
+    rate_limit_storage_url: LimitStorageUrl = "memory://"
+    cors_allowed_origins: list[Origin] = msgspec.field(default_factory=list)
 
     database_url: str = msgspec.field(default_factory=default_database_url)
     history_flush_interval_s: PositiveFloat = 0.5
@@ -94,6 +127,15 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     # Nested: comes from the settings file (docs/alerting.md).
     alerting: AlertingSettings = msgspec.field(default_factory=AlertingSettings)
+
+    @property
+    def auth_on(self) -> bool:
+        """Whether requests must present a token."""
+        return auth_required(self.host, self.auth_enabled, self.insecure_no_auth)
+
+    def serving_error(self) -> str | None:
+        """Why a sidecar must not serve with these settings (docs/security.md), or None."""
+        return exposure_error(self.host, self.auth_enabled, self.insecure_no_auth)
 
     def retention_policy(self) -> RetentionPolicy:
         return RetentionPolicy(
@@ -148,16 +190,17 @@ def read_file(path: str | os.PathLike[str]) -> Layer:
 
 
 def _env_layers(environ: Mapping[str, str]) -> list[Layer]:
-    return [
-        Layer(
-            ENV,
-            f"environment variable {ENV_PREFIX}{name.upper()}",
-            {name: environ[ENV_PREFIX + name.upper()]},
-            strict=False,
-        )
-        for name in Settings.__struct_fields__
-        if ENV_PREFIX + name.upper() in environ
-    ]
+    layers = []
+    for field in msgspec.inspect.type_info(Settings).fields:
+        key = ENV_PREFIX + field.name.upper()
+        if key not in environ:
+            continue
+        value: Any = environ[key]
+        if isinstance(field.type, msgspec.inspect.ListType):
+            # A list setting is comma-separated in the environment.
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        layers.append(Layer(ENV, f"environment variable {key}", {field.name: value}, strict=False))
+    return layers
 
 
 def resolve(layers: Sequence[Layer]) -> Settings:

@@ -1,11 +1,14 @@
 """JobStore: the in-memory table of job states, fed one event at a time through the fold.
 
 Everything that reacts to jobs (the live feed, history, alerting, metrics) listens here, so an event
-is decoded once, folded once and announced once.
+is decoded once, folded once and announced once. Listeners are isolated from each other and from
+whoever applied the event: one that raises is logged and counted, and the others still hear the change.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, NamedTuple
@@ -15,9 +18,15 @@ import msgspec
 from jobpulse.sidecar.model.events import JobEvent
 from jobpulse.sidecar.model.fold import DEFAULT_LIMITS, FoldLimits, fold
 from jobpulse.sidecar.model.state import JobState
+from jobpulse.sidecar.printable import printable
 
 if TYPE_CHECKING:
     from jobpulse.sidecar.settings import Settings
+
+log = logging.getLogger("jobpulse.sidecar.store")
+
+# A listener that fails on every event is logged at most this often (with how many failures were not).
+FAILURE_LOG_INTERVAL_S = 60.0
 
 
 class JobChange(NamedTuple):
@@ -31,21 +40,42 @@ class JobChange(NamedTuple):
 Listener = Callable[[JobChange], None]
 
 
+class _Subscription:
+    """A listener, the name its failures are counted under, and when its next failure may be logged."""
+
+    __slots__ = ("listener", "log_after", "name", "unlogged")
+
+    def __init__(self, listener: Listener, name: str) -> None:
+        self.listener = listener
+        self.name = name
+        self.log_after = 0.0
+        self.unlogged = 0
+
+
 class JobStore:
     """Job states by id. Finished jobs stay for a while, bounded by ``finished_capacity``."""
 
-    def __init__(self, limits: FoldLimits = DEFAULT_LIMITS, finished_capacity: int = 10_000) -> None:
+    def __init__(
+        self,
+        limits: FoldLimits = DEFAULT_LIMITS,
+        finished_capacity: int = 10_000,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.limits = limits
         self.finished_capacity = finished_capacity
+        self.clock = clock
         self._jobs: dict[str, JobState] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
         # Ids of finished jobs evicted from memory: late or replayed events for them are dropped
         # instead of resurrecting a partial job.
         self._evicted: OrderedDict[str, None] = OrderedDict()
-        self._listeners: list[Listener] = []
+        self._subscriptions: list[_Subscription] = []
         self.events_applied = 0
         self.events_unchanged = 0
         self.events_late = 0
+        self.listener_failures: dict[str, int] = {}
+        """Changes each listener raised on, by listener name; every listener has an entry from when it is added."""
 
     def reconfigure(self, settings: Settings) -> None:
         """New limits: lines kept per job from its next line, finished jobs kept from the next that ends."""
@@ -53,11 +83,25 @@ class JobStore:
             self.limits = msgspec.structs.replace(self.limits, recent_logs=settings.recent_logs_per_job)
         self.finished_capacity = settings.finished_jobs_in_memory
 
-    def add_listener(self, listener: Listener) -> None:
-        self._listeners.append(listener)
+    def add_listener(self, listener: Listener, name: str | None = None) -> None:
+        """Call ``listener`` with every change from now on, after the listeners added before it.
+
+        Its failures are counted under ``name`` (default: its qualified name, e.g. ``FeedHub.on_change``).
+        """
+        name = name or getattr(listener, "__qualname__", type(listener).__name__)
+        self._subscriptions.append(_Subscription(listener, name))
+        self.listener_failures.setdefault(name, 0)
 
     def remove_listener(self, listener: Listener) -> None:
-        self._listeners.remove(listener)
+        for subscription in self._subscriptions:
+            if subscription.listener == listener:
+                self._subscriptions.remove(subscription)
+                return
+        raise ValueError(f"{listener!r} is not listening")
+
+    def listeners(self) -> list[tuple[str, Listener]]:
+        """The listeners by name, in the order they are called."""
+        return [(subscription.name, subscription.listener) for subscription in self._subscriptions]
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -85,8 +129,11 @@ class JobStore:
         if new.is_terminal and (old is None or not old.is_terminal):
             self._retire(job_id)
         change = JobChange(old, new, event)
-        for listener in self._listeners:
-            listener(change)
+        for subscription in self._subscriptions:
+            try:
+                subscription.listener(change)
+            except Exception:
+                self._listener_failed(subscription, change)
         return new
 
     def apply_all(self, events: Iterable[JobEvent]) -> int:
@@ -98,6 +145,24 @@ class JobStore:
         self._jobs[state.id] = state
         if state.is_terminal:
             self._retire(state.id)
+
+    def _listener_failed(self, subscription: _Subscription, change: JobChange) -> None:
+        """Count the failure; log it with its traceback unless this listener was logged too recently."""
+        self.listener_failures[subscription.name] += 1
+        now = self.clock()
+        if now < subscription.log_after:
+            subscription.unlogged += 1
+            return
+        unlogged = f" ({subscription.unlogged} earlier failure(s) not logged)" if subscription.unlogged else ""
+        log.exception(
+            "store listener %s failed on a %s event of job %s; the other listeners had the change%s",
+            subscription.name,
+            change.event.kind,
+            printable(change.new.id),
+            unlogged,
+        )
+        subscription.log_after = now + FAILURE_LOG_INTERVAL_S
+        subscription.unlogged = 0
 
     def _retire(self, job_id: str) -> None:
         self._finished[job_id] = None

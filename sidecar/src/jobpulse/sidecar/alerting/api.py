@@ -18,8 +18,10 @@ from jobpulse.sidecar.alerting.model import AlertView, Silence, SilenceView, ale
 from jobpulse.sidecar.alerting.repository import AlertFilter, NotificationFilter
 from jobpulse.sidecar.api.errors import UnprocessableEntityException
 from jobpulse.sidecar.api.bounds import INT64_MAX, bound_ns
-from jobpulse.sidecar.api.jobs import Limit
+from jobpulse.sidecar.api.paging import Limit
 from jobpulse.sidecar.timestamps import to_datetime, to_ns
+from jobpulse.sidecar.auth.principal import Principal
+from jobpulse.sidecar.auth.roles import OPERATOR, VIEWER, access
 
 AlertState = Literal["firing", "resolved"]
 Result = Literal["sending", "retrying", "sent", "failed", "dropped"]
@@ -134,6 +136,7 @@ class AlertsController(Controller):
 
     path = "/api/alerts"
     tags = ["alerting"]
+    opt = access(VIEWER)
 
     @get("/", summary="Alerts, firing and resolved, newest first")
     async def list_alerts(
@@ -178,8 +181,11 @@ class AlertsController(Controller):
         summary="Mute a rule, a job name or an alert key until a time",
         status_code=201,
         raises=[UnprocessableEntityException],
+        opt=access(OPERATOR),
     )
-    async def create_silence(self, alert_engine: AlertEngine, data: SilenceRequest) -> SilenceView:
+    async def create_silence(
+        self, alert_engine: AlertEngine, principal: Principal, data: SilenceRequest
+    ) -> SilenceView:
         now_ns = time.time_ns()
         if data.rule is None and data.job_name is None and data.key is None:
             raise _body_error("rule", "give at least one of rule, job_name or key")
@@ -204,13 +210,20 @@ class AlertsController(Controller):
                 rule=data.rule,
                 job_name=data.job_name,
                 alert_key=data.key,
-                created_by=data.created_by,
+                # With authentication on the token names who silenced; the body may only when it is off.
+                created_by=principal.name if principal.token_id else data.created_by or principal.name,
                 reason=data.reason,
             )
         )
         return silence_view(silence, now_ns)
 
-    @delete("/silences/{silence_id:int}", summary="End a silence now", status_code=204, raises=[NotFoundException])
+    @delete(
+        "/silences/{silence_id:int}",
+        summary="End a silence now",
+        status_code=204,
+        raises=[NotFoundException],
+        opt=access(OPERATOR),
+    )
     async def delete_silence(
         self, alert_engine: AlertEngine, silence_id: Annotated[int, Parameter(ge=1, le=INT64_MAX)]
     ) -> None:
@@ -223,6 +236,7 @@ class NotificationsController(Controller):
 
     path = "/api/notifications"
     tags = ["alerting"]
+    opt = access(VIEWER)
 
     @get("/", summary="Notifications: channel, attempts, result, error; newest first")
     async def list_notifications(
@@ -263,6 +277,7 @@ class NotificationsController(Controller):
         summary="Send a test notification to a channel (by name or tag)",
         status_code=200,
         raises=[NotFoundException, UnprocessableEntityException],
+        opt=access(OPERATOR),
     )
     async def send_test(self, alert_engine: AlertEngine, data: ChannelTestRequest) -> ChannelTestResponse:
         channels = alert_engine.delivery.find(data.channel)

@@ -116,7 +116,6 @@ class Rules(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     alertmanager: AlertmanagerRule = msgspec.field(default_factory=AlertmanagerRule)
 
 
-
 class ChannelConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """One notification channel: an Apprise URL (Slack, email, Teams, Discord, webhooks...) and its tags.
 

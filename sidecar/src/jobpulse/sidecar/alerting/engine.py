@@ -96,9 +96,11 @@ class AlertEngine:
         self._groups: dict[tuple[Any, ...], _Group] = {}
         self._channels = self._routes()
         self._tasks = BackgroundTasks()
+        # Changes are judged only between start (firing alerts restored) and stop.
         self._listening = False
         self._learned_ns: int | None = None
         delivery.on_sent = self._on_sent
+        store.add_listener(self.on_change)
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -106,7 +108,6 @@ class AlertEngine:
         """Pick up firing alerts and silences from the database, then listen and tick."""
         await self.restore()
         await self.refresh()
-        self.store.add_listener(self.on_change)
         self._listening = True
         self._tasks.every(lambda: self.settings.evaluation_interval_s, self.tick, "alert rule ticker")
         self._tasks.every(_SILENCE_REFRESH_S, self.refresh, "alert silence refresh")
@@ -138,9 +139,7 @@ class AlertEngine:
 
     async def stop(self) -> None:
         """Stop listening and ticking; groups still waiting are handed to delivery at once."""
-        if self._listening:
-            self.store.remove_listener(self.on_change)
-            self._listening = False
+        self._listening = False
         await self._tasks.cancel()
         self.flush_groups(None)
 
@@ -177,7 +176,7 @@ class AlertEngine:
 
     def on_change(self, change: JobChange) -> None:
         old, new, event = change
-        if event.kind == KIND_LOG:
+        if event.kind == KIND_LOG or not self._listening:
             return
         now_ns = self.clock_ns()
         status_changed = old is None or old.status != new.status

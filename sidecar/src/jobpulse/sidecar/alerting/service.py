@@ -25,21 +25,30 @@ class Alerting:
         self.repository = AlertRepository(database)
         self.delivery = Delivery([Channel(config) for config in settings.channels], settings.delivery, self.repository)
         self.engine = AlertEngine(
-            settings, store, self.repository, self.delivery, hub=hub,
+            settings,
+            store,
+            self.repository,
+            self.delivery,
+            hub=hub,
             sampler=HostSampler(settings.rules.resource_pressure.disk_path),
         )
+        # Between the feature's start and stop; only then may a change start or stop the parts.
+        self._running = False
 
     async def start(self) -> None:
-        if not self.settings.enabled:
-            return
+        self._running = True
+        if self.settings.enabled:
+            await self._start_parts()
+
+    async def stop(self) -> None:
+        if self._running and self.settings.enabled:
+            await self._stop_parts()
+        self._running = False
+
+    async def _start_parts(self) -> None:
         await self.repository.start()
         await self.delivery.start()
         await self.engine.start()
-
-    async def stop(self) -> None:
-        if not self.settings.enabled:
-            return
-        await self._stop_parts()
 
     async def _stop_parts(self) -> None:
         await self.engine.stop()
@@ -47,15 +56,15 @@ class Alerting:
         await self.repository.stop()
 
     async def reconfigure(self, settings: AlertingSettings) -> None:
-        """Apply new alerting settings without a restart."""
+        """Apply new alerting settings without a restart. Before start and after stop only the settings
+        change: what runs follows them at the next start."""
         was_enabled = self.settings.enabled
         self.settings = settings
         self.delivery.reconfigure(settings.channels, settings.delivery)
         self.engine.reconfigure(settings)
-        if settings.enabled and not was_enabled:
-            await self.start()
-        elif was_enabled and not settings.enabled:
-            await self._stop_parts()
+        if not self._running or settings.enabled == was_enabled:
+            return
+        await (self._start_parts() if settings.enabled else self._stop_parts())
 
     async def check(self) -> str:
         """Readiness: the engine ticks, the channels have workers and alert writes succeed."""

@@ -18,6 +18,7 @@ from litestar.exceptions import HTTPException, ServiceUnavailableException
 
 from jobpulse.sidecar.alerting.engine import AlertEngine
 from jobpulse.sidecar.api.errors import UnprocessableEntityException
+from jobpulse.sidecar.auth.roles import INGEST, access
 from jobpulse.sidecar.alerting.model import SOURCE_ALERTMANAGER, Condition
 
 # Severity labels as Prometheus rules commonly write them, mapped onto jobpulse severities.
@@ -124,6 +125,7 @@ class AlertmanagerController(Controller):
 
     path = "/api/alertmanager"
     tags = ["alerting"]
+    opt = access(INGEST)
 
     @post(
         "/webhook",

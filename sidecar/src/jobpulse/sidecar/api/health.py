@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import msgspec
-from litestar import Response, get
-from litestar.datastructures import State
+from litestar import Request, Response, get
 from litestar.openapi import ResponseSpec
+
+from jobpulse.sidecar.auth.roles import OPEN, access
+from jobpulse.sidecar.plugin import features_of
 
 
 class Health(msgspec.Struct):
@@ -16,7 +18,7 @@ class Health(msgspec.Struct):
     details: dict[str, str] = {}
 
 
-@get("/healthz", tags=["health"], summary="Liveness", sync_to_thread=False)
+@get("/healthz", tags=["health"], summary="Liveness", sync_to_thread=False, opt=access(OPEN))
 def healthz() -> Health:
     return Health(status="ok")
 
@@ -26,11 +28,17 @@ def healthz() -> Health:
     tags=["health"],
     summary="Readiness",
     responses={503: ResponseSpec(Health, description="A component does not work; checks names it")},
+    opt=access(OPEN),
 )
-async def readyz(state: State) -> Response[Health]:
-    checks: dict[str, str] = {name: await check() for name, check in state.readiness_checks.items()}
+async def readyz(request: Request) -> Response[Health]:
+    checks: dict[str, str] = {}
+    details: dict[str, str] = {}
+    for feature in features_of(request.app):
+        if (result := await feature.ready()) is not None:
+            checks[feature.name] = result
+        if detail := feature.readiness_detail():
+            details[feature.name] = detail
     ready = all(result == "ok" for result in checks.values())
-    details = {name: text for name, detail in state.readiness_details.items() if (text := detail())}
     return Response(
         Health(status="ok" if ready else "unavailable", checks=checks, details=details),
         status_code=200 if ready else 503,

@@ -1,6 +1,7 @@
 """REST: ``/api/monitor/config`` (read, merge-patch, replace the runtime changes) and its history.
 
-Every route is for admins (``opt["role"]``); the caller's name goes into the audit trail.
+Every route is for admins; the caller's name (its token's, or with authentication off the
+``X-JobPulse-User`` header's or "local") goes into the audit trail.
 """
 
 from __future__ import annotations
@@ -10,22 +11,20 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get, patch, put
-from litestar.di import Provide
 from litestar.exceptions import ServiceUnavailableException
 from litestar.params import Parameter
 
 from jobpulse.sidecar.api.bounds import INT64_MAX
 from jobpulse.sidecar.api.errors import ConflictException, UnprocessableEntityException
-from jobpulse.sidecar.api.jobs import Limit
+from jobpulse.sidecar.api.paging import Limit
+from jobpulse.sidecar.auth.principal import Principal
+from jobpulse.sidecar.auth.roles import ADMIN, access
 from jobpulse.sidecar.config.layers import DEFAULT, leaves, origin_of
 from jobpulse.sidecar.config.secrets import masked
 from jobpulse.sidecar.config.service import ConfigConflict, ConfigService, Rejection, StorageUnavailable
 from jobpulse.sidecar.config.validation import Problem
-from jobpulse.sidecar.control.access import Principal, principal_of
 from jobpulse.sidecar.settings import RESTART_KEYS, SettingsError
 from jobpulse.sidecar.timestamps import to_datetime
-
-ADMIN = {"role": "admin"}
 
 
 class ConfigView(msgspec.Struct):
@@ -136,9 +135,9 @@ class ConfigController(Controller):
 
     path = "/api/monitor/config"
     tags = ["configuration"]
-    dependencies = {"principal": Provide(principal_of)}
+    opt = access(ADMIN)
 
-    @get("/", summary="The settings in force, the source of each key, what waits for a restart", opt=ADMIN)
+    @get("/", summary="The settings in force, the source of each key, what waits for a restart")
     async def get_config(self, config_service: ConfigService) -> ConfigView:
         return config_view(config_service)
 
@@ -146,9 +145,9 @@ class ConfigController(Controller):
         "/",
         summary="Change settings now (a JSON merge patch of the runtime changes; null removes one)",
         description="Validated as a whole with every other source: a 422 lists every problem (key, value, what "
-        "is allowed) and changes nothing. Unknown keys are refused by name; host, port and database_url "
-        "need a restart and are refused.",
-        opt=ADMIN,
+        "is allowed) and changes nothing. Unknown keys are refused by name; a change of a key listed in "
+        "restart_required (the address, the database, authentication on or off, the rate-limit storage, "
+        "the CORS origins) is refused: it needs a restart.",
         raises=_REFUSALS,
     )
     async def patch_config(
@@ -160,13 +159,12 @@ class ConfigController(Controller):
         "/",
         summary="Replace every runtime change with this document ({} removes them all)",
         description="Validated like PATCH. Masked secrets read from GET may be sent back: they keep their value.",
-        opt=ADMIN,
         raises=_REFUSALS,
     )
     async def put_config(self, config_service: ConfigService, principal: Principal, data: dict[str, Any]) -> ConfigView:
         return await _change(config_service, data, principal, replace=True)
 
-    @get("/history", summary="Accepted and rejected changes, newest first (secrets masked)", opt=ADMIN)
+    @get("/history", summary="Accepted and rejected changes, newest first (secrets masked)")
     async def config_history(
         self,
         config_service: ConfigService,

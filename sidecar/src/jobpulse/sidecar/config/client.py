@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from jobpulse.sidecar.config.layers import leaves
+from jobpulse.sidecar.remote import refusal
 
 
 def fetch_config(base_url: str, token: str | None = None) -> dict[str, Any]:
@@ -18,11 +19,7 @@ def fetch_config(base_url: str, token: str | None = None) -> dict[str, Any]:
     except httpx.HTTPError as error:
         raise RuntimeError(f"cannot reach the sidecar at {base_url}: {error}") from None
     if response.status_code != 200:
-        try:
-            detail = response.json()["detail"]
-        except (ValueError, KeyError):
-            detail = response.text
-        raise RuntimeError(f"the sidecar answered {response.status_code}: {detail}")
+        raise refusal("reading the configuration", response, token, "an admin's")
     return response.json()
 
 

@@ -1,40 +1,39 @@
-"""ConfigPlugin: live configuration's part of the application (routes, start and stop, readiness detail)."""
+"""The config feature: the settings in force, changed over REST, on SIGHUP and when the file changes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-from litestar import Litestar
-from litestar.config.app import AppConfig
-from litestar.di import Provide
-from litestar.plugins import InitPlugin
+from litestar.types import ControllerRouterHandler
 
 from jobpulse.sidecar.config.api import ConfigController
 from jobpulse.sidecar.config.service import ConfigService
+from jobpulse.sidecar.plugin import Core, Feature
 
 
-class ConfigPlugin(InitPlugin):
-    """Serves and runs a ConfigService. It starts after the parts listed before it (the database is
-    migrated by then) and stops before them."""
+class ConfigFeature(Feature):
+    """Replaces the core's live settings; the features that copied a setting take each change from there.
 
-    def __init__(self, service: ConfigService) -> None:
-        self.service = service
+    Listed right after storage and auth: its start applies the runtime changes stored in the database
+    (the tables are migrated by then) before the features it reconfigures start. It stops after them: a
+    change that comes in between finds them stopped, and each keeps it for a start that does not come.
+    """
 
-    def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        service = self.service
-        app_config.route_handlers.append(ConfigController)
-        app_config.dependencies["config_service"] = Provide(lambda: service, use_cache=True, sync_to_thread=False)
-        app_config.lifespan.append(self._lifespan)
-        details = app_config.state.get("readiness_details")
-        if details is not None:
-            details["config"] = service.readiness_detail
-        return app_config
+    name = "config"
 
-    @asynccontextmanager
-    async def _lifespan(self, app: Litestar) -> AsyncIterator[None]:
+    def __init__(self, core: Core) -> None:
+        super().__init__(core)
+        self.service = ConfigService(core.live, core.sources, core.database)
+
+    def route_handlers(self) -> list[ControllerRouterHandler]:
+        return [ConfigController]
+
+    def dependencies(self) -> dict[str, object]:
+        return {"config_service": self.service}
+
+    async def start(self) -> None:
         await self.service.start()
-        try:
-            yield
-        finally:
-            await self.service.stop()
+
+    async def stop(self) -> None:
+        await self.service.stop()
+
+    def readiness_detail(self) -> str | None:
+        return self.service.readiness_detail()

@@ -2,7 +2,8 @@
 way back in so that a document read from the API can be sent back unchanged.
 
 Secret are: notification channel URLs (their tokens and passwords, as Apprise's privacy URL shows
-them), passwords in any URL (the database's), and any key whose name says token, password or secret.
+them), passwords in any URL (the database's, the rate-limit storage's), in its user part or its query,
+and any key whose name says token, password or secret.
 """
 
 from __future__ import annotations
@@ -34,17 +35,28 @@ def mask_value(path: str, value: Any) -> Any:
 
 
 def _without_password(value: str) -> str:
-    if "://" not in value or "@" not in value:
+    """A URL with the password of its user part and the values of secret-named query parameters
+    (``?password=``, as Redis and PostgreSQL drivers take them) masked; anything else as it is."""
+    if "://" not in value:
         return value
     try:
         parts = urlsplit(value)
         password = parts.password
     except ValueError:
         return value
-    if not password:
+    netloc = parts.netloc
+    if password:
+        user = parts.username or ""
+        netloc = netloc.replace(f"{user}:{password}@", f"{user}:{MASK}@", 1)
+    query = "&".join(_masked_parameter(parameter) for parameter in parts.query.split("&")) if parts.query else ""
+    if (netloc, query) == (parts.netloc, parts.query):
         return value
-    user = parts.username or ""
-    return parts._replace(netloc=parts.netloc.replace(f"{user}:{password}@", f"{user}:{MASK}@", 1)).geturl()
+    return parts._replace(netloc=netloc, query=query).geturl()
+
+
+def _masked_parameter(parameter: str) -> str:
+    name, equals, _ = parameter.partition("=")
+    return f"{name}={MASK}" if equals and any(word in name.lower() for word in _SECRET_NAMES) else parameter
 
 
 def masked(document: Any, path: str = "") -> Any:

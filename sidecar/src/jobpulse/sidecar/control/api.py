@@ -7,13 +7,13 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, post
-from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from litestar.params import Parameter
 
 from jobpulse.sidecar.api.bounds import INT64_MAX
 from jobpulse.sidecar.api.errors import ConflictException, UnprocessableEntityException
-from jobpulse.sidecar.control.access import Principal, principal_of
+from jobpulse.sidecar.auth.principal import Principal
+from jobpulse.sidecar.auth.roles import INGEST, VIEWER, access
 from jobpulse.sidecar.control.service import Command, ControlError, ControlService
 from jobpulse.sidecar.settings import Settings
 from jobpulse.sidecar.timestamps import to_datetime
@@ -94,7 +94,8 @@ class ControlController(Controller):
 
     path = "/api"
     tags = ["control"]
-    dependencies = {"principal": Provide(principal_of)}
+    # Anyone who reads may ask: a job's owner controls it, others need the operator role (ControlService).
+    opt = access(VIEWER)
 
     async def _request(
         self, control: ControlService, job_id: str, action: str, data: ControlRequest | None, principal: Principal
@@ -139,6 +140,7 @@ class ControlController(Controller):
         description="404 for a job the sidecar does not know; a long poll waits for an unknown job to appear "
         "and answers 404 only if it is still unknown when the wait is over.",
         raises=[NotFoundException],
+        opt=access(VIEWER, INGEST),
     )
     async def job_commands(
         self,
@@ -160,6 +162,7 @@ class ControlController(Controller):
         summary="Long poll for the commands of several jobs (one per process)",
         description="Job ids the sidecar has not seen are not an error: a job's start may still be on its way.",
         raises=[UnprocessableEntityException],
+        opt=access(INGEST),
     )
     async def poll(self, control: ControlService, settings: Settings, data: PollRequest) -> CommandList:
         commands = await control.poll(data.job_ids, data.after, min(data.wait, settings.control_poll_max_wait_s))

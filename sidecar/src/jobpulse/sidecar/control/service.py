@@ -21,7 +21,8 @@ import msgspec
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jobpulse.sidecar.control.access import Principal, may_control
+from jobpulse.sidecar.auth.principal import Principal
+from jobpulse.sidecar.control.access import may_control
 from jobpulse.sidecar.control.tables import control_commands
 from jobpulse.sidecar.model.events import KIND_CONTROL, JobEvent
 from jobpulse.sidecar.model.state import PAUSED, PENDING, RUNNING, JobState

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from jobpulse.sidecar.auth.manage import on_tokens
+from jobpulse.sidecar.auth.roles import INGEST
 from jobpulse.sidecar.demo.fake_api import FakeApi
 from jobpulse.sidecar.demo.jobs import JOBS
 from jobpulse.sidecar.server import SidecarServer
@@ -29,6 +31,8 @@ from jobpulse.sidecar.settings import Settings
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # How long a job asked to stop may take to send its last records before it is killed.
 JOB_STOP_TIMEOUT_S = 10.0
+# With authentication on, the demo's jobs send with an ingest token of this name, made at start.
+DEMO_TOKEN_NAME = "jobpulse-demo"
 
 
 def _say(message: str) -> None:
@@ -49,6 +53,8 @@ class DemoRunner:
         self.stop_signal: int | None = None
         self._stopping = asyncio.Event()
         self._seeds = itertools.count(1)
+        # The jobs' OTEL_EXPORTER_OTLP_HEADERS when authentication is on.
+        self.export_headers: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -66,6 +72,12 @@ class DemoRunner:
             f"Jobs send OpenTelemetry to {url}/v1/logs. Press Ctrl+C to stop.\n",
             flush=True,
         )
+        if self.export_headers:
+            print(
+                f"Authentication is on: the demo jobs send with the ingest token {DEMO_TOKEN_NAME!r}; make yourself\n"
+                f"one to look: jobpulse tokens create NAME --role viewer (docs/security.md).\n",
+                flush=True,
+            )
 
     def request_stop(self, sig: int | None = None) -> None:
         """Stop the demo (``sig``: the signal that asked, if one did); asked again, kill the jobs.
@@ -90,6 +102,8 @@ class DemoRunner:
 
     async def _run_job(self, name: str, api_url: str) -> int:
         env = dict(os.environ, OTEL_EXPORTER_OTLP_ENDPOINT=self.base_url, OTEL_SERVICE_NAME="jobpulse-demo")
+        if self.export_headers:
+            env["OTEL_EXPORTER_OTLP_HEADERS"] = self.export_headers
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -153,8 +167,21 @@ class DemoRunner:
             await asyncio.sleep(0.05)
         return True
 
+    async def _make_job_token(self) -> None:
+        """With authentication on, an ingest token for the demo's jobs (one left by an earlier run is replaced)."""
+        if self.settings.auth_on:
+            _, token = await on_tokens(
+                self.settings.database_url, lambda tokens: tokens.create(DEMO_TOKEN_NAME, INGEST, replace=True)
+            )
+            self.export_headers = f"Authorization=Bearer {token}"
+
+    async def _revoke_job_token(self) -> None:
+        if self.export_headers:
+            await on_tokens(self.settings.database_url, lambda tokens: tokens.revoke(DEMO_TOKEN_NAME))
+
     async def run(self) -> int:
         """Run until stopped; the exit status: 128 + the stopping signal, 0, or 1 if the sidecar failed."""
+        await self._make_job_token()
         loop = asyncio.get_running_loop()
         for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, self.request_stop, sig)
@@ -181,6 +208,7 @@ class DemoRunner:
                 loop.remove_signal_handler(sig)
             api.stop()
             shutil.rmtree(self.workdir, ignore_errors=True)
+            await self._revoke_job_token()
         if self.stop_signal is not None:
             return 128 + self.stop_signal
         return 1 if sidecar_failed else 0

@@ -63,9 +63,7 @@ class FeedClient:
 
     _ids = itertools.count(1)
 
-    def __init__(
-        self, remote: str, subscription: Subscription, queue_frames: int, max_lag_s: float = 2.0
-    ) -> None:
+    def __init__(self, remote: str, subscription: Subscription, queue_frames: int, max_lag_s: float = 2.0) -> None:
         self.id = next(self._ids)
         self.remote = remote
         self.connected_at = datetime.now(UTC)
@@ -148,9 +146,8 @@ class FeedHub:
         self.queue_frames = queue_frames
         self.max_lag_s = max_lag_s
         self.send_timeout_s = send_timeout_s
-        # Whether job log lines go out at all, and how many clients may connect.
+        # Whether job log lines go out at all.
         self.log_streaming = True
-        self.max_connections = 2000
         self.clock_ns = clock_ns
         # Cursors start at the start-up time in microseconds, so a cursor from before a restart is
         # always older than anything in the new ring and gets a resync, never a wrong replay.
@@ -185,7 +182,6 @@ class FeedHub:
         self.send_timeout_s = settings.feed_send_timeout_s
         self.ack_timeout_s = settings.control_ack_timeout_s
         self.log_streaming = settings.log_streaming_enabled
-        self.max_connections = settings.feed_max_connections
 
     # ---- collecting ---------------------------------------------------------------------------
 
@@ -295,11 +291,6 @@ class FeedHub:
         """How many messages the replay window holds at most."""
         return self._ring.maxlen
 
-    @property
-    def full(self) -> bool:
-        """Whether ``max_connections`` clients are connected (a new one is turned away)."""
-        return len(self._clients) >= self.max_connections
-
     def disconnect(self, client: FeedClient) -> None:
         self._clients.pop(client.id, None)
         self._leave(client)
@@ -396,8 +387,12 @@ class FeedHub:
             if client.sending_since is not None and now - client.sending_since > self.send_timeout_s
         ]
         for client in stalled:
-            log.warning("dropping feed client %s (%s): not reading for %.0f s", client.id, client.remote,
-                        now - (client.sending_since or now))
+            log.warning(
+                "dropping feed client %s (%s): not reading for %.0f s",
+                client.id,
+                client.remote,
+                now - (client.sending_since or now),
+            )
             self.clients_dropped += 1
             self.disconnect(client)
             if client.abort is not None:

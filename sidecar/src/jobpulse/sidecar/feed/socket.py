@@ -7,8 +7,10 @@ import contextlib
 
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
+from litestar.handlers import WebsocketRouteHandler
 
 from jobpulse.sidecar.api.failures import ServerErrors
+from jobpulse.sidecar.auth.roles import VIEWER, access
 from jobpulse.sidecar.feed.hub import FeedClient, FeedHub
 from jobpulse.sidecar.feed.protocol import (
     ERROR,
@@ -21,13 +23,17 @@ from jobpulse.sidecar.feed.protocol import (
     decode_client_message,
     subscription_from_query,
 )
+from jobpulse.sidecar.guard.connections import FeedAdmission
+from jobpulse.sidecar.guard.identity import client_key
 
 # Close codes (RFC 6455): 1008 policy violation for a bad connect request, 1011 for an internal
 # error (logged under the request id the close reason names), 1013 "try again later" for a client
-# dropped because it stopped reading, or turned away because the feed has all the clients it serves.
+# dropped because it stopped reading.
 _CLOSE_BAD_REQUEST = 1008
 _CLOSE_INTERNAL_ERROR = 1011
-_CLOSE_TRY_LATER = 1013
+_CLOSE_TOO_SLOW = 1013
+# 1013 too for a handshake past a connection cap; the reason names the setting.
+_CLOSE_AT_CAPACITY = 1013
 
 
 def _connect_params(socket: WebSocket) -> tuple[Subscription, int | None]:
@@ -81,24 +87,36 @@ async def _read(socket: WebSocket, hub: FeedHub, client: FeedClient) -> None:
         handle_client_message(hub, client, event.get("text") or event.get("bytes") or "")
 
 
-@websocket("/ws", name="live_feed")
-async def live_feed(socket: WebSocket) -> None:
-    """The live feed. Connect parameters: job_id, job_type, status, message_type (repeatable),
-    min_log_level, and cursor to resume after a reconnect instead of receiving a snapshot."""
-    hub: FeedHub = socket.app.state.hub
+def live_feed_route(hub: FeedHub, errors: ServerErrors, admission: FeedAdmission) -> WebsocketRouteHandler:
+    """The ``/ws`` route, serving ``hub``'s feed to clients ``admission`` lets in; a fault of a
+    connection is recorded in ``errors``."""
+
+    @websocket("/ws", name="live_feed", opt=access(VIEWER))
+    async def live_feed(socket: WebSocket) -> None:
+        """The live feed. Connect parameters: job_id, job_type, status, message_type (repeatable),
+        min_log_level, and cursor to resume after a reconnect instead of receiving a snapshot."""
+        key = client_key(socket.scope)
+        refused = admission.enter(key)
+        if refused is not None:
+            # Accepted only to be closed: a browser sees a close code and reason, never an HTTP status.
+            await socket.accept()
+            await socket.close(code=_CLOSE_AT_CAPACITY, reason=refused)
+            return
+        try:
+            await _serve(socket, hub, errors)
+        finally:
+            admission.leave(key)
+
+    return live_feed
+
+
+async def _serve(socket: WebSocket, hub: FeedHub, errors: ServerErrors) -> None:
     await socket.accept()
     try:
         subscription, cursor = _connect_params(socket)
     except ProtocolError as error:
         await socket.send_text(hub.direct(ERROR, {"detail": str(error)}))
         await socket.close(code=_CLOSE_BAD_REQUEST, reason="invalid connect parameters")
-        return
-
-    if hub.full:
-        await socket.send_text(
-            hub.direct(ERROR, {"detail": f"the feed serves at most {hub.max_connections} clients; try again later"})
-        )
-        await socket.close(code=_CLOSE_TRY_LATER, reason="too many connections")
         return
 
     client_address = socket.client
@@ -136,9 +154,8 @@ async def live_feed(socket: WebSocket) -> None:
                 await task
         if dropped:
             with contextlib.suppress(Exception):
-                await socket.close(code=_CLOSE_TRY_LATER, reason="client too slow")
+                await socket.close(code=_CLOSE_TOO_SLOW, reason="client too slow")
     if failure is not None:
-        errors: ServerErrors = socket.app.state.errors
         request_id = errors.record(socket.scope, failure, "live feed connection failed")
         with contextlib.suppress(Exception):
             await socket.close(code=_CLOSE_INTERNAL_ERROR, reason=f"internal error, request id {request_id}")

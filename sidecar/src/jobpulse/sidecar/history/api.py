@@ -9,7 +9,8 @@ import msgspec
 from litestar import Controller, get
 from litestar.exceptions import ValidationException
 
-from jobpulse.sidecar.api.jobs import Limit
+from jobpulse.sidecar.api.paging import Limit
+from jobpulse.sidecar.auth.roles import VIEWER, access
 from jobpulse.sidecar.history.service import History
 from jobpulse.sidecar.timestamps import to_datetime
 
@@ -52,6 +53,7 @@ class DeadLettersController(Controller):
 
     path = "/api/monitor/dead-letters"
     tags = ["monitor"]
+    opt = access(VIEWER)
 
     @get("/", summary="Rows history storage refused, newest first")
     async def dead_letters(

@@ -1,4 +1,5 @@
-"""History: the database, the writer and the retention sweeper, started and stopped together."""
+"""History: the job history behind the store. Restores memory at start, writes changes behind the fold,
+and answers queries from memory and storage together."""
 
 from __future__ import annotations
 
@@ -10,13 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobpulse.sidecar.history import analytics, dead_letters, queries
-from jobpulse.sidecar.history.retention import expire_dead_letters, sweep_jobs
 from jobpulse.sidecar.history.writer import HistoryWriter
 from jobpulse.sidecar.model.state import ACTIVE_STATUSES, TERMINAL_STATUSES, JobState
-from jobpulse.sidecar.storage.engine import create_engine
-from jobpulse.sidecar.storage.migrate import migrate
-from jobpulse.sidecar.storage.policy import RetentionPolicy
-from jobpulse.sidecar.storage.retention import RetentionSweeper
 from jobpulse.sidecar.store import JobStore
 
 if TYPE_CHECKING:
@@ -26,48 +22,30 @@ log = logging.getLogger("jobpulse.sidecar.history")
 
 
 class History:
-    """Durable job history behind a JobStore."""
+    """Durable job history behind a JobStore, on a migrated ``engine``."""
 
     def __init__(
-        self,
-        database_url: str,
-        store: JobStore,
-        *,
-        flush_interval_s: float,
-        max_pending_lines: int,
-        policy: RetentionPolicy,
-        sweep_interval_s: float,
+        self, engine: AsyncEngine, store: JobStore, *, flush_interval_s: float, max_pending_lines: int
     ) -> None:
         self.store = store
-        self.engine: AsyncEngine = create_engine(database_url)
-        self.writer = HistoryWriter(
-            self.engine, store, interval_s=flush_interval_s, max_pending_lines=max_pending_lines
-        )
-        # Other features register their parts of retention with this sweeper too.
-        self.sweeper = RetentionSweeper(
-            self.engine, policy, [sweep_jobs, expire_dead_letters], interval_s=sweep_interval_s
-        )
+        self.engine = engine
+        self.writer = HistoryWriter(engine, store, interval_s=flush_interval_s, max_pending_lines=max_pending_lines)
 
     def reconfigure(self, settings: Settings) -> None:
-        """New intervals apply from the next wait, the retention policy from the next sweep."""
+        """A new flush interval applies from the next wait, a new bound to the next line."""
         self.writer.interval_s = settings.history_flush_interval_s
         self.writer.max_pending_lines = settings.history_max_pending_lines
-        self.sweeper.policy = settings.retention_policy()
-        self.sweeper.interval_s = settings.retention_sweep_interval_s
 
     async def start(self) -> None:
-        """Migrate the schema, rebuild memory from what is stored, start writing and sweeping."""
-        await migrate(self.engine)
+        """Rebuild memory from what is stored, then start writing."""
         restored = await self.restore()
         if restored:
             log.info("restored %d job(s) from history", restored)
         await self.writer.start()
-        await self.sweeper.start()
 
     async def stop(self) -> None:
-        await self.sweeper.stop()
+        """Write what is left."""
         await self.writer.stop()
-        await self.engine.dispose()
 
     async def restore(self) -> int:
         """Put active jobs and the most recent finished ones back into the store, as stored.

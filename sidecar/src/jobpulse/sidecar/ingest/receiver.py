@@ -20,6 +20,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from jobpulse.conventions import ATTR_JOB_ID
 from jobpulse.sidecar.api.errors import UnsupportedMediaTypeException
 from jobpulse.sidecar.api.openapi import BINARY, OBJECT, success_content
+from jobpulse.sidecar.auth.roles import INGEST, access
 from jobpulse.sidecar.ingest import otlp_codec as codec
 from jobpulse.sidecar.ingest.otlp_codec import BodyError
 from jobpulse.sidecar.ingest.records import RecordError, origin_of, to_event
@@ -135,35 +136,46 @@ _EXPORT_RESPONSE = success_content({"application/x-protobuf": BINARY, "applicati
 _BODY_ERRORS = [ClientException, RequestEntityTooLarge, UnsupportedMediaTypeException]
 
 
-class OtlpController(Controller):
-    """OTLP/HTTP export endpoints (protobuf or JSON, optionally gzip)."""
+def otlp_controller(ingestor: Ingestor) -> type[Controller]:
+    """The OTLP/HTTP export routes, ingesting into ``ingestor``."""
 
-    path = "/v1"
-    tags = ["otlp"]
-    request_max_body_size = None
+    class OtlpController(Controller):
+        """OTLP/HTTP export endpoints (protobuf or JSON, optionally gzip)."""
 
-    # The ingestor comes from app state rather than dependency injection: these are the hottest
-    # routes, and resolving a dependency costs more than the handler's own work for a small request.
-    @post(
-        "/logs",
-        status_code=200,
-        summary="Receive OTLP log records (job events and log lines)",
-        operation_class=_EXPORT_RESPONSE,
-        raises=_BODY_ERRORS,
-    )
-    async def export_logs(self, request: Request) -> Response[bytes]:
-        return await _export(request, _ingest_logs)
+        path = "/v1"
+        tags = ["otlp"]
+        opt = access(INGEST)
+        request_max_body_size = None
 
-    @post(
-        "/traces", status_code=200, summary="Receive OTLP spans", operation_class=_EXPORT_RESPONSE, raises=_BODY_ERRORS
-    )
-    async def export_traces(self, request: Request) -> Response[bytes]:
-        return await _export(request, _ingest_spans)
+        # The ingestor is bound here rather than resolved by dependency injection: these are the hottest
+        # routes, and resolving a dependency costs more than the handler's own work for a small request.
+        @post(
+            "/logs",
+            status_code=200,
+            summary="Receive OTLP log records (job events and log lines)",
+            operation_class=_EXPORT_RESPONSE,
+            raises=_BODY_ERRORS,
+        )
+        async def export_logs(self, request: Request) -> Response[bytes]:
+            return await _export(ingestor, request, _ingest_logs)
+
+        @post(
+            "/traces",
+            status_code=200,
+            summary="Receive OTLP spans",
+            operation_class=_EXPORT_RESPONSE,
+            raises=_BODY_ERRORS,
+        )
+        async def export_traces(self, request: Request) -> Response[bytes]:
+            return await _export(ingestor, request, _ingest_spans)
+
+    return OtlpController
 
 
-async def _export(request: Request, ingest: Callable[[Ingestor, str, bytes], bytes]) -> Response[bytes]:
+async def _export(
+    ingestor: Ingestor, request: Request, ingest: Callable[[Ingestor, str, bytes], bytes]
+) -> Response[bytes]:
     """Read, decode and ingest one export request; any bad body is a counted rejection with its 4xx."""
-    ingestor: Ingestor = request.app.state.ingestor
     ingestor.stats.requests += 1
     try:
         raw = await _read_body(request, ingestor.max_request_bytes)

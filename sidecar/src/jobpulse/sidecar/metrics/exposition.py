@@ -1,7 +1,7 @@
 """SidecarMetrics: the registry behind ``GET /metrics`` and how it is rendered.
 
-``registry`` is a plain prometheus-client ``CollectorRegistry``: any subsystem adds its own metrics
-with ``registry.register(collector)`` (alerting does), or creates Counter/Gauge objects with
+``registry`` is a plain prometheus-client ``CollectorRegistry``: each feature's collectors are
+registered with it (``Feature.collectors``), and Counter/Gauge objects may be created with
 ``registry=metrics.registry``. The per-active-job families are written by a dedicated renderer
 (:mod:`.active`) and appended to the registry's output.
 
@@ -25,6 +25,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.openmetrics import exposition as openmetrics_exposition
 from prometheus_client.registry import Collector
 
+from jobpulse.sidecar.api.failures import ServerErrors
 from jobpulse.sidecar.metrics.active import ActiveJobsRenderer
 from jobpulse.sidecar.metrics.finished import FinishedJobMetrics
 from jobpulse.sidecar.metrics.sidecar import LoopLagProbe, SidecarCollector
@@ -92,10 +93,7 @@ class SidecarMetrics:
         self,
         store: JobStore,
         *,
-        ingestor: Any,
-        hub: Any,
-        writer: Any = None,
-        errors: Any = None,
+        errors: ServerErrors | None = None,
         budget: LabelBudget | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
         process_metrics: bool = True,
@@ -109,20 +107,13 @@ class SidecarMetrics:
         self.active = ActiveJobsRenderer(store, self.budget, lambda: self.finished.known)
         self.probe = LoopLagProbe()
         self.last_render_seconds = 0.0
-        self.registry.register(
-            SidecarCollector(store, ingestor, hub, writer, self.probe, lambda: self.last_render_seconds, errors)
-        )
+        self.registry.register(SidecarCollector(store, self.probe, lambda: self.last_render_seconds, errors))
         if process_metrics:
             ProcessCollector(registry=self.registry)
 
     def register(self, collector: Collector) -> None:
-        """Add a subsystem's collector (the same as ``registry.register``)."""
+        """Add a feature's collector (the same as ``registry.register``)."""
         self.registry.register(collector)
-
-    @property
-    def lifespan(self) -> Any:
-        """A Litestar lifespan that runs what metrics need in the background (the fold-lag probe)."""
-        return self.probe.running
 
     def _prepare(self) -> tuple[list[Any], list[JobState], int]:
         return _without_created(self.registry.collect()), self.active.snapshot(), self.clock_ns()

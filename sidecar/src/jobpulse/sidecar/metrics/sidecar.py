@@ -1,7 +1,9 @@
-"""The sidecar's own metrics, read at scrape time from the counters its parts already keep.
+"""The sidecar's own metrics, read at scrape time from the counters its core already keeps.
 
-Ingest, fold, feed and storage count what they do in plain integer attributes (an add each, no
-metric objects on the hot path); this collector turns them into metric families when Prometheus asks.
+The store counts what it folds in plain integer attributes (an add each, no metric objects on the hot
+path); this collector turns them into metric families when Prometheus asks. Each feature registers a
+collector of its own figures the same way (ingest, feed, history, alerting).
+
 Fold lag comes from :class:`LoopLagProbe`: ingest folds on the event loop's turn of the request, so how
 long ready work waits for the loop is how far folding lags behind arrival.
 """
@@ -10,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -19,9 +20,7 @@ from prometheus_client.registry import Collector
 
 from jobpulse.sidecar import __version__
 from jobpulse.sidecar.api.failures import ServerErrors
-from jobpulse.sidecar.feed.hub import FeedClient, FeedHub
-from jobpulse.sidecar.history.writer import HistoryWriter
-from jobpulse.sidecar.ingest.receiver import Ingestor
+from jobpulse.sidecar.metrics.families import gauge
 from jobpulse.sidecar.store import JobStore
 from jobpulse.sidecar.tasks import BackgroundTasks
 
@@ -53,93 +52,29 @@ class LoopLagProbe:
     async def stop(self) -> None:
         await self._tasks.cancel()
 
-    @asynccontextmanager
-    async def running(self, _app: Any = None) -> AsyncIterator[None]:
-        """A Litestar lifespan: the probe runs while the app does."""
-        await self.start()
-        try:
-            yield
-        finally:
-            await self.stop()
-
-
-class _DroppedFrames:
-    """Frames dropped over all clients, monotonic although clients come and go."""
-
-    def __init__(self) -> None:
-        self._gone = 0
-        self._last: dict[int, int] = {}
-
-    def total(self, clients: list[FeedClient]) -> int:
-        current = {client.id: client.frames_dropped for client in clients}
-        for client_id, dropped in self._last.items():
-            if client_id not in current:
-                self._gone += dropped
-        self._last = current
-        return self._gone + sum(current.values())
-
-
-def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
-    return CounterMetricFamily(name, documentation, value=value)
-
-
-def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, documentation, value=value)
-
 
 class SidecarCollector(Collector):
-    """Ingest, fold, live feed and storage figures of this sidecar."""
+    """Version, jobs in memory, fold, listener failures, fold lag, server errors and render time."""
 
     def __init__(
         self,
         store: JobStore,
-        ingestor: Ingestor,
-        hub: FeedHub,
-        writer: HistoryWriter | None,
         probe: LoopLagProbe,
-        render_seconds: Any = None,
+        render_seconds: Callable[[], float] | None = None,
         errors: ServerErrors | None = None,
     ) -> None:
         self.store = store
-        self.ingestor = ingestor
-        self.hub = hub
-        self.writer = writer
         self.probe = probe
         self.render_seconds = render_seconds
         self.errors = errors
-        self._dropped = _DroppedFrames()
 
     def collect(self) -> Iterator[Any]:
         info = GaugeMetricFamily("jobpulse_sidecar_info", "The sidecar's version (value 1).", labels=["version"])
         info.add_metric([__version__], 1)
         yield info
-        yield _gauge(
+        yield gauge(
             "jobpulse_sidecar_jobs_in_memory", "Jobs held in memory (active and recently finished).", len(self.store)
         )
-
-        stats = self.ingestor.stats
-        requests = CounterMetricFamily(
-            "jobpulse_sidecar_ingest_requests", "OTLP/HTTP export requests received.", labels=["outcome"]
-        )
-        requests.add_metric(["accepted"], stats.requests - stats.requests_rejected)
-        requests.add_metric(["rejected"], stats.requests_rejected)
-        yield requests
-        records = CounterMetricFamily(
-            "jobpulse_sidecar_ingest_records",
-            "OTLP log records received, by outcome: applied (changed a job), unchanged (duplicate or late), "
-            "ignored (no jobpulse.job.id), rejected (invalid).",
-            labels=["outcome"],
-        )
-        unchanged = stats.records - stats.records_applied - stats.records_ignored - stats.records_rejected
-        records.add_metric(["applied"], stats.records_applied)
-        records.add_metric(["unchanged"], max(unchanged, 0))
-        records.add_metric(["ignored"], stats.records_ignored)
-        records.add_metric(["rejected"], stats.records_rejected)
-        yield records
-        yield _counter(
-            "jobpulse_sidecar_ingest_bytes", "Bytes of OTLP request bodies received (decompressed).", stats.bytes
-        )
-        yield _counter("jobpulse_sidecar_ingest_spans", "OTLP spans received (counted, not stored).", stats.spans)
 
         store = self.store
         folded = CounterMetricFamily(
@@ -151,73 +86,19 @@ class SidecarCollector(Collector):
         folded.add_metric(["unchanged"], store.events_unchanged)
         folded.add_metric(["late"], store.events_late)
         yield folded
-        yield _gauge(
+        failures = CounterMetricFamily(
+            "jobpulse_sidecar_listener_failures",
+            "Job changes a store listener raised on (logged; the other listeners still had them), by listener.",
+            labels=["listener"],
+        )
+        for name, count in sorted(store.listener_failures.items()):
+            failures.add_metric([name], count)
+        yield failures
+        yield gauge(
             "jobpulse_sidecar_fold_lag_seconds",
             "Longest wait of ready work for the event loop over the last 10 s: how far folding lags arrival.",
             self.probe.lag_seconds,
         )
-
-        hub = self.hub
-        clients = hub.clients
-        yield _gauge("jobpulse_sidecar_feed_clients", "Connected live-feed (WebSocket) clients.", len(clients))
-        yield _gauge(
-            "jobpulse_sidecar_feed_queued_frames",
-            "Frames waiting in live-feed client queues.",
-            sum(len(client.queue) for client in clients),
-        )
-        yield _counter(
-            "jobpulse_sidecar_feed_messages_published", "Live-feed messages published.", hub.messages_published
-        )
-        yield _counter(
-            "jobpulse_sidecar_feed_frames_dropped",
-            "Frames dropped from the queues of clients that fell behind (each is then resynced).",
-            self._dropped.total(clients),
-        )
-        yield _counter(
-            "jobpulse_sidecar_feed_resyncs", "Resync messages (fresh snapshots) sent to clients.", hub.resyncs_sent
-        )
-        yield _counter(
-            "jobpulse_sidecar_feed_clients_dropped",
-            "Clients disconnected because their socket stopped accepting frames.",
-            hub.clients_dropped,
-        )
-
-        writer = self.writer
-        if writer is not None:
-            wstats = writer.stats
-            yield _gauge(
-                "jobpulse_sidecar_storage_write_lag_seconds",
-                "How long the oldest change not yet written to history storage has waited.",
-                writer.lag_seconds,
-            )
-            yield _gauge(
-                "jobpulse_sidecar_storage_pending_writes",
-                "Job states and log lines waiting to be written to history storage.",
-                writer.pending,
-            )
-            yield _counter("jobpulse_sidecar_storage_flushes", "Batches written to history storage.", wstats.flushes)
-            yield _counter(
-                "jobpulse_sidecar_storage_flush_failures", "Failed history storage writes (retried).", wstats.failures
-            )
-            yield _counter(
-                "jobpulse_sidecar_storage_log_lines_dropped",
-                "Log lines dropped because storage fell too far behind.",
-                wstats.lines_dropped,
-            )
-            set_aside = CounterMetricFamily(
-                "jobpulse_sidecar_storage_dead_letters",
-                "Job states and log lines history storage refused for their data (a value it cannot hold), "
-                "set aside in the dead_letters table instead of retried, by kind.",
-                labels=["kind"],
-            )
-            for kind, count in wstats.dead_letters.items():
-                set_aside.add_metric([kind], count)
-            yield set_aside
-            yield _gauge(
-                "jobpulse_sidecar_storage_last_flush_duration_seconds",
-                "Duration of the latest history storage write.",
-                wstats.last_flush_seconds,
-            )
 
         if self.errors is not None:
             failed = CounterMetricFamily(
@@ -231,7 +112,7 @@ class SidecarCollector(Collector):
             yield failed
 
         if self.render_seconds is not None:
-            yield _gauge(
+            yield gauge(
                 "jobpulse_sidecar_metrics_render_seconds",
                 "Time the previous /metrics response took to render.",
                 self.render_seconds(),

@@ -7,17 +7,16 @@ from collections.abc import Sequence
 
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jobpulse.sidecar.storage.engine import create_engine
 from jobpulse.sidecar.storage.migrate import migrate
 from jobpulse.sidecar.storage.policy import RetentionPolicy
 from jobpulse.sidecar.storage.retention import RetentionPart, RetentionReport, RetentionSweeper
 
 
 async def _sweep(
-    database_url: str, policy: RetentionPolicy, parts: Sequence[RetentionPart], dry_run: bool, console: Console
+    engine: AsyncEngine, policy: RetentionPolicy, parts: Sequence[RetentionPart], dry_run: bool, console: Console
 ) -> RetentionReport:
-    engine = create_engine(database_url)
     try:
         await migrate(engine)
         sweeper = RetentionSweeper(engine, policy, parts)
@@ -49,15 +48,16 @@ def report_table(report: RetentionReport, policy: RetentionPolicy) -> Table:
 
 
 def prune(
-    database_url: str,
+    engine: AsyncEngine,
     policy: RetentionPolicy,
     parts: Sequence[RetentionPart],
     *,
     dry_run: bool,
     console: Console | None = None,
 ) -> RetentionReport:
-    """Run one retention sweep of ``parts`` against ``database_url`` and print what it did."""
+    """Migrate ``engine``'s database, run one retention sweep of ``parts`` on it, print what it did and
+    dispose of the engine."""
     console = console or Console()
-    report = asyncio.run(_sweep(database_url, policy, parts, dry_run, console))
+    report = asyncio.run(_sweep(engine, policy, parts, dry_run, console))
     console.print(report_table(report, policy))
     return report

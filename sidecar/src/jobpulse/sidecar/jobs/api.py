@@ -16,6 +16,8 @@ from litestar.response import Stream
 from jobpulse.sidecar import schemas
 from jobpulse.sidecar.api.bounds import INT64_MAX, INT64_MIN, bound_ns
 from jobpulse.sidecar.api.openapi import TEXT, success_content
+from jobpulse.sidecar.api.paging import Limit
+from jobpulse.sidecar.auth.roles import VIEWER, access
 from jobpulse.sidecar.history import queries
 from jobpulse.sidecar.history.service import History
 from jobpulse.sidecar.model.events import LEVEL_NUMBERS, LEVELS
@@ -28,7 +30,6 @@ from jobpulse.sidecar.timestamps import to_datetime
 JobStatus = Literal[STATUSES]
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 Sort = Literal["-started_at", "started_at", "-ended_at", "ended_at", "-duration", "duration", "-name", "name"]
-Limit = Annotated[int, Parameter(ge=1, le=500, description="Page size")]
 
 
 class JobPage(msgspec.Struct):
@@ -110,6 +111,7 @@ class JobsController(Controller):
 
     path = "/api/jobs"
     tags = ["jobs"]
+    opt = access(VIEWER)
 
     @get("/", summary="Search job history")
     async def list_jobs(

@@ -1,15 +1,15 @@
 """Live configuration: the runtime changes replicas share, and the audit trail of every change.
 
-Revision ID: 0005_config
-Revises: 0004
-Create Date: 2026-12-02
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-08
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_config"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

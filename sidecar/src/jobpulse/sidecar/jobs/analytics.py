@@ -10,6 +10,7 @@ from litestar import Controller, get
 from litestar.exceptions import ValidationException
 
 from jobpulse.sidecar.api.bounds import INT64_MIN, bound_ns
+from jobpulse.sidecar.auth.roles import VIEWER, access
 from jobpulse.sidecar.history.analytics import Analytics, StepAnalytics
 from jobpulse.sidecar.history.service import History
 
@@ -29,6 +30,7 @@ class AnalyticsController(Controller):
 
     path = "/api/analytics"
     tags = ["analytics"]
+    opt = access(VIEWER)
 
     @get("/", summary="Per job type (or name): success rate, duration percentiles, throughput, trend, errors")
     async def job_analytics(

@@ -1,20 +1,12 @@
-"""History over HTTP (a real sidecar) and ``jobpulse prune`` (the real command)."""
+"""Jobs over HTTP (a real sidecar): log pages and downloads, search validation, analytics."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 
 import pytest
 
-from jobpulse.sidecar.history.service import History
-from jobpulse.sidecar.storage.migrate import migrate
-from jobpulse.sidecar.storage.policy import RetentionPolicy
-from jobpulse.sidecar.store import JobStore
-from tests.support.job_events import run
 from tests.support.otlp_build import JobEmitter, post_logs
 
 
@@ -78,41 +70,3 @@ def test_analytics_endpoints(shared_sidecar, chatty_job):
     assert shared_sidecar.get("/api/analytics/steps").status_code == 400
     steps = shared_sidecar.get("/api/analytics/steps", name="no-such-job").json()
     assert steps == {**steps, "job_name": "no-such-job", "steps": []}
-
-
-async def test_prune_command_previews_then_prunes(tmp_path):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'history.db'}"
-    history = History(url, JobStore(), flush_interval_s=3600, max_pending_lines=1000, policy=RetentionPolicy(),
-                      sweep_interval_s=3600)
-    await migrate(history.engine)
-    history.store.apply_all([event for n in range(3) for event in run(name=f"ancient-{n}", log_lines=4)])
-    history.store.apply_all(run(name="noisy", log_lines=40, start_ns=2_000_000_000 * 10**9))
-    await history.writer.flush()
-    await history.engine.dispose()
-
-    def prune(*args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "-m", "jobpulse.sidecar", "prune", "--database-url", url, *args],
-            capture_output=True, text=True, timeout=60,
-            env={
-                "PATH": "/usr/bin:/bin",
-                # The code under test, wherever this checkout is (the package may be installed from another).
-                "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
-                "JOBPULSE_RETENTION_LOG_LINES_PER_JOB": "25",
-                "COLUMNS": "120",
-            },
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    def rows(output: str) -> dict[str, list[str]]:
-        cells = ([cell.strip() for cell in line.split("│")[1:-1]] for line in output.splitlines() if "│" in line)
-        return {row[0]: row[1:] for row in cells}
-
-    preview = prune("--dry-run")
-    assert "would remove" in preview
-    assert rows(preview)["jobs ended over 30 days ago"] == ["3", "12"]
-    assert rows(preview)["over 25 lines per job"] == ["1", "15"]
-    assert rows(preview)["alerts resolved over 30 days ago"] == ["0 alerts", "0 deliveries"]
-    assert rows(preview)["rows set aside over 30 days ago"] == ["0 dead letters", ""]
-    assert "removed" in prune() and "would remove" not in prune()

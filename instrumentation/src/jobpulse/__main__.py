@@ -1,0 +1,5 @@
+"""``python -m jobpulse`` is the ``jobpulse`` command."""
+
+from jobpulse.cli import main
+
+main()

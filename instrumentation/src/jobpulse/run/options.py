@@ -1,0 +1,159 @@
+"""The options of ``jobpulse run``, checked where they are read: a bad value names the option and itself."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+DEFAULT_CANCEL_GRACE_S = 10.0
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What to run, and how the job it becomes is named and read."""
+
+    command: tuple[str, ...]
+    name: str
+    job_type: str | None = None
+    owner: str | None = None
+    total: int | None = None
+    expected_duration: float | None = None
+    progress_pattern: re.Pattern[str] | None = None
+    progress: bool = True
+    step_pattern: re.Pattern[str] | None = None
+    log_files: tuple[str, ...] = ()
+    cancel_grace: float = DEFAULT_CANCEL_GRACE_S
+    endpoint: str | None = None
+    verbose: bool = False
+
+
+def parser() -> argparse.ArgumentParser:
+    """The ``jobpulse run`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="jobpulse run",
+        usage="jobpulse run [options] -- CMD [ARGS...]",
+        description=(
+            "Run CMD as a watched job: its output still reaches the terminal unchanged and its exit code "
+            "is this command's, while the job's progress, log lines, resources and end go to the jobpulse "
+            "sidecar (OTEL_EXPORTER_OTLP_ENDPOINT, default http://127.0.0.1:4318), which can pause, resume "
+            "and cancel it. See docs/run.md."
+        ),
+    )
+    identity = parser.add_argument_group("the job")
+    identity.add_argument("--name", help="the job's name (default: CMD's base name)")
+    identity.add_argument("--type", dest="job_type", metavar="TYPE", help="the family of jobs it belongs to")
+    identity.add_argument("--owner", help="the user or team that owns it")
+    identity.add_argument("--total", type=_count, help="records it is expected to handle in all")
+    identity.add_argument(
+        "--expected-duration", type=_duration, metavar="DURATION", help="how long it should take: 90, 90s, 15m, 1h30m"
+    )
+    reading = parser.add_argument_group("reading its output")
+    reading.add_argument(
+        "--progress-regex",
+        type=_progress_pattern,
+        metavar="REGEX",
+        help="progress in a line, with named groups done, total and/or percent (replaces the built-in patterns)",
+    )
+    reading.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="read no progress from the output"
+    )
+    reading.add_argument(
+        "--step-regex",
+        type=_step_pattern,
+        metavar="REGEX",
+        help="a line that starts a step; the step's name is the group named step, else the first group, else the match",
+    )
+    reading.add_argument(
+        "--log-file",
+        dest="log_files",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="also follow this file's lines, through rotation and truncation (repeatable)",
+    )
+    running = parser.add_argument_group("running it")
+    running.add_argument(
+        "--cancel-grace",
+        type=_seconds,
+        default=DEFAULT_CANCEL_GRACE_S,
+        metavar="SECONDS",
+        help=f"after a cancel's SIGTERM, how long before SIGKILL (default {DEFAULT_CANCEL_GRACE_S:g})",
+    )
+    running.add_argument("--endpoint", metavar="URL", help="the sidecar, instead of OTEL_EXPORTER_OTLP_ENDPOINT")
+    running.add_argument(
+        "-v", "--verbose", action="store_true", help="report delivery problems on stderr (by default it adds nothing)"
+    )
+    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
+    return parser
+
+
+def parse(argv: Sequence[str]) -> RunOptions:
+    """Read the arguments after ``jobpulse run``; a bad one exits with status 2 and a message naming it."""
+    read = parser()
+    values = read.parse_args(list(argv))
+    # The command starts at the first argument that is not an option of ours, or after "--".
+    command = values.command[1:] if values.command[:1] == ["--"] else values.command
+    if not command:
+        read.error("no command given: jobpulse run [options] -- CMD [ARGS...]")
+    return RunOptions(
+        command=tuple(command),
+        name=values.name or os.path.basename(command[0]) or command[0],
+        job_type=values.job_type,
+        owner=values.owner,
+        total=values.total,
+        expected_duration=values.expected_duration,
+        progress_pattern=values.progress_regex,
+        progress=values.progress,
+        step_pattern=values.step_regex,
+        log_files=tuple(values.log_files),
+        cancel_grace=values.cancel_grace,
+        endpoint=values.endpoint,
+        verbose=values.verbose,
+    )
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number of records, 0 or more, got {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, 0 or more, got {text!r}")
+    return value
+
+
+def _duration(text: str) -> float:
+    parts = list(_DURATION_PART.finditer(text.strip()))
+    if not parts or "".join(part.group() for part in parts) != text.strip():
+        raise argparse.ArgumentTypeError(f"must be seconds or a duration such as 90s, 15m, 1h30m, got {text!r}")
+    return sum(float(number) * _SECONDS[unit] for number, unit in (part.groups() for part in parts))
+
+
+def _regex(text: str) -> re.Pattern[str]:
+    try:
+        return re.compile(text)
+    except re.error as error:
+        raise argparse.ArgumentTypeError(f"is not a regular expression ({error}): {text!r}") from None
+
+
+def _progress_pattern(text: str) -> re.Pattern[str]:
+    pattern = _regex(text)
+    if not {"done", "percent"} & set(pattern.groupindex):
+        raise argparse.ArgumentTypeError(f"needs a named group done or percent, as in (?P<done>\\d+), got {text!r}")
+    return pattern
+
+
+def _step_pattern(text: str) -> re.Pattern[str]:
+    return _regex(text)

@@ -1,0 +1,9 @@
+"""Query parameters every paged list endpoint shares."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar.params import Parameter
+
+Limit = Annotated[int, Parameter(ge=1, le=500, description="Page size")]

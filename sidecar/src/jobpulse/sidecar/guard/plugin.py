@@ -1,0 +1,110 @@
+"""The guard feature: installs the rate limits, CORS and security headers, and reports the feed's connection caps."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from litestar import Request, Router
+from litestar.config.app import AppConfig
+from litestar.config.cors import CORSConfig
+from litestar.types import BeforeRequestHookHandler
+from litestar.utils import ensure_async_callable
+from prometheus_client.registry import Collector
+
+from jobpulse.sidecar.guard.connections import FeedAdmission
+from jobpulse.sidecar.guard.headers import SchemaPagePolicy, add_security_headers
+from jobpulse.sidecar.guard.metrics import GuardCollector
+from jobpulse.sidecar.guard.openapi import declare_rate_limits
+from jobpulse.sidecar.guard.ratelimit import RETRY_AFTER, RateLimiter
+from jobpulse.sidecar.guard.rates import Budget, open_counter
+from jobpulse.sidecar.plugin import Core, Feature
+from jobpulse.sidecar.settings import Settings
+
+INGEST_ROUTES = ("/v1/logs", "/v1/traces", "/api/control/poll")
+"""What senders call: the OTLP receiver and the job side's control long poll."""
+
+EXEMPT_ROUTES = ("/healthz", "/readyz", "/metrics")
+"""Probes and scrapes: never limited, so an overloaded client cannot make the sidecar look down."""
+
+_CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+_CORS_HEADERS = ["Authorization", "Content-Type", "Content-Encoding"]
+
+
+class GuardFeature(Feature):
+    """Everything docs/security.md lists under "Limits", from the core's settings; the connection caps
+    themselves are counted by ``admission``, which the feed asks before it accepts a client."""
+
+    name = "guard"
+
+    def __init__(self, core: Core, admission: FeedAdmission) -> None:
+        super().__init__(core)
+        self.admission = admission
+        settings = core.settings
+        # The counter's storage and the CORS origins are set up with the app: they apply at start only.
+        self.counter = open_counter(settings.rate_limit_storage_url)
+        # Always in place, so that limits turned on while the sidecar runs apply at once.
+        self.limiter = RateLimiter(
+            self.counter,
+            *_budgets(settings),
+            ingest_routes=INGEST_ROUTES,
+            exempt_routes=EXEMPT_ROUTES,
+            enabled=settings.rate_limit_enabled,
+        )
+        core.live.subscribe(self._reconfigure)
+
+    def _reconfigure(self, settings: Settings) -> None:
+        self.limiter.enabled = settings.rate_limit_enabled
+        if (settings.rate_limit_rest, settings.rate_limit_ingest) != (self.limiter.rest.rate, self.limiter.ingest.rate):
+            self.limiter.set_budgets(*_budgets(settings))
+
+    def collectors(self) -> list[Collector]:
+        return [GuardCollector(self.admission, self.limiter, self.counter)]
+
+    async def stop(self) -> None:
+        await self.counter.close()
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        settings = self.core.settings
+        app_config.before_request = _before_request(self.limiter, app_config.before_request)
+        app_config.on_startup.append(declare_rate_limits(EXEMPT_ROUTES))
+        app_config.before_send.append(add_security_headers)
+        if settings.cors_allowed_origins:
+            app_config.cors_config = CORSConfig(
+                allow_origins=list(settings.cors_allowed_origins),
+                allow_methods=_CORS_METHODS,  # type: ignore[arg-type]
+                allow_headers=_CORS_HEADERS,
+                expose_headers=[RETRY_AFTER],
+                max_age=600,
+            )
+        openapi = app_config.openapi_config
+        if openapi is not None and openapi.openapi_router is None and openapi.openapi_controller is None:
+            router = Router(
+                openapi.path or "/schema", route_handlers=[], include_in_schema=False, middleware=[SchemaPagePolicy]
+            )
+            # A copy: the config may be Litestar's shared default, and re-running its __post_init__
+            # (dataclasses.replace) would re-derive its pages and warn about deprecated fields.
+            openapi = copy.copy(openapi)
+            openapi.openapi_router = router
+            app_config.openapi_config = openapi
+        return super().on_app_init(app_config)
+
+
+def _budgets(settings: Settings) -> tuple[Budget, Budget]:
+    """The REST and ingest budgets ``settings`` give."""
+    return (
+        Budget("rest", "rate_limit_rest", settings.rate_limit_rest),
+        Budget("ingest", "rate_limit_ingest", settings.rate_limit_ingest),
+    )
+
+
+def _before_request(limiter: RateLimiter, previous: BeforeRequestHookHandler | None) -> BeforeRequestHookHandler:
+    """The app's ``before_request`` hook: the limiter, then any hook the app already had."""
+    if previous is None:
+        return limiter.check
+    then = ensure_async_callable(previous)
+
+    async def check_then_previous(request: Request[Any, Any, Any]) -> Any:
+        return await limiter.check(request) or await then(request)
+
+    return check_then_previous

@@ -1,0 +1,130 @@
+"""The live feed with authentication on: header or ticket in, everything else refused before any job data."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from tests.auth.conftest import AuthSidecar, bearer, start_auth_sidecar
+from tests.support.feed_client import FeedReader
+from tests.support.otlp_build import JobEmitter, post_logs
+from tests.support.polling import wait_for
+
+TICKET_TTL_S = 2.0
+RECHECK_S = 0.5
+
+
+@pytest.fixture(scope="module")
+def feed_sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthSidecar]:
+    sidecar = start_auth_sidecar(
+        tmp_path_factory.mktemp("ws-auth"), ws_ticket_ttl_s=TICKET_TTL_S, auth_recheck_interval_s=RECHECK_S
+    )
+    # A running job, so that a refused connection would have job data to leak.
+    job = JobEmitter("ws-auth-secret-job")
+    post_logs(sidecar.url, [job.start(name="payroll")], headers=bearer(sidecar.tokens["ingest"]))
+    yield sidecar
+    sidecar.process.stop()
+
+
+def ticket(sidecar: AuthSidecar, token: str) -> dict:
+    response = httpx.post(sidecar.url + "/api/auth/ws-ticket", headers=bearer(token), timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def refusal(url: str, **headers: str) -> tuple[int, str]:
+    """The close code and reason of a connection the sidecar refuses; fails if any message comes first."""
+    with connect(url, open_timeout=10, additional_headers=headers) as connection:
+        try:
+            message = connection.recv(timeout=10)
+        except ConnectionClosed as closed:
+            assert closed.rcvd is not None
+            return closed.rcvd.code, closed.rcvd.reason
+    raise AssertionError(f"the connection was not refused; it got {message!r}")
+
+
+def test_without_credentials_or_with_a_bad_ticket_the_handshake_is_refused(feed_sidecar):
+    ws = feed_sidecar.process.ws_url
+    code, reason = refusal(ws)
+    assert code == 4401 and "ticket" in reason and "Bearer" in reason
+    code, reason = refusal(ws + "?ticket=not-a-ticket")
+    assert code == 4401 and "unknown or already used ticket" in reason
+    # A token never goes in a URL: one given as a ticket is just an unknown ticket.
+    code, _ = refusal(ws + "?ticket=" + feed_sidecar.tokens["viewer"])
+    assert code == 4401
+
+
+def test_a_ticket_works_once(feed_sidecar):
+    issued = ticket(feed_sidecar, feed_sidecar.tokens["viewer"])
+    url = f"{feed_sidecar.process.ws_url}?ticket={issued['ticket']}"
+    with FeedReader(url) as feed:
+        snapshot = feed.wait_for(lambda message: message["type"] == "snapshot")
+        assert [job["id"] for job in snapshot["data"]["jobs"]] == ["ws-auth-secret-job"]
+    code, reason = refusal(url)
+    assert code == 4401 and "already used" in reason
+
+
+def test_an_expired_ticket_is_refused(feed_sidecar):
+    issued = ticket(feed_sidecar, feed_sidecar.tokens["viewer"])
+    expires_at = datetime.fromisoformat(issued["expires_at"])
+    lifetime = (expires_at - datetime.now(UTC)).total_seconds()
+    assert 0 < lifetime <= TICKET_TTL_S
+    wait_for(lambda: datetime.now(UTC) > expires_at, timeout=TICKET_TTL_S + 1)
+    code, reason = refusal(f"{feed_sidecar.process.ws_url}?ticket={issued['ticket']}")
+    assert code == 4401 and "expired ticket" in reason
+
+
+def test_tickets_need_the_viewer_role_and_carry_the_tokens_role(feed_sidecar):
+    response = httpx.post(feed_sidecar.url + "/api/auth/ws-ticket", headers=bearer(feed_sidecar.tokens["ingest"]))
+    assert response.status_code == 403 and "viewer role" in response.json()["detail"]
+    assert httpx.post(feed_sidecar.url + "/api/auth/ws-ticket").status_code == 401
+
+
+def test_an_ingest_token_on_the_handshake_is_forbidden_not_unauthenticated(feed_sidecar):
+    code, reason = refusal(feed_sidecar.process.ws_url, **bearer(feed_sidecar.tokens["ingest"]))
+    assert code == 4403 and "viewer role" in reason
+
+
+def test_a_revoked_tokens_open_connections_are_closed_within_seconds(feed_sidecar):
+    doomed = feed_sidecar.token("feed-watcher", "viewer")
+    by_header = FeedReader(feed_sidecar.process.ws_url, headers=bearer(doomed))
+    by_ticket = FeedReader(f"{feed_sidecar.process.ws_url}?ticket={ticket(feed_sidecar, doomed)['ticket']}")
+    bystander = FeedReader(feed_sidecar.process.ws_url, headers=bearer(feed_sidecar.tokens["viewer"]))
+    try:
+        for feed in (by_header, by_ticket, bystander):
+            feed.wait_for(lambda message: message["type"] == "snapshot")
+        revoked_at = time.monotonic()
+        feed_sidecar.revoke("feed-watcher")
+        for feed in (by_header, by_ticket):
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    feed.receive_frame(timeout=10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+            assert "revoked" in closed.value.rcvd.reason
+        elapsed = time.monotonic() - revoked_at
+        assert elapsed < RECHECK_S + 3, f"closed {elapsed:.1f} s after the revocation"
+
+        # Others are untouched: the bystander still gets answers and news.
+        bystander.send({"type": "ping", "data": "still here"})
+        bystander.wait_for(lambda message: message["type"] == "pong")
+        job = JobEmitter("ws-auth-after-revocation")
+        post_logs(feed_sidecar.url, [job.start(name="after")], headers=bearer(feed_sidecar.tokens["ingest"]))
+        bystander.wait_for(
+            lambda message: (
+                message["type"] == "job_status_update" and message["data"]["id"] == "ws-auth-after-revocation"
+            )
+        )
+
+        # And the token opens nothing any more.
+        assert httpx.get(feed_sidecar.url + "/api/jobs", headers=bearer(doomed)).status_code == 401
+        code, reason = refusal(feed_sidecar.process.ws_url, **bearer(doomed))
+        assert code == 4401 and "revoked" in reason
+    finally:
+        for feed in (by_header, by_ticket, bystander):
+            feed.close()

@@ -1,0 +1,96 @@
+"""The ``jobpulse`` command: ``run`` needs only the job side, its options are checked at the edge."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from tests.run.wrapper import run
+from tests.support.job_scripts import run_script
+
+SERVER_SIDE = ("litestar", "sqlalchemy", "apprise", "msgspec", "typer", "jobpulse.sidecar")
+
+
+def test_jobpulse_run_loads_nothing_of_the_sidecar() -> None:
+    done = run_script(
+        f"""
+        import json, sys
+        from jobpulse.cli import main
+        try:
+            main(["run", "--", sys.executable, "-c", "print('from the command')"])
+        except SystemExit as exit:
+            code = exit.code
+        print(json.dumps([code, sorted(name for name in sys.modules if name.startswith({SERVER_SIDE!r}))]))
+        """,
+        "http://127.0.0.1:9",
+    )
+    assert done.returncode == 0, done.stderr
+    first, last = done.stdout.splitlines()
+    assert first == "from the command"
+    assert json.loads(last) == [0, []]
+
+
+def test_other_commands_without_the_sidecar_installed_name_the_extra_to_install() -> None:
+    done = run_script(
+        """
+        import sys
+        sys.modules["typer"] = None  # as if the sidecar's dependencies were not installed
+        from jobpulse.cli import main
+        main(["sidecar"])
+        """,
+        None,
+    )
+    assert done.returncode == 1
+    assert "`jobpulse sidecar` is part of the sidecar" in done.stderr
+    assert "pip install 'jobpulse[sidecar]'" in done.stderr
+
+
+def test_help_without_the_sidecar_installed_is_about_run() -> None:
+    done = run_script(
+        """
+        import sys
+        sys.modules["typer"] = None
+        from jobpulse.cli import main
+        main(["--help"])
+        """,
+        None,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: jobpulse run [options] -- CMD [ARGS...]")
+
+
+def test_other_commands_go_to_the_sidecar() -> None:
+    done = run_script("from jobpulse.cli import main; main(['--help'])", None)
+    assert done.returncode == 0, done.stderr
+    assert "sidecar" in done.stdout and "Run any command as a watched job" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--total", "many"], "argument --total: must be a whole number of records, 0 or more, got 'many'"),
+        (
+            ["--expected-duration", "soon"],
+            "argument --expected-duration: must be seconds or a duration such as 90s, 15m, 1h30m, got 'soon'",
+        ),
+        (["--cancel-grace", "-1"], "argument --cancel-grace: must be a number of seconds, 0 or more, got '-1'"),
+        (["--progress-regex", "(\\d+)"], "argument --progress-regex: needs a named group done or percent"),
+        (
+            ["--step-regex", "(unclosed"],
+            "argument --step-regex: is not a regular expression (missing ), unterminated subpattern",
+        ),
+    ],
+)
+def test_a_bad_option_is_refused_naming_it_and_its_value(arguments: list[str], message: str) -> None:
+    done = run([*arguments, "--", sys.executable, "-c", "print('never run')"], None)
+    assert done.returncode == 2
+    assert message in done.stderr.decode()
+    assert b"never run" not in done.stdout
+
+
+def test_a_missing_command_is_refused() -> None:
+    done = run(["--name", "nothing"], None)
+    assert done.returncode == 2
+    assert "no command given: jobpulse run [options] -- CMD [ARGS...]" in done.stderr.decode()
