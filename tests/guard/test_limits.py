@@ -161,7 +161,9 @@ def test_the_budget_key_is_the_principal_name_else_the_address() -> None:
     class Named:
         name = "etl-nightly"
 
-    assert client_key({"user": Named(), "client": ("10.0.0.7", 5000)}) == "principal:etl-nightly"
+    assert client_key({"user": Named(), "auth": "token-id", "client": ("10.0.0.7", 5000)}) == "principal:etl-nightly"
+    # Named without a credential checked: authentication off, the name from a header the caller chose.
+    assert client_key({"user": Named(), "client": ("10.0.0.7", 5000)}) == "ip:10.0.0.7"
     assert client_key({"user": None, "client": ("10.0.0.7", 5000)}) == "ip:10.0.0.7"
     assert client_key({"client": ("::1", 5000), "headers": [(b"x-jobpulse-user", b"x")]}) == "ip:::1"
 
