@@ -31,6 +31,7 @@ class Received:
     body: str
     type: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class HttpReceiver:
@@ -54,6 +55,7 @@ class HttpReceiver:
                     receiver.received.append(Received(
                         path=self.path, at=time.monotonic(), status=status, title=fields.get("title", ""),
                         body=fields.get("message", ""), type=fields.get("type"), fields=fields,
+                        headers=dict(self.headers.items()),
                     ))
                 self.send_response(status)
                 self.end_headers()

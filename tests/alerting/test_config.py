@@ -51,26 +51,28 @@ by_type = { csv_import = 600 }
 
 
 @pytest.mark.parametrize(("toml", "path"), [
-    ("[alerting.rules.job_stalled]\nafter_s = 0", "$.alerting.rules.job_stalled.after_s"),
-    ("[alerting.rules.job_lost]\nseverity = 'loud'", "$.alerting.rules.job_lost.severity"),
-    ("[alerting.rules.job_failed]\nlog_lines = 500", "$.alerting.rules.job_failed.log_lines"),
-    ("[alerting.rules.job_failed]\nchanels = ['ops']", "$.alerting.rules.job_failed"),
-    ("[alerting.rules.job_explodes]\nenabled = true", "$.alerting.rules"),
-    ("[alerting.rules.resource_pressure]\nmemory_percent = 120", "$.alerting.rules.resource_pressure.memory_percent"),
-    ("[alerting.rules.error_rate]\nmax_ratio = 0", "$.alerting.rules.error_rate.max_ratio"),
-    ("[alerting.delivery]\nattempts = 0", "$.alerting.delivery.attempts"),
-    ("[alerting]\ngroup_by = ['owner']", "$.alerting.group_by[0]"),
-    ("[[alerting.hints]]\ntype = '('\nactions = ['x']", "$.alerting.hints[0]"),
-    ("[[alerting.hints]]\nactions = ['x']", "$.alerting.hints[0]"),
-    (f"[[alerting.channels]]\nurl = 'nosuchscheme://{SECRET}@host'", "$.alerting.channels[0]"),
+    ("[alerting.rules.job_stalled]\nafter_s = 0", "alerting.rules.job_stalled.after_s"),
+    ("[alerting.rules.job_lost]\nseverity = 'loud'", "alerting.rules.job_lost.severity"),
+    ("[alerting.rules.job_failed]\nlog_lines = 500", "alerting.rules.job_failed.log_lines"),
+    ("[alerting.rules.job_failed]\nchanels = ['ops']", "alerting.rules.job_failed.chanels"),
+    ("[alerting.rules.job_explodes]\nenabled = true", "alerting.rules.job_explodes"),
+    ("[alerting.rules.resource_pressure]\nmemory_percent = 120", "alerting.rules.resource_pressure.memory_percent"),
+    ("[alerting.rules.error_rate]\nmax_ratio = 0", "alerting.rules.error_rate.max_ratio"),
+    ("[alerting.delivery]\nattempts = 0", "alerting.delivery.attempts"),
+    ("[alerting.delivery]\nbase_delay_s = 60", "alerting.delivery"),
+    ("[alerting]\ngroup_by = ['owner']", "alerting.group_by[0]"),
+    ("[[alerting.hints]]\ntype = '('\nactions = ['x']", "alerting.hints[0].type"),
+    ("[[alerting.hints]]\nactions = ['x']", "alerting.hints[0]"),
+    (f"[[alerting.channels]]\nurl = 'nosuchscheme://{SECRET}@host'", "alerting.channels[0].url"),
     ("[[alerting.channels]]\nurl = 'json://a'\nname = 'x'\n[[alerting.channels]]\nurl = 'json://b'\nname = 'x'",
-     "$.alerting"),
+     "alerting.channels"),
 ])
 def test_invalid_alerting_settings_name_their_path(tmp_path, toml, path):
     with pytest.raises(SettingsError) as raised:
         load_settings(write(tmp_path, toml), environ={})
+    [problem] = raised.value.problems
     message = str(raised.value)
-    assert message.endswith(f"at `{path}`") and "config file" in message and SECRET not in message
+    assert problem.key == path and "config file" in message and SECRET not in message
 
 
 def test_the_sidecar_refuses_to_start_with_an_invalid_rule(tmp_path):
@@ -83,12 +85,12 @@ after_s = -1
     result = subprocess.run([sys.executable, "-m", "jobpulse.sidecar", "sidecar", "--config", str(path)],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
-    assert "$.alerting.rules.job_stalled.after_s" in result.stderr and SECRET not in result.stderr
+    assert "alerting.rules.job_stalled.after_s = -1" in result.stderr and SECRET not in result.stderr
 
 
 def test_the_yaml_form_is_validated_the_same_way(tmp_path):
     path = write(tmp_path, "alerting:\n  delivery:\n    base_delay_s: -1\n", "jobpulse.yaml")
-    with pytest.raises(SettingsError, match=re.escape("$.alerting.delivery.base_delay_s")):
+    with pytest.raises(SettingsError, match=re.escape("alerting.delivery.base_delay_s = -1")):
         load_settings(path, environ={})
 
 

@@ -190,3 +190,15 @@ def test_a_route_without_a_declared_role_stops_the_app_from_being_built():
     misspelt = get("/misspelt", sync_to_thread=False, opt={"role": "superuser"})(anyone)
     with pytest.raises(ImproperlyConfiguredException, match="got 'superuser'"):
         Litestar(route_handlers=[misspelt], plugins=[AuthFeature(core)])
+
+
+def test_the_configuration_routes_are_for_admins_only():
+    table = route_table()
+    configuration = {key: roles for key, roles in table.items() if key[0].startswith("/api/monitor/config")}
+    assert set(configuration) == {
+        ("/api/monitor/config", "GET"),
+        ("/api/monitor/config", "PATCH"),
+        ("/api/monitor/config", "PUT"),
+        ("/api/monitor/config/history", "GET"),
+    }
+    assert set(configuration.values()) == {("admin",)}

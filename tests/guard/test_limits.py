@@ -159,9 +159,9 @@ def test_the_budget_key_is_the_token_principal_name_else_the_address() -> None:
     class Named:
         name = "etl-nightly"
 
-    assert client_key({"user": Named(), "auth": 7, "client": ("10.0.0.7", 5000)}) == "principal:etl-nightly"
-    # With authentication off the principal is named by a header the caller chooses: not a key.
-    assert client_key({"user": Named(), "auth": None, "client": ("10.0.0.7", 5000)}) == "ip:10.0.0.7"
+    assert client_key({"user": Named(), "auth": "token-id", "client": ("10.0.0.7", 5000)}) == "principal:etl-nightly"
+    # Named without a credential checked: authentication off, the name from a header the caller chose.
+    assert client_key({"user": Named(), "client": ("10.0.0.7", 5000)}) == "ip:10.0.0.7"
     assert client_key({"user": None, "client": ("10.0.0.7", 5000)}) == "ip:10.0.0.7"
     assert client_key({"client": ("::1", 5000), "headers": [(b"x-jobpulse-user", b"x")]}) == "ip:::1"
 
@@ -210,7 +210,7 @@ def test_replicas_on_one_redis_share_the_budgets(tmp_path: Path, redis_server: R
     ],
 )
 def test_invalid_limit_settings_are_refused_naming_them(name: str, value: str) -> None:
-    with pytest.raises(SettingsError, match=f"'{name}'.*JOBPULSE_{name.upper()}"):
+    with pytest.raises(SettingsError, match=rf"^{name}\b.*JOBPULSE_{name.upper()}"):
         load_settings(environ={f"JOBPULSE_{name.upper()}": value})
 
 

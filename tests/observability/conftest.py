@@ -119,6 +119,7 @@ def _token_file(workdir: Path, config: Path, name: str, role: str) -> Path:
 def _start_demo(workdir: Path, port: int, config: Path) -> tuple[subprocess.Popen[bytes], Path]:
     env = _clean_env()
     env["JOBPULSE_RESOURCES_INTERVAL"] = "1"  # the demo jobs' resource samples (read by the job side only)
+    env["XDG_DATA_HOME"] = str(workdir)  # the demo's default database, in its own directory
     log_path = workdir / "demo.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(

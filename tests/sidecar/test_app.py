@@ -14,9 +14,23 @@ from jobpulse.sidecar.plugin import features_of
 from jobpulse.sidecar.settings import Settings
 from jobpulse.sidecar.storage.plugin import StorageFeature
 
-# The guard's request hooks come first; storage is migrated first; history restores memory before anything
+# The guard's request hooks come first; storage is migrated first; configuration applies the stored
+# runtime changes before the features it reconfigures start; history restores memory before anything
 # else runs; the lost-job detector (ingest) starts once every listener runs and stops first.
-START_ORDER = ["guard", "storage", "auth", "history", "alerting", "control", "feed", "jobs", "ingest", "metrics", "console"]
+START_ORDER = [
+    "guard",
+    "storage",
+    "auth",
+    "config",
+    "history",
+    "alerting",
+    "control",
+    "feed",
+    "jobs",
+    "ingest",
+    "metrics",
+    "console",
+]
 
 
 def settings(tmp_path) -> Settings:

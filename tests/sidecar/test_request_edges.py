@@ -47,7 +47,11 @@ def test_a_job_whose_start_was_accepted_never_gets_404_from_its_commands(shared_
     for _ in range(20):
         job = new_job(shared_sidecar)
         response = shared_sidecar.get(f"/api/jobs/{job.job_id}/commands")
-        assert response.status_code == 200 and response.json() == {"commands": [], "cursor": 0}
+        assert response.status_code == 200 and response.json() == {
+            "commands": [],
+            "cursor": 0,
+            "progress_interval_s": None,
+        }
 
 
 def test_a_long_poll_for_a_job_not_seen_yet_waits_for_it_and_gets_its_commands(shared_sidecar):

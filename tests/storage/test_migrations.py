@@ -8,6 +8,7 @@ from sqlalchemy import inspect, text
 # Each feature's tables join the shared metadata when their module is imported: import them all.
 from jobpulse.sidecar.alerting import tables as alerting_tables  # noqa: F401
 from jobpulse.sidecar.auth import tables as auth_tables  # noqa: F401
+from jobpulse.sidecar.config import tables as config_tables  # noqa: F401
 from jobpulse.sidecar.control import tables as control_tables  # noqa: F401
 from jobpulse.sidecar.history import queries
 from jobpulse.sidecar.history import tables as history_tables  # noqa: F401

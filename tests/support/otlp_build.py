@@ -177,6 +177,12 @@ class JobEmitter:
             },
         )
 
+    def resources(self, rss_bytes: int, cpu_utilization: float = 0.5) -> LogRecord:
+        return self._record(
+            "jobpulse.job.resources",
+            {"process.memory.usage": rss_bytes, "process.cpu.utilization": cpu_utilization},
+        )
+
     def log(self, message: str, level: str = "info") -> LogRecord:
         return self._record("", {}, body=message, severity=level)
 

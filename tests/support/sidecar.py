@@ -57,6 +57,8 @@ class SidecarProcess:
         env.update({f"JOBPULSE_{key.upper()}": str(value) for key, value in self.settings.items()})
         env["JOBPULSE_PORT"] = str(self.port)
         env["JOBPULSE_HOST"] = "127.0.0.1"
+        # The default database lives in the per-user data directory: keep it in the test's directory.
+        env["XDG_DATA_HOME"] = str(self.workdir)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         return env
 

@@ -231,10 +231,12 @@ class ControlRequest(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 class CommandList(msgspec.Struct, frozen=True):
-    """A job's commands in id order; ``cursor`` is the highest id seen."""
+    """A job's commands in id order; ``cursor`` is the highest id seen. ``progress_interval_s`` is the
+    interval between progress records the sidecar suggests to running jobs (None: each keeps its own)."""
 
     commands: list[Command]
     cursor: int
+    progress_interval_s: float | None = None
 
 
 class CommandOutcome(msgspec.Struct, frozen=True):

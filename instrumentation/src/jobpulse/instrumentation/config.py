@@ -56,7 +56,8 @@ def configure(
             Without it the standard ``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT``
             / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` variables apply, else ``http://127.0.0.1:4318``.
         service_name: the OTel ``service.name``; default ``OTEL_SERVICE_NAME``, else the script's name.
-        progress_interval: seconds between coalesced progress records (env ``JOBPULSE_PROGRESS_INTERVAL``).
+        progress_interval: seconds between coalesced progress records (env ``JOBPULSE_PROGRESS_INTERVAL``);
+            while the sidecar suggests an interval (its ``progress_interval_s`` setting), that one applies.
         resources_interval: seconds between resource samples, which double as heartbeats
             (env ``JOBPULSE_RESOURCES_INTERVAL``).
         buffer_size: job log lines kept while the receiver is unreachable; the oldest are dropped beyond.

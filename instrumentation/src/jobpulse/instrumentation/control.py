@@ -5,7 +5,8 @@ commands of every job the process runs. It never touches a job's hot path: a com
 next checkpoint (``advance()``, ``iter()``, ``step()`` or ``checkpoint()``), where the job thread obeys
 it — a pause blocks there, a cancel raises JobCancelled. Each obeyed command is acknowledged by the
 job's next lifecycle record (``jobpulse.job.paused``, ``.resumed``, or ``.end`` with status
-cancelled) carrying ``jobpulse.control.command``.
+cancelled) carrying ``jobpulse.control.command``. Each answer also carries the progress interval the
+sidecar suggests, which the thread hands on (see ``ControlChannel``).
 """
 
 from __future__ import annotations
@@ -129,10 +130,20 @@ class JobControl:
 
 
 class ControlChannel:
-    """The long-poll thread of a process, shared by all its jobs."""
+    """The long-poll thread of a process, shared by all its jobs.
 
-    def __init__(self, base_url: str, headers: Mapping[str, str] | None = None) -> None:
+    ``on_progress_interval`` hears the progress interval of every answer: seconds, or None when the
+    sidecar leaves it to the job.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        headers: Mapping[str, str] | None = None,
+        on_progress_interval: Callable[[float | None], None] | None = None,
+    ) -> None:
         self.url = base_url + "/api/control/poll"
+        self._on_progress_interval = on_progress_interval
         # The exporters' kind of session: a sidecar that is away costs a refused connection, not a wait.
         self._session = FailFastSession()
         # The log exporter's headers: the job's token, if it has one, goes to the control API too.
@@ -217,6 +228,8 @@ class ControlChannel:
                 continue
             backoff = BACKOFF_MIN_S
             answer = response.json()
+            if self._on_progress_interval is not None:
+                self._on_progress_interval(answer.get("progress_interval_s"))
             for command in answer["commands"]:
                 if command["id"] in self._delivered:
                     continue

@@ -75,7 +75,8 @@ class DeliveryProcessor(LogRecordProcessor):
     def __init__(self, settings: Settings, exporters: Exporters, pulse: Pulse) -> None:
         self._exporters = exporters
         self._pulse = pulse
-        self._interval = settings.progress_interval
+        self._configured_interval = settings.progress_interval
+        self._interval = settings.progress_interval  # guarded by _cond
         self._exit_flush_timeout = settings.exit_flush_timeout
         self._cond = threading.Condition()
         # Guarded by _cond.
@@ -126,6 +127,15 @@ class DeliveryProcessor(LogRecordProcessor):
     def accept_span(self, span: ReadableSpan) -> None:
         with self._cond:
             self._spans.add(span)
+
+    def suggest_interval(self, seconds: float | None) -> None:
+        """Tick every ``seconds`` (the sidecar's suggestion), or at the configured interval when None."""
+        valid = isinstance(seconds, int | float) and seconds > 0
+        interval = seconds if valid else self._configured_interval
+        with self._cond:
+            if interval != self._interval:
+                self._interval = interval
+                self._nudge_locked()
 
     def wake(self) -> None:
         """Have the delivery thread tick now (a job started: its first resources sample is due)."""

@@ -56,7 +56,11 @@ class Runtime:
     def _control_channel(self) -> ControlChannel:
         with self._control_lock:
             if self._control is None:
-                self._control = ControlChannel(control_url(self.settings.endpoint), self.settings.headers)
+                self._control = ControlChannel(
+                    control_url(self.settings.endpoint),
+                    self.settings.headers,
+                    on_progress_interval=self.delivery.suggest_interval,
+                )
             return self._control
 
 

@@ -13,6 +13,7 @@ from jobpulse.sidecar.auth.plugin import AuthFeature
 from jobpulse.sidecar.api.errors import validation_error_handler
 from jobpulse.sidecar.api.health import healthz, readyz
 from jobpulse.sidecar.api.requests import SidecarRequest
+from jobpulse.sidecar.config.plugin import ConfigFeature
 from jobpulse.sidecar.console.plugin import ConsoleFeature
 from jobpulse.sidecar.control.plugin import ControlFeature
 from jobpulse.sidecar.feed.plugin import FeedFeature
@@ -22,7 +23,7 @@ from jobpulse.sidecar.ingest.plugin import IngestFeature
 from jobpulse.sidecar.jobs.plugin import JobsFeature
 from jobpulse.sidecar.metrics.plugin import MetricsFeature
 from jobpulse.sidecar.plugin import Core, Feature
-from jobpulse.sidecar.settings import Settings
+from jobpulse.sidecar.settings import Settings, Sources
 from jobpulse.sidecar.storage.plugin import StorageFeature
 
 
@@ -30,9 +31,11 @@ def features(core: Core) -> list[Feature]:
     """The sidecar's features, in the order they start; they stop in reverse.
 
     The guard comes first so its request hooks see every request. Storage is migrated first and closed
-    last; authentication starts on the migrated token tables; history restores memory before anything
-    else runs; ingest's lost-job detector starts last and stops first. Listeners are called in the order the
-    features are built: the feed hears a job change before alerting publishes an alert about it.
+    last; authentication starts on the migrated token tables; configuration applies the runtime changes
+    stored in the database before the features it reconfigures start; history restores memory before
+    anything else runs; ingest's lost-job detector starts last and stops first. Listeners are called in
+    the order the features are built: the feed hears a job change before alerting publishes an alert
+    about it.
     """
     feed = FeedFeature(core)
     history = HistoryFeature(core)
@@ -41,6 +44,7 @@ def features(core: Core) -> list[Feature]:
         GuardFeature(core, feed.admission),
         StorageFeature(core),
         AuthFeature(core),
+        ConfigFeature(core),
         history,
         AlertingFeature(core, feed.hub, ingest.ingestor.stats),
         ControlFeature(core, history.service),
@@ -52,8 +56,9 @@ def features(core: Core) -> list[Feature]:
     ]
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    """Build the sidecar application from ``settings`` (defaults when None)."""
+def create_app(settings: Settings | Sources | None = None) -> Litestar:
+    """Build the sidecar application from ``settings`` (defaults when None), or from the sources they
+    were loaded from (then the settings file is read again on SIGHUP and when it changes)."""
     core = Core(settings or Settings())
     return Litestar(
         route_handlers=[healthz, readyz],

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 
-from jobpulse.sidecar.settings import SettingsError, load_settings
+from jobpulse.sidecar.settings import Settings, SettingsError, Sources, load_settings, load_sources
 
 app = typer.Typer(
     name="jobpulse",
@@ -33,12 +34,26 @@ def _group() -> None:
     """Watch, steer and look back at ETL and batch jobs."""
 
 
-def settings_or_exit(config: Path | None, **overrides: object):
-    """Load settings, turning a bad one into a one-line error and exit code 2."""
+def _invalid(error: SettingsError) -> NoReturn:
+    """Every problem on its own line, and exit code 2."""
+    count = len(error.problems)
+    typer.secho(f"jobpulse: {count} invalid setting{'s' if count != 1 else ''}:", err=True, fg=typer.colors.RED)
+    for problem in error.problems:
+        typer.secho(f"  {problem}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(2)
+
+
+def sources_or_exit(config: Path | None, **overrides: object) -> Sources:
+    """Load settings and their sources, turning bad ones into a list of problems and exit code 2."""
     try:
-        return load_settings(config, overrides=overrides)
+        return load_sources(config, overrides=overrides)
     except SettingsError as error:
-        _fail(str(error), 2)
+        _invalid(error)
+
+
+def settings_or_exit(config: Path | None, **overrides: object) -> Settings:
+    """Load settings, turning bad ones into a list of problems and exit code 2."""
+    return sources_or_exit(config, **overrides).settings
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -46,12 +61,12 @@ def _fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def serving_settings_or_exit(config: Path | None, **overrides: object):
-    """Settings for a command that listens: also exit 2, before binding, when they would expose it unprotected."""
-    settings = settings_or_exit(config, **overrides)
-    if error := settings.serving_error():
+def serving_sources_or_exit(config: Path | None, **overrides: object) -> Sources:
+    """Sources for a command that listens: also exit 2, before binding, when they would expose it unprotected."""
+    sources = sources_or_exit(config, **overrides)
+    if error := sources.settings.serving_error():
         _fail(error, 2)
-    return settings
+    return sources
 
 
 InsecureOption = Annotated[
@@ -75,12 +90,12 @@ def sidecar(
 
     Listening on an address other than loopback turns authentication on (docs/security.md).
     """
-    settings = serving_settings_or_exit(
+    sources = serving_sources_or_exit(
         config, host=host, port=port, log_level=log_level, insecure_no_auth=insecure_no_auth or None
     )
     from jobpulse.sidecar.server import serve
 
-    serve(settings)
+    serve(sources)
 
 
 @app.command()
@@ -102,9 +117,9 @@ def demo(
 
     Ctrl+C stops the jobs (they end as cancelled), then the sidecar, which writes its history: exit status 130.
     """
-    settings = serving_settings_or_exit(
+    settings = serving_sources_or_exit(
         config, host=host, port=port, database_url=database_url, insecure_no_auth=insecure_no_auth or None
-    )
+    ).settings
     from jobpulse.sidecar.demo.runner import run_demo
 
     raise typer.Exit(run_demo(settings, speed=speed, once=once, duration=duration, open_browser=not no_browser))
@@ -267,6 +282,43 @@ def revoke_token(name: str, config: ConfigOption = None, database_url: DatabaseO
     except TokenError as error:
         _fail(str(error), 1)
     typer.echo(f"revoked token {name!r}")
+
+
+config_app = typer.Typer(help="Check a settings file, or show what a sidecar runs with.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("validate")
+def validate_config(file: Annotated[Path, typer.Argument(help="TOML or YAML settings file.")]) -> None:
+    """Check a settings file alone (no environment, no flags): exit 0 when valid, else 2 listing every problem."""
+    try:
+        load_settings(file, environ={})
+    except SettingsError as error:
+        _invalid(error)
+    typer.echo(f"{file}: valid")
+
+
+@config_app.command("show")
+def show_config(
+    url: UrlOption = "http://127.0.0.1:4318",
+    token: TokenOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The API's answer as it is.")] = False,
+) -> None:
+    """The settings a running sidecar uses, with the source of each (secrets masked); needs an admin token
+    when the sidecar requires tokens."""
+    from jobpulse.sidecar.config.client import describe_config, fetch_config
+    from jobpulse.sidecar.printable import printable
+
+    try:
+        view = fetch_config(url, token)
+    except RuntimeError as error:
+        typer.secho(f"jobpulse: {printable(str(error))}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(view, indent=2))
+        return
+    for line in describe_config(view):
+        typer.echo(line)
 
 
 def main() -> None:

@@ -18,12 +18,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from jobpulse.sidecar.model.events import KIND_LOST, JobEvent
 from jobpulse.sidecar.model.state import LOST, PENDING, JobState
 from jobpulse.sidecar.printable import printable
 from jobpulse.sidecar.store import JobStore
 from jobpulse.sidecar.tasks import BackgroundTasks
+
+if TYPE_CHECKING:
+    from jobpulse.sidecar.settings import Settings
 
 log = logging.getLogger("jobpulse.sidecar.lost_jobs")
 
@@ -48,6 +52,12 @@ class LostJobDetector:
         # belong to jobs restored from history.
         self.started_ns = 0
         self._tasks = BackgroundTasks()
+
+    def reconfigure(self, settings: Settings) -> None:
+        """New windows apply at the next check, a new interval from the next wait."""
+        self.window_s = settings.heartbeat_window_s
+        self.interval_s = settings.lost_check_interval_s
+        self.restart_grace_s = settings.restart_grace_s
 
     def window_ns(self, state: JobState) -> int:
         window = self.window_s
@@ -88,7 +98,7 @@ class LostJobDetector:
 
     async def start(self) -> None:
         self.started_ns = self.clock_ns()
-        self._tasks.every(self.interval_s, self.check, "lost-job check")
+        self._tasks.every(lambda: self.interval_s, self.check, "lost-job check")
 
     async def stop(self) -> None:
         await self._tasks.cancel()

@@ -6,6 +6,8 @@ dependencies, each registered once, by the feature that owns it), a lifespan mad
 and ``stop()``, its readiness check, its Prometheus collectors and the parts of the storage sweep it
 owns. ``create_app`` lists the features in the order they start; Litestar stops them in reverse.
 
+Settings change while the app runs: a feature subscribes what it builds from them to ``core.live``.
+
 Whatever needs a feature's objects outside a request (the server at shutdown, tests) looks the feature
 up by its type in the app's plugin registry: ``app.plugins.get(FeedFeature).hub``.
 """
@@ -25,8 +27,9 @@ from litestar.types import ControllerRouterHandler
 from prometheus_client.registry import Collector
 
 from jobpulse.sidecar.api.failures import ServerErrors
+from jobpulse.sidecar.config.live import LiveSettings
 from jobpulse.sidecar.model.fold import FoldLimits
-from jobpulse.sidecar.settings import Settings
+from jobpulse.sidecar.settings import Settings, Sources
 from jobpulse.sidecar.storage.engine import create_engine
 from jobpulse.sidecar.storage.retention import RetentionPart
 from jobpulse.sidecar.store import JobStore
@@ -40,29 +43,52 @@ def _constant(value: object) -> Provide:
 
 
 def provide(app_config: AppConfig, dependencies: dict[str, object]) -> None:
-    """Register each object as the Litestar dependency of its name; a name taken twice is an error."""
+    """Register each object as the Litestar dependency of its name (a ``Provide`` as it is, anything else
+    as a constant); a name taken twice is an error."""
     for key, value in dependencies.items():
         if key in app_config.dependencies:
             raise ImproperlyConfiguredException(f"two plugins provide the dependency {key!r}")
-        app_config.dependencies[key] = _constant(value)
+        app_config.dependencies[key] = value if isinstance(value, Provide) else _constant(value)
 
 
 class Core(InitPlugin):
-    """What every feature is built with, once per app: the settings, the job store, the database engine
-    (the storage feature migrates it at start and closes it at stop) and the record of server errors.
-    Provides ``settings`` and ``store`` to route handlers."""
+    """What every feature is built with, once per app: the settings in force (``live``), the job store,
+    the database engine (the storage feature migrates it at start and closes it at stop) and the record
+    of server errors. Provides ``settings`` (the ones in force at each request) and ``store`` to route
+    handlers.
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    Settings change while the app runs (the config feature replaces them whole): a component that copies
+    a setting at construction subscribes to ``live`` there, next to where it is built, and takes every
+    new Settings; one that reads ``settings`` at use needs nothing.
+    """
+
+    def __init__(self, settings: Settings | Sources) -> None:
+        self.sources = settings if isinstance(settings, Sources) else Sources.of(settings)
+        self.live = LiveSettings(self.sources.settings)
+        settings = self.sources.settings
         self.store = JobStore(
             limits=FoldLimits(recent_logs=settings.recent_logs_per_job),
             finished_capacity=settings.finished_jobs_in_memory,
         )
+        self.live.subscribe(self.store.reconfigure)
         self.database = create_engine(settings.database_url)
         self.errors = ServerErrors()
 
+    @property
+    def settings(self) -> Settings:
+        """The settings in force now."""
+        return self.live.current
+
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        provide(app_config, {"settings": self.settings, "store": self.store})
+        live = self.live
+
+        def current_settings() -> Settings:
+            return live.current
+
+        provide(
+            app_config,
+            {"settings": Provide(current_settings, sync_to_thread=False), "store": self.store},
+        )
         return app_config
 
 

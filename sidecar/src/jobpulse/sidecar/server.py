@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Iterator
 from types import FrameType
 
 import uvicorn
 from litestar import Litestar
+from uvicorn.config import LOG_LEVELS
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from jobpulse.sidecar.allocator import keep_large_buffers_in_mmap
 from jobpulse.sidecar.app import create_app
+from jobpulse.sidecar.config.secrets import mask_value
+from jobpulse.sidecar.config.validation import Problem
 from jobpulse.sidecar.ingest.receiver import ARRIVED_AT
-from jobpulse.sidecar.plugin import features_of
-from jobpulse.sidecar.settings import Settings, SettingsError
+from jobpulse.sidecar.plugin import Core, features_of
+from jobpulse.sidecar.settings import Settings, SettingsError, Sources
 
 # Client messages are small filter updates; nothing legitimate comes near this.
 _WS_MAX_MESSAGE_BYTES = 64 * 1024
@@ -41,19 +45,34 @@ class ArrivalStampingProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type
 
 def uvicorn_config(settings: Settings, app: Litestar) -> uvicorn.Config:
     """The uvicorn configuration serving ``app`` as ``settings`` say."""
-    return uvicorn.Config(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        access_log=settings.access_log,
+        # Always set up, and switched with the logger's ``disabled`` flag: that is what can change
+        # while connections are open (uvicorn decides per connection whether the logger has handlers).
+        access_log=True,
         http=ArrivalStampingProtocol,
         ws_max_size=_WS_MAX_MESSAGE_BYTES,
-        # permessage-deflate costs about a third of the feed's throughput: opt-in only.
-        ws_per_message_deflate=settings.feed_compression,
         lifespan="on",
         timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
     )
+    apply_server_settings(config, settings)
+    return config
+
+
+def apply_server_settings(config: uvicorn.Config, settings: Settings) -> None:
+    """Settings that uvicorn reads at use: the log level and access log at once, compression and
+    pings for the WebSocket connections opened from now on (uvicorn reads them per connection)."""
+    level = LOG_LEVELS[settings.log_level]
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi", "jobpulse"):
+        logging.getLogger(name).setLevel(level)
+    logging.getLogger("uvicorn.access").disabled = not settings.access_log
+    # permessage-deflate costs about a third of the feed's throughput: opt-in only.
+    config.ws_per_message_deflate = settings.feed_compression
+    # A client that does not answer a ping within the interval is disconnected.
+    config.ws_ping_interval = config.ws_ping_timeout = settings.feed_ping_interval_s or None
 
 
 class SidecarServer(uvicorn.Server):
@@ -67,13 +86,19 @@ class SidecarServer(uvicorn.Server):
     last records.
     """
 
-    def __init__(self, settings: Settings, *, handle_signals: bool = True) -> None:
-        if error := settings.serving_error():
-            raise SettingsError(error)
+    def __init__(self, settings: Settings | Sources, *, handle_signals: bool = True) -> None:
+        given = settings.settings if isinstance(settings, Sources) else settings
+        if error := given.serving_error():
+            raise SettingsError([Problem(key="auth_enabled", message=error)])
         keep_large_buffers_in_mmap()
         self.application = create_app(settings)
         self.handle_signals = handle_signals
-        super().__init__(uvicorn_config(settings, self.application))
+        live = self.application.plugins.get(Core).live
+        super().__init__(uvicorn_config(live.current, self.application))
+        live.subscribe(lambda new: apply_server_settings(self.config, new))
+        logging.getLogger("uvicorn.error").info(
+            "History database: %s", mask_value("database_url", live.current.database_url)
+        )
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -97,6 +122,6 @@ class SidecarServer(uvicorn.Server):
             feature.shutting_down()
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings | Sources) -> None:
     """Serve until interrupted."""
     SidecarServer(settings).run()

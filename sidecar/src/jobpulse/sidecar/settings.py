@@ -1,21 +1,24 @@
 """Sidecar settings: one validated msgspec Struct, filled from defaults, a file, the environment and flags.
 
 Precedence, lowest first: defaults, the TOML/YAML file named by ``--config`` or ``JOBPULSE_CONFIG``,
-``JOBPULSE_<FIELD>`` environment variables, command-line flags. Every error names the setting and
-where its bad value came from.
+``JOBPULSE_<FIELD>`` environment variables, command-line flags; while the sidecar runs, runtime changes
+come on top (jobpulse.sidecar.config). Every problem is reported at once, each naming the setting, its
+value and where it came from.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from jobpulse.sidecar.alerting.config import AlertingSettings
 from jobpulse.sidecar.auth.exposure import auth_required, exposure_error
+from jobpulse.sidecar.config.layers import ENV, FILE, FLAG, Layer, giver, merged
+from jobpulse.sidecar.config.validation import Problem, check
 from jobpulse.sidecar.storage.policy import RetentionPolicy
 
 ENV_PREFIX = "JOBPULSE_"
@@ -23,9 +26,25 @@ ENV_PREFIX = "JOBPULSE_"
 # How long a job may take to acknowledge a control command before it is shown as overdue.
 DEFAULT_ACK_TIMEOUT_S = 30.0
 
+# What only applies when the sidecar starts: where it listens and where its history is; whether it asks
+# for credentials at all (checked against the address before anything is bound); where the rate limits
+# count (a connection, like the database's); and the CORS origins (Litestar builds its CORS middleware
+# with the app).
+RESTART_KEYS = (
+    "host",
+    "port",
+    "database_url",
+    "auth_enabled",
+    "insecure_no_auth",
+    "rate_limit_storage_url",
+    "cors_allowed_origins",
+)
+
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+
 # "N/second", "N per 5 minutes", ...: the notation of the ``limits`` library (docs/security.md).
 RateLimit = Annotated[
     str, msgspec.Meta(pattern=r"^[1-9][0-9]*\s*(/|per)\s*([1-9][0-9]*\s*)?(second|minute|hour|day)s?$")
@@ -34,12 +53,25 @@ LimitStorageUrl = Annotated[str, msgspec.Meta(pattern=r"^(memory://|(redis|redis
 Origin = Annotated[str, msgspec.Meta(pattern=r"^(\*|https?://[^/\s]+)$")]
 
 
+def data_directory(environ: Mapping[str, str] | None = None) -> Path:
+    """Where the sidecar keeps its data by default: ``$XDG_DATA_HOME/jobpulse``, else
+    ``~/.local/share/jobpulse`` (a relative XDG_DATA_HOME is ignored, as the XDG spec says)."""
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_DATA_HOME", "")
+    return (Path(base) if os.path.isabs(base) else Path.home() / ".local" / "share") / "jobpulse"
+
+
+def default_database_url() -> str:
+    """A SQLite file in the per-user data directory (created when it is first used)."""
+    return f"sqlite+aiosqlite:///{data_directory() / 'jobpulse.db'}"
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Every knob of the sidecar. See docs/configuration.md for what each one does."""
 
     host: str = "127.0.0.1"
     port: Port = 4318
-    log_level: Annotated[str, msgspec.Meta(pattern="^(critical|error|warning|info|debug|trace)$")] = "info"
+    log_level: LogLevel = "info"
     access_log: bool = False
 
     # None: on unless listening on loopback only (docs/security.md).
@@ -61,6 +93,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     feed_test_delay_ms: Annotated[int, msgspec.Meta(ge=0)] = 0
     feed_max_connections: Positive = 2000
     feed_max_connections_per_client: Positive = 1000
+    # WebSocket protocol pings; a client that does not answer one within the interval is disconnected.
+    feed_ping_interval_s: Annotated[float, msgspec.Meta(ge=0)] = 20.0
+    log_streaming_enabled: bool = True
+    metrics_collection_enabled: bool = True
 
     rate_limit_enabled: bool = True
     rate_limit_rest: RateLimit = "300/second"
@@ -68,7 +104,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     rate_limit_storage_url: LimitStorageUrl = "memory://"
     cors_allowed_origins: list[Origin] = msgspec.field(default_factory=list)
 
-    database_url: str = "sqlite+aiosqlite:///jobpulse.db"
+    database_url: str = msgspec.field(default_factory=default_database_url)
     history_flush_interval_s: PositiveFloat = 0.5
     history_max_pending_lines: Positive = 200_000
     retention_days: PositiveFloat = 30.0
@@ -79,12 +115,17 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     control_ack_timeout_s: PositiveFloat = DEFAULT_ACK_TIMEOUT_S
     control_poll_max_wait_s: PositiveFloat = 30.0
+    # Told to jobs in their control poll's answer; None lets each job keep its own.
+    progress_interval_s: Annotated[float, msgspec.Meta(ge=0.005, le=60)] | None = None
 
     recent_logs_per_job: Positive = 10
     finished_jobs_in_memory: Positive = 10_000
     heartbeat_window_s: PositiveFloat = 60.0
     lost_check_interval_s: PositiveFloat = 2.0
     restart_grace_s: PositiveFloat = 10.0
+
+    # How often the settings file and the database's runtime changes are looked at for news.
+    config_poll_interval_s: PositiveFloat = 2.0
 
     # Nested: comes from the settings file (docs/alerting.md).
     alerting: AlertingSettings = msgspec.field(default_factory=AlertingSettings)
@@ -108,50 +149,95 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class SettingsError(ValueError):
-    """A setting is invalid; the message names it and its source."""
+    """Settings are invalid; ``problems`` names every one, with its value and source."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(map(str, self.problems)))
 
 
-def _field_names() -> tuple[str, ...]:
-    return Settings.__struct_fields__
+class Sources(msgspec.Struct, kw_only=True):
+    """What the file, the environment and the flags gave, and the settings they make."""
+
+    file_path: str | None = None
+    layers: list[Layer] = []
+    settings: Settings = msgspec.field(default_factory=lambda: Settings())
+
+    @classmethod
+    def of(cls, settings: Settings) -> Sources:
+        """Sources of settings made in code: everything they hold counts as given by a flag."""
+        given = Layer(FLAG, "the given settings", msgspec.to_builtins(settings), strict=False)
+        return cls(layers=[given], settings=settings)
+
+    def with_file(self, file_layer: Layer) -> list[Layer]:
+        """The layers, with ``file_layer`` in place of the file's."""
+        return [file_layer, *(layer for layer in self.layers if layer.name != FILE)]
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def read_file(path: str | os.PathLike[str]) -> Layer:
+    """The layer of a TOML or YAML settings file."""
+    label = f"config file {path}"
     try:
-        raw = path.read_bytes()
+        raw = Path(path).read_bytes()
     except OSError as error:
-        raise SettingsError(f"cannot read config file {path}: {error.strerror}") from None
+        raise SettingsError([Problem(key="", message=f"cannot read it: {error.strerror}", source=label)]) from None
     try:
-        data = msgspec.yaml.decode(raw) if path.suffix in (".yaml", ".yml") else msgspec.toml.decode(raw)
+        yaml = Path(path).suffix in (".yaml", ".yml")
+        data = msgspec.yaml.decode(raw) if yaml else msgspec.toml.decode(raw)
     except msgspec.DecodeError as error:
-        raise SettingsError(f"config file {path} is not valid: {error}") from None
+        raise SettingsError([Problem(key="", message=f"not valid: {error}", source=label)]) from None
     if not isinstance(data, dict):
-        raise SettingsError(f"config file {path} must hold a table of settings")
-    return data
+        raise SettingsError([Problem(key="", message="must hold a table of settings", source=label)])
+    return Layer(FILE, label, data, strict=True)
 
 
-def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
+def _env_layers(environ: Mapping[str, str]) -> list[Layer]:
+    layers = []
     for field in msgspec.inspect.type_info(Settings).fields:
         key = ENV_PREFIX + field.name.upper()
-        if key in environ:
-            value = environ[key]
+        if key not in environ:
+            continue
+        value: Any = environ[key]
+        if isinstance(field.type, msgspec.inspect.ListType):
             # A list setting is comma-separated in the environment.
-            is_list = isinstance(field.type, msgspec.inspect.ListType)
-            values[field.name] = [item.strip() for item in value.split(",") if item.strip()] if is_list else value
-    return values
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        layers.append(Layer(ENV, f"environment variable {key}", {field.name: value}, strict=False))
+    return layers
 
 
-def _convert(values: dict[str, Any], source: str, *, strict: bool) -> None:
-    for name, value in values.items():
-        if name not in _field_names():
-            raise SettingsError(f"unknown setting '{name}' in {source}")
-        try:
-            msgspec.convert({name: value}, Settings, strict=strict)
-        except msgspec.ValidationError as error:
-            # A table is not repeated: it is long and may hold secrets (alerting channel URLs); the
-            # error's path names the offending entry.
-            shown = "" if isinstance(value, dict) else f" = {value!r}"
-            raise SettingsError(f"invalid setting '{name}'{shown} from {source}: {error}") from None
+def resolve(layers: Sequence[Layer]) -> Settings:
+    """The settings ``layers`` make (lowest first, on top of the defaults), or SettingsError naming
+    every problem: each layer's own, then those of the keys together."""
+    problems = [
+        msgspec.structs.replace(problem, source=layer.label)
+        for layer in layers
+        for problem in check(layer.values, Settings, strict=layer.strict, whole=False)
+    ]
+    if problems:
+        raise SettingsError(problems)
+    problems = [
+        msgspec.structs.replace(problem, source=layer.label if (layer := giver(problem.key, layers)) else "")
+        for problem in check(merged(layers), Settings, strict=False, whole=True)
+    ]
+    if problems:
+        raise SettingsError(problems)
+    return msgspec.convert(merged(layers), Settings, strict=False)
+
+
+def load_sources(
+    config_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Sources:
+    """Read the file, the environment and explicit overrides (highest precedence), and resolve them."""
+    environ = os.environ if environ is None else environ
+    path = config_file or environ.get(ENV_PREFIX + "CONFIG")
+    layers = [read_file(path)] if path else []
+    layers += _env_layers(environ)
+    explicit = {name: value for name, value in (overrides or {}).items() if value is not None}
+    if explicit:
+        layers.append(Layer(FLAG, "the command line", explicit, strict=False))
+    return Sources(file_path=str(path) if path else None, layers=layers, settings=resolve(layers))
 
 
 def load_settings(
@@ -160,18 +246,4 @@ def load_settings(
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
     """Build Settings from a file, the environment and explicit overrides (highest precedence)."""
-    environ = os.environ if environ is None else environ
-    merged: dict[str, Any] = {}
-    path = config_file or environ.get(ENV_PREFIX + "CONFIG")
-    if path:
-        file_values = _read_file(Path(path))
-        _convert(file_values, f"config file {path}", strict=True)
-        merged.update(file_values)
-    env_values = _from_env(environ)
-    for name, value in env_values.items():
-        _convert({name: value}, f"environment variable {ENV_PREFIX}{name.upper()}", strict=False)
-    merged.update(env_values)
-    explicit = {name: value for name, value in (overrides or {}).items() if value is not None}
-    _convert(explicit, "the command line", strict=False)
-    merged.update(explicit)
-    return msgspec.convert(merged, Settings, strict=False)
+    return load_sources(config_file, environ, overrides).settings

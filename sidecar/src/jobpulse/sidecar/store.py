@@ -11,12 +11,17 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+import msgspec
 
 from jobpulse.sidecar.model.events import JobEvent
 from jobpulse.sidecar.model.fold import DEFAULT_LIMITS, FoldLimits, fold
 from jobpulse.sidecar.model.state import JobState
 from jobpulse.sidecar.printable import printable
+
+if TYPE_CHECKING:
+    from jobpulse.sidecar.settings import Settings
 
 log = logging.getLogger("jobpulse.sidecar.store")
 
@@ -71,6 +76,12 @@ class JobStore:
         self.events_late = 0
         self.listener_failures: dict[str, int] = {}
         """Changes each listener raised on, by listener name; every listener has an entry from when it is added."""
+
+    def reconfigure(self, settings: Settings) -> None:
+        """New limits: lines kept per job from its next line, finished jobs kept from the next that ends."""
+        if settings.recent_logs_per_job != self.limits.recent_logs:
+            self.limits = msgspec.structs.replace(self.limits, recent_logs=settings.recent_logs_per_job)
+        self.finished_capacity = settings.finished_jobs_in_memory
 
     def add_listener(self, listener: Listener, name: str | None = None) -> None:
         """Call ``listener`` with every change from now on, after the listeners added before it.

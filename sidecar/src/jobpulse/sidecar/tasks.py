@@ -15,6 +15,14 @@ from typing import Any
 
 log = logging.getLogger("jobpulse.sidecar")
 
+# Seconds, or a function that says how many: a loop given a function reads it before every wait, so a
+# setting changed while the sidecar runs takes effect from the next turn.
+Interval = float | Callable[[], float]
+
+
+def _seconds(interval: Interval) -> float:
+    return interval() if callable(interval) else interval
+
 
 class BackgroundTasks:
     """Named tasks started one by one and cancelled together."""
@@ -25,7 +33,7 @@ class BackgroundTasks:
     def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> None:
         self._tasks.append(asyncio.create_task(coroutine, name=name))
 
-    def every(self, interval_s: float, step: Callable[[], Any], name: str) -> None:
+    def every(self, interval_s: Interval, step: Callable[[], Any], name: str) -> None:
         """Run ``step`` (a function or a coroutine function) every ``interval_s`` seconds.
 
         A failing step is logged and tried again next time: one bad tick must not end the loop.
@@ -34,7 +42,7 @@ class BackgroundTasks:
 
     def retrying(
         self,
-        interval_s: float,
+        interval_s: Interval,
         step: Callable[[], Awaitable[Any]],
         name: str,
         *,
@@ -65,9 +73,9 @@ class BackgroundTasks:
         self._tasks = []
 
 
-async def _repeat(interval_s: float, step: Callable[[], Any], name: str) -> None:
+async def _repeat(interval_s: Interval, step: Callable[[], Any], name: str) -> None:
     while True:
-        await asyncio.sleep(interval_s)
+        await asyncio.sleep(_seconds(interval_s))
         try:
             result = step()
             if inspect.isawaitable(result):
@@ -77,13 +85,13 @@ async def _repeat(interval_s: float, step: Callable[[], Any], name: str) -> None
 
 
 async def _retry(
-    interval_s: float,
+    interval_s: Interval,
     step: Callable[[], Awaitable[Any]],
     failed: Callable[[Exception, bool], None],
     recovered: Callable[[], None],
     max_backoff_s: float,
 ) -> None:
-    delay = interval_s
+    delay = _seconds(interval_s)
     failing = False
     while True:
         await asyncio.sleep(delay)
@@ -92,9 +100,9 @@ async def _retry(
         except Exception as error:
             failed(error, not failing)
             failing = True
-            delay = min(delay * 2, max(max_backoff_s, interval_s))
+            delay = min(delay * 2, max(max_backoff_s, _seconds(interval_s)))
             continue
         if failing:
             recovered()
             failing = False
-        delay = interval_s
+        delay = _seconds(interval_s)

@@ -233,7 +233,8 @@ class ExpectedDurations(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     """Where a job's expected duration comes from when the job does not declare one.
 
     Order: the job's own ``expected_duration``, ``by_name``, ``by_type``, then history (p95 of the
-    name's completed runs times ``history_factor``, once it has ``history_min_runs`` runs).
+    name's completed runs times ``history_factor``, once it has ``history_min_runs`` runs), then
+    ``default_s``.
     """
 
     by_name: dict[str, Seconds] = {}
@@ -243,6 +244,8 @@ class ExpectedDurations(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     history_min_runs: Count = 5
     history_days: Seconds = 30.0
     history_refresh_s: Seconds = 300.0
+    # The timeout warning threshold of jobs nothing else gives a duration for; None: no default.
+    default_s: Seconds | None = None
 
 
 class DeliverySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -261,6 +264,9 @@ class AlertingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     """The ``alerting`` table of the settings."""
 
     enabled: bool = True
+    # False: alerts still fire, are stored and reach the live feed, but nobody is notified. Turned
+    # back on, alerts still firing that were never notified are notified at the next tick.
+    notifications_enabled: bool = True
     evaluation_interval_s: Seconds = 1.0
     # The first alert of a group waits this long for others, so a burst becomes one notification.
     group_window_s: SecondsOrOff = 5.0

@@ -2,7 +2,10 @@
 
 - Each channel has its own bounded queue and workers, so a slow or dead channel delays only itself.
   When a queue is full, new notifications for that channel are dropped: counted, recorded as
-  ``dropped`` in the notifications table and logged.
+  ``dropped`` in the notifications table and logged. The bound is checked on submit (not set on the
+  asyncio queue), so a new ``queue_size`` applies to the next notification.
+- Channels change while the sidecar runs: a new channel gets the next notification; a changed or
+  removed one sends what it has queued (for up to the drain time) before its workers stop.
 - Before sending, a worker inserts one claim per (alert occurrence, event, channel) with ON CONFLICT DO
   NOTHING; it sends only what it claimed, so replicas sharing a database notify once.
 - A failed send is retried up to ``attempts`` times with exponential backoff and jitter; every attempt
@@ -14,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -81,12 +85,19 @@ class Channel:
         service = self._apprise[0]
         self.masked_url = masked_url(service)
         self._secrets = sorted(secret_values(config.url, service), key=len, reverse=True)
+        self.config = config
         self.queue: asyncio.Queue[Outgoing] | None = None
+        self.workers = BackgroundTasks()
         self.sent = 0
         self.failed = 0
         self.dropped = 0
         self.claimed_elsewhere = 0
         self.last_error: str | None = None
+
+    def take_counters(self, previous: Channel) -> None:
+        """Carry the counters of the channel this one replaces (same name, new URL, tags or workers)."""
+        self.sent, self.failed, self.dropped = previous.sent, previous.failed, previous.dropped
+        self.claimed_elsewhere, self.last_error = previous.claimed_elsewhere, previous.last_error
 
     def matches(self, tags: Sequence[str]) -> bool:
         """Whether Apprise's tag matching selects this channel for ``tags`` ("all" selects every one)."""
@@ -160,7 +171,8 @@ class Delivery:
         self.replica = f"{socket.gethostname()}:{os.getpid()}"
         # Told which alerts a channel accepted (the engine keeps last-notified times in memory).
         self.on_sent: Callable[[list[Alert], int], None] | None = None
-        self._workers = BackgroundTasks()
+        self._started = False
+        self._retiring: set[asyncio.Task[None]] = set()
         self._log_filter = _ScrubSecrets(self.channels)
 
     def channels_for(self, tags: Sequence[str]) -> list[Channel]:
@@ -173,20 +185,55 @@ class Delivery:
 
     @property
     def running(self) -> bool:
-        return self._workers.running
+        return bool(self.channels) and all(channel.workers.running for channel in self.channels)
+
+    def reconfigure(self, configs: Sequence[ChannelConfig], settings: DeliverySettings) -> None:
+        """Take new channels and delivery settings; see the module docstring."""
+        workers_changed = settings.workers_per_channel != self.settings.workers_per_channel
+        self.settings = settings
+        previous = {channel.name: channel for channel in self.channels}
+        channels = []
+        for config in configs:
+            old = previous.get(config.name or "")
+            if old is not None and old.config == config and not workers_changed:
+                channels.append(old)
+                continue
+            channel = Channel(config)
+            if old is not None:
+                channel.take_counters(old)
+            channels.append(channel)
+            if self._started:
+                self._start(channel)
+        retired = [channel for channel in self.channels if channel not in channels]
+        self.channels = channels
+        self._log_filter.channels = [*channels, *retired]
+        for channel in retired:
+            if self._started:
+                task = asyncio.get_running_loop().create_task(self._retire(channel))
+                self._retiring.add(task)
+                task.add_done_callback(self._retiring.discard)
+
+    async def _retire(self, channel: Channel, drain_timeout_s: float = 5.0) -> None:
+        """Let a channel that was replaced or removed send what it has queued, then stop its workers."""
+        try:
+            if channel.queue is not None and channel.queued:
+                await asyncio.wait_for(channel.queue.join(), drain_timeout_s)
+        except TimeoutError:
+            log.warning("alert channel %s was replaced with %d notification(s) unsent", channel.name, channel.queued)
+        finally:
+            await channel.workers.cancel()
+            self._log_filter.channels = [known for known in self._log_filter.channels if known is not channel]
 
     # ---- queueing ------------------------------------------------------------------------------
 
     def submit(self, channel: Channel, outgoing: Outgoing) -> bool:
         """Queue ``outgoing`` for ``channel``; False (and a recorded drop) when its queue is full."""
         assert channel.queue is not None, "delivery is not started"
-        try:
+        if channel.queued < self.settings.queue_size:
             channel.queue.put_nowait(outgoing)
             return True
-        except asyncio.QueueFull:
-            pass
         channel.dropped += 1
-        error = f"queue full: {channel.queue.maxsize} notifications waiting"
+        error = f"queue full: {channel.queued} notifications waiting"
         self.repository.save_dropped(self._rows(channel, outgoing.items, uuid.uuid4().hex, DROPPED, error, claim=False))
         if channel.dropped == 1 or channel.dropped % 100 == 0:
             log.warning("alert channel %s: %s; %d notification(s) dropped so far", channel.name, error, channel.dropped)
@@ -194,10 +241,14 @@ class Delivery:
 
     async def start(self) -> None:
         logging.getLogger("apprise").addFilter(self._log_filter)
+        self._started = True
         for channel in self.channels:
-            channel.queue = asyncio.Queue(self.settings.queue_size)
-            for index in range(self.settings.workers_per_channel):
-                self._workers.spawn(self._work(channel), f"alert-channel-{channel.name}-{index}")
+            self._start(channel)
+
+    def _start(self, channel: Channel) -> None:
+        channel.queue = asyncio.Queue()
+        for index in range(self.settings.workers_per_channel):
+            channel.workers.spawn(self._work(channel), f"alert-channel-{channel.name}-{index}")
 
     async def stop(self, drain_timeout_s: float = 5.0) -> None:
         """Give queued notifications up to ``drain_timeout_s`` to go out, then stop the workers."""
@@ -207,7 +258,13 @@ class Delivery:
                 await asyncio.wait_for(asyncio.gather(*queues), drain_timeout_s)
             except TimeoutError:
                 log.warning("stopping with %d alert notification(s) unsent", sum(c.queued for c in self.channels))
-        await self._workers.cancel()
+        self._started = False
+        for channel in self.channels:
+            await channel.workers.cancel()
+        for task in list(self._retiring):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         logging.getLogger("apprise").removeFilter(self._log_filter)
 
     async def _work(self, channel: Channel) -> None:

@@ -11,6 +11,9 @@
   ``group_window_s`` for others, so a burst becomes one message. Silences are checked when a
   notification is about to be queued. Delivery happens in background tasks (delivery.py).
 - Every change is written behind to the database and published to live-feed clients as ``alert``.
+- Settings change while it runs (``reconfigure``): thresholds apply at the next evaluation, a rule
+  turned off stops firing (its firing alerts resolve quietly), and notifications turned off keep
+  alerts firing, stored and on the feed without telling anyone until they are turned on again.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import msgspec
 
 from jobpulse.sidecar.alerting import rules
 from jobpulse.sidecar.alerting.config import AlertingSettings, RuleConfig
-from jobpulse.sidecar.alerting.delivery import Delivery, Outgoing
+from jobpulse.sidecar.alerting.delivery import Channel, Delivery, Outgoing
 from jobpulse.sidecar.alerting.fleet import FLEET_FAILURE_RATE, QUEUE_DEPTH, QUEUE_WAIT, Check, FleetWatch
 from jobpulse.sidecar.alerting.hints import HintBook
 from jobpulse.sidecar.alerting.host import HostSampler
@@ -97,7 +100,7 @@ class AlertEngine:
         # Job id -> (processed count, sidecar time since which it has not changed): the stall clock.
         self._progress: dict[str, tuple[int, int]] = {}
         self._groups: dict[tuple[Any, ...], _Group] = {}
-        self._channels = {name: delivery.channels_for(getattr(self.rules, name).channels) for name in self.rules.__struct_fields__}
+        self._channels = self._routes()
         self._tasks = BackgroundTasks()
         # Changes are judged only between start (firing alerts restored) and stop.
         self._listening = False
@@ -112,11 +115,33 @@ class AlertEngine:
         await self.restore()
         await self.refresh()
         self._listening = True
-        self._tasks.every(self.settings.evaluation_interval_s, self.tick, "alert rule ticker")
+        self._tasks.every(lambda: self.settings.evaluation_interval_s, self.tick, "alert rule ticker")
         self._tasks.every(_SILENCE_REFRESH_S, self.refresh, "alert silence refresh")
-        if self.sampler is not None and self.rules.resource_pressure.enabled:
-            interval = self.rules.resource_pressure.sample_interval_s
-            self._tasks.every(interval, self._sample_host, "host resource sampling")
+        if self.sampler is not None:
+            self._tasks.every(
+                lambda: self.rules.resource_pressure.sample_interval_s, self._sample_host, "host resource sampling"
+            )
+
+    def reconfigure(self, settings: AlertingSettings) -> None:
+        """Take new alerting settings (delivery has taken its part first); see the module docstring."""
+        previous = self.settings
+        self.settings, self.rules = settings, settings.rules
+        if (settings.hints, settings.builtin_hints) != (previous.hints, previous.builtin_hints):
+            self.hints = HintBook(settings.hints, settings.builtin_hints)
+        if settings.expected_durations != previous.expected_durations:
+            self._learned_ns = None
+        if self.sampler is not None:
+            self.sampler.disk_path = settings.rules.resource_pressure.disk_path
+        self._channels = self._routes()
+        now_ns = self.clock_ns()
+        for alert in list(self.active.values()):
+            if not self._rule(alert).enabled:
+                self._resolve(alert, now_ns, "its rule was turned off", notify=False)
+
+    def _routes(self) -> dict[str, list[Channel]]:
+        """The channels each rule notifies."""
+        rules = self.rules
+        return {name: self.delivery.channels_for(getattr(rules, name).channels) for name in rules.__struct_fields__}
 
     async def stop(self) -> None:
         """Stop listening and ticking; groups still waiting are handed to delivery at once."""
@@ -296,6 +321,8 @@ class AlertEngine:
 
     async def _sample_host(self) -> None:
         assert self.sampler is not None
+        if not self.rules.resource_pressure.enabled:
+            return
         sample = await asyncio.to_thread(self.sampler.sample)
         self.evaluate_host(sample, self.clock_ns())
 
@@ -343,7 +370,9 @@ class AlertEngine:
             self._resolve(self.active[key], now_ns, reason)
 
     def fire(self, condition: Condition) -> Alert | None:
-        """Fire an alert from outside the rules (Alertmanager)."""
+        """Fire an alert from outside the rules (Alertmanager), unless its rule is turned off."""
+        if not self._rule(condition).enabled:
+            return None
         return self._fire(condition, self.clock_ns())
 
     def _fire(self, condition: Condition | None, now_ns: int) -> Alert | None:
@@ -393,6 +422,9 @@ class AlertEngine:
 
     def _notify(self, alert: Alert, kind: str, event: str, now_ns: int) -> None:
         """Put a notification of ``alert`` into its group; the group is sent when its window closes."""
+        if not self.settings.notifications_enabled:
+            # Not marked notified: turned on again, a firing alert is notified at the next tick.
+            return
         if kind != RESOLVE:
             alert.notified = True
         group_key = (alert.rule, alert.source, kind, *(getattr(alert, field) for field in self.settings.group_by))
@@ -409,6 +441,8 @@ class AlertEngine:
             if now_ns is not None and group.deadline_ns > now_ns:
                 continue
             del self._groups[group_key]
+            if not self.settings.notifications_enabled:
+                continue
             items = tuple((alert, event) for alert, event in group.items.values() if not self._silenced(alert, check_ns))
             if not items:
                 continue

@@ -25,6 +25,7 @@ class AlertingFeature(Feature):
     def __init__(self, core: Core, hub: FeedHub, ingest: IngestStats) -> None:
         super().__init__(core)
         self.alerting = Alerting(core.settings.alerting, core.store, core.database, hub, ingest)
+        core.live.subscribe(lambda settings: self.alerting.reconfigure(settings.alerting))
 
     def route_handlers(self) -> list[ControllerRouterHandler]:
         return [AlertsController, NotificationsController, AlertmanagerController]

@@ -35,7 +35,7 @@ MB = 1024 * 1024
 
 
 class Expected(NamedTuple):
-    """A job's expected duration and where it came from (job, by_name, by_type or history)."""
+    """A job's expected duration and where it came from (job, by_name, by_type, history or default)."""
 
     seconds: float
     source: str
@@ -137,7 +137,8 @@ def job_failed(state: JobState, rule: JobFailedRule, hints: HintBook) -> Conditi
 
 
 def expected_duration(state: JobState, durations: ExpectedDurations, learned: Mapping[str, float]) -> Expected | None:
-    """The job's own expected duration, else the configured one by name or type, else learned p95 x factor."""
+    """The job's own expected duration, else the configured one by name or type, else learned p95 x factor,
+    else the configured default."""
     if state.expected_duration_s:
         return Expected(state.expected_duration_s, "job")
     if state.name in durations.by_name:
@@ -146,6 +147,8 @@ def expected_duration(state: JobState, durations: ExpectedDurations, learned: Ma
         return Expected(durations.by_type[state.job_type], "by_type")
     if durations.learn_from_history and state.name in learned:
         return Expected(learned[state.name] * durations.history_factor, "history")
+    if durations.default_s is not None:
+        return Expected(durations.default_s, "default")
     return None
 
 

@@ -1,4 +1,8 @@
-"""Alerting: the repository, delivery and engine, built from settings and started/stopped together."""
+"""Alerting: the repository, delivery and engine, built from settings and started/stopped together.
+
+New settings are taken while it runs: delivery first (channels), then the engine (rules, routes);
+turning alerting off or on stops or starts it whole.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,6 @@ class Alerting:
         self.settings = settings
         self.repository = AlertRepository(database)
         self.delivery = Delivery([Channel(config) for config in settings.channels], settings.delivery, self.repository)
-        pressure = settings.rules.resource_pressure
         self.engine = AlertEngine(
             settings,
             store,
@@ -31,22 +34,41 @@ class Alerting:
             self.delivery,
             hub=hub,
             ingest=ingest,
-            sampler=HostSampler(pressure.disk_path) if pressure.enabled else None,
+            sampler=HostSampler(settings.rules.resource_pressure.disk_path),
         )
+        # Between the feature's start and stop; only then may a change start or stop the parts.
+        self._running = False
 
     async def start(self) -> None:
-        if not self.settings.enabled:
-            return
+        self._running = True
+        if self.settings.enabled:
+            await self._start_parts()
+
+    async def stop(self) -> None:
+        if self._running and self.settings.enabled:
+            await self._stop_parts()
+        self._running = False
+
+    async def _start_parts(self) -> None:
         await self.repository.start()
         await self.delivery.start()
         await self.engine.start()
 
-    async def stop(self) -> None:
-        if not self.settings.enabled:
-            return
+    async def _stop_parts(self) -> None:
         await self.engine.stop()
         await self.delivery.stop()
         await self.repository.stop()
+
+    async def reconfigure(self, settings: AlertingSettings) -> None:
+        """Apply new alerting settings without a restart. Before start and after stop only the settings
+        change: what runs follows them at the next start."""
+        was_enabled = self.settings.enabled
+        self.settings = settings
+        self.delivery.reconfigure(settings.channels, settings.delivery)
+        self.engine.reconfigure(settings)
+        if not self._running or settings.enabled == was_enabled:
+            return
+        await (self._start_parts() if settings.enabled else self._stop_parts())
 
     async def check(self) -> str:
         """Readiness: the engine ticks, the channels have workers and alert writes succeed."""

@@ -187,7 +187,11 @@ class Authenticator:
 
     async def start(self) -> None:
         self._tasks.retrying(
-            self.recheck_s, self.recheck, "auth-recheck", failed=self._recheck_failed, recovered=self._recheck_recovered
+            lambda: self.recheck_s,
+            self.recheck,
+            "auth-recheck",
+            failed=self._recheck_failed,
+            recovered=self._recheck_recovered,
         )
 
     def _recheck_failed(self, error: Exception, first: bool) -> None:

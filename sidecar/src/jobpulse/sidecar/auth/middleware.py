@@ -71,6 +71,10 @@ class AccessMiddleware(ASGIMiddleware):
 
     def __init__(self, authenticator: Authenticator | None, *, metrics_require_token: bool) -> None:
         self.authenticator = authenticator
+        self.reconfigure(metrics_require_token=metrics_require_token)
+
+    def reconfigure(self, *, metrics_require_token: bool) -> None:
+        """Whether ``/metrics`` needs a token, from the next request on."""
         self._expand = {METRICS: (VIEWER,) if metrics_require_token else (OPEN,)}
         self._required: dict[BaseRouteHandler, tuple[str, ...]] = {}
 

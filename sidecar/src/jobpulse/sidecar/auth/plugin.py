@@ -40,6 +40,10 @@ class AuthFeature(Feature, ReceiveRoutePlugin):
         self.middleware = AccessMiddleware(
             self.service.authenticator, metrics_require_token=core.settings.metrics_require_token
         )
+        core.live.subscribe(self.service.reconfigure)
+        core.live.subscribe(
+            lambda settings: self.middleware.reconfigure(metrics_require_token=settings.metrics_require_token)
+        )
 
     def route_handlers(self) -> list[ControllerRouterHandler]:
         return [AuthController]

@@ -31,6 +31,13 @@ class AuthService:
             else None
         )
 
+    def reconfigure(self, settings: Settings) -> None:
+        """A new ticket lifetime applies to the next ticket, a new recheck interval from the next wait.
+        Whether authentication is on applies only at start."""
+        self.tickets.ttl_ns = int(settings.ws_ticket_ttl_s * 1e9)
+        if self.authenticator is not None:
+            self.authenticator.recheck_s = settings.auth_recheck_interval_s
+
     async def start(self) -> None:
         """Start rechecking tokens; say at every start how the sidecar is protected (or is not)."""
         if self.settings.insecure_no_auth:

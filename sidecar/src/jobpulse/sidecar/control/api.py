@@ -44,10 +44,12 @@ class CommandView(msgspec.Struct):
 
 
 class CommandList(msgspec.Struct):
-    """Commands in id order; poll again with ``after=cursor``."""
+    """Commands in id order; poll again with ``after=cursor``. ``progress_interval_s`` is the interval
+    between progress records the sidecar suggests to running jobs (null: each job keeps its own)."""
 
     commands: list[CommandView]
     cursor: int
+    progress_interval_s: float | None = None
 
 
 class PollRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -79,9 +81,11 @@ def _refused(error: ControlError) -> HTTPException:
     return HTTPException(status_code=error.status_code, detail=error.detail)
 
 
-def _listing(commands: list[Command], after: int) -> CommandList:
+def _listing(commands: list[Command], after: int, control: ControlService) -> CommandList:
     return CommandList(
-        commands=[_view(command) for command in commands], cursor=max([after, *(c.id for c in commands)])
+        commands=[_view(command) for command in commands],
+        cursor=max([after, *(c.id for c in commands)]),
+        progress_interval_s=control.progress_interval_s,
     )
 
 
@@ -150,7 +154,7 @@ class ControlController(Controller):
             commands = await control.poll_job(job_id, after, min(wait, settings.control_poll_max_wait_s))
         except ControlError as error:
             raise _refused(error) from None
-        return _listing(commands, after)
+        return _listing(commands, after, control)
 
     @post(
         "/control/poll",
@@ -162,4 +166,4 @@ class ControlController(Controller):
     )
     async def poll(self, control: ControlService, settings: Settings, data: PollRequest) -> CommandList:
         commands = await control.poll(data.job_ids, data.after, min(data.wait, settings.control_poll_max_wait_s))
-        return _listing(commands, data.after)
+        return _listing(commands, data.after, control)

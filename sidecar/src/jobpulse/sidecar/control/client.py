@@ -9,6 +9,7 @@ from urllib.parse import quote
 import httpx
 
 from jobpulse.sidecar.auth.principal import USER_HEADER
+from jobpulse.sidecar.remote import refusal
 
 
 def request_control(
@@ -33,10 +34,5 @@ def request_control(
     except httpx.HTTPError as error:
         raise RuntimeError(f"cannot reach the sidecar at {base_url}: {error}") from None
     if response.status_code != 202:
-        try:
-            detail = response.json()["detail"]
-        except (ValueError, KeyError):
-            detail = response.text
-        hint = " (give your token with --token or JOBPULSE_TOKEN)" if response.status_code == 401 and not token else ""
-        raise RuntimeError(f"{action} refused ({response.status_code}): {detail}{hint}")
+        raise refusal(action, response, token)
     return response.json()

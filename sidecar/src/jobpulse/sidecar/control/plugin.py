@@ -18,6 +18,7 @@ class ControlFeature(Feature):
     def __init__(self, core: Core, history: History) -> None:
         super().__init__(core)
         self.service = ControlService(core.store, core.database, history.get_state)
+        core.live.subscribe(self.service.reconfigure)
 
     def route_handlers(self) -> list[ControllerRouterHandler]:
         return [ControlController]

@@ -4,7 +4,8 @@ A request is written to the database first (it must survive a restart), then fol
 state as a sidecar-originated event, so REST, the live feed and history all show it as pending until
 the job acknowledges it (its paused/resumed/end event carries the command id). Long polls wake at
 once for commands made here and re-read the database every few seconds, so a command made through
-another replica sharing the database still arrives.
+another replica sharing the database still arrives. The answer also tells jobs the progress interval
+the sidecar suggests; when it changes, waiting polls are answered at once so running jobs adapt.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import msgspec
 from sqlalchemy import and_, select, update
@@ -26,6 +28,9 @@ from jobpulse.sidecar.model.events import KIND_CONTROL, JobEvent
 from jobpulse.sidecar.model.state import PAUSED, PENDING, RUNNING, JobState
 from jobpulse.sidecar.printable import printable
 from jobpulse.sidecar.store import JobChange, JobStore
+
+if TYPE_CHECKING:
+    from jobpulse.sidecar.settings import Settings
 
 log = logging.getLogger("jobpulse.sidecar.control")
 
@@ -92,8 +97,22 @@ class ControlService:
         self._new_command = asyncio.Event()
         self._new_job = asyncio.Event()
         self._closing = False
+        # Seconds between a job's progress records, suggested in every poll's answer (None: the job's own).
+        self.progress_interval_s: float | None = None
+        self._advice = 0
         self._updates: set[asyncio.Task[None]] = set()
         store.add_listener(self.on_change)
+
+    def reconfigure(self, settings: Settings) -> None:
+        """A new suggested progress interval reaches running jobs at once: waiting polls are answered."""
+        if settings.progress_interval_s != self.progress_interval_s:
+            self.progress_interval_s = settings.progress_interval_s
+            self._advice += 1
+            self._wake_polls()
+
+    def _wake_polls(self) -> None:
+        self._new_command.set()
+        self._new_command = asyncio.Event()
 
     async def request(self, job_id: str, action: str, reason: str | None, principal: Principal) -> Command:
         """Validate and record ``action`` on ``job_id``; the job is told at its next poll."""
@@ -134,8 +153,7 @@ class ControlService:
                 reason=reason,
             )
         )
-        self._new_command.set()
-        self._new_command = asyncio.Event()
+        self._wake_polls()
         log.info(
             "%s requested %s of job %s (command %d)",
             printable(principal.name or "anonymous"),
@@ -157,10 +175,11 @@ class ControlService:
     async def poll(self, job_ids: list[str], after: int, wait_s: float) -> list[Command]:
         """Commands for ``job_ids`` newer than ``after``, waiting up to ``wait_s`` for one to appear."""
         deadline = time.monotonic() + wait_s
+        advice = self._advice
         while True:
             found = await self.commands(job_ids, after)
             remaining = deadline - time.monotonic()
-            if found or remaining <= 0 or self._closing:
+            if found or remaining <= 0 or self._closing or self._advice != advice:
                 return found
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._new_command.wait(), min(remaining, self.db_poll_interval_s))

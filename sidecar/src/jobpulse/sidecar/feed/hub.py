@@ -28,7 +28,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -52,6 +52,9 @@ from jobpulse.sidecar.settings import DEFAULT_ACK_TIMEOUT_S
 from jobpulse.sidecar.store import JobChange, JobStore
 from jobpulse.sidecar.tasks import BackgroundTasks
 from jobpulse.sidecar.timestamps import to_datetime
+
+if TYPE_CHECKING:
+    from jobpulse.sidecar.settings import Settings
 
 log = logging.getLogger("jobpulse.sidecar.feed")
 
@@ -88,9 +91,7 @@ class FeedClient:
 
     _ids = itertools.count(1)
 
-    def __init__(
-        self, remote: str, subscription: Subscription, queue_frames: int, max_lag_s: float = 2.0
-    ) -> None:
+    def __init__(self, remote: str, subscription: Subscription, queue_frames: int, max_lag_s: float = 2.0) -> None:
         self.id = next(self._ids)
         self.remote = remote
         self.connected_at = datetime.now(UTC)
@@ -180,6 +181,8 @@ class FeedHub:
         self.queue_frames = queue_frames
         self.max_lag_s = max_lag_s
         self.send_timeout_s = send_timeout_s
+        # Whether job log lines go out at all.
+        self.log_streaming = True
         self.clock_ns = clock_ns
         # Cursors start at the start-up time in microseconds, so a cursor from before a restart is
         # always older than anything in the new ring and gets a resync, never a wrong replay.
@@ -217,6 +220,24 @@ class FeedHub:
         """Count a connection that failed before its first frame, for ``reason``."""
         self.handshake_failures[reason] = self.handshake_failures.get(reason, 0) + 1
 
+    def reconfigure(self, settings: Settings) -> None:
+        """Apply new settings to the running feed: connected clients stay connected.
+
+        A new tick applies from the next flush, new queue bounds to the next frame queued for each
+        client, a smaller replay window keeps the newest messages, and turning log streaming off
+        stops job_log messages from the next change on (progress and status continue).
+        """
+        self.tick_s = settings.feed_tick_ms / 1000
+        if settings.feed_replay_messages != self._ring.maxlen:
+            self._ring = deque(self._ring, maxlen=settings.feed_replay_messages)
+        self.queue_frames = settings.feed_client_queue_frames
+        self.max_lag_s = settings.feed_client_max_lag_s
+        for client in self._clients.values():
+            client.queue_frames, client.max_lag_s = self.queue_frames, self.max_lag_s
+        self.send_timeout_s = settings.feed_send_timeout_s
+        self.ack_timeout_s = settings.control_ack_timeout_s
+        self.log_streaming = settings.log_streaming_enabled
+
     # ---- collecting ---------------------------------------------------------------------------
 
     def on_change(self, change: JobChange) -> None:
@@ -228,7 +249,8 @@ class FeedHub:
         if old is None or old.status != new.status or old.pending_action != new.pending_action:
             pending.entries.append((JOB_STATUS_UPDATE, new, origin))
         if event.kind == KIND_LOG:
-            pending.entries.append((JOB_LOG, (new, folded_line(new, event, self.store.limits)), origin))
+            if self.log_streaming:
+                pending.entries.append((JOB_LOG, (new, folded_line(new, event, self.store.limits)), origin))
         elif old is not None and not new.is_terminal and _moved(old, new):
             previous = pending.progress_at.get(new.id)
             if previous is not None:
@@ -328,6 +350,11 @@ class FeedHub:
         self._clients[client.id] = client
         self._join(client)
         return client
+
+    @property
+    def replay_messages(self) -> int | None:
+        """How many messages the replay window holds at most."""
+        return self._ring.maxlen
 
     def disconnect(self, client: FeedClient) -> None:
         self._clients.pop(client.id, None)
@@ -444,8 +471,12 @@ class FeedHub:
             if client.sending_since is not None and now - client.sending_since > self.send_timeout_s
         ]
         for client in stalled:
-            log.warning("dropping feed client %s (%s): not reading for %.0f s", client.id, client.remote,
-                        now - (client.sending_since or now))
+            log.warning(
+                "dropping feed client %s (%s): not reading for %.0f s",
+                client.id,
+                client.remote,
+                now - (client.sending_since or now),
+            )
             self.clients_dropped += 1
             self.disconnect(client)
             if client.abort is not None:

@@ -33,6 +33,8 @@ class FeedFeature(Feature):
             test_delay_s=settings.feed_test_delay_ms / 1000,
         )
         self.admission = FeedAdmission(settings.feed_max_connections, settings.feed_max_connections_per_client)
+        core.live.subscribe(self.hub.reconfigure)
+        core.live.subscribe(self.admission.reconfigure)
 
     def route_handlers(self) -> list[ControllerRouterHandler]:
         return [live_feed_route(self.hub, self.core.errors, self.admission), FeedMonitorController]

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jobpulse.sidecar.settings import Settings
+
 TOTAL = "feed_max_connections"
 PER_CLIENT = "feed_max_connections_per_client"
 
@@ -20,6 +25,11 @@ class FeedAdmission:
         self._by_client: dict[str, int] = {}
         self.refused: dict[str, int] = {TOTAL: 0, PER_CLIENT: 0}
         """Handshakes refused, by the setting that refused them."""
+
+    def reconfigure(self, settings: Settings) -> None:
+        """New caps apply to the next handshake; connections already open stay open."""
+        self.max_connections = settings.feed_max_connections
+        self.max_per_client = settings.feed_max_connections_per_client
 
     def enter(self, key: str) -> str | None:
         """Count a new connection of ``key``; or, past a cap, the reason it is refused (the setting named)."""

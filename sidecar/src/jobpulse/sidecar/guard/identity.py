@@ -8,14 +8,14 @@ from typing import Any
 def client_key(scope: Any) -> str:
     """The budget key of a connection's ``scope``.
 
-    Authentication, when on, puts the token's principal on the scope as ``user`` and the token's id
-    as ``auth``: its requests count against that name wherever they come from. Without a token, the
-    client's IP address is the key. A name the caller chose itself (the ``X-JobPulse-User`` header,
-    which names the principal when authentication is off) is never used, or changing it would buy a
-    fresh budget.
+    Authentication, when on, puts a principal with a ``name`` on the scope as ``user`` and the
+    credential it checked as ``auth``: its requests count against that name wherever they come from.
+    Otherwise the client's IP address is the key. A name the caller chose itself is never used, or
+    changing it would buy a fresh budget: with authentication off the principal is named by the
+    ``X-JobPulse-User`` header and there is no ``auth``.
     """
     name = getattr(scope.get("user"), "name", None)
-    if scope.get("auth") is not None and isinstance(name, str) and name:
+    if scope.get("auth") and isinstance(name, str) and name:
         return f"principal:{name}"
     client = scope.get("client")
     return f"ip:{client[0] if client else 'unknown'}"

@@ -13,9 +13,9 @@ from jobpulse.sidecar.guard.rates import WindowCounter
 
 
 class GuardCollector(Collector):
-    """Register with ``registry.register(GuardCollector(...))``; ``limiter`` is None when rate limits are off."""
+    """Register with ``registry.register(GuardCollector(...))``."""
 
-    def __init__(self, admission: FeedAdmission, limiter: RateLimiter | None, counter: WindowCounter) -> None:
+    def __init__(self, admission: FeedAdmission, limiter: RateLimiter, counter: WindowCounter) -> None:
         self.admission = admission
         self.limiter = limiter
         self.counter = counter
@@ -24,7 +24,7 @@ class GuardCollector(Collector):
         refused = CounterMetricFamily(
             "jobpulse_sidecar_rate_limited_requests", "Requests answered 429 by a rate limit.", labels=["budget"]
         )
-        for budget, count in sorted(self.limiter.refused.items() if self.limiter else ()):
+        for budget, count in sorted(self.limiter.refused.items()):
             refused.add_metric([budget], count)
         yield refused
         yield CounterMetricFamily(

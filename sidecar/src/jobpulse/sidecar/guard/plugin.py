@@ -18,6 +18,7 @@ from jobpulse.sidecar.guard.openapi import declare_rate_limits
 from jobpulse.sidecar.guard.ratelimit import RETRY_AFTER, RateLimiter
 from jobpulse.sidecar.guard.rates import Budget, open_counter
 from jobpulse.sidecar.plugin import Core, Feature
+from jobpulse.sidecar.settings import Settings
 
 INGEST_ROUTES = ("/v1/logs", "/v1/traces", "/api/control/poll")
 """What senders call: the OTLP receiver and the job side's control long poll."""
@@ -39,16 +40,22 @@ class GuardFeature(Feature):
         super().__init__(core)
         self.admission = admission
         settings = core.settings
+        # The counter's storage and the CORS origins are set up with the app: they apply at start only.
         self.counter = open_counter(settings.rate_limit_storage_url)
-        self.limiter: RateLimiter | None = None
-        if settings.rate_limit_enabled:
-            self.limiter = RateLimiter(
-                self.counter,
-                rest=Budget("rest", "rate_limit_rest", settings.rate_limit_rest),
-                ingest=Budget("ingest", "rate_limit_ingest", settings.rate_limit_ingest),
-                ingest_routes=INGEST_ROUTES,
-                exempt_routes=EXEMPT_ROUTES,
-            )
+        # Always in place, so that limits turned on while the sidecar runs apply at once.
+        self.limiter = RateLimiter(
+            self.counter,
+            *_budgets(settings),
+            ingest_routes=INGEST_ROUTES,
+            exempt_routes=EXEMPT_ROUTES,
+            enabled=settings.rate_limit_enabled,
+        )
+        core.live.subscribe(self._reconfigure)
+
+    def _reconfigure(self, settings: Settings) -> None:
+        self.limiter.enabled = settings.rate_limit_enabled
+        if (settings.rate_limit_rest, settings.rate_limit_ingest) != (self.limiter.rest.rate, self.limiter.ingest.rate):
+            self.limiter.set_budgets(*_budgets(settings))
 
     def collectors(self) -> list[Collector]:
         return [GuardCollector(self.admission, self.limiter, self.counter)]
@@ -58,9 +65,8 @@ class GuardFeature(Feature):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         settings = self.core.settings
-        if self.limiter is not None:
-            app_config.before_request = _before_request(self.limiter, app_config.before_request)
-            app_config.on_startup.append(declare_rate_limits(EXEMPT_ROUTES))
+        app_config.before_request = _before_request(self.limiter, app_config.before_request)
+        app_config.on_startup.append(declare_rate_limits(EXEMPT_ROUTES))
         app_config.before_send.append(add_security_headers)
         if settings.cors_allowed_origins:
             app_config.cors_config = CORSConfig(
@@ -71,6 +77,14 @@ class GuardFeature(Feature):
                 max_age=600,
             )
         return super().on_app_init(app_config)
+
+
+def _budgets(settings: Settings) -> tuple[Budget, Budget]:
+    """The REST and ingest budgets ``settings`` give."""
+    return (
+        Budget("rest", "rate_limit_rest", settings.rate_limit_rest),
+        Budget("ingest", "rate_limit_ingest", settings.rate_limit_ingest),
+    )
 
 
 def _before_request(limiter: RateLimiter, previous: BeforeRequestHookHandler | None) -> BeforeRequestHookHandler:

@@ -25,7 +25,8 @@ RETRY_AFTER = "Retry-After"
 
 
 class RateLimiter:
-    """Counts each request of a route against ``rest``, ``ingest`` or nothing (exempt routes)."""
+    """Counts each request of a route against ``rest``, ``ingest`` or nothing (exempt routes), while
+    ``enabled``."""
 
     def __init__(
         self,
@@ -34,16 +35,29 @@ class RateLimiter:
         ingest: Budget,
         ingest_routes: Iterable[str],
         exempt_routes: Iterable[str],
+        *,
+        enabled: bool = True,
     ) -> None:
         self.counter = counter
-        self.rest = rest
-        self._budgets: dict[str, Budget | None] = {route: ingest for route in ingest_routes}
-        self._budgets.update((route, None) for route in exempt_routes)
+        self.enabled = enabled
+        self._ingest_routes = tuple(ingest_routes)
+        self._exempt_routes = tuple(exempt_routes)
         self.refused: dict[str, int] = {rest.name: 0, ingest.name: 0}
         """Requests answered 429, by budget."""
+        self.set_budgets(rest, ingest)
+
+    def set_budgets(self, rest: Budget, ingest: Budget) -> None:
+        """New budgets apply from the next request; counts already made in open windows stay (a budget
+        keeps its name, and with it its windows)."""
+        self.rest, self.ingest = rest, ingest
+        budgets: dict[str, Budget | None] = {route: ingest for route in self._ingest_routes}
+        budgets.update((route, None) for route in self._exempt_routes)
+        self._budgets = budgets
 
     async def check(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]] | None:
         """Count ``request``; the 429 that answers it instead when it is over its budget."""
+        if not self.enabled:
+            return None
         scope = request.scope
         budget = self._budgets.get(scope["path_template"], self.rest)
         if budget is None:

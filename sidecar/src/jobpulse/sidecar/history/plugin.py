@@ -28,6 +28,7 @@ class HistoryFeature(Feature):
             flush_interval_s=settings.history_flush_interval_s,
             max_pending_lines=settings.history_max_pending_lines,
         )
+        core.live.subscribe(self.service.reconfigure)
 
     def route_handlers(self) -> list[ControllerRouterHandler]:
         return [DeadLettersController]

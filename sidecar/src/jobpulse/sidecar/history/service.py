@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,6 +14,9 @@ from jobpulse.sidecar.history import analytics, dead_letters, queries
 from jobpulse.sidecar.history.writer import HistoryWriter
 from jobpulse.sidecar.model.state import ACTIVE_STATUSES, TERMINAL_STATUSES, JobState
 from jobpulse.sidecar.store import JobStore
+
+if TYPE_CHECKING:
+    from jobpulse.sidecar.settings import Settings
 
 log = logging.getLogger("jobpulse.sidecar.history")
 
@@ -27,6 +30,11 @@ class History:
         self.store = store
         self.engine = engine
         self.writer = HistoryWriter(engine, store, interval_s=flush_interval_s, max_pending_lines=max_pending_lines)
+
+    def reconfigure(self, settings: Settings) -> None:
+        """A new flush interval applies from the next wait, a new bound to the next line."""
+        self.writer.interval_s = settings.history_flush_interval_s
+        self.writer.max_pending_lines = settings.history_max_pending_lines
 
     async def start(self) -> None:
         """Rebuild memory from what is stored, then start writing."""

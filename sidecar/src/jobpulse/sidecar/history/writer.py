@@ -231,7 +231,7 @@ class HistoryWriter:
 
     async def start(self) -> None:
         self._tasks.retrying(
-            self.interval_s, self.flush, "history-writer", failed=self._failed, recovered=self._recovered
+            lambda: self.interval_s, self.flush, "history-writer", failed=self._failed, recovered=self._recovered
         )
 
     async def stop(self) -> None:

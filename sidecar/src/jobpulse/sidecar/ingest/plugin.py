@@ -26,6 +26,8 @@ class IngestFeature(Feature):
         self.detector = LostJobDetector(
             core.store, settings.heartbeat_window_s, settings.lost_check_interval_s, settings.restart_grace_s
         )
+        core.live.subscribe(self.ingestor.reconfigure)
+        core.live.subscribe(self.detector.reconfigure)
 
     def route_handlers(self) -> list[ControllerRouterHandler]:
         return [otlp_controller(self.ingestor), IngestMonitorController]

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import msgspec
 from litestar import Controller, Request, Response, post
 from litestar.exceptions import ClientException, HTTPException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
@@ -24,7 +25,11 @@ from jobpulse.sidecar.ingest import otlp_codec as codec
 from jobpulse.sidecar.ingest.otlp_codec import BodyError
 from jobpulse.sidecar.ingest.records import RecordError, origin_of, to_event
 from jobpulse.sidecar.latency import Histogram
+from jobpulse.sidecar.model.events import KIND_RESOURCES, JobEvent
 from jobpulse.sidecar.store import JobStore
+
+if TYPE_CHECKING:
+    from jobpulse.sidecar.settings import Settings
 
 # How many rejection reasons one partial_success message quotes.
 _QUOTED_ERRORS = 3
@@ -58,8 +63,15 @@ class Ingestor:
     def __init__(self, store: JobStore, max_request_bytes: int, clock_ns: Callable[[], int] = time.time_ns):
         self.store = store
         self.max_request_bytes = max_request_bytes
+        # False: resource samples still count as heartbeats, but their figures are not kept.
+        self.collect_resources = True
         self.clock_ns = clock_ns
         self.stats = IngestStats()
+
+    def reconfigure(self, settings: Settings) -> None:
+        """New limits apply to the next request."""
+        self.max_request_bytes = settings.max_request_bytes
+        self.collect_resources = settings.metrics_collection_enabled
 
     def ingest_logs(self, kind: str, body: bytes) -> tuple[int, str]:
         """Fold the records of a logs request; return (rejected count, partial-success message)."""
@@ -88,6 +100,8 @@ class Ingestor:
             if event is None:
                 stats.records_ignored += 1
                 continue
+            if event.kind == KIND_RESOURCES and not self.collect_resources:
+                event = _without_figures(event)
             if apply(event) is not None:
                 stats.records_applied += 1
         stats.records += count
@@ -103,6 +117,12 @@ class Ingestor:
             self.stats.spans += 1
             if ATTR_JOB_ID in span.attributes:
                 self.stats.spans_of_jobs += 1
+
+
+def _without_figures(event: JobEvent) -> JobEvent:
+    return msgspec.structs.replace(
+        event, rss_bytes=None, vms_bytes=None, cpu_utilization=None, threads=None, open_fds=None
+    )
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

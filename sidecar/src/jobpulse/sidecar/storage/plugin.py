@@ -6,6 +6,7 @@ from __future__ import annotations
 from litestar.config.app import AppConfig
 
 from jobpulse.sidecar.plugin import Core, Feature, features_in, retention_parts
+from jobpulse.sidecar.settings import Settings
 from jobpulse.sidecar.storage.migrate import migrate
 from jobpulse.sidecar.storage.retention import RetentionSweeper
 
@@ -21,6 +22,12 @@ class StorageFeature(Feature):
         self.sweeper = RetentionSweeper(
             core.database, settings.retention_policy(), interval_s=settings.retention_sweep_interval_s
         )
+        core.live.subscribe(self._reconfigure)
+
+    def _reconfigure(self, settings: Settings) -> None:
+        # The policy applies from the next sweep, the interval from the next wait.
+        self.sweeper.policy = settings.retention_policy()
+        self.sweeper.interval_s = settings.retention_sweep_interval_s
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         for part in retention_parts(features_in(app_config.plugins)):

@@ -120,7 +120,7 @@ class RetentionSweeper:
         return RetentionReport(dry_run, [await part(sweep) for part in self.parts])
 
     async def start(self) -> None:
-        self._tasks.every(self.interval_s, self._sweep_and_report, "retention sweep")
+        self._tasks.every(lambda: self.interval_s, self._sweep_and_report, "retention sweep")
 
     async def stop(self) -> None:
         await self._tasks.cancel()

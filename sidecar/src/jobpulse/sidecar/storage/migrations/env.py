@@ -6,6 +6,7 @@ from alembic import context
 # autogenerate compares the whole schema.
 from jobpulse.sidecar.alerting import tables as alerting_tables  # noqa: F401
 from jobpulse.sidecar.auth import tables as auth_tables  # noqa: F401
+from jobpulse.sidecar.config import tables as config_tables  # noqa: F401
 from jobpulse.sidecar.control import tables as control_tables  # noqa: F401
 from jobpulse.sidecar.history import tables as history_tables  # noqa: F401
 from jobpulse.sidecar.storage.schema import metadata

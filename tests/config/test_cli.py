@@ -1,0 +1,84 @@
+"""``jobpulse config validate`` and ``jobpulse config show``, and where the default database goes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.alerting.receivers import HttpReceiver
+from tests.auth.conftest import start_auth_sidecar
+from tests.config.conftest import config_sidecar
+from tests.support.ports import free_port
+from tests.support.sidecar import SidecarProcess
+
+SECRET = "hunter22-token"
+
+
+def jobpulse(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key != "JOBPULSE_TOKEN"}
+    return subprocess.run(
+        [sys.executable, "-m", "jobpulse.sidecar", *args], capture_output=True, text=True, timeout=60, env=env
+    )
+
+
+def test_validate_exits_0_for_a_good_file_and_2_listing_every_problem_of_a_bad_one(tmp_path: Path):
+    good = tmp_path / "good.toml"
+    good.write_text("feed_tick_ms = 25\n[alerting.rules.job_stalled]\nafter_s = 120\n")
+    result = jobpulse("config", "validate", str(good))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{good}: valid"
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"feed_tick_ms: 0\nlog_levl: debug\nalerting:\n  channels:\n    - url: 'nosuch://{SECRET}@x'\n")
+    result = jobpulse("config", "validate", str(bad))
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert lines[0] == "jobpulse: 3 invalid settings:"
+    assert [line.split()[0] for line in lines[1:]] == ["feed_tick_ms", "log_levl", "alerting.channels[0].url"]
+    assert SECRET not in result.stderr
+
+
+def test_show_prints_the_running_settings_with_their_sources_and_secrets_masked(tmp_path: Path, receiver: HttpReceiver):
+    url = receiver.url("json", "/hook", credentials=f"bot:{SECRET}@")
+    sidecar = config_sidecar(tmp_path, f'feed_tick_ms = 30\n[[alerting.channels]]\nname = "hook"\nurl = "{url}"\n')
+    try:
+        result = jobpulse("config", "show", "--url", sidecar.url)
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert "feed_tick_ms = 30  (file)" in lines and f"port = {sidecar.port}  (env)" in lines
+        assert "retention_days = 30.0  (default)" in lines
+        assert SECRET not in result.stdout and "bot:****@" in result.stdout
+        as_json = jobpulse("config", "show", "--url", sidecar.url, "--json")
+        assert json.loads(as_json.stdout)["sources"]["feed_tick_ms"] == "file"
+    finally:
+        sidecar.stop()
+    unreachable = jobpulse("config", "show", "--url", f"http://127.0.0.1:{free_port()}")
+    assert unreachable.returncode == 1 and "cannot reach the sidecar" in unreachable.stderr
+
+
+def test_show_presents_the_token_as_a_bearer_and_needs_an_admin(tmp_path: Path):
+    sidecar = start_auth_sidecar(tmp_path)
+    try:
+        result = jobpulse("config", "show", "--url", sidecar.url, "--token", sidecar.tokens["admin"])
+        assert result.returncode == 0, result.stderr
+        assert "auth_enabled = true  (env)" in result.stdout.splitlines()
+        viewer = jobpulse("config", "show", "--url", sidecar.url, "--token", sidecar.tokens["viewer"])
+        assert viewer.returncode == 1 and "refused (403)" in viewer.stderr and "admin role" in viewer.stderr
+        anonymous = jobpulse("config", "show", "--url", sidecar.url)
+        assert anonymous.returncode == 1 and "refused (401)" in anonymous.stderr and "--token" in anonymous.stderr
+    finally:
+        sidecar.process.stop()
+
+
+def test_the_default_database_is_created_in_the_data_directory_and_named_at_start(tmp_path: Path):
+    sidecar = SidecarProcess(tmp_path).start()  # its XDG_DATA_HOME is tmp_path
+    try:
+        database = tmp_path / "jobpulse" / "jobpulse.db"
+        assert database.exists()
+        assert f"History database: sqlite+aiosqlite:///{database}" in sidecar.log()
+        assert not (tmp_path / "jobpulse.db").exists(), "not in the directory it was started from"
+    finally:
+        sidecar.stop()
