@@ -44,6 +44,7 @@ class Job:
     ) -> None:
         self.id = uuid.uuid4().hex
         self.name = name
+        self.job_type = job_type
         self.process: subprocess.Popen[str] = start_script(
             script.format(name=name, job_id=self.id, job_type=job_type), endpoint, **env
         )

@@ -68,6 +68,7 @@ PROBES: dict[str, tuple[Any, Probe, Any]] = {
     "feed_client_queue_frames": (7, lambda s: hub(s).queue_frames, 7),
     "feed_client_max_lag_s": (0.5, lambda s: hub(s).max_lag_s, 0.5),
     "feed_send_timeout_s": (3.0, lambda s: hub(s).send_timeout_s, 3.0),
+    "feed_test_delay_ms": (40, lambda s: hub(s).test_delay_s, 0.04),
     "feed_compression": (True, lambda s: s.config.ws_per_message_deflate, True),
     "feed_max_connections": (3, lambda s: the(s, FeedFeature).admission.max_connections, 3),
     "feed_max_connections_per_client": (4, lambda s: the(s, FeedFeature).admission.max_per_client, 4),

@@ -9,6 +9,8 @@ from typing import Annotated, NoReturn
 import typer
 
 from jobpulse.sidecar.settings import Settings, SettingsError, Sources, load_settings, load_sources
+from jobpulse.sidecar.terminal.commands import jobs_app, watch
+from jobpulse.sidecar.terminal.options import TokenOption, UrlOption
 
 app = typer.Typer(
     name="jobpulse",
@@ -151,60 +153,8 @@ def run_command(context: typer.Context) -> None:
     raise typer.Exit(run(context.args))
 
 
-jobs_app = typer.Typer(help="Pause, resume or cancel a running job.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
-
-UrlOption = Annotated[str, typer.Option("--url", envvar="JOBPULSE_URL", help="The sidecar's base URL (JOBPULSE_URL).")]
-ReasonOption = Annotated[str | None, typer.Option(help="Why; kept in the job's command history.")]
-TokenOption = Annotated[
-    str | None,
-    typer.Option(
-        "--token",
-        envvar="JOBPULSE_TOKEN",
-        help="Your token, when the sidecar requires one (JOBPULSE_TOKEN).",
-        show_default=False,
-        show_envvar=False,
-    ),
-]
-
-
-def _control(action: str, job_id: str, url: str, reason: str | None, token: str | None) -> None:
-    from jobpulse.sidecar.control.client import request_control
-    from jobpulse.sidecar.printable import printable
-
-    try:
-        command = request_control(url, job_id, action, reason, token)
-    except RuntimeError as error:
-        typer.secho(f"jobpulse: {printable(str(error))}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(1) from None
-    typer.echo(
-        f"{action} of job {printable(job_id)} requested (command {command['id']}, {command['state']}); "
-        "the job obeys at its next checkpoint"
-    )
-
-
-@jobs_app.command("pause")
-def pause_job(
-    job_id: str, url: UrlOption = "http://127.0.0.1:4318", reason: ReasonOption = None, token: TokenOption = None
-) -> None:
-    """Ask a running job to pause at its next checkpoint."""
-    _control("pause", job_id, url, reason, token)
-
-
-@jobs_app.command("resume")
-def resume_job(
-    job_id: str, url: UrlOption = "http://127.0.0.1:4318", reason: ReasonOption = None, token: TokenOption = None
-) -> None:
-    """Ask a paused job to resume."""
-    _control("resume", job_id, url, reason, token)
-
-
-@jobs_app.command("cancel")
-def cancel_job(
-    job_id: str, url: UrlOption = "http://127.0.0.1:4318", reason: ReasonOption = None, token: TokenOption = None
-) -> None:
-    """Ask a job to stop; it ends as cancelled."""
-    _control("cancel", job_id, url, reason, token)
+app.command("watch")(watch)
 
 
 tokens_app = typer.Typer(

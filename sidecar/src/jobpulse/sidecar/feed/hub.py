@@ -237,6 +237,7 @@ class FeedHub:
         self.send_timeout_s = settings.feed_send_timeout_s
         self.ack_timeout_s = settings.control_ack_timeout_s
         self.log_streaming = settings.log_streaming_enabled
+        self.test_delay_s = settings.feed_test_delay_ms / 1000
 
     # ---- collecting ---------------------------------------------------------------------------
 
