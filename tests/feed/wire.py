@@ -1,4 +1,7 @@
-"""A real WebSocket client of the live feed for tests (websockets' sync client)."""
+"""The live feed's wire protocol spoken directly, with websockets' sync client, for the tests of the
+protocol itself: they send what a client library never would (malformed frames, subscription
+changes, explicit resumes, floods of pings), see the raw messages and read close codes. Everything
+else watches the feed through ``jobpulse.client`` (tests/support/feed_watch.py)."""
 
 from __future__ import annotations
 
@@ -17,10 +20,10 @@ from websockets.sync.client import ClientConnection, connect
 Message = dict[str, Any]
 
 
-class FeedReader:
-    """Connects to ``/ws`` and keeps every message received, in order, with the frame it came in."""
+class WireFeed:
+    """Connects to ``/ws`` and keeps every message received, in order."""
 
-    def __init__(self, ws_url: str, *, headers: dict[str, str] | None = None, **params: Any) -> None:
+    def __init__(self, ws_url: str, **params: Any) -> None:
         query = "&".join(
             f"{key}={item}"
             for key, value in params.items()
@@ -29,12 +32,11 @@ class FeedReader:
         self.url = ws_url + (f"?{query}" if query else "")
         self._exit = ExitStack()
         self.connection: ClientConnection = self._exit.enter_context(
-            connect(self.url, open_timeout=10, compression=None, additional_headers=headers)
+            connect(self.url, open_timeout=10, compression=None)
         )
         self.messages: list[Message] = []
-        self.frames = 0
 
-    def __enter__(self) -> FeedReader:
+    def __enter__(self) -> WireFeed:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -49,7 +51,6 @@ class FeedReader:
     def receive_frame(self, timeout: float) -> list[Message]:
         frame = json.loads(self.connection.recv(timeout=timeout))
         assert isinstance(frame, list) and frame, f"a frame is a non-empty JSON array, got {frame!r}"
-        self.frames += 1
         self.messages.extend(frame)
         return frame
 
@@ -83,13 +84,6 @@ class FeedReader:
 
     def types(self) -> list[str]:
         return [message["type"] for message in self.messages]
-
-    def of_job(self, job_id: str, *types: str) -> list[Message]:
-        return [
-            message
-            for message in self.messages
-            if (not types or message["type"] in types) and job_id_of(message) == job_id
-        ]
 
 
 def job_id_of(message: Message) -> str | None:
