@@ -20,11 +20,10 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.feed_client import FeedReader, job_id_of
+from jobpulse.client import Filters, JobStatusUpdate, Snapshot
+from tests.support.feed_watch import FeedWatch
 from tests.support.job_scripts import start_script
 from tests.support.polling import wait_for
 from tests.support.sidecar import SidecarProcess
@@ -58,21 +57,28 @@ def main() -> None:
     try:
         print(f"starting {args.jobs} job processes …", flush=True)
         for job_id in job_ids:
-            wait_for(lambda job_id=job_id: httpx.get(f"{sidecar.url}/api/jobs/{job_id}").status_code == 200, timeout=30)
+            wait_for(lambda job_id=job_id: sidecar.job(job_id), timeout=30)
         time.sleep(2.5)  # let every job's control thread settle into its long poll
-        with FeedReader(sidecar.ws_url, message_type="job_status_update") as feed, httpx.Client(base_url=sidecar.url) as client:
-            feed.wait_for(lambda message: message["type"] == "snapshot")
+        client = sidecar.client
+        with FeedWatch(sidecar.url, Filters(message_types=["job_status_update"])) as feed:
+            feed.wait_for(Snapshot)
             for number in range(args.requests):
                 job_id = job_ids[number // 2 % args.jobs]
                 action, status = ("pause", "paused") if number % 2 == 0 else ("resume", "running")
-                before = len(feed.messages)
+                before = feed.messages[-1].cursor
                 started = time.perf_counter()
-                response = client.post(f"/api/jobs/{job_id}/{action}")
+                (client.pause if action == "pause" else client.resume)(job_id)
                 round_trips[action].append((time.perf_counter() - started) * 1000)
-                assert response.status_code == 202, response.text
-                feed.wait_for(lambda m, job_id=job_id, status=status, before=before: feed.messages.index(m) >= before
-                              and job_id_of(m) == job_id and m["data"]["status"] == status
-                              and not m["data"]["pending_command"], timeout=10)
+                feed.wait_for(
+                    JobStatusUpdate,
+                    lambda m, job_id=job_id, status=status, before=before: (
+                        m.cursor > before
+                        and m.data.id == job_id
+                        and m.data.status == status
+                        and not m.data.pending_command
+                    ),
+                    timeout=10,
+                )
                 acknowledged[action].append((time.perf_counter() - started) * 1000)
                 if (number + 1) % 20 == 0:
                     print(f"  {number + 1} requests", flush=True)
@@ -85,10 +91,18 @@ def main() -> None:
     print(f"{'request':8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'p95/floor':>10}  target p95 < 200 ms")
     for action, times in acknowledged.items():
         p95 = percentile(times, 0.95)
-        print(f"{action:8} {statistics.median(times):>8.1f} {p95:>8.1f} {max(times):>8.1f} {p95 / floor:>10.1f}  "
-              f"{'ok' if p95 < 200 else 'MISSED'}")
-    print(json.dumps({"pause_p95_ms": percentile(acknowledged["pause"], 0.95),
-                      "resume_p95_ms": percentile(acknowledged["resume"], 0.95)}))
+        print(
+            f"{action:8} {statistics.median(times):>8.1f} {p95:>8.1f} {max(times):>8.1f} {p95 / floor:>10.1f}  "
+            f"{'ok' if p95 < 200 else 'MISSED'}"
+        )
+    print(
+        json.dumps(
+            {
+                "pause_p95_ms": percentile(acknowledged["pause"], 0.95),
+                "resume_p95_ms": percentile(acknowledged["resume"], 0.95),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

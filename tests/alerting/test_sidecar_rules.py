@@ -9,10 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
+from jobpulse.client import AlertUpdate, Filters
 from tests.alerting.conftest import FLEET_RULES, rules_off, start_sidecar
 from tests.alerting.jobs import BURST, FAILING, JobProcess, unique
 from tests.alerting.receivers import HttpReceiver
-from tests.support.feed_client import FeedReader
+from tests.support.feed_watch import FeedWatch
 from tests.support.polling import wait_for
 
 CONFIG = """
@@ -103,31 +104,32 @@ def about(job: JobProcess, title_prefix: str = ""):
 
 
 def feed_alert(job: JobProcess, state: str):
-    return lambda m: m["type"] == "alert" and m["data"]["job_id"] == job.id and m["data"]["state"] == state
+    return lambda m: m.data.job_id == job.id and m.data.state == state
 
 
 def test_a_failed_job_says_what_where_and_what_to_do_and_resolves_when_a_run_completes(sidecar, hooks):
-    with FeedReader(sidecar.ws_url, message_type="alert") as feed:
+    with FeedWatch(sidecar.url, Filters(message_types=["alert"])) as feed:
         job = JobProcess(sidecar, FAILING, name=unique("orders-import"), job_type=unique("csv"))
         job.finish(code=1)
         [message] = hooks.wait("/hook", about(job))
-        assert message.title == (f"[HIGH] Job {job.name} failed in step 'load': "
-                                 "TimeoutError: warehouse API timed out after 30 s")
+        assert message.title == (
+            f"[HIGH] Job {job.name} failed in step 'load': TimeoutError: warehouse API timed out after 30 s"
+        )
         assert message.type == "failure"
         body = message.body
         assert "Processed 120 records, 0 failed." in body
         assert "WARNING slow response from the warehouse API" in body and "INFO read 120 rows from orders.csv" in body
         assert "Transient: retry the job." in body and "Severity high · rule job_failed" in body
-        fired = feed.wait_for(feed_alert(job, "firing"))["data"]
-        assert (fired["rule"], fired["severity"], fired["details"]["step"]) == ("job_failed", "high", "load")
-        assert fired["details"]["error_type"] == "TimeoutError"
+        fired = feed.wait_for(AlertUpdate, feed_alert(job, "firing")).data
+        assert (fired.rule, fired.severity, fired.details["step"]) == ("job_failed", "high", "load")
+        assert fired.details["error_type"] == "TimeoutError"
 
         rerun = JobProcess(sidecar, name=job.name, job_type=job.job_type)
         rerun.finish()
         [resolved] = hooks.wait("/hook", about(job, "[RESOLVED]"))
         assert f"a later run of {job.name} completed (job id {rerun.id})" in resolved.body
         assert resolved.type == "success"
-        assert feed.wait_for(feed_alert(job, "resolved"))
+        assert feed.wait_for(AlertUpdate, feed_alert(job, "resolved"))
     [stored] = alerts(sidecar, job_id=job.id)
     assert (stored["state"], stored["rule"], stored["key"]) == ("resolved", "job_failed", f"job_failed:{job.id}")
     assert stored["last_notified_at"] and stored["resolved_at"]
@@ -144,8 +146,11 @@ def test_a_burst_of_failing_jobs_of_one_type_is_one_grouped_notification(sidecar
     assert "Check that the remote service or database is up" in message.body
     firing = alerts(sidecar, job_type=job_type, state="firing")
     assert len(firing) == 25
-    deliveries = {row["delivery_id"] for row in sidecar.get("/api/notifications", rule="job_failed", limit=500).json()["items"]
-                  if row["alert_key"] in {alert["key"] for alert in firing}}
+    deliveries = {
+        row["delivery_id"]
+        for row in sidecar.get("/api/notifications", rule="job_failed", limit=500).json()["items"]
+        if row["alert_key"] in {alert["key"] for alert in firing}
+    }
     assert len(deliveries) == 1 and len(hooks.at("/hook", lambda m: job_type in m.title)) == 1
 
 
@@ -220,8 +225,9 @@ def test_resource_pressure_on_the_host_and_in_a_job_while_it_runs(sidecar, hooks
     job.send("alloc 150")
     [rss] = hooks.wait("/capacity", about(job, f"[WARNING] Job {job.name} uses"))
     assert "threshold 100 MB" in rss.title
-    host = wait_alert(sidecar, rule="resource_pressure", state="firing",
-                      key=f"resource_pressure:host:{job.seen()['host']}:memory")
+    host = wait_alert(
+        sidecar, rule="resource_pressure", state="firing", key=f"resource_pressure:host:{job.seen()['host']}:memory"
+    )
     assert host["details"]["percent"] > 1 and host["details"]["threshold_percent"] == 1
     hooks.wait("/capacity", lambda m: m.title.startswith(f"[WARNING] Host {host['host']}: memory"))
     job.finish()
@@ -231,8 +237,9 @@ def test_resource_pressure_on_the_host_and_in_a_job_while_it_runs(sidecar, hooks
 
 def test_silences_mute_notifications_and_are_listed_and_lifted(sidecar, hooks):
     name = unique("maintenance-window")
-    response = sidecar.post("/api/alerts/silences",
-                            json={"job_name": name, "duration_s": 600, "created_by": "ops", "reason": "db upgrade"})
+    response = sidecar.post(
+        "/api/alerts/silences", json={"job_name": name, "duration_s": 600, "created_by": "ops", "reason": "db upgrade"}
+    )
     assert response.status_code == 201, response.text
     silence = response.json()
     assert (silence["job_name"], silence["active"], silence["created_by"]) == (name, True, "ops")
@@ -253,13 +260,16 @@ def test_silences_mute_notifications_and_are_listed_and_lifted(sidecar, hooks):
     hooks.wait("/hook", about(muted, "[HIGH]")), "lifting the silence sends what it held back"
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"duration_s": 60}, "rule"),
-    ({"rule": "job_failed"}, "until"),
-    ({"rule": "job_failed", "until": "2001-01-01T00:00:00Z"}, "until"),
-    ({"rule": "job_failed", "duration_s": -5}, "duration_s"),
-    ({"rule": "job_failed", "duration_s": 5, "muted": True}, "muted"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"duration_s": 60}, "rule"),
+        ({"rule": "job_failed"}, "until"),
+        ({"rule": "job_failed", "until": "2001-01-01T00:00:00Z"}, "until"),
+        ({"rule": "job_failed", "duration_s": -5}, "duration_s"),
+        ({"rule": "job_failed", "duration_s": 5, "muted": True}, "muted"),
+    ],
+)
 def test_invalid_silences_are_rejected_naming_the_field(sidecar, body, field):
     response = sidecar.post("/api/alerts/silences", json=body)
     assert response.status_code == 422, response.text
@@ -270,10 +280,18 @@ def alertmanager_payload(status: str, fingerprint: str, job_name: str) -> dict[s
     """A payload in the shape Alertmanager's webhook documentation gives (version 4)."""
     alert = {
         "status": status,
-        "labels": {"alertname": "JobpulseJobFailureRateHigh", "severity": "critical", "job_name": job_name,
-                   "job_type": "csv_import", "instance": "sidecar-1:4318", "job": "jobpulse"},
-        "annotations": {"summary": f"{job_name} fails more than 20% of its runs",
-                        "description": "3 of the last 10 runs failed."},
+        "labels": {
+            "alertname": "JobpulseJobFailureRateHigh",
+            "severity": "critical",
+            "job_name": job_name,
+            "job_type": "csv_import",
+            "instance": "sidecar-1:4318",
+            "job": "jobpulse",
+        },
+        "annotations": {
+            "summary": f"{job_name} fails more than 20% of its runs",
+            "description": "3 of the last 10 runs failed.",
+        },
         "startsAt": "2026-11-23T05:50:00.000Z",
         "endsAt": "2026-11-23T06:10:00.000Z" if status == "resolved" else "0001-01-01T00:00:00Z",
         "generatorURL": "http://prometheus:9090/graph?g0.expr=jobpulse_job_failure_ratio+%3E+0.2",
@@ -305,7 +323,11 @@ def test_alertmanager_alerts_route_through_the_same_channels_dedupe_and_history(
     assert "3 of the last 10 runs failed." in message.body and "http://prometheus:9090/graph" in message.body
     alert = wait_alert(sidecar, key=f"alertmanager:{fingerprint}")
     assert (alert["source"], alert["rule"], alert["job_name"], alert["state"]) == (
-        "alertmanager", "JobpulseJobFailureRateHigh", job_name, "firing")
+        "alertmanager",
+        "JobpulseJobFailureRateHigh",
+        job_name,
+        "firing",
+    )
 
     resolved = sidecar.post("/api/alertmanager/webhook", json=alertmanager_payload("resolved", fingerprint, job_name))
     assert resolved.json()["resolved"] == 1
@@ -314,13 +336,16 @@ def test_alertmanager_alerts_route_through_the_same_channels_dedupe_and_history(
     assert alerts(sidecar, key=f"alertmanager:{fingerprint}")[0]["state"] == "resolved"
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    (lambda p: p.pop("alerts"), "alerts"),
-    (lambda p: p.update(version="3"), "version"),
-    (lambda p: p["alerts"][0].update(status="pending"), "alerts[0].status"),
-    (lambda p: p["alerts"][0]["labels"].pop("alertname"), "alertname"),
-    (lambda p: p["alerts"][0].update(startsAt="yesterday"), "alerts[0].startsAt"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda p: p.pop("alerts"), "alerts"),
+        (lambda p: p.update(version="3"), "version"),
+        (lambda p: p["alerts"][0].update(status="pending"), "alerts[0].status"),
+        (lambda p: p["alerts"][0]["labels"].pop("alertname"), "alertname"),
+        (lambda p: p["alerts"][0].update(startsAt="yesterday"), "alerts[0].startsAt"),
+    ],
+)
 def test_invalid_alertmanager_payloads_get_422_naming_the_field(sidecar, change, field):
     payload = alertmanager_payload("firing", "f0", "x")
     change(payload)

@@ -3,6 +3,7 @@ client told a request id that finds the log line. Against a real sidecar with bu
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -12,8 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from jobpulse.client import JobStatusUpdate, Snapshot
 from tests.support import faulty_sidecar
-from tests.support.feed_client import FeedReader
+from tests.support.feed_watch import FeedWatch
 from tests.support.otlp_build import JobEmitter, post_logs
 from tests.support.polling import wait_for
 from tests.support.sidecar import SidecarProcess
@@ -95,19 +97,20 @@ def test_a_failing_websocket_handler_is_logged_and_counted(sidecar):
 def test_a_fault_in_the_live_feed_closes_that_connection_only_with_1011_naming_the_request_id(sidecar):
     before = errors_counted(sidecar, "/ws", "WEBSOCKET")
     job = JobEmitter(uuid.uuid4().hex)
-    with FeedReader(sidecar.ws_url) as broken, FeedReader(sidecar.ws_url) as bystander:
-        for feed in (broken, bystander):
-            feed.wait_for(lambda message: message["type"] == "snapshot")
-        broken.send({"type": "resume", "cursor": faulty_sidecar.FAULTY_CURSOR})
+    # The broken connection speaks the protocol itself: no client sends this resume, and its close code is the point.
+    with connect(sidecar.ws_url, open_timeout=10) as broken, FeedWatch(sidecar.url) as bystander:
+        assert json.loads(broken.recv(timeout=10))[0]["type"] == "snapshot"
+        bystander.wait_for(Snapshot)
+        broken.send(json.dumps({"type": "resume", "cursor": faulty_sidecar.FAULTY_CURSOR}))
         with pytest.raises(ConnectionClosed) as closed:
             while True:
-                broken.receive_frame(10)
+                broken.recv(timeout=10)
         received = closed.value.rcvd
         assert received is not None and received.code == 1011
         request_id = re.fullmatch(r"internal error, request id (\w+)", received.reason).group(1)
 
         post_logs(sidecar.url, [job.start(name="after-the-fault")])
-        bystander.wait_for(lambda m: m["type"] == "job_status_update" and m["data"]["id"] == job.job_id)
+        bystander.wait_for(JobStatusUpdate, lambda m: m.data.id == job.job_id)
 
     record = logged_with_traceback(sidecar, request_id)
     assert "live feed connection failed in WEBSOCKET /ws" in record and "faulty_resume" in record

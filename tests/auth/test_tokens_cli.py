@@ -10,9 +10,9 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from websockets.sync.client import connect
 
 from tests.auth.conftest import bearer, database_in
-from tests.support.feed_client import FeedReader
 from tests.support.polling import wait_for
 from tests.support.sidecar import REPO, SidecarProcess
 
@@ -98,10 +98,11 @@ def test_every_replica_sharing_the_database_accepts_tokens_tickets_and_revocatio
         for sidecar in (a, b):
             assert httpx.get(sidecar.url + "/api/jobs", headers=bearer(token)).status_code == 200
 
-        # A ticket from one replica opens the feed on the other, once.
+        # A ticket from one replica opens the feed on the other, once. Tickets are a browser's way in,
+        # over the protocol itself; jobpulse.client sends its token.
         ticket = httpx.post(a.url + "/api/auth/ws-ticket", headers=bearer(token)).json()["ticket"]
-        with FeedReader(f"{b.ws_url}?ticket={ticket}") as feed:
-            feed.wait_for(lambda message: message["type"] == "snapshot")
+        with connect(f"{b.ws_url}?ticket={ticket}", open_timeout=10) as feed:
+            assert json.loads(feed.recv(timeout=10))[0]["type"] == "snapshot"
 
         replaced = create("bo", "viewer", database_url, "--replace")
         revoked_at = time.monotonic()

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
+from jobpulse.client import Backoff, Client, Forbidden, JobStatusUpdate, Snapshot, Unauthorized
 from tests.auth.conftest import AuthSidecar, bearer, start_auth_sidecar
-from tests.support.feed_client import FeedReader
+from tests.support.feed_watch import FeedWatch
 from tests.support.otlp_build import JobEmitter, post_logs
 from tests.support.polling import wait_for
 
@@ -36,6 +39,25 @@ def ticket(sidecar: AuthSidecar, token: str) -> dict:
     response = httpx.post(sidecar.url + "/api/auth/ws-ticket", headers=bearer(token), timeout=10)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+@contextmanager
+def opened(url: str, **headers: str) -> Iterator[tuple[ClientConnection, dict]]:
+    """A connection to the feed and the snapshot it got first, over the protocol itself: what a test
+    of close codes and of tickets (a browser's way in) needs."""
+    with connect(url, open_timeout=10, additional_headers=headers) as connection:
+        snapshot = json.loads(connection.recv(timeout=10))[0]
+        assert snapshot["type"] == "snapshot", snapshot
+        yield connection, snapshot
+
+
+def closing(connection: ClientConnection) -> tuple[int, str]:
+    """The close code and reason of an open connection the sidecar closes within 10 s."""
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            connection.recv(timeout=10)
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code, closed.value.rcvd.reason
 
 
 def refusal(url: str, **headers: str) -> tuple[int, str]:
@@ -63,8 +85,7 @@ def test_without_credentials_or_with_a_bad_ticket_the_handshake_is_refused(feed_
 def test_a_ticket_works_once(feed_sidecar):
     issued = ticket(feed_sidecar, feed_sidecar.tokens["viewer"])
     url = f"{feed_sidecar.process.ws_url}?ticket={issued['ticket']}"
-    with FeedReader(url) as feed:
-        snapshot = feed.wait_for(lambda message: message["type"] == "snapshot")
+    with opened(url) as (_, snapshot):
         assert [job["id"] for job in snapshot["data"]["jobs"]] == ["ws-auth-secret-job"]
     code, reason = refusal(url)
     assert code == 4401 and "already used" in reason
@@ -93,38 +114,53 @@ def test_an_ingest_token_on_the_handshake_is_forbidden_not_unauthenticated(feed_
 
 def test_a_revoked_tokens_open_connections_are_closed_within_seconds(feed_sidecar):
     doomed = feed_sidecar.token("feed-watcher", "viewer")
-    by_header = FeedReader(feed_sidecar.process.ws_url, headers=bearer(doomed))
-    by_ticket = FeedReader(f"{feed_sidecar.process.ws_url}?ticket={ticket(feed_sidecar, doomed)['ticket']}")
-    bystander = FeedReader(feed_sidecar.process.ws_url, headers=bearer(feed_sidecar.tokens["viewer"]))
-    try:
-        for feed in (by_header, by_ticket, bystander):
-            feed.wait_for(lambda message: message["type"] == "snapshot")
+    with (
+        opened(feed_sidecar.process.ws_url, **bearer(doomed)) as (by_header, _),
+        opened(f"{feed_sidecar.process.ws_url}?ticket={ticket(feed_sidecar, doomed)['ticket']}") as (by_ticket, _),
+        FeedWatch(feed_sidecar.url, token=feed_sidecar.tokens["viewer"]) as bystander,
+    ):
+        bystander.wait_for(Snapshot)
         revoked_at = time.monotonic()
         feed_sidecar.revoke("feed-watcher")
-        for feed in (by_header, by_ticket):
-            with pytest.raises(ConnectionClosed) as closed:
-                while True:
-                    feed.receive_frame(timeout=10)
-            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
-            assert "revoked" in closed.value.rcvd.reason
+        for connection in (by_header, by_ticket):
+            code, reason = closing(connection)
+            assert code == 4401 and "revoked" in reason
         elapsed = time.monotonic() - revoked_at
         assert elapsed < RECHECK_S + 3, f"closed {elapsed:.1f} s after the revocation"
 
-        # Others are untouched: the bystander still gets answers and news.
-        bystander.send({"type": "ping", "data": "still here"})
-        bystander.wait_for(lambda message: message["type"] == "pong")
+        # Others are untouched: the bystander still gets the news.
         job = JobEmitter("ws-auth-after-revocation")
         post_logs(feed_sidecar.url, [job.start(name="after")], headers=bearer(feed_sidecar.tokens["ingest"]))
-        bystander.wait_for(
-            lambda message: (
-                message["type"] == "job_status_update" and message["data"]["id"] == "ws-auth-after-revocation"
-            )
-        )
+        bystander.wait_for(JobStatusUpdate, lambda message: message.data.id == "ws-auth-after-revocation")
+        assert [state.phase for state in bystander.states] == ["connecting", "open"], "never cut off"
 
         # And the token opens nothing any more.
         assert httpx.get(feed_sidecar.url + "/api/jobs", headers=bearer(doomed)).status_code == 401
         code, reason = refusal(feed_sidecar.process.ws_url, **bearer(doomed))
         assert code == 4401 and "revoked" in reason
-    finally:
-        for feed in (by_header, by_ticket, bystander):
-            feed.close()
+
+
+# Without a verdict the feed would try again three times, then end with ConnectionFailed.
+FEW_ATTEMPTS = Backoff(initial_s=0.05, max_s=0.05, max_attempts=3)
+
+
+def test_the_client_feed_ends_with_the_refusal_of_its_credentials(feed_sidecar):
+    url = feed_sidecar.url
+    for token, refused, words in [
+        (None, Unauthorized, "Bearer"),
+        ("not-a-token", Unauthorized, "token"),
+        (feed_sidecar.tokens["ingest"], Forbidden, "viewer role"),
+    ]:
+        with Client(url, token) as client, client.feed(backoff=FEW_ATTEMPTS) as feed:
+            with pytest.raises(refused, match=words):
+                next(feed)
+            assert feed.state.phase == "closed"
+
+
+def test_the_client_feed_of_a_revoked_token_ends_unauthorized(feed_sidecar):
+    doomed = feed_sidecar.token("client-feed-watcher", "viewer")
+    with Client(feed_sidecar.url, doomed) as client, client.feed(backoff=FEW_ATTEMPTS) as feed:
+        assert isinstance(next(feed), Snapshot)
+        feed_sidecar.revoke("client-feed-watcher")
+        with pytest.raises(Unauthorized, match="revoked"):
+            feed.next(timeout=RECHECK_S + 5)

@@ -229,6 +229,34 @@ def test_the_blocking_feed_yields_the_snapshot_then_updates(shared_sidecar) -> N
     assert feed.state.phase == "closed"
 
 
+def test_a_blocking_feed_connected_first_sees_what_happens_next(shared_sidecar) -> None:
+    emitter = JobEmitter(f"connected-first-{time.monotonic_ns()}")
+    with Client(shared_sidecar.url) as client, client.feed(Filters(job_ids=[emitter.job_id])) as feed:
+        feed.connect(timeout=10)
+        assert feed.state.phase == "open"
+        post_logs(shared_sidecar.url, [emitter.start(name="connected-first", job_type="client_test")])
+        snapshot, update = feed.next(timeout=10), feed.next(timeout=10)
+    assert isinstance(snapshot, Snapshot) and snapshot.data.jobs == [], "listening before the job started"
+    assert isinstance(update, JobStatusUpdate) and (update.data.id, update.data.status) == (emitter.job_id, "running")
+
+
+def test_a_blocking_feed_waits_no_longer_than_asked(shared_sidecar) -> None:
+    emitter = JobEmitter(f"timed-wait-{time.monotonic_ns()}")
+    with Client(shared_sidecar.url) as client, client.feed(Filters(job_ids=[emitter.job_id])) as feed:
+        assert isinstance(feed.next(timeout=10), Snapshot)
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            feed.next(timeout=0.3)
+        assert 0.3 <= time.monotonic() - started < 3
+        with pytest.raises(RuntimeError, match="before iterating"):
+            feed.connect()
+        post_logs(shared_sidecar.url, [emitter.start(name="timed-wait", job_type="client_test")])
+        update = feed.next(timeout=10)
+        assert isinstance(update, JobStatusUpdate) and update.data.id == emitter.job_id
+        assert feed.state.phase == "open"
+    assert feed.state.phase == "closed"
+
+
 def test_every_message_the_sidecar_sends_reads_with_all_its_fields(shared_sidecar) -> None:
     emitter = JobEmitter("every-message-job")
     kinds = {"snapshot", "job_status_update", "job_progress", "job_log", "alert"}

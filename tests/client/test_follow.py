@@ -4,6 +4,7 @@ log lines, waiting for a control command's outcome."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import pytest
@@ -116,6 +117,23 @@ def test_following_the_logs_of_an_ended_job_gives_its_lines_and_stops(shared_sid
     with Client(shared_sidecar.url) as client:
         wait_for(lambda: job_seen(shared_sidecar, job.id, status="completed"))
         assert [line.message for line in client.follow_logs(job.id)] == ["a", "b"]
+
+
+def test_a_blocking_wait_that_times_out_loses_no_line(shared_sidecar) -> None:
+    job = Job(TALKING_JOB, shared_sidecar.url)
+    try:
+        job.say("info one")
+        wait_for(lambda: job_seen(shared_sidecar, job.id, processed=1))
+        with Client(shared_sidecar.url) as client, client.follow_logs(job.id) as lines:
+            assert lines.next(timeout=10).message == "one"
+            started = time.monotonic()
+            with pytest.raises(TimeoutError):
+                lines.next(timeout=0.3)
+            assert 0.3 <= time.monotonic() - started < 3
+            job.say("info two", "end")
+            assert [line.message for line in lines] == ["two"], "the line the timed-out wait was getting comes next"
+    finally:
+        job.kill()
 
 
 def test_a_command_is_acknowledged_by_a_real_job(shared_sidecar) -> None:

@@ -39,21 +39,12 @@ PENDING_THEN_ACKNOWLEDGED = """() => {
 }"""
 
 
-def job_status(sidecar, job_id: str) -> dict:
-    return sidecar.get(f"/api/jobs/{job_id}").json()
-
-
 def test_pause_resume_and_cancel_a_real_job_from_the_console(console_sidecar, console):
     sidecar = console_sidecar
     job_id = uuid.uuid4().hex
     process = start_script(OBEDIENT_JOB.format(job_id=job_id), sidecar.url)
     try:
-        wait_for(
-            lambda: (
-                sidecar.get(f"/api/jobs/{job_id}").status_code == 200 and job_status(sidecar, job_id)["processed"] > 0
-            ),
-            timeout=20,
-        )
+        wait_for(lambda: (job := sidecar.job(job_id)) and job.processed > 0, timeout=20)
         page = console(sidecar.url).open(f"job/{job_id}")
         main = page.page.locator("main")
         expect(page.page.locator("html")).to_have_attribute("data-feed", "live")
@@ -68,8 +59,9 @@ def test_pause_resume_and_cancel_a_real_job_from_the_console(console_sidecar, co
         expect(line).to_have_attribute("data-state", "acknowledged")
         expect(line).to_contain_text("Pause acknowledged by the job")
         page.page.wait_for_function(PENDING_THEN_ACKNOWLEDGED)
-        assert job_status(sidecar, job_id)["status"] == "paused"
-        frozen = job_status(sidecar, job_id)["processed"]
+        paused = sidecar.job(job_id)
+        assert paused.status == "paused"
+        frozen = paused.processed
         expect(main.get_by_role("button", name="Pause orders-db-load")).to_be_hidden()
         history = main.locator("table", has=page.page.locator("caption", has_text="Pause, resume and cancel requests"))
         expect(history.locator("tbody tr").first).to_contain_text("maintenance window")
@@ -82,7 +74,7 @@ def test_pause_resume_and_cancel_a_real_job_from_the_console(console_sidecar, co
         expect(status).to_have_text("running")
         page.page.wait_for_function(PENDING_THEN_ACKNOWLEDGED)
         expect(line).to_contain_text("Resume acknowledged by the job")
-        wait_for(lambda: job_status(sidecar, job_id)["processed"] > frozen, timeout=10)
+        wait_for(lambda: sidecar.job(job_id).processed > frozen, timeout=10)
 
         line.evaluate(RECORD_STATES)
         main.get_by_role("button", name="Cancel orders-db-load").click()
@@ -100,8 +92,8 @@ def test_pause_resume_and_cancel_a_real_job_from_the_console(console_sidecar, co
         for row in range(3):
             expect(history.locator("tbody tr").nth(row)).to_contain_text("acknowledged")
         expect(history.locator("tbody tr").nth(2)).to_contain_text("wrong input file")
-        commands = sidecar.get(f"/api/jobs/{job_id}/commands").json()["commands"]
-        assert [(c["action"], c["state"], c["reason"]) for c in commands] == [
+        commands = sidecar.client.commands(job_id).commands
+        assert [(c.action, c.state, c.reason) for c in commands] == [
             ("pause", "acknowledged", "maintenance window"),
             ("resume", "acknowledged", None),
             ("cancel", "acknowledged", "wrong input file"),
@@ -126,8 +118,8 @@ def test_cancel_is_confirmed_first_and_can_be_called_off(console_sidecar, consol
         page.page.keyboard.press("Escape")
         expect(dialog).to_be_hidden()
         expect(cancel).to_be_focused()
-        assert sidecar.get(f"/api/jobs/{job_id}/commands").json()["commands"] == []
-        assert job_status(sidecar, job_id)["status"] == "running"
+        assert sidecar.client.commands(job_id).commands == []
+        assert sidecar.job(job_id).status == "running"
     finally:
         process.kill()
         process.wait()

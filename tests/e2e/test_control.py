@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from jobpulse.client import Filters, JobStatusUpdate
 from jobpulse.sidecar.auth.principal import Principal
 from jobpulse.sidecar.control.access import may_control
-from tests.support.feed_client import FeedReader
+from tests.support.feed_watch import FeedWatch
 from tests.support.job_scripts import start_script
 from tests.support.otlp_build import JobEmitter, post_logs
 from tests.support.polling import wait_for
@@ -32,16 +33,11 @@ finally:
 """
 
 
-def status(sidecar: SidecarProcess, job_id: str) -> dict:
-    return sidecar.get(f"/api/jobs/{job_id}").json()
-
-
 def start_steady(sidecar: SidecarProcess, tmp_path: Path, **env: str):
     job_id = uuid.uuid4().hex
     cleanup = tmp_path / f"{job_id}.cleanup"
     process = start_script(STEADY_JOB.format(job_id=job_id, cleanup=str(cleanup)), sidecar.url, **env)
-    wait_for(lambda: sidecar.get(f"/api/jobs/{job_id}").status_code == 200 and status(sidecar, job_id)["processed"] > 0,
-             timeout=20)
+    wait_for(lambda: (job := sidecar.job(job_id)) and job.processed > 0, timeout=20)
     return job_id, process, cleanup
 
 
@@ -53,38 +49,47 @@ def test_pause_resume_cancel_a_real_job(shared_sidecar, tmp_path):
     sidecar = shared_sidecar
     job_id, process, cleanup = start_steady(sidecar, tmp_path)
     try:
-        with FeedReader(sidecar.ws_url, job_id=job_id) as feed:
+        with FeedWatch(sidecar.url, Filters(job_ids=[job_id])) as feed:
             requested = control(sidecar, job_id, "pause", reason="maintenance window")
             assert requested.status_code == 202
             assert requested.json() | {"id": 0, "requested_at": None} == {
-                "id": 0, "job_id": job_id, "action": "pause", "reason": "maintenance window",
-                "requested_by": "ops-bot", "requested_at": None, "state": "pending", "resolved_at": None}
-            feed.wait_for(lambda m: m["type"] == "job_status_update" and m["data"]["pause_requested"])
-            paused = feed.wait_for(lambda m: m["type"] == "job_status_update" and m["data"]["status"] == "paused")
-            assert not paused["data"]["pause_requested"] and paused["data"]["previous_status"] == "running"
+                "id": 0,
+                "job_id": job_id,
+                "action": "pause",
+                "reason": "maintenance window",
+                "requested_by": "ops-bot",
+                "requested_at": None,
+                "state": "pending",
+                "resolved_at": None,
+            }
+            feed.wait_for(JobStatusUpdate, lambda m: m.data.pause_requested)
+            paused = feed.wait_for(JobStatusUpdate, lambda m: m.data.status == "paused")
+            assert not paused.data.pause_requested and paused.data.previous_status == "running"
 
-            frozen = status(sidecar, job_id)["processed"]
+            frozen = sidecar.job(job_id).processed
             time.sleep(1.0)  # the pause window itself: nothing may move during it
-            assert status(sidecar, job_id)["processed"] == frozen
+            assert sidecar.job(job_id).processed == frozen
             assert process.poll() is None, "a paused job waits, it does not exit"
 
             assert control(sidecar, job_id, "pause").status_code == 409
             assert control(sidecar, job_id, "resume").status_code == 202
-            feed.wait_for(lambda m: m["type"] == "job_status_update" and m["data"]["status"] == "running"
-                          and m["data"]["previous_status"] == "paused")
-            wait_for(lambda: status(sidecar, job_id)["processed"] > frozen + 10)
+            feed.wait_for(JobStatusUpdate, lambda m: m.data.status == "running" and m.data.previous_status == "paused")
+            wait_for(lambda: sidecar.job(job_id).processed > frozen + 10)
 
             assert control(sidecar, job_id, "cancel", reason="bad input file").status_code == 202
-            ended = feed.wait_for(lambda m: m["type"] == "job_status_update" and m["data"]["status"] == "cancelled")
-            assert not ended["data"]["cancel_requested"]
+            ended = feed.wait_for(JobStatusUpdate, lambda m: m.data.status == "cancelled")
+            assert not ended.data.cancel_requested
         assert process.wait(15) != 0, "JobCancelled propagates out of the job"
         assert cleanup.read_text() == "cleaned up", "the job's finally block ran"
         assert "JobCancelled: bad input file" in process.stderr.read()
 
-        commands = sidecar.get(f"/api/jobs/{job_id}/commands").json()["commands"]
-        assert [(c["action"], c["state"], c["requested_by"]) for c in commands] == [
-            ("pause", "acknowledged", "ops-bot"), ("resume", "acknowledged", "ops-bot"), ("cancel", "acknowledged", "ops-bot")]
-        assert all(c["resolved_at"] for c in commands)
+        commands = sidecar.client.commands(job_id).commands
+        assert [(c.action, c.state, c.requested_by) for c in commands] == [
+            ("pause", "acknowledged", "ops-bot"),
+            ("resume", "acknowledged", "ops-bot"),
+            ("cancel", "acknowledged", "ops-bot"),
+        ]
+        assert all(c.resolved_at for c in commands)
         assert control(sidecar, job_id, "resume").status_code == 409
     finally:
         process.kill()
@@ -95,9 +100,9 @@ def test_cancel_while_paused_and_resume_before_the_pause_took_effect(shared_side
     job_id, process, cleanup = start_steady(sidecar, tmp_path)
     try:
         assert control(sidecar, job_id, "pause").status_code == 202
-        wait_for(lambda: status(sidecar, job_id)["status"] == "paused")
+        wait_for(lambda: sidecar.job(job_id).status == "paused")
         assert control(sidecar, job_id, "cancel").status_code == 202
-        wait_for(lambda: status(sidecar, job_id)["status"] == "cancelled", timeout=15)
+        assert sidecar.client.wait_for_end(job_id, timeout=15).status == "cancelled"
         assert process.wait(15) != 0 and cleanup.exists()
     finally:
         process.kill()
@@ -106,12 +111,18 @@ def test_cancel_while_paused_and_resume_before_the_pause_took_effect(shared_side
     try:
         assert control(sidecar, job_id, "pause").status_code == 202
         assert control(sidecar, job_id, "resume").status_code == 202
-        wait_for(lambda: (s := status(sidecar, job_id))["status"] == "running" and not s["pending_command"]
-                 and s["processed"] > 0, timeout=15)
-        commands = sidecar.get(f"/api/jobs/{job_id}/commands").json()["commands"]
-        wait_for(lambda: [c["state"] for c in sidecar.get(f"/api/jobs/{job_id}/commands").json()["commands"]]
-                 in (["superseded", "acknowledged"], ["acknowledged", "acknowledged"]))
-        assert [c["action"] for c in commands] == ["pause", "resume"]
+        wait_for(
+            lambda: (s := sidecar.job(job_id)).status == "running" and not s.pending_command and s.processed > 0,
+            timeout=15,
+        )
+        commands = sidecar.client.commands(job_id).commands
+        wait_for(
+            lambda: (
+                [c.state for c in sidecar.client.commands(job_id).commands]
+                in (["superseded", "acknowledged"], ["acknowledged", "acknowledged"])
+            )
+        )
+        assert [c.action for c in commands] == ["pause", "resume"]
     finally:
         process.kill()
 
@@ -143,12 +154,13 @@ def test_a_job_that_does_not_listen_is_flagged_overdue(tmp_path):
     job_id, process, _ = start_steady(sidecar, tmp_path, JOBPULSE_CONTROL="0")
     try:
         assert control(sidecar, job_id, "pause").status_code == 202
-        pending = wait_for(lambda: (p := status(sidecar, job_id)["pending_command"]) and p["overdue"] and p, timeout=10)
-        assert pending["action"] == "pause" and pending["waiting_s"] > 1
-        assert status(sidecar, job_id)["status"] == "running" and status(sidecar, job_id)["pause_requested"]
-        monitored = sidecar.get("/api/monitor/jobs").json()["items"]
-        assert next(job for job in monitored if job["id"] == job_id)["pending_command"]["overdue"], \
+        pending = wait_for(lambda: (p := sidecar.job(job_id).pending_command) and p.overdue and p, timeout=10)
+        assert pending.action == "pause" and pending.waiting_s > 1
+        assert sidecar.job(job_id).status == "running" and sidecar.job(job_id).pause_requested
+        monitored = sidecar.client.active_jobs().items
+        assert next(job for job in monitored if job.id == job_id).pending_command.overdue, (
             "the monitor view applies the configured acknowledgement timeout too"
+        )
     finally:
         process.kill()
         sidecar.stop()
@@ -158,19 +170,23 @@ def test_the_cli_controls_jobs(shared_sidecar, tmp_path):
     job_id, process, _ = start_steady(shared_sidecar, tmp_path)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "jobpulse.sidecar", "jobs", *args, "--url", shared_sidecar.url],
-                              capture_output=True, text=True, timeout=30)
+        return subprocess.run(
+            [sys.executable, "-m", "jobpulse.sidecar", "jobs", *args, "--url", shared_sidecar.url],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
 
     try:
         paused = cli("pause", job_id, "--reason", "from the terminal")
         assert paused.returncode == 0 and "pause" in paused.stdout and "pending" in paused.stdout
-        wait_for(lambda: status(shared_sidecar, job_id)["status"] == "paused")
+        wait_for(lambda: shared_sidecar.job(job_id).status == "paused")
         refused = cli("pause", job_id)
         assert refused.returncode == 1 and "is paused" in refused.stderr
         missing = cli("cancel", "no-such-job")
         assert missing.returncode == 1 and "not found" in missing.stderr
         assert cli("cancel", job_id).returncode == 0
-        wait_for(lambda: status(shared_sidecar, job_id)["status"] == "cancelled", timeout=15)
+        assert shared_sidecar.client.wait_for_end(job_id, timeout=15).status == "cancelled"
     finally:
         process.kill()
 

@@ -120,7 +120,7 @@ def test_ctrl_c_ends_the_running_jobs_as_cancelled_then_stops_cleanly(tmp_path):
     # jobs ended as cancelled, none left running.
     settings = {"database_url": database_url, "heartbeat_window_s": 600, "restart_grace_s": 600}
     with SidecarProcess(tmp_path, **settings) as sidecar:
-        stored = {job["id"]: job["status"] for job in sidecar.get("/api/jobs", limit=100).json()["items"]}
+        stored = {job.id: job.status for job in sidecar.client.jobs(limit=100).items}
     assert {stored.get(job_id) for job_id in interrupted} == {"cancelled"}, output
     assert set(stored.values()) <= ENDED, stored
 

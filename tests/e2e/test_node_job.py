@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
+from jobpulse.client import JobProgress, JobStatusUpdate
+from jobpulse.client.jobs import StepInfo
 from tests.conftest import require_binary
-from tests.support.feed_client import FeedReader, Message
+from tests.support.feed_watch import FeedWatch
 from tests.support.otlp_capture import OtlpCapture
-from tests.support.polling import wait_for
 from tests.support.sidecar import SidecarProcess
 import itertools
 
@@ -39,7 +40,6 @@ LIFECYCLE = {
     "jobpulse.job.resources",
     "jobpulse.job.end",
 }
-
 
 
 @dataclass
@@ -99,74 +99,56 @@ def run_job(node: str, endpoint: str, job_id: str, mode: str, timeout: float = 6
     return JobRun(process.returncode, stdout, stderr, process.pid, time.monotonic() - started)
 
 
-def status_updates(reader: FeedReader, job_id: str) -> list[str]:
-    return [message["data"]["status"] for message in reader.of_job(job_id, "job_status_update")]
+def status_updates(reader: FeedWatch, job_id: str) -> list[str]:
+    return [message.data.status for message in reader.of_job(job_id, JobStatusUpdate)]
 
 
 def is_status(job_id: str, status: str):
-    def predicate(message: Message) -> bool:
-        data = message.get("data")
-        return (
-            message.get("type") == "job_status_update"
-            and isinstance(data, dict)
-            and data.get("id") == job_id
-            and data.get("status") == status
-        )
-
-    return predicate
-
-
-def job_when(sidecar: SidecarProcess, job_id: str, status: str, timeout: float = 10.0) -> dict[str, Any]:
-    def ready() -> dict[str, Any] | None:
-        response = sidecar.get(f"/api/jobs/{job_id}")
-        if response.status_code == 200 and response.json()["status"] == status:
-            return response.json()
-        return None
-
-    return wait_for(ready, timeout=timeout, interval=0.05)
+    return lambda message: message.data.id == job_id and message.data.status == status
 
 
 def assert_nothing_rejected(sidecar: SidecarProcess, records: int) -> None:
-    ingest = sidecar.get("/api/monitor/ingest").json()
-    assert ingest["records_rejected"] == 0, ingest
-    assert ingest["requests_rejected"] == 0, ingest
-    assert ingest["records"] == ingest["records_applied"] == records, ingest
-    assert ingest["spans_of_jobs"] == ingest["spans"] == 1 + len(STEPS), ingest
+    ingest = sidecar.client.ingest()
+    assert ingest.records_rejected == 0, ingest
+    assert ingest.requests_rejected == 0, ingest
+    assert ingest.records == ingest.records_applied == records, ingest
+    assert ingest.spans_of_jobs == ingest.spans == 1 + len(STEPS), ingest
 
 
 def test_complete_run_shows_up_like_a_python_job(node: str, sidecar: SidecarProcess) -> None:
     job_id = f"node-{uuid.uuid4()}"
-    with FeedReader(sidecar.ws_url) as reader:
+    with FeedWatch(sidecar.url) as reader:
         run = run_job(node, sidecar.url, job_id, "complete")
         assert run.returncode == 0, run.describe()
-        reader.wait_for(is_status(job_id, "completed"), timeout=10)
+        reader.wait_for(JobStatusUpdate, is_status(job_id, "completed"), timeout=10)
         statuses = status_updates(reader, job_id)
-        progress = reader.of_job(job_id, "job_progress")
+        progress = reader.of_job(job_id, JobProgress)
     assert "running" in statuses and statuses.index("running") < statuses.index("completed"), statuses
-    assert any(message["data"]["processed"] > 0 for message in progress), "no live job_progress message"
+    assert any(message.data.processed > 0 for message in progress), "no live job_progress message"
 
-    job = job_when(sidecar, job_id, "completed")
-    assert job["name"] == JOB_NAME
-    assert job["job_type"] == "node_etl"
-    assert job["owner"] == "data-platform"
-    assert job["processed"] == job["total"] == TOTAL
-    assert job["failed"] == 2 and job["successful"] == TOTAL - 2
-    assert job["progress_percent"] == 100.0
-    assert job["step_names"] == STEPS
-    assert [step["name"] for step in job["steps"]] == STEPS
-    for index, step in enumerate(job["steps"]):
-        assert step["index"] == index and step["state"] == "completed", step
-        assert step["duration_s"] is not None and step["duration_s"] > 0, step
-    assert job["step"] == {"name": STEPS[-1], "index": 1, "count": 2}
-    assert job["service"] == "orders-sync-node"
-    assert job["host"] and job["pid"] == run.pid
-    assert job["trace_id"] and len(job["trace_id"]) == 32
-    assert job["memory_rss_bytes"] and job["memory_rss_bytes"] > 1_000_000
-    assert job["cpu_percent"] is not None
-    assert job["expected_duration_s"] == 2.5
-    assert job["error"] is None
-    assert job["log_counts"]["warning"] == 2 and job["log_counts"]["info"] == 1, job["log_counts"]
-    levels = {line["message"]: line["level"] for line in job["recent_logs"]}
+    job = sidecar.client.wait_for_end(job_id, timeout=10)
+    assert job.status == "completed"
+    assert job.name == JOB_NAME
+    assert job.job_type == "node_etl"
+    assert job.owner == "data-platform"
+    assert job.processed == job.total == TOTAL
+    assert job.failed == 2 and job.successful == TOTAL - 2
+    assert job.progress_percent == 100.0
+    assert job.step_names == STEPS
+    assert [step.name for step in job.steps] == STEPS
+    for index, step in enumerate(job.steps):
+        assert step.index == index and step.state == "completed", step
+        assert step.duration_s is not None and step.duration_s > 0, step
+    assert job.step == StepInfo(STEPS[-1], 1, 2)
+    assert job.service == "orders-sync-node"
+    assert job.host and job.pid == run.pid
+    assert job.trace_id and len(job.trace_id) == 32
+    assert job.memory_rss_bytes and job.memory_rss_bytes > 1_000_000
+    assert job.cpu_percent is not None
+    assert job.expected_duration_s == 2.5
+    assert job.error is None
+    assert job.log_counts["warning"] == 2 and job.log_counts["info"] == 1, job.log_counts
+    levels = {line.message: line.level for line in job.recent_logs}
     assert levels["order 137 skipped: missing customer id"] == "warning"
     assert levels["fetched 500 orders from the source"] == "info"
 
@@ -179,24 +161,25 @@ def test_complete_run_shows_up_like_a_python_job(node: str, sidecar: SidecarProc
 
 def test_failed_run_reports_the_error_and_the_failing_step(node: str, sidecar: SidecarProcess) -> None:
     job_id = f"node-{uuid.uuid4()}"
-    with FeedReader(sidecar.ws_url) as reader:
+    with FeedWatch(sidecar.url) as reader:
         run = run_job(node, sidecar.url, job_id, "fail")
         assert run.returncode == 1, run.describe()
-        reader.wait_for(is_status(job_id, "failed"), timeout=10)
+        reader.wait_for(JobStatusUpdate, is_status(job_id, "failed"), timeout=10)
         statuses = status_updates(reader, job_id)
     assert "running" in statuses and statuses.index("running") < statuses.index("failed"), statuses
 
-    job = job_when(sidecar, job_id, "failed")
-    assert job["name"] == JOB_NAME
-    assert job["error"]["type"] == "UpstreamUnavailableError"
-    assert job["error"]["message"] == "orders API returned HTTP 503 for order 300"
-    assert job["error"]["step"] == "load_orders"
-    assert "UpstreamUnavailableError" in job["error"]["stacktrace"] and "job.mjs" in job["error"]["stacktrace"]
-    assert job["processed"] == 299 and job["total"] == TOTAL and job["progress_percent"] < 100
-    extract, load = job["steps"]
-    assert extract["state"] == "completed" and load["state"] == "failed", job["steps"]
-    assert load["duration_s"] is not None and load["duration_s"] > 0
-    assert job["trace_id"] and job["pid"] == run.pid
+    job = sidecar.client.wait_for_end(job_id, timeout=10)
+    assert job.status == "failed"
+    assert job.name == JOB_NAME
+    assert job.error.type == "UpstreamUnavailableError"
+    assert job.error.message == "orders API returned HTTP 503 for order 300"
+    assert job.error.step == "load_orders"
+    assert "UpstreamUnavailableError" in job.error.stacktrace and "job.mjs" in job.error.stacktrace
+    assert job.processed == 299 and job.total == TOTAL and job.progress_percent < 100
+    extract, load = job.steps
+    assert extract.state == "completed" and load.state == "failed", job.steps
+    assert load.duration_s is not None and load.duration_s > 0
+    assert job.trace_id and job.pid == run.pid
 
     report = run.report()
     assert report["status"] == "failed"

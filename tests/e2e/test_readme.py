@@ -45,11 +45,10 @@ def test_the_instrument_a_job_example_counts_each_record_once(sidecar):
     result = run_script(script, sidecar.url)
     assert result.returncode == 0, result.stderr
 
-    listed = lambda: sidecar.get("/api/jobs", name="orders-import", status="completed").json()["items"]  # noqa: E731
-    [job] = wait_for(listed)
-    assert (job["processed"], job["failed"], job["total"]) == (10, 2, 10)
-    lines = sidecar.get(f"/api/jobs/{job['id']}/logs").json()["items"]
-    assert [(line["level"], line["message"]) for line in lines] == [
+    [job] = wait_for(lambda: sidecar.client.jobs(name="orders-import", status=["completed"]).items)
+    assert (job.processed, job.failed, job.total) == (10, 2, 10)
+    lines = sidecar.client.logs(job.id).items
+    assert [(line.level, line.message) for line in lines] == [
         ("warning", "rejected ORD-4: could not convert string to float: 'n/a'"),
         ("warning", "rejected ORD-8: could not convert string to float: 'n/a'"),
     ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 import uuid
 
-from tests.support.feed_client import FeedReader, job_id_of
+from jobpulse.client import JobStatusUpdate
+from tests.support.feed_watch import FeedWatch
 from tests.support.job_scripts import start_script
 from tests.support.polling import wait_for
 from tests.support.sidecar import SidecarProcess
@@ -22,11 +23,6 @@ with track_job({name!r}, job_id={job_id!r}, total=10) as job:
 """
 
 
-def status_of(sidecar: SidecarProcess, job_id: str) -> dict | None:
-    response = sidecar.get(f"/api/jobs/{job_id}")
-    return response.json() if response.status_code == 200 else None
-
-
 def test_sigkill_loses_no_finished_history_and_running_jobs_carry_on(tmp_path):
     settings = {"heartbeat_window_s": 2, "lost_check_interval_s": 0.2}
     job_env = {"JOBPULSE_RESOURCES_INTERVAL": "0.5"}
@@ -41,31 +37,31 @@ def test_sigkill_loses_no_finished_history_and_running_jobs_carry_on(tmp_path):
         for process in (survivor, doomed):
             process.stdin.write("a\n")
             process.stdin.flush()
-        wait_for(lambda: all((s := status_of(first, job)) and s["processed"] == 1 for job in (survivor_id, doomed_id)))
+        wait_for(lambda: all((s := first.job(job)) and s.processed == 1 for job in (survivor_id, doomed_id)))
         # Listing writes what is pending: from here on, the finished job is on disk.
-        listed = first.get("/api/jobs", status="completed").json()
-        assert finished_id in {item["id"] for item in listed["items"]}
+        listed = first.client.jobs(status=["completed"])
+        assert finished_id in {item.id for item in listed.items}
 
         first.kill()
         doomed.kill()
         doomed.wait()
         second = SidecarProcess(tmp_path, port=first.port, **settings).start()
 
-        done = status_of(second, finished_id)
-        assert (done["status"], done["processed"], done["name"]) == ("completed", 3, "finished")
-        lines = second.get(f"/api/jobs/{finished_id}/logs").json()["items"]
-        assert [line["message"] for line in lines] == ["advanced to 1", "advanced to 2", "advanced to 3"]
-        assert status_of(second, survivor_id)["status"] == "running", "restored, not forgotten"
+        done = second.job(finished_id)
+        assert (done.status, done.processed, done.name) == ("completed", 3, "finished")
+        lines = second.client.logs(finished_id).items
+        assert [line.message for line in lines] == ["advanced to 1", "advanced to 2", "advanced to 3"]
+        assert second.job(survivor_id).status == "running", "restored, not forgotten"
 
         survivor.stdin.write("b\nc\n")
         survivor.stdin.flush()
-        wait_for(lambda: status_of(second, survivor_id)["processed"] == 3, timeout=15)
-        lost = wait_for(lambda: (s := status_of(second, doomed_id))["status"] == "lost" and s, timeout=15)
-        assert lost["previous_status"] == "running" and lost["processed"] == 1
-        assert status_of(second, survivor_id)["status"] == "running", "a job that keeps its heartbeat is not lost"
+        wait_for(lambda: second.job(survivor_id).processed == 3, timeout=15)
+        lost = wait_for(lambda: (s := second.job(doomed_id)).status == "lost" and s, timeout=15)
+        assert lost.previous_status == "running" and lost.processed == 1
+        assert second.job(survivor_id).status == "running", "a job that keeps its heartbeat is not lost"
 
         survivor.communicate("stop\n", timeout=30)
-        assert wait_for(lambda: status_of(second, survivor_id)["status"] == "completed", timeout=15)
+        assert second.client.wait_for_end(survivor_id, timeout=15).status == "completed"
         second.stop()
     finally:
         for process in (finished, survivor, doomed):
@@ -85,35 +81,30 @@ def test_a_job_that_died_with_the_sidecar_is_lost_soon_after_restart_and_a_live_
         for process in (survivor, doomed):
             process.stdin.write("a\n")
             process.stdin.flush()
-        wait_for(lambda: all((s := status_of(first, job)) and s["processed"] == 1 for job in (survivor_id, doomed_id)))
+        wait_for(lambda: all((s := first.job(job)) and s.processed == 1 for job in (survivor_id, doomed_id)))
         doomed.kill()
         doomed.wait()
         first.stop()
 
         with SidecarProcess(tmp_path, port=first.port, **settings) as second:
             restarted = time.monotonic()
-            assert status_of(second, doomed_id)["status"] == "running", "restored as it was stored"
-            with FeedReader(second.ws_url) as feed:
-                feed.wait_for(
-                    lambda m: (
-                        m["type"] == "job_status_update" and job_id_of(m) == doomed_id and m["data"]["status"] == "lost"
-                    ),
-                    timeout=30,
-                )
+            assert second.job(doomed_id).status == "running", "restored as it was stored"
+            with FeedWatch(second.url) as feed:
+                feed.wait_for(JobStatusUpdate, lambda m: m.data.id == doomed_id and m.data.status == "lost", timeout=30)
                 silent_for = time.monotonic() - restarted
-                lost = status_of(second, doomed_id)
-                assert lost["previous_status"] == "running" and lost["processed"] == 1
+                lost = second.job(doomed_id)
+                assert lost.previous_status == "running" and lost.processed == 1
                 assert silent_for < 20, f"lost {silent_for:.1f} s after the restart, with a 600 s heartbeat window"
 
                 survivor.stdin.write("b\n")
                 survivor.stdin.flush()
-                wait_for(lambda: status_of(second, survivor_id)["processed"] == 2, timeout=15)
+                wait_for(lambda: second.job(survivor_id).processed == 2, timeout=15)
                 feed.drain()
-                survivor_statuses = {m["data"]["status"] for m in feed.of_job(survivor_id, "job_status_update")}
+                survivor_statuses = {m.data.status for m in feed.of_job(survivor_id, JobStatusUpdate)}
             assert "lost" not in survivor_statuses, "a job heard from after the restart is not lost"
-            assert status_of(second, survivor_id)["status"] == "running"
+            assert second.job(survivor_id).status == "running"
             survivor.communicate("stop\n", timeout=30)
-            assert wait_for(lambda: status_of(second, survivor_id)["status"] == "completed", timeout=15)
+            assert second.client.wait_for_end(survivor_id, timeout=15).status == "completed"
     finally:
         for process in (survivor, doomed):
             process.kill()

@@ -23,7 +23,9 @@ from subprocess import Popen
 import httpx
 import pytest
 
-from tests.support.feed_client import FeedReader
+from jobpulse.client import JobLog, JobProgress, JobStatusUpdate, Resync, Snapshot
+from jobpulse.client.jobs import JobSummary
+from tests.support.feed_watch import FeedWatch
 from tests.support.job_scripts import start_script
 from tests.support.poison import Poisoner
 from tests.support.polling import wait_for
@@ -118,18 +120,16 @@ class GoodJob:
         self.emitted = [(level, message) for level, message in json.loads(stdout.strip().splitlines()[-1])]
         assert len(self.emitted) == 1 + len(range(0, self.processed, 5)), f"{self.name} logged what it should"
 
-    def feed_lines(self, feed: FeedReader) -> list[Line]:
-        return [(m["data"]["level"], m["data"]["message"]) for m in feed.of_job(self.job_id, "job_log")]
+    def feed_lines(self, feed: FeedWatch) -> list[Line]:
+        return [(m.data.level, m.data.message) for m in feed.of_job(self.job_id, JobLog)]
 
-    def feed_statuses(self, feed: FeedReader) -> list[dict]:
-        return [m["data"] for m in feed.of_job(self.job_id, "job_status_update")]
+    def feed_statuses(self, feed: FeedWatch) -> list[JobSummary]:
+        return [m.data for m in feed.of_job(self.job_id, JobStatusUpdate)]
 
-    def fed_completely(self, feed: FeedReader) -> bool:
+    def fed_completely(self, feed: FeedWatch) -> bool:
         statuses = self.feed_statuses(feed)
         return (
-            bool(statuses)
-            and statuses[-1]["status"] in TERMINAL
-            and sorted(self.feed_lines(feed)) == sorted(self.emitted)
+            bool(statuses) and statuses[-1].status in TERMINAL and sorted(self.feed_lines(feed)) == sorted(self.emitted)
         )
 
 
@@ -163,21 +163,21 @@ class PoisonSender(threading.Thread):
             self.error = error
 
 
-def pump(feed: FeedReader, until: Callable[[], bool], timeout: float) -> bool:
+def pump(feed: FeedWatch, until: Callable[[], bool], timeout: float) -> bool:
     """Read the feed until ``until()`` holds or ``timeout`` passes; whether it held."""
     deadline = time.monotonic() + timeout
     while not until():
         if time.monotonic() >= deadline:
             return False
         with contextlib.suppress(TimeoutError):
-            feed.receive_frame(0.1)
+            feed.receive(0.1)
     return True
 
 
 def stored_lines(sidecar: SidecarProcess, job: GoodJob) -> list[Line]:
-    page = sidecar.get(f"/api/jobs/{job.job_id}/logs", limit=500).json()
-    assert page["next_cursor"] is None, "one page holds every line"
-    return [(line["level"], line["message"]) for line in page["items"]]
+    page = sidecar.client.logs(job.job_id, limit=500)
+    assert page.next_cursor is None, "one page holds every line"
+    return [(line.level, line.message) for line in page.items]
 
 
 def pending_writes(sidecar: SidecarProcess) -> float:
@@ -228,8 +228,8 @@ def test_poison_costs_well_behaved_jobs_nothing(tmp_path: Path) -> None:
     good = [GoodJob("soak-orders", rows=300), GoodJob("soak-invoices", rows=300, fail_at=240)]
     poisoner = PoisonSender(sidecar.url, deadline - 15)
     try:
-        with FeedReader(sidecar.ws_url) as feed:
-            feed.wait_for(lambda m: m["type"] == "snapshot")
+        with FeedWatch(sidecar.url) as feed:
+            feed.wait_for(Snapshot)
             poisoner.start()
             for job in good:
                 job.start(sidecar.url)
@@ -243,33 +243,33 @@ def test_poison_costs_well_behaved_jobs_nothing(tmp_path: Path) -> None:
             feed.drain(quiet=0.3)
 
         for job in good:
-            detail = sidecar.get(f"/api/jobs/{job.job_id}").json()
-            assert (detail["name"], detail["status"], detail["processed"], detail["failed"], detail["total"]) == (
+            detail = sidecar.client.job(job.job_id)
+            assert (detail.name, detail.status, detail.processed, detail.failed, detail.total) == (
                 job.name,
                 job.status,
                 job.processed,
                 job.failed,
                 job.rows,
             )
-            assert [(step["name"], step["state"]) for step in detail["steps"]] == [
+            assert [(step.name, step.state) for step in detail.steps] == [
                 ("extract", "completed"),
                 ("load", job.status),
             ]
             if job.fail_at is not None:
-                assert detail["error"]["message"] == f"row {job.fail_at}: amount is not a number"
+                assert detail.error.message == f"row {job.fail_at}: amount is not a number"
 
-        assert "resync" not in feed.types(), "a client that keeps reading is never resynced"
+        assert not [m for m in feed.messages if isinstance(m, Resync)], "a client that keeps reading is never resynced"
         for job in good:
             statuses = job.feed_statuses(feed)
-            assert statuses and statuses[0]["status"] == "running", f"{job.name}: the feed saw it start"
+            assert statuses and statuses[0].status == "running", f"{job.name}: the feed saw it start"
             last = statuses[-1]
-            assert (last["status"], last["processed"], last["failed"], last["total"]) == (
+            assert (last.status, last.processed, last.failed, last.total) == (
                 job.status,
                 job.processed,
                 job.failed,
                 job.rows,
             ), f"{job.name}: the feed saw it end"
-            progress = [m["data"]["processed"] for m in feed.of_job(job.job_id, "job_progress")]
+            progress = [m.data.processed for m in feed.of_job(job.job_id, JobProgress)]
             assert progress == sorted(progress), f"{job.name}: progress arrives in order"
             fed = Counter(job.feed_lines(feed))
             missing, extra = Counter(job.emitted) - fed, fed - Counter(job.emitted)
@@ -285,9 +285,9 @@ def test_poison_costs_well_behaved_jobs_nothing(tmp_path: Path) -> None:
                 )
             assert pending_writes(sidecar) == 0, f"history storage is stuck: {sidecar.get('/readyz').text}"
             assert stored_lines(sidecar, job) == job.emitted, f"{job.name}: every line reaches history, in order"
-            assert sidecar.get("/api/monitor/dead-letters", job_id=job.job_id).json()["total"] == 0
-        listed = sidecar.get("/api/jobs", name="soak-", limit=10).json()
-        assert {item["id"]: item["status"] for item in listed["items"]} == {job.job_id: job.status for job in good}
+            assert sidecar.client.dead_letters(job_id=job.job_id).total == 0
+        listed = sidecar.client.jobs(name="soak-", limit=10)
+        assert {item.id: item.status for item in listed.items} == {job.job_id: job.status for job in good}
 
         ready = sidecar.get("/readyz")
         assert ready.status_code == 200, ready.text

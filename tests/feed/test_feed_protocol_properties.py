@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 
-from tests.support.feed_client import FeedReader
+from tests.feed.wire import WireFeed
 from tests.support.otlp_build import JobEmitter, post_logs
 from tests.support.sidecar import SidecarProcess
 
@@ -106,10 +106,7 @@ def feed_sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarPr
 
 
 def job_states(sidecar: SidecarProcess, job_ids: list[str]) -> dict[str, dict]:
-    return {
-        job_id: {field: sidecar.get_json(f"/api/jobs/{job_id}").get(field) for field in STATE_FIELDS}
-        for job_id in job_ids
-    }
+    return {job_id: {field: getattr(sidecar.client.job(job_id), field) for field in STATE_FIELDS} for job_id in job_ids}
 
 
 def unhandled_errors(sidecar: SidecarProcess) -> float:
@@ -137,10 +134,10 @@ def test_no_client_message_breaks_the_connection_or_changes_a_job(feed_sidecar):
         ],
     )
     before = job_states(sidecar, [running.job_id, finished.job_id])
-    jobs_before = sidecar.get_json("/api/jobs")["total"]
+    jobs_before = sidecar.client.jobs().total
     probes = itertools.count()
 
-    with FeedReader(sidecar.ws_url) as fuzzed, FeedReader(sidecar.ws_url) as bystander:
+    with WireFeed(sidecar.ws_url) as fuzzed, WireFeed(sidecar.ws_url) as bystander:
         fuzzed.wait_for(lambda message: message["type"] == "snapshot")
         bystander.wait_for(lambda message: message["type"] == "snapshot")
 
@@ -171,13 +168,13 @@ def test_no_client_message_breaks_the_connection_or_changes_a_job(feed_sidecar):
         **before,
         running.job_id: {**before[running.job_id], "processed": 5},
     }
-    assert sidecar.get_json("/api/jobs")["total"] == jobs_before
+    assert sidecar.client.jobs().total == jobs_before
     assert unhandled_errors(sidecar) == 0
     assert "Traceback" not in sidecar.log()
 
 
 def test_a_message_over_64_kib_closes_with_1009_and_others_carry_on(feed_sidecar):
-    with FeedReader(feed_sidecar.ws_url) as big, FeedReader(feed_sidecar.ws_url) as other:
+    with WireFeed(feed_sidecar.ws_url) as big, WireFeed(feed_sidecar.ws_url) as other:
         big.wait_for(lambda message: message["type"] == "snapshot")
         big.send({"type": "ping", "data": "x" * 70_000})
         with pytest.raises(ConnectionClosed) as closed:

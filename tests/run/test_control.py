@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.run.wrapper import job, job_named, script, start, unique
+from tests.run.wrapper import job_named, script, start, unique
 from tests.support.polling import wait_for
 
 COUNTER = """
@@ -53,21 +53,21 @@ def test_pause_freezes_the_commands_output_and_resume_continues_it(shared_sideca
     wrapper = start(["--name", name, "--", sys.executable, script(tmp_path, COUNTER)], sidecar.url)
     try:
         output = Lines(wrapper.stdout)
-        job_id = job_named(sidecar, name)["id"]
+        job_id = job_named(sidecar, name).id
         wait_for(lambda: output.count() > 5)
 
         control(sidecar, job_id, "pause")
-        wait_for(lambda: job(sidecar, job_id)["status"] == "paused" and not job(sidecar, job_id)["pause_requested"])
+        wait_for(lambda: (found := sidecar.job(job_id)).status == "paused" and not found.pause_requested)
         command = the_command(wrapper)
         wait_for(lambda: command.status() == psutil.STATUS_STOPPED)
         frozen = output.count()
         time.sleep(1.0)  # the pause window itself: the counter, printing every 20 ms, must not move
         assert output.count() <= frozen + 1, "at most a line already in the pipe when the group stopped"
         assert wrapper.poll() is None
-        assert job(sidecar, job_id)["status"] == "paused", "the wrapper's heartbeat goes on"
+        assert sidecar.job(job_id).status == "paused", "the wrapper's heartbeat goes on"
 
         control(sidecar, job_id, "resume")
-        wait_for(lambda: job(sidecar, job_id)["status"] == "running" and not job(sidecar, job_id)["resume_requested"])
+        wait_for(lambda: (found := sidecar.job(job_id)).status == "running" and not found.resume_requested)
         resumed = output.count()
         wait_for(lambda: output.count() > resumed + 10)
         numbers = [int(line) for line in output.lines]
@@ -77,9 +77,10 @@ def test_pause_freezes_the_commands_output_and_resume_continues_it(shared_sideca
         assert wrapper.wait(15) == -15, "the counter dies of the SIGTERM, and the wrapper with it"
     finally:
         wrapper.kill()
-    ended = wait_for(lambda: (found := job(sidecar, job_id))["status"] == "cancelled" and found)
-    assert not ended["cancel_requested"]
-    assert ended["error"] is None
+    ended = sidecar.client.wait_for_end(job_id, timeout=10)
+    assert ended.status == "cancelled"
+    assert not ended.cancel_requested
+    assert ended.error is None
 
 
 def test_cancel_kills_a_command_that_ignores_sigterm_once_the_grace_period_is_over(
@@ -90,7 +91,7 @@ def test_cancel_kills_a_command_that_ignores_sigterm_once_the_grace_period_is_ov
     wrapper = start(["--name", name, "--cancel-grace", "1.5", "--", *command], sidecar.url)
     try:
         output = Lines(wrapper.stdout)
-        job_id = job_named(sidecar, name)["id"]
+        job_id = job_named(sidecar, name).id
         wait_for(lambda: output.count() > 5)
         asked = time.monotonic()
         control(sidecar, job_id, "cancel")
@@ -99,4 +100,4 @@ def test_cancel_kills_a_command_that_ignores_sigterm_once_the_grace_period_is_ov
     finally:
         wrapper.kill()
     assert 1.5 <= took < 10, f"SIGKILL came {took:.1f} s after the cancel"
-    wait_for(lambda: job(sidecar, job_id)["status"] == "cancelled")
+    assert sidecar.client.wait_for_end(job_id, timeout=10).status == "cancelled"

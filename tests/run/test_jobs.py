@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from tests.run.wrapper import job, job_named, log_lines, run, script, start, unique
+from jobpulse.client.jobs import JobError
+from tests.run.wrapper import job_named, log_lines, run, script, start, unique
 from tests.support.polling import wait_for
 
 TQDM_JOB = """
@@ -35,12 +36,12 @@ def test_a_tqdm_bar_shows_moving_progress_and_its_final_count(shared_sidecar, tm
         ["--name", name, "--", sys.executable, script(tmp_path, TQDM_JOB), str(first), str(second)], sidecar.url
     )
     try:
-        job_id = job_named(sidecar, name)["id"]
+        job_id = job_named(sidecar, name).id
         # The bar stops at 450 without a line end: the redraw on screen is what counts.
-        wait_for(lambda: (job(sidecar, job_id)["processed"], job(sidecar, job_id)["total"]) == (450, 1000))
-        assert job(sidecar, job_id)["progress_percent"] == 45.0
+        wait_for(lambda: ((found := sidecar.job(job_id)).processed, found.total) == (450, 1000))
+        assert sidecar.job(job_id).progress_percent == 45.0
         first.touch()
-        wait_for(lambda: job(sidecar, job_id)["processed"] == 800)
+        wait_for(lambda: sidecar.job(job_id).processed == 800)
         second.touch()
         out, err = wrapper.communicate(timeout=30)
     finally:
@@ -48,10 +49,10 @@ def test_a_tqdm_bar_shows_moving_progress_and_its_final_count(shared_sidecar, tm
     assert wrapper.returncode == 0, err
     assert out == b"loading orders\nloaded\n"
     assert err.count(b"\r") > 350, "the terminal still sees every redraw"
-    ended = wait_for(lambda: (found := job(sidecar, job_id))["status"] == "completed" and found)
-    assert (ended["processed"], ended["total"], ended["progress_percent"]) == (1000, 1000, 100.0)
+    ended = sidecar.client.wait_for_end(job_id, timeout=10)
+    assert (ended.status, ended.processed, ended.total, ended.progress_percent) == ("completed", 1000, 1000, 100.0)
     # Redraws are progress, never log lines.
-    assert [line["message"] for line in log_lines(sidecar, job_id)] == ["loading orders", "loaded"]
+    assert [line.message for line in log_lines(sidecar, job_id)] == ["loading orders", "loaded"]
 
 
 def test_a_failing_command_fails_its_job_with_its_exit_code_and_last_stderr_lines(shared_sidecar) -> None:
@@ -63,13 +64,13 @@ def test_a_failing_command_fails_its_job_with_its_exit_code_and_last_stderr_line
     done = run(["--name", name, "--type", "db_load", "--owner", "data-team", "--", "sh", "-c", command], sidecar.url)
     assert done.returncode == 3
     failed = job_named(sidecar, name, status="failed")
-    assert (failed["job_type"], failed["owner"]) == ("db_load", "data-team")
-    assert failed["error"] == {
-        "type": "exit code 3",
-        "message": "exited with code 3\na plain complaint\nINFO:loader:3 rows skipped\n"
+    assert (failed.job_type, failed.owner) == ("db_load", "data-team")
+    assert failed.error == JobError(
+        type="exit code 3",
+        message="exited with code 3\na plain complaint\nINFO:loader:3 rows skipped\n"
         "psql: error: connection to server failed: Connection refused",
-    }
-    lines = [(line["level"], line["message"], line["attributes"]) for line in log_lines(sidecar, failed["id"])]
+    )
+    lines = [(line.level, line.message, line.attributes) for line in log_lines(sidecar, failed.id)]
     assert lines == [
         ("info", "loading", {"log.iostream": "stdout"}),
         ("warning", "a plain complaint", {"log.iostream": "stderr"}),  # stderr: a warning unless it says
@@ -83,7 +84,7 @@ def test_a_command_killed_by_sigkill_fails_naming_the_signal(shared_sidecar) -> 
     done = run(["--name", name, "--", "sh", "-c", "echo started; kill -KILL $$"], sidecar.url)
     assert done.returncode == -9
     failed = job_named(sidecar, name, status="failed")
-    assert failed["error"] == {"type": "SIGKILL", "message": "killed by SIGKILL"}
+    assert failed.error == JobError(type="SIGKILL", message="killed by SIGKILL")
 
 
 STEPS = """
@@ -102,9 +103,9 @@ def test_steps_and_counters_from_the_output(shared_sidecar, tmp_path: Path) -> N
         sidecar.url,
     )
     assert done.returncode == 0, done.stderr
-    completed = job(sidecar, job_named(sidecar, name, status="completed")["id"])
-    assert (completed["processed"], completed["total"]) == (4, 4)
-    assert [(step["name"], step["state"]) for step in completed["steps"]] == [
+    completed = sidecar.client.job(job_named(sidecar, name, status="completed").id)
+    assert (completed.processed, completed.total) == (4, 4)
+    assert [(step.name, step.state) for step in completed.steps] == [
         ("extract", "completed"),
         ("load", "completed"),
     ]
@@ -128,14 +129,12 @@ def test_resources_are_those_of_the_whole_process_tree(shared_sidecar, tmp_path:
     wrapper = start(["--name", name, "--", *command], sidecar.url, JOBPULSE_RESOURCES_INTERVAL="0.2")
     try:
         wait_for(holding.exists, timeout=30)
-        job_id = job_named(sidecar, name)["id"]
+        job_id = job_named(sidecar, name).id
         # The grandchild holds 120 MiB; the wrapped command itself, a few.
         sampled = wait_for(
-            lambda: (
-                (found := job(sidecar, job_id)["resources"]) and found["memory_rss_bytes"] > 120 * 1024 * 1024 and found
-            )
+            lambda: (found := sidecar.job(job_id).resources) and found.memory_rss_bytes > 120 * 1024 * 1024 and found
         )
-        assert sampled["threads"] >= 2
+        assert sampled.threads >= 2
         release.touch()
         assert wrapper.wait(30) == 0
     finally:
@@ -164,10 +163,10 @@ def test_a_command_that_tracks_itself_reports_into_the_wrappers_job(shared_sidec
     given, own = done.stdout.decode().splitlines()
     job_id, traceparent = given.split()
     assert own == f"in the wrapper's job: {job_id}"
-    completed = job(sidecar, job_named(sidecar, name, status="completed")["id"])
-    assert completed["id"] == job_id
-    assert (completed["processed"], completed["total"]) == (40, 40), "the command's own counts"
-    assert [(step["name"], step["state"]) for step in completed["steps"]] == [("copy", "completed")]
-    assert completed["trace_id"] == traceparent.split("-")[1]
-    assert "copied from inside" in [line["message"] for line in log_lines(sidecar, job_id)]
-    assert sidecar.get("/api/jobs", name="inner-name").json()["items"] == [], "no second job"
+    completed = sidecar.client.job(job_named(sidecar, name, status="completed").id)
+    assert completed.id == job_id
+    assert (completed.processed, completed.total) == (40, 40), "the command's own counts"
+    assert [(step.name, step.state) for step in completed.steps] == [("copy", "completed")]
+    assert completed.trace_id == traceparent.split("-")[1]
+    assert "copied from inside" in [line.message for line in log_lines(sidecar, job_id)]
+    assert sidecar.client.jobs(name="inner-name").items == [], "no second job"

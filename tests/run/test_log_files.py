@@ -50,10 +50,10 @@ def test_a_followed_file_loses_no_line_through_rotation_and_truncation(shared_si
     command = [sys.executable, script(tmp_path, WRITER), str(log), str(go)]
     wrapper = start(["--name", name, "--log-file", str(log), "--", *command], sidecar.url)
     try:
-        job_id = job_named(sidecar, name)["id"]
+        job_id = job_named(sidecar, name).id
 
         def messages() -> list[str]:
-            return [line["message"] for line in log_lines(sidecar, job_id)]
+            return [line.message for line in log_lines(sidecar, job_id)]
 
         for step, seen in ((1, "line 5"), (2, "line 10"), (3, "line 11")):
             wait_for(lambda seen=seen: seen in messages())
@@ -63,5 +63,5 @@ def test_a_followed_file_loses_no_line_through_rotation_and_truncation(shared_si
         wrapper.kill()
     job_named(sidecar, name, status="completed")
     lines = log_lines(sidecar, job_id)
-    assert [line["message"] for line in lines] == [f"line {n}" for n in range(1, 16)] + ["line 16 has no line end"]
-    assert {(line["level"], line["attributes"]["log.file.path"]) for line in lines} == {("info", str(log))}
+    assert [line.message for line in lines] == [f"line {n}" for n in range(1, 16)] + ["line 16 has no line end"]
+    assert {(line.level, line.attributes["log.file.path"]) for line in lines} == {("info", str(log))}

@@ -7,8 +7,8 @@ import sys
 import textwrap
 import uuid
 from pathlib import Path
-from typing import Any
-
+from jobpulse.client import JobSummary, LogLine
+from jobpulse.client.jobs import Status
 from tests.support.job_scripts import REPO, job_env
 from tests.support.polling import wait_for
 from tests.support.sidecar import SidecarProcess
@@ -42,19 +42,12 @@ def start(args: list[str], endpoint: str | None, **env: str) -> subprocess.Popen
     )
 
 
-def job_named(sidecar: SidecarProcess, name: str, timeout: float = 20, **filters: str) -> dict[str, Any]:
-    """The one job of that name, once the sidecar has it (and it matches `filters`, e.g. status)."""
-
-    def listed() -> list[dict[str, Any]]:
-        return sidecar.get("/api/jobs", name=name, **filters).json()["items"]
-
-    [job] = wait_for(listed, timeout=timeout)
+def job_named(sidecar: SidecarProcess, name: str, timeout: float = 20, status: Status | None = None) -> JobSummary:
+    """The one job of that name, once the sidecar has it (with that status, when given)."""
+    statuses = None if status is None else [status]
+    [job] = wait_for(lambda: sidecar.client.jobs(name=name, status=statuses).items, timeout=timeout)
     return job
 
 
-def job(sidecar: SidecarProcess, job_id: str) -> dict[str, Any]:
-    return sidecar.get_json(f"/api/jobs/{job_id}")
-
-
-def log_lines(sidecar: SidecarProcess, job_id: str) -> list[dict[str, Any]]:
-    return sidecar.get(f"/api/jobs/{job_id}/logs", limit=500).json()["items"]
+def log_lines(sidecar: SidecarProcess, job_id: str) -> list[LogLine]:
+    return list(sidecar.client.iter_logs(job_id))

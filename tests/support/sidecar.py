@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from jobpulse.client import Client, JobDetail, NotFound
 from tests.support.polling import wait_for
 from tests.support.ports import free_port
 
@@ -43,6 +44,7 @@ class SidecarProcess:
         self.settings = settings
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / f"{name}-{self.port}.log"
+        self._client: Client | None = None
 
     @property
     def url(self) -> str:
@@ -95,11 +97,31 @@ class SidecarProcess:
         except httpx.HTTPError:
             return False
 
+    @property
+    def client(self) -> Client:
+        """A ``jobpulse.client`` Client of this sidecar, made on first use and closed with the sidecar."""
+        if self._client is None:
+            self._client = Client(self.url)
+        return self._client
+
+    def job(self, job_id: str) -> JobDetail | None:
+        """The job as the sidecar describes it, or None while the sidecar does not know it."""
+        try:
+            return self.client.job(job_id)
+        except NotFound:
+            return None
+
+    def _close_client(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self, timeout: float = 15.0) -> None:
         """Graceful stop (SIGTERM, as a service manager would)."""
+        self._close_client()
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
@@ -111,6 +133,7 @@ class SidecarProcess:
 
     def kill(self) -> None:
         """Crash it (SIGKILL): nothing gets flushed."""
+        self._close_client()
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()

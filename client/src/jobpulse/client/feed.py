@@ -23,12 +23,23 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from jobpulse.client.backoff import Backoff, ConnectionState
 from jobpulse.client.endpoints import headers_with_token
-from jobpulse.client.errors import ApiError, ConnectionFailed, RateLimited, ValidationFailed, error_for
+from jobpulse.client.errors import (
+    ApiError,
+    ConnectionFailed,
+    Forbidden,
+    RateLimited,
+    Unauthorized,
+    ValidationFailed,
+    error_for,
+)
 from jobpulse.client.jobs import LogLevel
 from jobpulse.client.messages import ErrorMessage, FeedMessage, Pong, UnknownMessage, decode_frame
 
 # The feed's own policy-violation close code: invalid connect parameters (docs/live-feed.md).
 _CLOSE_INVALID = 1008
+# How the sidecar refuses credentials once the handshake is done (docs/live-feed.md): no, or a revoked,
+# token (4401), or one without the viewer role (4403). Reconnecting with them cannot help.
+_CLOSE_REFUSED: dict[int, tuple[type[ApiError], int]] = {4401: (Unauthorized, 401), 4403: (Forbidden, 403)}
 # The first message on every connection: its pong shows the feed serves the connection, which is
 # when the count of failed attempts starts again from zero.
 _PING = msgspec.json.encode({"type": "ping", "data": "jobpulse.client"}).decode()
@@ -116,6 +127,8 @@ class Feed:
         self._random = random
         self._sleep = sleep
         self._socket: ClientConnection | None = None
+        # Whether the sidecar has sent a frame on the current connection: it serves it.
+        self._served = False
         self._buffer: deque[FeedMessage | UnknownMessage] = deque()
         self._failures = 0
         self._retry_after = 0.0
@@ -142,17 +155,31 @@ class Feed:
         while not self._buffer:
             if self._closed:
                 raise StopAsyncIteration
-            socket = self._socket
-            if socket is None:
-                await self._connect()
-                continue
-            try:
-                frame = await socket.recv()
-            except ConnectionClosed as closed:
-                await self._dropped(closed)
-                continue
-            await self._take(frame)
+            await self._advance()
         return self._buffer.popleft()
+
+    async def connect(self) -> None:
+        """Connect now, rather than when the first message is asked for, and return once the sidecar
+        serves the connection: everything it publishes from then on arrives. Call it before iterating,
+        to be listening before starting what you want to watch. ConnectionFailed if the feed is closed
+        (or its attempts ran out); the errors of iteration otherwise."""
+        while not self._served:
+            if self._closed:
+                raise ConnectionFailed(f"live feed {self.url} is closed")
+            await self._advance()
+
+    async def _advance(self) -> None:
+        """One step: connect (after the backoff's wait), or take the next frame."""
+        socket = self._socket
+        if socket is None:
+            await self._connect()
+            return
+        try:
+            frame = await socket.recv()
+        except ConnectionClosed as closed:
+            await self._dropped(closed)
+            return
+        await self._take(frame)
 
     async def close(self) -> None:
         """Close the connection and end the iteration (a wait between attempts ends at once)."""
@@ -219,6 +246,7 @@ class Feed:
             await socket.close()
             return
         self._socket = socket
+        self._served = False
         self._set("open")
         # A connection the sidecar refuses is closed by now; reading it gives the reason.
         with contextlib.suppress(ConnectionClosed):
@@ -236,16 +264,21 @@ class Feed:
 
     async def _dropped(self, closed: ConnectionClosed) -> None:
         self._socket = None
+        self._served = False
         if self._closed:
             return
         received = closed.rcvd
         code, reason = (received.code, received.reason) if received is not None else (1006, "no close frame")
         if code == _CLOSE_INVALID:
             await self._give_up(ValidationFailed(400, f"live feed refused the connection: {reason}"))
+        if code in _CLOSE_REFUSED:
+            error, status = _CLOSE_REFUSED[code]
+            await self._give_up(error(status, f"live feed refused the credentials: {reason}"))
         self._failed(f"connection closed: {code} {reason}".strip())
 
     async def _take(self, frame: str | bytes) -> None:
         messages = decode_frame(frame)
+        self._served = True
         if self._failures:
             self._failures = 0
             self._retry_after = 0.0

@@ -55,15 +55,44 @@ class BlockingIterator(Generic[T]):
     def __init__(self, portal: Portal, iterator: AsyncIterator[T]) -> None:
         self.portal = portal
         self.iterator = iterator
+        # The step a timed-out next() left running: the following call takes it up, so that what it
+        # brings is not lost (cancelling it would end an async generator for good).
+        self._step: asyncio.Task[tuple[bool, T | None]] | None = None
 
     def __iter__(self) -> Iterator[T]:
         return self
 
     def __next__(self) -> T:
-        more, item = self.portal.run(_next(self.iterator))
+        return self.next()
+
+    def next(self, timeout: float | None = None) -> T:
+        """The next item, waiting at most ``timeout`` seconds (None: as long as it takes).
+
+        TimeoutError when nothing came in time; the item still on its way is the one the next call
+        returns. StopIteration once the iterator has ended.
+        """
+        more, item = self.portal.run(self._advance(timeout))
         if not more:
             raise StopIteration
         return item  # type: ignore[return-value]
+
+    async def _advance(self, timeout: float | None) -> tuple[bool, T | None]:
+        if self._step is None:
+            self._step = asyncio.ensure_future(_next(self.iterator))
+        done, _ = await asyncio.wait({self._step}, timeout=timeout)
+        if not done:
+            raise TimeoutError(f"nothing arrived within {timeout} s")
+        step, self._step = self._step, None
+        return step.result()
+
+    async def _abandon(self) -> None:
+        """Cancel a step a timed-out next() left running."""
+        step, self._step = self._step, None
+        if step is not None:
+            step.cancel()
+            await asyncio.wait({step})
+            if not step.cancelled():
+                step.exception()  # retrieved: it ended on its own before the cancel, and is dropped
 
     def __enter__(self) -> BlockingIterator[T]:
         return self
@@ -72,8 +101,12 @@ class BlockingIterator(Generic[T]):
         self.close()
 
     def close(self) -> None:
+        self.portal.run(self._close())
+
+    async def _close(self) -> None:
+        await self._abandon()
         if isinstance(self.iterator, AsyncGenerator):
-            self.portal.run(self.iterator.aclose())
+            await self.iterator.aclose()
 
 
 class SyncFeed(BlockingIterator[FeedMessage | UnknownMessage]):
@@ -94,5 +127,18 @@ class SyncFeed(BlockingIterator[FeedMessage | UnknownMessage]):
     def cursor(self) -> int | None:
         return self.feed.cursor
 
-    def close(self) -> None:
-        self.portal.run(self.feed.close())
+    def connect(self, timeout: float | None = None) -> None:
+        """Connect now and return once the sidecar serves the connection, so that everything it
+        publishes from then on arrives (see :meth:`jobpulse.client.feed.Feed.connect`); before
+        iterating. TimeoutError after ``timeout`` seconds."""
+        self.portal.run(self._connect(timeout))
+
+    async def _connect(self, timeout: float | None) -> None:
+        if self._step is not None:
+            raise RuntimeError("connect() is for before iterating: the feed is already connecting")
+        async with asyncio.timeout(timeout):
+            await self.feed.connect()
+
+    async def _close(self) -> None:
+        await self._abandon()
+        await self.feed.close()
