@@ -86,7 +86,8 @@ def machine_line() -> str:
 
     cpus = os.cpu_count()
     memory = psutil.virtual_memory().total / 2**30
-    return f"{platform.python_implementation()} {platform.python_version()}, {cpus} cores, {memory:.0f} GiB, {platform.platform()}"
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    return f"{python}, {cpus} cores, {memory:.0f} GiB, {platform.platform()}"
 
 
 def warn_if_busy(progress: Progress, threshold: float = 15.0) -> float:
@@ -115,7 +116,8 @@ def warn_if_busy(progress: Progress, threshold: float = 15.0) -> float:
 
 
 def wait_until_quiet(progress: Progress, max_wait: float, threshold: float = 15.0) -> float:
-    """Wait (up to ``max_wait`` s) until the whole machine is less than ``threshold`` % busy; return the last reading."""
+    """Wait (up to ``max_wait`` s) until the whole machine is less than ``threshold`` % busy; return the last
+    reading."""
     if max_wait <= 0:  # quick runs: no time spent looking
         return float("nan")
     deadline = time.monotonic() + max_wait
@@ -316,8 +318,21 @@ class Profiler:
     def start(self) -> Profiler:
         cpus = self.cpus
         self.process = subprocess.Popen(
-            ["py-spy", "record", "--format", "raw", "-o", str(self.raw), "--pid", str(self.pid),
-             "--duration", str(self.duration), "--rate", str(self.rate), "--nonblocking"],
+            [
+                "py-spy",
+                "record",
+                "--format",
+                "raw",
+                "-o",
+                str(self.raw),
+                "--pid",
+                str(self.pid),
+                "--duration",
+                str(self.duration),
+                "--rate",
+                str(self.rate),
+                "--nonblocking",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
@@ -766,7 +781,11 @@ def check_encoder() -> None:
     # Re-serialising with the official classes gives the same bytes: the layout is canonical.
     assert parsed.SerializeToString() == body, "hand-rolled OTLP encoding differs from protobuf's"
     reference = otlp_build.record(
-        "jobpulse.job.progress", {"jobpulse.job.id": "x", "jobpulse.seq": 3}, time_ns=7, trace_id=b"t" * 16, span_id=b"s" * 8
+        "jobpulse.job.progress",
+        {"jobpulse.job.id": "x", "jobpulse.seq": 3},
+        time_ns=7,
+        trace_id=b"t" * 16,
+        span_id=b"s" * 8,
     )
     reference.flags = 1
     reference.severity_number = 9

@@ -22,13 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _support import percentile
+
 from jobpulse.client import Filters, JobStatusUpdate, Snapshot
 from tests.support.feed_watch import FeedWatch
 from tests.support.job_scripts import start_script
 from tests.support.polling import wait_for
 from tests.support.sidecar import SidecarProcess
-
-from _support import percentile
 
 JOB = """
 import time

@@ -27,14 +27,14 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _support import percentile
+
 from jobpulse.sidecar.history.rows import job_row
 from jobpulse.sidecar.history.tables import jobs
 from jobpulse.sidecar.model.state import ErrorInfo, JobState
 from jobpulse.sidecar.storage.engine import create_engine
 from jobpulse.sidecar.storage.migrate import migrate
 from tests.support.sidecar import SidecarProcess
-
-from _support import percentile
 
 S = 10**9
 TYPES = ["csv_import", "field_mapping", "api_upload", "db_load", "report", "sync", "export", "cleanup"]
@@ -72,10 +72,24 @@ def generate(path: Path, count: int, now_ns: int) -> None:
             kind, message = rng.choice(ERRORS)
             error = ErrorInfo(type=kind, message=message.format(n=n), step="load")
         ended = started + int(duration * S) if status != "lost" else None
-        state = JobState(id=f"{n:08x}-{rng.getrandbits(64):016x}", status=status, name=name, job_type=job_type,
-                         owner=f"team-{n % 10}", processed=processed, failed=processed // 100, total=processed,
-                         started_ns=started, ended_ns=ended, first_ns=started, last_ns=ended or started, error=error,
-                         host=f"worker-{n % 20}", pid=1000 + n % 5000, ident_seq=1)
+        state = JobState(
+            id=f"{n:08x}-{rng.getrandbits(64):016x}",
+            status=status,
+            name=name,
+            job_type=job_type,
+            owner=f"team-{n % 10}",
+            processed=processed,
+            failed=processed // 100,
+            total=processed,
+            started_ns=started,
+            ended_ns=ended,
+            first_ns=started,
+            last_ns=ended or started,
+            error=error,
+            host=f"worker-{n % 20}",
+            pid=1000 + n % 5000,
+            ident_seq=1,
+        )
         row = job_row(state)
         row.update(log_bytes=0, log_lines_dropped=0)
         batch.append(tuple(row[column] for column in columns))
@@ -119,7 +133,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=60)
     parser.add_argument("--quick", action="store_true", help="50,000 jobs, 20 samples per query")
     parser.add_argument("--keep", action="store_true", help="keep the generated database (its path is printed)")
-    parser.add_argument("--reuse", type=Path, metavar="DB", help="query a database kept by --keep instead of generating")
+    parser.add_argument(
+        "--reuse", type=Path, metavar="DB", help="query a database kept by --keep instead of generating"
+    )
     args = parser.parse_args()
     if args.quick:
         args.jobs, args.samples = 50_000, 20
@@ -166,8 +182,14 @@ def main() -> None:
                 page = client.get("/api/jobs", params={"status": "completed", "cursor": cursor}).json()
                 deep.append((time.perf_counter() - started) * 1000)
                 cursor, pages = page["next_cursor"], pages + 1
-            rows.append(("status=completed, pages 2-40 by cursor", _matches(first), statistics.median(deep),
-                         percentile(deep, 0.95)))
+            rows.append(
+                (
+                    "status=completed, pages 2-40 by cursor",
+                    _matches(first),
+                    statistics.median(deep),
+                    percentile(deep, 0.95),
+                )
+            )
     finally:
         sidecar.stop()
         if args.keep:
@@ -175,7 +197,10 @@ def main() -> None:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     floor_p50 = statistics.median(floor)
-    print(f"\n{args.jobs:,} jobs in SQLite; baseline GET /healthz p50 {floor_p50:.2f} ms, p95 {percentile(floor, 0.95):.2f} ms")
+    print(
+        f"\n{args.jobs:,} jobs in SQLite; baseline GET /healthz p50 {floor_p50:.2f} ms, "
+        f"p95 {percentile(floor, 0.95):.2f} ms"
+    )
     print(f"{'query':42} {'matches':>9} {'p50 ms':>8} {'p95 ms':>8} {'p95/floor':>10}  target p95 < 50 ms")
     for label, total, p50, p95 in rows:
         verdict = "ok" if p95 < 50 else "MISSED"

@@ -110,7 +110,9 @@ end
 """
 
 
-def generate_pool(directory: Path, batch: int, threads: int, records: int, active_jobs: int, seed: int) -> tuple[int, Counter[str]]:
+def generate_pool(
+    directory: Path, batch: int, threads: int, records: int, active_jobs: int, seed: int
+) -> tuple[int, Counter[str]]:
     """Write one body set per wrk thread; return (bodies written, record kinds)."""
     directory.mkdir(parents=True)
     # A request holds at most one record per job, as a delivery tick does: >= batch jobs per emitter.
@@ -121,8 +123,12 @@ def generate_pool(directory: Path, batch: int, threads: int, records: int, activ
     bodies = 0
     for thread in range(threads):
         emitters = [
-            s.EmitterSim(thread * emitters_per_thread + k, jobs_per_emitter, seed=seed * 1000 + thread * 10 + k,
-                         job_id_tail=JOB_ID_TAIL)
+            s.EmitterSim(
+                thread * emitters_per_thread + k,
+                jobs_per_emitter,
+                seed=seed * 1000 + thread * 10 + k,
+                job_id_tail=JOB_ID_TAIL,
+            )
             for k in range(emitters_per_thread)
         ]
         offset = 0
@@ -147,13 +153,34 @@ def generate_pool(directory: Path, batch: int, threads: int, records: int, activ
     return bodies, kinds
 
 
-def run_wrk(url: str, pool: Path, epoch: int, seconds: float, threads: int, connections: int,
-            script: Path, cpus: set[int] | None) -> dict[str, float]:
+def run_wrk(
+    url: str,
+    pool: Path,
+    epoch: int,
+    seconds: float,
+    threads: int,
+    connections: int,
+    script: Path,
+    cpus: set[int] | None,
+) -> dict[str, float]:
     """One wrk run; returns its RESULT line plus the CPU wrk used (% of one core)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     process = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(script), url,
-         "--", str(pool), str(epoch), JOB_ID_TAIL],
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url,
+            "--",
+            str(pool),
+            str(epoch),
+            JOB_ID_TAIL,
+        ],
         capture_output=True,
         text=True,
         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
@@ -163,26 +190,44 @@ def run_wrk(url: str, pool: Path, epoch: int, seconds: float, threads: int, conn
     lines = [line for line in process.stdout.splitlines() if line.startswith("RESULT ")]
     if process.returncode != 0 or not lines:
         raise RuntimeError(f"wrk failed ({process.returncode}):\n{process.stdout}\n{process.stderr}")
-    result = json.loads(lines[-1][len("RESULT "):])
+    result = json.loads(lines[-1][len("RESULT ") :])
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     result["wrk_cpu_percent"] = 100.0 * cpu / (result["duration_us"] / 1e6)
     return result
 
 
-def run_case(kind: str, batch: int, pool: Path, args: argparse.Namespace, workdir: Path, script: Path,
-             progress: s.Progress, profile_dir: Path | None) -> dict[str, float]:
+def run_case(
+    kind: str,
+    batch: int,
+    pool: Path,
+    args: argparse.Namespace,
+    workdir: Path,
+    script: Path,
+    progress: s.Progress,
+    profile_dir: Path | None,
+) -> dict[str, float]:
     """One (server, batch) case on a fresh server; repeated when other processes took CPU meanwhile."""
     for attempt in range(args.retries + 1):
         row = _run_case_once(kind, batch, pool, args, workdir, script, progress, profile_dir)
         if row["other_cpu"] < OTHER_CPU_LIMIT or profile_dir is not None:
             break
         if attempt < args.retries:
-            progress(f"{kind}, batch {batch}: other processes used {row['other_cpu']:.0f}% of a core meanwhile; repeating")
+            progress(
+                f"{kind}, batch {batch}: other processes used {row['other_cpu']:.0f}% of a core meanwhile; repeating"
+            )
     return row
 
 
-def _run_case_once(kind: str, batch: int, pool: Path, args: argparse.Namespace, workdir: Path, script: Path,
-                   progress: s.Progress, profile_dir: Path | None) -> dict[str, float]:
+def _run_case_once(
+    kind: str,
+    batch: int,
+    pool: Path,
+    args: argparse.Namespace,
+    workdir: Path,
+    script: Path,
+    progress: s.Progress,
+    profile_dir: Path | None,
+) -> dict[str, float]:
     server_cpus, load_cpus = s.cpu_plan(not args.no_pin)
     factory = s.sidecar_process if kind == "sidecar" else s.bare_endpoint_process
     server = factory(workdir, server_cpus)
@@ -198,8 +243,9 @@ def _run_case_once(kind: str, batch: int, pool: Path, args: argparse.Namespace, 
         machine = s.SystemCpu().start()
         profiler = None
         if profile_dir is not None and kind == "sidecar":
-            profiler = s.Profiler(server.pid, profile_dir / f"ingest-sidecar-batch{batch}", args.duration - 1,
-                                  load_cpus).start()
+            profiler = s.Profiler(
+                server.pid, profile_dir / f"ingest-sidecar-batch{batch}", args.duration - 1, load_cpus
+            ).start()
         result = run_wrk(server.url, pool, 100_000, args.duration, args.threads, args.connections, script, load_cpus)
         (server_cpu,) = meter.stop()
         machine_cpu = machine.stop()
@@ -247,7 +293,9 @@ def check_ingest(row: dict, batch: int) -> str:
     return verdict + ": ok"
 
 
-def measure_stages(records: int, workdir: Path, cpus: set[int] | None) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+def measure_stages(
+    records: int, workdir: Path, cpus: set[int] | None
+) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
     """Per-record cost of each ingest stage in this process (no HTTP), batches of 100 realistic records.
 
     Returns (stages, listeners): (name, microseconds per record). Stages are best of 2-3 runs; the
@@ -286,6 +334,7 @@ def measure_stages(records: int, workdir: Path, cpus: set[int] | None) -> tuple[
     os.chdir(app_dir)  # create_app() may keep its database in the working directory
     s.pin(cpus)
     try:
+
         def best(run: Callable[[], object], repeat: int = 3) -> float:
             fastest = float("inf")
             for _ in range(repeat):
@@ -325,6 +374,7 @@ def measure_stages(records: int, workdir: Path, cpus: set[int] | None) -> tuple[
                     if flush and i % 2:
                         hub.flush()  # one feed tick per 200 records
                 hub.flush()
+
             return run
 
         hub.flush()
@@ -344,6 +394,7 @@ def measure_stages(records: int, workdir: Path, cpus: set[int] | None) -> tuple[
                 started = time.perf_counter_ns()
                 listener(change)
                 spent[name] = spent.get(name, 0) + time.perf_counter_ns() - started
+
             return run
 
         for name, listener in store.listeners():
@@ -361,23 +412,45 @@ def measure_stages(records: int, workdir: Path, cpus: set[int] | None) -> tuple[
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--batches", default="1,10,100", help="records per request, comma-separated (default 1,10,100)")
     parser.add_argument("--duration", type=int, default=8, help="measured seconds per case (default 8)")
     parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds per case (default 2)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--connections", type=int, default=32, help="wrk keep-alive connections (default 32)")
-    parser.add_argument("--pool-records", type=int, default=60_000,
-                        help="distinct records generated per batch size before ids are renewed (default 60000)")
-    parser.add_argument("--active-jobs", type=int, default=200,
-                        help="jobs in flight in the generated load, at least 2 x batch (default 200)")
-    parser.add_argument("--stage-records", type=int, default=20_000,
-                        help="records for the in-process cost-by-stage table (default 20000)")
+    parser.add_argument(
+        "--pool-records",
+        type=int,
+        default=60_000,
+        help="distinct records generated per batch size before ids are renewed (default 60000)",
+    )
+    parser.add_argument(
+        "--active-jobs",
+        type=int,
+        default=200,
+        help="jobs in flight in the generated load, at least 2 x batch (default 200)",
+    )
+    parser.add_argument(
+        "--stage-records",
+        type=int,
+        default=20_000,
+        help="records for the in-process cost-by-stage table (default 20000)",
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin the server and wrk to separate cores")
-    parser.add_argument("--wait-quiet", type=float, default=60.0,
-                        help="before each case wait up to this many s for other processes to calm down (default 60)")
-    parser.add_argument("--retries", type=int, default=2,
-                        help=f"repeat a case when other processes used > {OTHER_CPU_LIMIT:g}%% of a core meanwhile (default 2)")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=60.0,
+        help="before each case wait up to this many s for other processes to calm down (default 60)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help=f"repeat a case when other processes used > {OTHER_CPU_LIMIT:g}%% of a core meanwhile (default 2)",
+    )
     parser.add_argument("--profile", metavar="DIR", help="py-spy the sidecar during each measured run, stacks into DIR")
     parser.add_argument("--quick", action="store_true", help="smoke run: batches 1 and 100, no warm-up, 2 s each")
     args = parser.parse_args(argv)
@@ -423,8 +496,14 @@ def main(argv: list[str] | None = None) -> None:
 
     print()
     print(f"Machine: {s.machine_line()}")
-    print(f"Load: wrk, {args.threads} threads, {args.connections} keep-alive connections; {s.describe_plan(server_cpus, load_cpus)}")
-    print(f"Each case: fresh server, {args.warmup:g} s warm-up, then {args.duration:g} s measured. Target: sidecar >= {TARGET_RATIO}x bare.")
+    print(
+        f"Load: wrk, {args.threads} threads, {args.connections} keep-alive connections; "
+        f"{s.describe_plan(server_cpus, load_cpus)}"
+    )
+    print(
+        f"Each case: fresh server, {args.warmup:g} s warm-up, then {args.duration:g} s measured. "
+        f"Target: sidecar >= {TARGET_RATIO}x bare."
+    )
     print("CPU columns: % of one core during the measured run; 'other CPU' is what the rest of the machine used.")
     for batch, bodies, record_size, mix, _ in rows:
         print(f"batch {batch}: {bodies:,} distinct bodies, {record_size:.0f} bytes per record on the wire; mix: {mix}")
@@ -433,15 +512,37 @@ def main(argv: list[str] | None = None) -> None:
         bare, side = results["bare"], results["sidecar"]
         ratio = side["events_per_s"] / bare["events_per_s"]
         for kind, r in (("bare endpoint", bare), ("sidecar", side)):
-            table.append((
-                batch, kind, round(r["requests_per_s"]), round(r["events_per_s"]),
-                f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", f"{r['server_cpu']:.0f}%", f"{r['wrk_cpu']:.0f}%",
-                f"{r['other_cpu']:.0f}%", r["errors"],
-                f"{ratio:.2f}x {'meets' if ratio >= TARGET_RATIO else 'MISSES'}" if kind == "sidecar" else "1.00x (baseline)",
-            ))
+            table.append(
+                (
+                    batch,
+                    kind,
+                    round(r["requests_per_s"]),
+                    round(r["events_per_s"]),
+                    f"{r['p50_ms']:.2f}",
+                    f"{r['p99_ms']:.2f}",
+                    f"{r['server_cpu']:.0f}%",
+                    f"{r['wrk_cpu']:.0f}%",
+                    f"{r['other_cpu']:.0f}%",
+                    r["errors"],
+                    f"{ratio:.2f}x {'meets' if ratio >= TARGET_RATIO else 'MISSES'}"
+                    if kind == "sidecar"
+                    else "1.00x (baseline)",
+                )
+            )
     s.print_table(
-        ["batch", "server", "requests/s", "events/s", "p50 ms", "p99 ms", "server CPU", "wrk CPU", "other CPU", "errors",
-         "sidecar/bare"],
+        [
+            "batch",
+            "server",
+            "requests/s",
+            "events/s",
+            "p50 ms",
+            "p99 ms",
+            "server CPU",
+            "wrk CPU",
+            "other CPU",
+            "errors",
+            "sidecar/bare",
+        ],
         table,
         "Ingest throughput (events/s = records/s; latency as seen by wrk)",
     )
@@ -454,11 +555,17 @@ def main(argv: list[str] | None = None) -> None:
         [(name, f"{us:.2f}", round(1e6 / us), f"{us / parse_us:.1f}x") for name, us in stages],
         "Where the sidecar's per-record time goes (cumulative stages; JobStore.apply measured alone)",
     )
-    s.print_table(["JobStore listener", "us/record"], [(name, f"{us:.2f}") for name, us in listeners],
-                  "Cost of each JobStore listener during Ingestor.ingest_logs (per record applied)")
+    s.print_table(
+        ["JobStore listener", "us/record"],
+        [(name, f"{us:.2f}") for name, us in listeners],
+        "Cost of each JobStore listener during Ingestor.ingest_logs (per record applied)",
+    )
     busiest = max(r["other_cpu"] for *_, results in rows for r in results.values())
     if busiest >= OTHER_CPU_LIMIT:
-        print(f"WARNING: other processes used up to {busiest:.0f}% of a core during a measurement: rerun on a quiet machine")
+        print(
+            f"WARNING: other processes used up to {busiest:.0f}% of a core during a measurement: "
+            "rerun on a quiet machine"
+        )
     for _, _, _, _, results in rows:
         if results["sidecar"]["wraps"] or results["bare"]["wraps"]:
             print("note: some wrk threads went through their body set more than once (job ids renewed each time)")

@@ -50,22 +50,38 @@ MAX_LATENCY_S = 30
 # ---- job processes -------------------------------------------------------------------------------
 
 
-def job_worker(index: int, url: str, n_jobs: int, rate_min: float, rate_max: float, progress_interval: float | None,
-               cpus: set[int] | None, out_path: str, ready: Any, schedule: Any) -> None:
+def job_worker(
+    index: int,
+    url: str,
+    n_jobs: int,
+    rate_min: float,
+    rate_max: float,
+    progress_interval: float | None,
+    cpus: set[int] | None,
+    out_path: str,
+    ready: Any,
+    schedule: Any,
+) -> None:
     s.pin(cpus)
     from jobpulse.instrumentation import configure, track_job
 
     logging.getLogger("jobpulse.instrumentation").setLevel(logging.ERROR)
-    configure(endpoint=url, service_name=f"bench-latency-{index}", exit_flush_timeout=5.0,
-              progress_interval=progress_interval)
+    configure(
+        endpoint=url, service_name=f"bench-latency-{index}", exit_flush_timeout=5.0, progress_interval=progress_interval
+    )
     rng = random.Random(index)
     ids = [f"lat-{index}-{j:05d}-{rng.getrandbits(48):012x}" for j in range(n_jobs)]
     advances = array("q")  # (job index, processed, time ns) triplets
     with contextlib.ExitStack() as stack:
         jobs = [
             stack.enter_context(
-                track_job(f"orders-import-{j % 40:02d}", job_type=s.JOB_TYPES[j % len(s.JOB_TYPES)], total=10**6,
-                          job_id=ids[j], capture_logs=False)
+                track_job(
+                    f"orders-import-{j % 40:02d}",
+                    job_type=s.JOB_TYPES[j % len(s.JOB_TYPES)],
+                    total=10**6,
+                    job_id=ids[j],
+                    capture_logs=False,
+                )
             )
             for j in range(n_jobs)
         ]
@@ -119,8 +135,9 @@ class FeedMessage(msgspec.Struct):
     data: FeedData | list | str | int | float | None = None
 
 
-def client_worker(index: int, ws_url: str, n_clients: int, cpus: set[int] | None, out_path: str,
-                  ready: Any, schedule: Any) -> None:
+def client_worker(
+    index: int, ws_url: str, n_clients: int, cpus: set[int] | None, out_path: str, ready: Any, schedule: Any
+) -> None:
     s.pin(cpus)
     s.raise_nofile(n_clients + 256)
     asyncio.run(_clients(index, ws_url, n_clients, out_path, ready, schedule))
@@ -133,8 +150,10 @@ async def _clients(index: int, ws_url: str, n_clients: int, out_path: str, ready
     connections = []
     for start in range(0, n_clients, 50):
         connections += await asyncio.gather(
-            *(connect(ws_url, compression=None, max_size=None, open_timeout=60, ping_interval=None)
-              for _ in range(min(50, n_clients - start)))
+            *(
+                connect(ws_url, compression=None, max_size=None, open_timeout=60, ping_interval=None)
+                for _ in range(min(50, n_clients - start))
+            )
         )
     ready.put(("clients", index, len(connections)))
     loop = asyncio.get_running_loop()
@@ -148,8 +167,11 @@ async def _clients(index: int, ws_url: str, n_clients: int, out_path: str, ready
 
     def learn(raw: bytes) -> int:
         messages = decode(raw)
-        progress = [(m.data.id, m.data.processed, _ns(m.data.updated_at)) for m in messages
-                    if m.type == "job_progress" and isinstance(m.data, FeedData) and m.data.id is not None]
+        progress = [
+            (m.data.id, m.data.processed, _ns(m.data.updated_at))
+            for m in messages
+            if m.type == "job_progress" and isinstance(m.data, FeedData) and m.data.id is not None
+        ]
         frames.append((messages[0].cursor, messages[0].type, progress, len(messages), len(raw)))
         return len(frames) - 1
 
@@ -175,8 +197,9 @@ async def _clients(index: int, ws_url: str, n_clients: int, out_path: str, ready
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     with open(out_path, "wb") as out:
-        pickle.dump({"frames": frames, "receipts": receipts.tobytes(), "errors": errors,
-                     "clients": len(connections)}, out)
+        pickle.dump(
+            {"frames": frames, "receipts": receipts.tobytes(), "errors": errors, "clients": len(connections)}, out
+        )
     await asyncio.gather(*(c.close() for c in connections), return_exceptions=True)
 
 
@@ -187,8 +210,9 @@ def split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
-def run_case(label: str, n_jobs: int, n_clients: int, args: argparse.Namespace, workdir: Path,
-             progress: s.Progress) -> dict[str, Any]:
+def run_case(
+    label: str, n_jobs: int, n_clients: int, args: argparse.Namespace, workdir: Path, progress: s.Progress
+) -> dict[str, Any]:
     """One scenario; repeated when other processes took CPU during the measured window."""
     for attempt in range(args.retries + 1):
         result = _run_case_once(label, n_jobs, n_clients, args, workdir / f"attempt-{attempt}", progress)
@@ -199,8 +223,9 @@ def run_case(label: str, n_jobs: int, n_clients: int, args: argparse.Namespace, 
     return result
 
 
-def _run_case_once(label: str, n_jobs: int, n_clients: int, args: argparse.Namespace, workdir: Path,
-                   progress: s.Progress) -> dict[str, Any]:
+def _run_case_once(
+    label: str, n_jobs: int, n_clients: int, args: argparse.Namespace, workdir: Path, progress: s.Progress
+) -> dict[str, Any]:
     workdir.mkdir(exist_ok=True)
     server_cpus, load_cpus = s.cpu_plan(not args.no_pin)
     context = multiprocessing.get_context("spawn")
@@ -220,8 +245,12 @@ def _run_case_once(label: str, n_jobs: int, n_clients: int, args: argparse.Names
             client_schedules = []
             for i, n in enumerate(client_counts):
                 queue = context.Queue()
-                proc = context.Process(target=client_worker, name=f"clients-{i}", daemon=True,
-                                       args=(i, sidecar.ws_url, n, load_cpus, str(case_dir / f"clients-{i}.pickle"), ready, queue))
+                proc = context.Process(
+                    target=client_worker,
+                    name=f"clients-{i}",
+                    daemon=True,
+                    args=(i, sidecar.ws_url, n, load_cpus, str(case_dir / f"clients-{i}.pickle"), ready, queue),
+                )
                 proc.start()
                 client_procs.append(proc)
                 client_schedules.append(queue)
@@ -232,9 +261,23 @@ def _run_case_once(label: str, n_jobs: int, n_clients: int, args: argparse.Names
             job_schedules = []
             for i, n in enumerate(job_counts):
                 queue = context.Queue()
-                proc = context.Process(target=job_worker, name=f"jobs-{i}", daemon=True,
-                                       args=(i, sidecar.url, n, args.rate_min, args.rate_max, args.progress_interval, load_cpus,
-                                             str(case_dir / f"jobs-{i}.pickle"), ready, queue))
+                proc = context.Process(
+                    target=job_worker,
+                    name=f"jobs-{i}",
+                    daemon=True,
+                    args=(
+                        i,
+                        sidecar.url,
+                        n,
+                        args.rate_min,
+                        args.rate_max,
+                        args.progress_interval,
+                        load_cpus,
+                        str(case_dir / f"jobs-{i}.pickle"),
+                        ready,
+                        queue,
+                    ),
+                )
                 proc.start()
                 job_procs.append(proc)
                 job_schedules.append(queue)
@@ -253,8 +296,12 @@ def _run_case_once(label: str, n_jobs: int, n_clients: int, args: argparse.Names
             machine = s.SystemCpu().start()
             profiler = None
             if args.profile:
-                profiler = s.Profiler(sidecar.pid, Path(args.profile) / f"latency-{label.replace(' ', '-')}",
-                                      args.duration - 0.5, load_cpus).start()
+                profiler = s.Profiler(
+                    sidecar.pid,
+                    Path(args.profile) / f"latency-{label.replace(' ', '-')}",
+                    args.duration - 0.5,
+                    load_cpus,
+                ).start()
             time.sleep(max(0.0, t_m1 - time.time()))
             cpu = meter.stop()
             result["other_cpu"] = max(0.0, machine.stop() - sum(cpu))
@@ -331,8 +378,9 @@ class Histogram:
         return (index + 0.5) * BIN_US / 1000
 
 
-def analyse(case_dir: Path, n_job_procs: int, n_client_procs: int, t_m0: float, t_m1: float,
-            args: argparse.Namespace) -> dict[str, Any]:
+def analyse(
+    case_dir: Path, n_job_procs: int, n_client_procs: int, t_m0: float, t_m1: float, args: argparse.Namespace
+) -> dict[str, Any]:
     import numpy as np
 
     m0, m1 = int(t_m0 * 1e9), int(t_m1 * 1e9)
@@ -428,7 +476,9 @@ def analyse(case_dir: Path, n_job_procs: int, n_client_procs: int, t_m0: float, 
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--jobs", type=int, default=1000, help="concurrent jobs in the target case (default 1000)")
     parser.add_argument("--clients", type=int, default=500, help="WebSocket clients in the target case (default 500)")
     parser.add_argument("--baseline-jobs", type=int, default=100, help="jobs in the baseline case (default 100)")
@@ -441,13 +491,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of advancing before measuring (default 3)")
     parser.add_argument("--duration", type=float, default=15.0, help="measured seconds (default 15)")
     parser.add_argument("--drain", type=float, default=2.0, help="seconds clients keep reading after (default 2)")
-    parser.add_argument("--progress-interval", type=float, help="jobs' progress interval in s (default: the product's, 0.025)")
+    parser.add_argument(
+        "--progress-interval", type=float, help="jobs' progress interval in s (default: the product's, 0.025)"
+    )
     parser.add_argument("--feed-tick-ms", type=int, help="sidecar feed tick in ms (default: the product's, 20)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the sidecar to its own core")
-    parser.add_argument("--wait-quiet", type=float, default=60.0,
-                        help="before each case wait up to this many s for other processes to calm down (default 60)")
-    parser.add_argument("--retries", type=int, default=1,
-                        help=f"repeat a case when other processes used > {OTHER_CPU_LIMIT:g}%% of a core meanwhile (default 1)")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=60.0,
+        help="before each case wait up to this many s for other processes to calm down (default 60)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=1,
+        help=f"repeat a case when other processes used > {OTHER_CPU_LIMIT:g}%% of a core meanwhile (default 1)",
+    )
     parser.add_argument("--profile", metavar="DIR", help="py-spy the sidecar during each measured window, into DIR")
     parser.add_argument("--quick", action="store_true", help="smoke run: 200 jobs / 50 clients after 20 / 20, 3 s each")
     args = parser.parse_args(argv)
@@ -479,47 +539,109 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(f"Machine: {s.machine_line()}")
     print(f"{s.describe_plan(server_cpus, load_cpus)} (job and client processes share the load cores)")
-    print(f"Jobs advance every {1 / args.rate_max:g}-{1 / args.rate_min:g} s each (uniform jitter), from {args.job_procs} processes; "
-          f"clients in {args.client_procs} processes; warm-up {args.warmup:g} s, measured {args.duration:g} s, drain {args.drain:g} s.")
-    print(f"Batching on the way: job progress interval {args.progress_interval or 0.025:g} s (delivery thread), "
-          f"feed tick {args.feed_tick_ms or 20} ms (sidecar).")
+    print(
+        f"Jobs advance every {1 / args.rate_max:g}-{1 / args.rate_min:g} s each (uniform jitter), "
+        f"from {args.job_procs} processes; "
+        f"clients in {args.client_procs} processes; warm-up {args.warmup:g} s, measured {args.duration:g} s, "
+        f"drain {args.drain:g} s."
+    )
+    print(
+        f"Batching on the way: job progress interval {args.progress_interval or 0.025:g} s (delivery thread), "
+        f"feed tick {args.feed_tick_ms or 20} ms (sidecar)."
+    )
     base_p99 = results[0]["p99"]
     table = []
     for r in results:
         met = r["p99"] < r["target"]
-        table.append((
-            r["jobs"], r["clients"], r["samples"], f"{r['p50']:.1f}", f"{r['p95']:.1f}", f"{r['p99']:.1f}", f"{r['max']:.1f}",
-            f"< {r['target']:g} ms: {'meets' if met else 'MISSES'}", f"{r['p99'] / base_p99:.2f}x",
-        ))
-    s.print_table(["jobs", "clients", "latency samples", "p50 ms", "p95 ms", "p99 ms", "max ms", "p99 target", "p99 vs baseline"],
-                  table, "advance() -> WebSocket receipt latency")
+        table.append(
+            (
+                r["jobs"],
+                r["clients"],
+                r["samples"],
+                f"{r['p50']:.1f}",
+                f"{r['p95']:.1f}",
+                f"{r['p99']:.1f}",
+                f"{r['max']:.1f}",
+                f"< {r['target']:g} ms: {'meets' if met else 'MISSES'}",
+                f"{r['p99'] / base_p99:.2f}x",
+            )
+        )
+    s.print_table(
+        ["jobs", "clients", "latency samples", "p50 ms", "p95 ms", "p99 ms", "max ms", "p99 target", "p99 vs baseline"],
+        table,
+        "advance() -> WebSocket receipt latency",
+    )
     s.print_table(
         ["jobs", "clients", "job side p50 ms", "job side p99 ms", "after the job p50 ms", "after the job p99 ms"],
-        [(r["jobs"], r["clients"], f"{r['job_p50']:.1f}", f"{r['job_p99']:.1f}", f"{r['after_p50']:.1f}",
-          f"{r['after_p99']:.1f}") for r in results],
+        [
+            (
+                r["jobs"],
+                r["clients"],
+                f"{r['job_p50']:.1f}",
+                f"{r['job_p99']:.1f}",
+                f"{r['after_p50']:.1f}",
+                f"{r['after_p99']:.1f}",
+            )
+            for r in results
+        ],
         "Where the latency is: job side = advance() -> progress record emitted by the job's delivery thread "
-        "(updated_at);\nafter the job = record emitted -> received (OTLP export, sidecar ingest, feed tick, fan-out, client)",
+        "(updated_at);\nafter the job = record emitted -> received "
+        "(OTLP export, sidecar ingest, feed tick, fan-out, client)",
     )
     table = []
     for r in results:
-        table.append((
-            r["jobs"], r["clients"], round(r["advances_per_s"]), round(r["published"]), round(r["frames_per_s"]),
-            round(r["messages_per_s"]), f"{r['mb_per_s']:.1f}", f"{r['sidecar_cpu']:.0f}%", f"{r['jobs_cpu']:.0f}%",
-            f"{r['clients_cpu']:.0f}%", f"{r['other_cpu']:.0f}%", f"{r['sidecar_rss_mb']:.0f}", r["resyncs"], r["dropped"],
-        ))
-    s.print_table(["jobs", "clients", "advances/s", "messages published (run)", "frames recv/s", "messages recv/s", "MB/s recv",
-                   "sidecar CPU", "job procs CPU", "client procs CPU", "other CPU", "sidecar RSS MB", "resyncs",
-                   "clients dropped"],
-                  table, "Load during the measured window (CPU in % of one core)")
+        table.append(
+            (
+                r["jobs"],
+                r["clients"],
+                round(r["advances_per_s"]),
+                round(r["published"]),
+                round(r["frames_per_s"]),
+                round(r["messages_per_s"]),
+                f"{r['mb_per_s']:.1f}",
+                f"{r['sidecar_cpu']:.0f}%",
+                f"{r['jobs_cpu']:.0f}%",
+                f"{r['clients_cpu']:.0f}%",
+                f"{r['other_cpu']:.0f}%",
+                f"{r['sidecar_rss_mb']:.0f}",
+                r["resyncs"],
+                r["dropped"],
+            )
+        )
+    s.print_table(
+        [
+            "jobs",
+            "clients",
+            "advances/s",
+            "messages published (run)",
+            "frames recv/s",
+            "messages recv/s",
+            "MB/s recv",
+            "sidecar CPU",
+            "job procs CPU",
+            "client procs CPU",
+            "other CPU",
+            "sidecar RSS MB",
+            "resyncs",
+            "clients dropped",
+        ],
+        table,
+        "Load during the measured window (CPU in % of one core)",
+    )
     busiest = max(r["other_cpu"] for r in results)
     if busiest >= OTHER_CPU_LIMIT:
-        print(f"WARNING: other processes used up to {busiest:.0f}% of a core during a measurement: rerun on a quiet machine")
+        print(
+            f"WARNING: other processes used up to {busiest:.0f}% of a core during a measurement: "
+            "rerun on a quiet machine"
+        )
     for r in results:
         ingest = r["ingest"]
-        print(f"{r['label']}: {r['clients_connected']} clients connected; sidecar ingested {ingest['records']:,} records "
-              f"({ingest['records_rejected']} rejected); {len(r['client_errors'])} client errors"
-              + (f" (first: {r['client_errors'][0]})" if r["client_errors"] else "")
-              + (f"; {r['negative']} negative latencies clipped to 0" if r["negative"] else ""))
+        print(
+            f"{r['label']}: {r['clients_connected']} clients connected; sidecar ingested {ingest['records']:,} records "
+            f"({ingest['records_rejected']} rejected); {len(r['client_errors'])} client errors"
+            + (f" (first: {r['client_errors'][0]})" if r["client_errors"] else "")
+            + (f"; {r['negative']} negative latencies clipped to 0" if r["negative"] else "")
+        )
     if args.profile:
         for r in results:
             raw = Path(args.profile) / f"latency-{r['label'].replace(' ', '-')}.txt"

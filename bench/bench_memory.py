@@ -16,7 +16,8 @@ The baseline, measured in the same run, is the sidecar's RSS right after start (
 
 The sidecar runs with JOBPULSE_HEARTBEAT_WINDOW_S=3600, so that jobs which sent one resources
 sample stay "running" for the whole run instead of turning "lost" after a minute (and all 10,000
-status changes being fanned out). RSS is read with psutil after each step has settled; "peak" is the highest RSS sampled (every 10 ms)
+status changes being fanned out). RSS is read with psutil after each step has settled; "peak" is the highest RSS
+sampled (every 10 ms)
 during the step, and VmHWM the kernel's high-water mark of the process so far.
 """
 
@@ -47,15 +48,24 @@ PROGRESS_PER_JOB = 3
 # ---- the WebSocket clients (separate process) ----------------------------------------------------
 
 
-def client_worker(ws_url: str, n_clients: int, wave: int, expected_jobs: int, cpus: set[int] | None,
-                  counters: Any, control: Any, report: Any) -> None:
+def client_worker(
+    ws_url: str,
+    n_clients: int,
+    wave: int,
+    expected_jobs: int,
+    cpus: set[int] | None,
+    counters: Any,
+    control: Any,
+    report: Any,
+) -> None:
     s.pin(cpus)
     s.raise_nofile(n_clients + 256)
     asyncio.run(_clients(ws_url, n_clients, wave, expected_jobs, counters, control, report))
 
 
-async def _clients(ws_url: str, n_clients: int, wave: int, expected_jobs: int, counters: Any, control: Any,
-                   report: Any) -> None:
+async def _clients(
+    ws_url: str, n_clients: int, wave: int, expected_jobs: int, counters: Any, control: Any, report: Any
+) -> None:
     import msgspec
     from websockets.asyncio.client import connect
 
@@ -79,8 +89,11 @@ async def _clients(ws_url: str, n_clients: int, wave: int, expected_jobs: int, c
                 first_snapshot["jobs"] = len(message["data"]["jobs"])
             # Snapshots built at different moments differ in a few derived figures (execution time...):
             # complete = a whole snapshot frame of about the size of the first one (that one is decoded).
-            snapshot_ok.append(raw.startswith(b'[{"type":"snapshot"') and raw.endswith(b"}]")
-                               and abs(len(raw) - first_snapshot["size"]) < 0.01 * first_snapshot["size"])
+            snapshot_ok.append(
+                raw.startswith(b'[{"type":"snapshot"')
+                and raw.endswith(b"}]")
+                and abs(len(raw) - first_snapshot["size"]) < 0.01 * first_snapshot["size"]
+            )
             with counters.get_lock():
                 counters[0] += 1
                 counters[1] += len(raw)
@@ -208,16 +221,26 @@ def wait_quiet(counters: Any, sidecar: s.ServerProcess, quiet: float = 1.0, time
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--jobs", type=int, default=10_000, help="active jobs (default 10000)")
     parser.add_argument("--clients", type=int, default=1000, help="WebSocket clients (default 1000)")
     parser.add_argument("--wave", type=int, default=50, help="clients connecting at once (default 50)")
-    parser.add_argument("--log-lines", type=int, default=LOG_LINES_PER_JOB,
-                        help=f"log lines per job (default {LOG_LINES_PER_JOB}; the sidecar keeps the newest 20)")
+    parser.add_argument(
+        "--log-lines",
+        type=int,
+        default=LOG_LINES_PER_JOB,
+        help=f"log lines per job (default {LOG_LINES_PER_JOB}; the sidecar keeps the newest 20)",
+    )
     parser.add_argument("--settle", type=float, default=2.0, help="seconds to wait before reading RSS (default 2)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the sidecar to its own core")
-    parser.add_argument("--wait-quiet", type=float, default=60.0,
-                        help="first wait up to this many s for other processes to calm down (default 60)")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=60.0,
+        help="first wait up to this many s for other processes to calm down (default 60)",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 1000 jobs, 100 clients")
     args = parser.parse_args(argv)
     if args.quick:
@@ -258,7 +281,10 @@ def main(argv: list[str] | None = None) -> None:
                 rows.append(("idle (after start)", idle, sampler.peak(), s.peak_rss_mb(sidecar.pid), "baseline"))
                 sampler.reset()
 
-                progress(f"posting {args.jobs:,} jobs (start, step, {PROGRESS_PER_JOB} progress, {args.log_lines} log lines, resources each)")
+                progress(
+                    f"posting {args.jobs:,} jobs (start, step, {PROGRESS_PER_JOB} progress, "
+                    f"{args.log_lines} log lines, resources each)"
+                )
                 processes = make_processes(args.jobs, seed=7)
                 started = time.monotonic()
                 post_jobs(poster, processes, args.log_lines)
@@ -268,12 +294,17 @@ def main(argv: list[str] | None = None) -> None:
                 if ingest["records_rejected"] or ingest["records_applied"] != poster.records or active != args.jobs:
                     raise SystemExit(f"the sidecar did not take the jobs in: {ingest}, {active} active")
                 time.sleep(args.settle)
-                row(f"{args.jobs:,} active jobs",
-                    f"{poster.records:,} records applied in {post_seconds:.1f} s, {active:,} active jobs")
+                row(
+                    f"{args.jobs:,} active jobs",
+                    f"{poster.records:,} records applied in {post_seconds:.1f} s, {active:,} active jobs",
+                )
 
-                progress(f"connecting {args.clients:,} WebSocket clients in waves of {args.wave}, each reading its snapshot")
+                progress(
+                    f"connecting {args.clients:,} WebSocket clients in waves of {args.wave}, each reading its snapshot"
+                )
                 client_proc = context.Process(
-                    target=client_worker, daemon=True,
+                    target=client_worker,
+                    daemon=True,
                     args=(sidecar.ws_url, args.clients, args.wave, args.jobs, load_cpus, counters, control, report),
                 )
                 started = time.monotonic()
@@ -288,8 +319,11 @@ def main(argv: list[str] | None = None) -> None:
                 snapshot_bytes = counters[1]
                 connected = sidecar.get_json("/api/monitor/connections")["count"]
                 time.sleep(args.settle)
-                row(f"+ {args.clients:,} WebSocket clients",
-                    f"{connected:,} connected; {snapshot_bytes / 2**20:,.0f} MB of snapshots read in {connect_seconds:.1f} s")
+                row(
+                    f"+ {args.clients:,} WebSocket clients",
+                    f"{connected:,} connected; {snapshot_bytes / 2**20:,.0f} MB of snapshots read "
+                    f"in {connect_seconds:.1f} s",
+                )
 
                 progress(f"burst: one progress record for each of the {args.jobs:,} jobs, fanned out to every client")
                 before = counters[1]
@@ -298,8 +332,10 @@ def main(argv: list[str] | None = None) -> None:
                 wait_quiet(counters, sidecar)
                 burst_seconds = time.monotonic() - started
                 time.sleep(args.settle)
-                row("+ progress burst, all jobs",
-                    f"{(counters[1] - before) / 2**20:,.0f} MB fanned out and read in {burst_seconds:.1f} s")
+                row(
+                    "+ progress burst, all jobs",
+                    f"{(counters[1] - before) / 2**20:,.0f} MB fanned out and read in {burst_seconds:.1f} s",
+                )
 
                 progress("disconnecting the clients")
                 control.put("stop")
@@ -318,20 +354,45 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Machine: {s.machine_line()}")
     print(f"{s.describe_plan(server_cpus, load_cpus)} (the poster and the client process share the load cores)")
     snapshot = outcome["snapshot"]
-    print(f"Initial snapshot: {snapshot.get('jobs', 0):,} jobs, {snapshot.get('size', 0) / 2**20:.1f} MB of JSON per client; "
-          f"{outcome['snapshots_ok']:,} of {args.clients:,} clients read a complete one; {len(outcome['errors'])} client errors"
-          + (f" (first: {outcome['errors'][0]})" if outcome["errors"] else ""))
+    print(
+        f"Initial snapshot: {snapshot.get('jobs', 0):,} jobs, "
+        f"{snapshot.get('size', 0) / 2**20:.1f} MB of JSON per client; "
+        f"{outcome['snapshots_ok']:,} of {args.clients:,} clients read a complete one; "
+        f"{len(outcome['errors'])} client errors" + (f" (first: {outcome['errors'][0]})" if outcome["errors"] else "")
+    )
     table = [
-        (step, f"{rss:.1f}", f"{rss - idle:+.1f}", f"{rss / idle:.2f}x", f"{peak:.1f}", f"{hwm:.1f}",
-         "meets" if rss < TARGET_MB else "MISSES", note)
+        (
+            step,
+            f"{rss:.1f}",
+            f"{rss - idle:+.1f}",
+            f"{rss / idle:.2f}x",
+            f"{peak:.1f}",
+            f"{hwm:.1f}",
+            "meets" if rss < TARGET_MB else "MISSES",
+            note,
+        )
         for step, rss, peak, hwm, note in rows
     ]
-    s.print_table(["step", "RSS MB", "vs idle MB", "vs idle", "peak in step MB", "VmHWM MB", f"< {TARGET_MB:g} MB", "what happened"],
-                  table, "Sidecar RSS")
+    s.print_table(
+        [
+            "step",
+            "RSS MB",
+            "vs idle MB",
+            "vs idle",
+            "peak in step MB",
+            "VmHWM MB",
+            f"< {TARGET_MB:g} MB",
+            "what happened",
+        ],
+        table,
+        "Sidecar RSS",
+    )
     loaded = max(rss for step, rss, *_ in rows[:4])
-    print(f"\nWith {args.jobs:,} jobs and {args.clients:,} clients the settled RSS is at most {loaded:.1f} MB "
-          f"({'meets' if loaded < TARGET_MB else 'MISSES'} the target < {TARGET_MB:g} MB); "
-          f"highest RSS ever (VmHWM) {rows[-1][3]:.1f} MB.")
+    print(
+        f"\nWith {args.jobs:,} jobs and {args.clients:,} clients the settled RSS is at most {loaded:.1f} MB "
+        f"({'meets' if loaded < TARGET_MB else 'MISSES'} the target < {TARGET_MB:g} MB); "
+        f"highest RSS ever (VmHWM) {rows[-1][3]:.1f} MB."
+    )
 
 
 if __name__ == "__main__":

@@ -31,17 +31,33 @@ def fill(store: JobStore, jobs: int, names: int) -> None:
         name = f"job-{number % names}"
         start = now - 60 * S
         common = {"job_id": job_id, "received_ns": start, "trace_id": uuid.uuid4().hex}
-        store.apply(JobEvent(kind="start", seq=1, time_ns=start, name=name, job_type="csv_import", total=100_000,
-                             processed=0, expected_duration_s=600.0, **common))
+        store.apply(
+            JobEvent(
+                kind="start",
+                seq=1,
+                time_ns=start,
+                name=name,
+                job_type="csv_import",
+                total=100_000,
+                processed=0,
+                expected_duration_s=600.0,
+                **common,
+            )
+        )
         for seq in range(2, 8):
-            store.apply(JobEvent(kind="progress", seq=seq, time_ns=start + seq * S, processed=seq * 1000,
-                                 failed=seq, **common))
-        store.apply(JobEvent(kind="resources", seq=8, time_ns=start + 8 * S, rss_bytes=50_000_000,
-                             cpu_utilization=0.5, **common))
+            store.apply(
+                JobEvent(kind="progress", seq=seq, time_ns=start + seq * S, processed=seq * 1000, failed=seq, **common)
+            )
+        store.apply(
+            JobEvent(
+                kind="resources", seq=8, time_ns=start + 8 * S, rss_bytes=50_000_000, cpu_utilization=0.5, **common
+            )
+        )
     for number in range(names):
         common = {"job_id": uuid.uuid4().hex, "received_ns": now, "trace_id": uuid.uuid4().hex}
-        store.apply(JobEvent(kind="start", seq=1, time_ns=now - 30 * S, name=f"job-{number}", job_type="csv_import",
-                             **common))
+        store.apply(
+            JobEvent(kind="start", seq=1, time_ns=now - 30 * S, name=f"job-{number}", job_type="csv_import", **common)
+        )
         store.apply(JobEvent(kind="end", seq=2, time_ns=now, status="completed", processed=10, **common))
 
 
@@ -67,8 +83,10 @@ def main() -> None:
             total.append(time.perf_counter() - started)
             size = len(body)
         lines = body.count(b"\n")
-        print(f"{label:12} {size / 1e6:6.1f} MB {lines:8d} lines   loop held {statistics.median(held) * 1e3:6.1f} ms"
-              f"   whole render {statistics.median(total) * 1e3:6.1f} ms (median of {args.repeat})")
+        print(
+            f"{label:12} {size / 1e6:6.1f} MB {lines:8d} lines   loop held {statistics.median(held) * 1e3:6.1f} ms"
+            f"   whole render {statistics.median(total) * 1e3:6.1f} ms (median of {args.repeat})"
+        )
 
 
 if __name__ == "__main__":

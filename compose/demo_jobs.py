@@ -34,8 +34,10 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"running demo jobs {', '.join(JOBS)} at speed {speed} -> {os.environ.get('OTEL_EXPORTER_OTLP_ENDPOINT')}",
-          flush=True)
+    print(
+        f"running demo jobs {', '.join(JOBS)} at speed {speed} -> {os.environ.get('OTEL_EXPORTER_OTLP_ENDPOINT')}",
+        flush=True,
+    )
     while not stopping:
         now = time.monotonic()
         for name in JOBS:
@@ -45,8 +47,18 @@ def main() -> int:
                 del running[name]
                 next_start[name] = now + random.uniform(3, 8) / speed
             if name not in running and now >= next_start[name]:
-                command = [sys.executable, "-m", "jobpulse.sidecar.demo.jobs", name, "--workdir", str(workdir / name),
-                           "--speed", str(speed), "--api-url", api.url]
+                command = [
+                    sys.executable,
+                    "-m",
+                    "jobpulse.sidecar.demo.jobs",
+                    name,
+                    "--workdir",
+                    str(workdir / name),
+                    "--speed",
+                    str(speed),
+                    "--api-url",
+                    api.url,
+                ]
                 running[name] = subprocess.Popen(command)
         time.sleep(0.2)
     for process in running.values():

@@ -13,7 +13,6 @@ import pytest
 from tests.support.postgres import PostgresServer, find_bin_dir
 from tests.support.sidecar import SidecarProcess
 
-
 # Settings default to a database in the per-user data directory: never the real one in tests.
 os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="jobpulse-data-")
 

@@ -19,7 +19,7 @@ from jobpulse.sidecar.storage.engine import create_engine
 from jobpulse.sidecar.storage.migrate import migrate
 from jobpulse.sidecar.store import JobStore
 from tests.alerting.receivers import HttpReceiver, SmtpReceiver
-from tests.support.job_events import S, T0
+from tests.support.job_events import T0, S
 from tests.support.sidecar import SidecarProcess
 
 
@@ -100,8 +100,9 @@ class Stack:
         self.store = JobStore()
         self.database = create_engine(database_url)
         self.repository = AlertRepository(self.database)
-        self.delivery = Delivery([Channel(config) for config in self.settings.channels], self.settings.delivery,
-                                 self.repository)
+        self.delivery = Delivery(
+            [Channel(config) for config in self.settings.channels], self.settings.delivery, self.repository
+        )
         self.engine = AlertEngine(self.settings, self.store, self.repository, self.delivery, clock_ns=self.clock)
 
     async def start(self) -> Stack:

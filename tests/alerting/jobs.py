@@ -73,8 +73,9 @@ def unique(prefix: str) -> str:
 class JobProcess:
     """One job process started against a sidecar; ``send`` commands to a STEERED job."""
 
-    def __init__(self, sidecar: Any, script: str = STEERED, *, name: str | None = None, job_type: str = "etl",
-                 **env: str) -> None:
+    def __init__(
+        self, sidecar: Any, script: str = STEERED, *, name: str | None = None, job_type: str = "etl", **env: str
+    ) -> None:
         self.id = uuid.uuid4().hex
         self.name = name or unique("job")
         self.job_type = job_type
@@ -88,8 +89,9 @@ class JobProcess:
 
     def seen(self) -> dict[str, Any]:
         """Wait until the sidecar knows the job; its summary."""
-        return wait_for(lambda: (r := self.sidecar.get(f"/api/jobs/{self.id}")).status_code == 200 and r.json(),
-                        timeout=20)
+        return wait_for(
+            lambda: (r := self.sidecar.get(f"/api/jobs/{self.id}")).status_code == 200 and r.json(), timeout=20
+        )
 
     def finish(self, code: int = 0) -> None:
         if self.process.poll() is None and self.process.stdin is not None:

@@ -52,11 +52,18 @@ class HttpReceiver:
                     fields = {key: values[0] for key, values in parse_qs(raw.decode()).items()}
                 status = receiver._status(self.path)
                 with receiver._lock:
-                    receiver.received.append(Received(
-                        path=self.path, at=time.monotonic(), status=status, title=fields.get("title", ""),
-                        body=fields.get("message", ""), type=fields.get("type"), fields=fields,
-                        headers=dict(self.headers.items()),
-                    ))
+                    receiver.received.append(
+                        Received(
+                            path=self.path,
+                            at=time.monotonic(),
+                            status=status,
+                            title=fields.get("title", ""),
+                            body=fields.get("message", ""),
+                            type=fields.get("type"),
+                            fields=fields,
+                            headers=dict(self.headers.items()),
+                        )
+                    )
                 self.send_response(status)
                 self.end_headers()
 
@@ -99,8 +106,14 @@ class HttpReceiver:
         with self._lock:
             return [item for item in self.received if item.path == path and predicate(item)]
 
-    def wait(self, path: str, predicate: Callable[[Received], bool] = lambda r: True, *, count: int = 1,
-             timeout: float = 15.0) -> list[Received]:
+    def wait(
+        self,
+        path: str,
+        predicate: Callable[[Received], bool] = lambda r: True,
+        *,
+        count: int = 1,
+        timeout: float = 15.0,
+    ) -> list[Received]:
         """The first ``count`` requests to ``path`` matching ``predicate``, waiting up to ``timeout``."""
         return wait_for(lambda: (found := self.at(path, predicate)) and len(found) >= count and found, timeout=timeout)
 
@@ -117,10 +130,16 @@ class SmtpReceiver:
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 message = email.message_from_bytes(envelope.content, policy=email.policy.default)
                 body = message.get_body(("plain", "html"))
-                receiver.received.append(Received(
-                    path=",".join(envelope.rcpt_tos), at=time.monotonic(), status=250, title=str(message["subject"]),
-                    body=body.get_content() if body is not None else "", fields={"from": envelope.mail_from},
-                ))
+                receiver.received.append(
+                    Received(
+                        path=",".join(envelope.rcpt_tos),
+                        at=time.monotonic(),
+                        status=250,
+                        title=str(message["subject"]),
+                        body=body.get_content() if body is not None else "",
+                        fields={"from": envelope.mail_from},
+                    )
+                )
                 return "250 OK"
 
         self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)

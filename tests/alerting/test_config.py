@@ -24,7 +24,9 @@ def write(tmp_path: Path, text: str, name: str = "jobpulse.toml") -> Path:
 
 
 def test_nested_alerting_settings_come_from_the_file(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 port = 4400
 [alerting]
 group_window_s = 2
@@ -39,7 +41,8 @@ channels = ["ops"]
 severity = "high"
 [alerting.expected_durations]
 by_type = { csv_import = 600 }
-""")
+""",
+    )
     settings = load_settings(path, environ={})
     alerting = settings.alerting
     assert settings.port == 4400 and alerting.group_window_s == 2
@@ -50,23 +53,28 @@ by_type = { csv_import = 600 }
     assert Settings().alerting == AlertingSettings()
 
 
-@pytest.mark.parametrize(("toml", "path"), [
-    ("[alerting.rules.job_stalled]\nafter_s = 0", "alerting.rules.job_stalled.after_s"),
-    ("[alerting.rules.job_lost]\nseverity = 'loud'", "alerting.rules.job_lost.severity"),
-    ("[alerting.rules.job_failed]\nlog_lines = 500", "alerting.rules.job_failed.log_lines"),
-    ("[alerting.rules.job_failed]\nchanels = ['ops']", "alerting.rules.job_failed.chanels"),
-    ("[alerting.rules.job_explodes]\nenabled = true", "alerting.rules.job_explodes"),
-    ("[alerting.rules.resource_pressure]\nmemory_percent = 120", "alerting.rules.resource_pressure.memory_percent"),
-    ("[alerting.rules.error_rate]\nmax_ratio = 0", "alerting.rules.error_rate.max_ratio"),
-    ("[alerting.delivery]\nattempts = 0", "alerting.delivery.attempts"),
-    ("[alerting.delivery]\nbase_delay_s = 60", "alerting.delivery"),
-    ("[alerting]\ngroup_by = ['owner']", "alerting.group_by[0]"),
-    ("[[alerting.hints]]\ntype = '('\nactions = ['x']", "alerting.hints[0].type"),
-    ("[[alerting.hints]]\nactions = ['x']", "alerting.hints[0]"),
-    (f"[[alerting.channels]]\nurl = 'nosuchscheme://{SECRET}@host'", "alerting.channels[0].url"),
-    ("[[alerting.channels]]\nurl = 'json://a'\nname = 'x'\n[[alerting.channels]]\nurl = 'json://b'\nname = 'x'",
-     "alerting.channels"),
-])
+@pytest.mark.parametrize(
+    ("toml", "path"),
+    [
+        ("[alerting.rules.job_stalled]\nafter_s = 0", "alerting.rules.job_stalled.after_s"),
+        ("[alerting.rules.job_lost]\nseverity = 'loud'", "alerting.rules.job_lost.severity"),
+        ("[alerting.rules.job_failed]\nlog_lines = 500", "alerting.rules.job_failed.log_lines"),
+        ("[alerting.rules.job_failed]\nchanels = ['ops']", "alerting.rules.job_failed.chanels"),
+        ("[alerting.rules.job_explodes]\nenabled = true", "alerting.rules.job_explodes"),
+        ("[alerting.rules.resource_pressure]\nmemory_percent = 120", "alerting.rules.resource_pressure.memory_percent"),
+        ("[alerting.rules.error_rate]\nmax_ratio = 0", "alerting.rules.error_rate.max_ratio"),
+        ("[alerting.delivery]\nattempts = 0", "alerting.delivery.attempts"),
+        ("[alerting.delivery]\nbase_delay_s = 60", "alerting.delivery"),
+        ("[alerting]\ngroup_by = ['owner']", "alerting.group_by[0]"),
+        ("[[alerting.hints]]\ntype = '('\nactions = ['x']", "alerting.hints[0].type"),
+        ("[[alerting.hints]]\nactions = ['x']", "alerting.hints[0]"),
+        (f"[[alerting.channels]]\nurl = 'nosuchscheme://{SECRET}@host'", "alerting.channels[0].url"),
+        (
+            "[[alerting.channels]]\nurl = 'json://a'\nname = 'x'\n[[alerting.channels]]\nurl = 'json://b'\nname = 'x'",
+            "alerting.channels",
+        ),
+    ],
+)
 def test_invalid_alerting_settings_name_their_path(tmp_path, toml, path):
     with pytest.raises(SettingsError) as raised:
         load_settings(write(tmp_path, toml), environ={})
@@ -76,14 +84,21 @@ def test_invalid_alerting_settings_name_their_path(tmp_path, toml, path):
 
 
 def test_the_sidecar_refuses_to_start_with_an_invalid_rule(tmp_path):
-    path = write(tmp_path, f"""
+    path = write(
+        tmp_path,
+        f"""
 [[alerting.channels]]
 url = "json://user:{SECRET}@127.0.0.1:9/hook"
 [alerting.rules.job_stalled]
 after_s = -1
-""")
-    result = subprocess.run([sys.executable, "-m", "jobpulse.sidecar", "sidecar", "--config", str(path)],
-                            capture_output=True, text=True, timeout=30)
+""",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "jobpulse.sidecar", "sidecar", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2
     assert "alerting.rules.job_stalled.after_s = -1" in result.stderr and SECRET not in result.stderr
 

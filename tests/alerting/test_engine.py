@@ -11,7 +11,7 @@ from jobpulse.sidecar.alerting.model import Silence
 from jobpulse.sidecar.alerting.repository import AlertFilter, NotificationFilter
 from jobpulse.sidecar.alerting.tables import alert_notifications
 from jobpulse.sidecar.history.writer import HistoryWriter
-from tests.support.job_events import S, T0, run
+from tests.support.job_events import T0, S, run
 
 
 def settings(receiver, **extra):
@@ -28,9 +28,18 @@ def settings(receiver, **extra):
 
 
 def failing(count: int, job_type: str = "csv_import", name: str = "orders-import", **extra):
-    return [run(name=f"{name}-{index}" if count > 1 else name, job_type=job_type, status="failed",
-                error_type="TimeoutError", error_message="upstream timed out", processed=40, **extra)
-            for index in range(count)]
+    return [
+        run(
+            name=f"{name}-{index}" if count > 1 else name,
+            job_type=job_type,
+            status="failed",
+            error_type="TimeoutError",
+            error_message="upstream timed out",
+            processed=40,
+            **extra,
+        )
+        for index in range(count)
+    ]
 
 
 async def test_a_burst_of_failures_of_one_type_is_one_grouped_notification(make_stack, receiver):
@@ -78,12 +87,15 @@ async def test_one_condition_notifies_once_repeats_and_resolves_when_the_job_rec
 async def test_silences_mute_until_lifted_then_the_notification_is_owed(make_stack, receiver):
     stack = await make_stack(settings(receiver))
     silence = await stack.engine.add_silence(
-        Silence(id=0, until_ns=stack.clock.now_ns + 3600 * S, created_ns=stack.clock.now_ns, job_name="orders-import"))
+        Silence(id=0, until_ns=stack.clock.now_ns + 3600 * S, created_ns=stack.clock.now_ns, job_name="orders-import")
+    )
     stack.apply(*failing(1), *failing(1, name="crm-sync", job_type="api"))
     await stack.tick(1.1)
     [message] = receiver.wait("/hook")
     assert "crm-sync" in message.title
-    muted = stack.engine.active["job_failed:" + next(a.job_id for a in stack.engine.active.values() if a.job_name == "orders-import")]
+    muted = stack.engine.active[
+        "job_failed:" + next(a.job_id for a in stack.engine.active.values() if a.job_name == "orders-import")
+    ]
     assert muted.silenced and not muted.notified
     assert await stack.engine.delete_silence(silence.id)
     await stack.tick(1.1)
@@ -120,8 +132,10 @@ async def test_a_restarted_engine_keeps_firing_alerts_without_notifying_them_aga
     after.apply(run(name="orders-import", start_ns=T0 + 300 * S))
     await after.tick(1.1)
     titles = [message.title for message in receiver.at("/hook")]
-    assert titles == ["[HIGH] Job orders-import failed: TimeoutError: upstream timed out",
-                      "[RESOLVED] Job orders-import failed: TimeoutError: upstream timed out"]
+    assert titles == [
+        "[HIGH] Job orders-import failed: TimeoutError: upstream timed out",
+        "[RESOLVED] Job orders-import failed: TimeoutError: upstream timed out",
+    ]
 
 
 async def test_a_full_channel_queue_drops_with_a_record_and_a_metric(make_stack, receiver):
@@ -140,19 +154,30 @@ async def test_a_full_channel_queue_drops_with_a_record_and_a_metric(make_stack,
 
 
 async def test_the_expected_duration_is_learned_from_history(make_stack, receiver, database_url):
-    stack = await make_stack(settings(receiver, expected_durations={"history_min_runs": 5, "history_factor": 2.0, "history_refresh_s": 0.001}),
-                             database_url=database_url)
+    stack = await make_stack(
+        settings(
+            receiver, expected_durations={"history_min_runs": 5, "history_factor": 2.0, "history_refresh_s": 0.001}
+        ),
+        database_url=database_url,
+    )
     writer = HistoryWriter(stack.database, stack.store)
-    stack.apply(*(run(name="nightly-export", duration_s=seconds, start_ns=T0 - 3600 * S) for seconds in (10, 20, 30, 40, 50)))
+    stack.apply(
+        *(run(name="nightly-export", duration_s=seconds, start_ns=T0 - 3600 * S) for seconds in (10, 20, 30, 40, 50))
+    )
     await writer.flush()
     stack.clock.now_ns += S
     await stack.engine.refresh()
     assert stack.engine.learned == {"nightly-export": 50.0}
-    tonight = run(name="nightly-export", status=None, duration_s=0.2, start_ns=stack.clock.now_ns,
-                  received_ns=stack.clock.now_ns)
+    tonight = run(
+        name="nightly-export", status=None, duration_s=0.2, start_ns=stack.clock.now_ns, received_ns=stack.clock.now_ns
+    )
     stack.apply(tonight)
     await stack.tick(99)
     assert not stack.engine.active, "p95 50 s x 2: not overdue at 99 s"
     await stack.tick(2)
     [alert] = stack.engine.active.values()
-    assert (alert.rule, alert.details["expected_s"], alert.details["expected_source"]) == ("job_overdue", 100.0, "history")
+    assert (alert.rule, alert.details["expected_s"], alert.details["expected_source"]) == (
+        "job_overdue",
+        100.0,
+        "history",
+    )

@@ -25,7 +25,7 @@ from tests.alerting.conftest import JOB_RULES, rules_off, start_sidecar
 from tests.alerting.jobs import JobProcess, unique
 from tests.alerting.receivers import HttpReceiver
 from tests.support.feed_client import FeedReader
-from tests.support.job_events import S, T0, run
+from tests.support.job_events import T0, S, run
 
 HOST = socket.gethostname()
 

@@ -11,7 +11,7 @@ from jobpulse.sidecar.storage.engine import create_engine
 from jobpulse.sidecar.storage.migrate import migrate
 from jobpulse.sidecar.storage.policy import RetentionPolicy
 from jobpulse.sidecar.storage.retention import RetentionSweeper
-from tests.support.job_events import S, T0
+from tests.support.job_events import T0, S
 
 DAY = 86400 * S
 

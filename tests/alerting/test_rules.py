@@ -7,14 +7,19 @@ import pytest
 
 from jobpulse.sidecar.alerting import rules
 from jobpulse.sidecar.alerting.config import (
-    ErrorRateRule, ExpectedDurations, Hint, JobFailedRule, JobPredictedOverrunRule, JobStalledRule,
+    ErrorRateRule,
+    ExpectedDurations,
+    Hint,
+    JobFailedRule,
+    JobPredictedOverrunRule,
+    JobStalledRule,
     ResourcePressureRule,
 )
 from jobpulse.sidecar.alerting.hints import FALLBACK, HintBook
 from jobpulse.sidecar.model.events import JobEvent
 from jobpulse.sidecar.model.fold import fold
 from jobpulse.sidecar.model.state import JobState
-from tests.support.job_events import S, T0, run
+from tests.support.job_events import T0, S, run
 
 
 def folded(events: list[JobEvent]) -> JobState:
@@ -25,12 +30,29 @@ def folded(events: list[JobEvent]) -> JobState:
     return state
 
 
-def running(processed: int = 0, total: int | None = None, expected_s: float | None = None,
-            progress: tuple[tuple[float, int], ...] = ()) -> JobState:
+def running(
+    processed: int = 0,
+    total: int | None = None,
+    expected_s: float | None = None,
+    progress: tuple[tuple[float, int], ...] = (),
+) -> JobState:
     """A running job started at T0, with progress samples at (seconds after start, processed)."""
-    events = [JobEvent(kind="start", job_id="j1", seq=1, time_ns=T0, received_ns=T0, name="orders-import",
-                       job_type="csv_import", total=total, processed=processed, expected_duration_s=expected_s,
-                       host="worker-1", pid=7)]
+    events = [
+        JobEvent(
+            kind="start",
+            job_id="j1",
+            seq=1,
+            time_ns=T0,
+            received_ns=T0,
+            name="orders-import",
+            job_type="csv_import",
+            total=total,
+            processed=processed,
+            expected_duration_s=expected_s,
+            host="worker-1",
+            pid=7,
+        )
+    ]
     for seq, (at_s, count) in enumerate(progress, start=2):
         at = T0 + int(at_s * S)
         events.append(JobEvent(kind="progress", job_id="j1", seq=seq, time_ns=at, received_ns=at, processed=count))
@@ -38,18 +60,37 @@ def running(processed: int = 0, total: int | None = None, expected_s: float | No
 
 
 def test_a_failed_job_carries_error_step_logs_and_actions():
-    state = folded(run(job_id="f1", name="orders-import", status="failed", error_type="TimeoutError",
-                       error_message="read timed out", steps=(("extract", 1.0), ("load", 2.0)), log_lines=12,
-                       log_level="warning", processed=40, failed=2, total=100))
+    state = folded(
+        run(
+            job_id="f1",
+            name="orders-import",
+            status="failed",
+            error_type="TimeoutError",
+            error_message="read timed out",
+            steps=(("extract", 1.0), ("load", 2.0)),
+            log_lines=12,
+            log_level="warning",
+            processed=40,
+            failed=2,
+            total=100,
+        )
+    )
     condition = rules.job_failed(state, JobFailedRule(log_lines=3), HintBook([]))
     assert condition is not None
     assert (condition.key, condition.occurrence, condition.job_id) == ("job_failed:f1", "end", "f1")
     assert condition.summary == "Job orders-import failed in step 'load': TimeoutError: read timed out"
     details = condition.details
     assert (details["error_type"], details["step"], details["processed"], details["failed"]) == (
-        "TimeoutError", "load", 40, 2)
+        "TimeoutError",
+        "load",
+        40,
+        2,
+    )
     assert [line.split(" ", 1)[1] for line in details["log_lines"]] == [
-        "WARNING line 9 of orders-import", "WARNING line 10 of orders-import", "WARNING line 11 of orders-import"]
+        "WARNING line 9 of orders-import",
+        "WARNING line 10 of orders-import",
+        "WARNING line 11 of orders-import",
+    ]
     assert details["suggested_actions"][0] == "Transient: retry the job."
     assert "Processed 40 of 100 records, 2 failed." in condition.description
     assert "Job id f1, type csv_import, host worker-1 (pid 4242), owner ops." in condition.description
@@ -59,8 +100,10 @@ def test_a_failed_job_carries_error_step_logs_and_actions():
 def test_hints_configured_first_then_builtin_then_the_fallback():
     book = HintBook([Hint(type=r"^warehouse\.", actions=["Page the warehouse team."])])
     assert book.suggest("warehouse.LockTimeout", "lock wait timed out") == [
-        "Page the warehouse team.", "Transient: retry the job.",
-        "If it keeps timing out, check the remote service's latency or raise the job's timeout."]
+        "Page the warehouse team.",
+        "Transient: retry the job.",
+        "If it keeps timing out, check the remote service's latency or raise the job's timeout.",
+    ]
     assert book.suggest("ConnectionRefusedError", "connection refused")[0].startswith("Check that the remote service")
     assert book.suggest("pydantic.ValidationError", "1 validation error")[0].startswith("Check the input data")
     assert book.suggest("sqlite3.IntegrityError", "UNIQUE constraint failed")[0].startswith("A database constraint")
@@ -100,11 +143,15 @@ def test_predicted_overrun_before_the_deadline_only():
     condition = rules.job_predicted_overrun(state, T0 + 100 * S, expected, rule)
     assert condition is not None and condition.occurrence == "run"
     assert condition.details["projected_s"] == pytest.approx(300) and condition.details["eta_s"] == pytest.approx(200)
-    assert rules.job_predicted_overrun(state, T0 + 100 * S, rules.Expected(280, "job"), rule) is None, "within tolerance"
+    assert rules.job_predicted_overrun(state, T0 + 100 * S, rules.Expected(280, "job"), rule) is None, (
+        "within tolerance"
+    )
     assert rules.job_predicted_overrun(state, T0 + 100 * S, rules.Expected(99, "job"), rule) is None, "already overdue"
     early = JobPredictedOverrunRule(min_elapsed_s=200)
     assert rules.job_predicted_overrun(state, T0 + 100 * S, expected, early) is None
-    assert rules.job_predicted_overrun(running(progress=((1, 1), (2, 2))), T0 + 2 * S, expected, rule) is None, "no total"
+    assert rules.job_predicted_overrun(running(progress=((1, 1), (2, 2))), T0 + 2 * S, expected, rule) is None, (
+        "no total"
+    )
 
 
 def test_stalled_after_the_threshold_with_an_occurrence_per_stall():

@@ -110,7 +110,11 @@ def test_a_dead_channel_records_its_failed_attempts_and_blocks_no_other(sidecar,
     assert "error=500" in row["error"] and row["alert_key"] == f"job_failed:{failure.id}"
     by_channel = {row["channel"]: row for row in sidecar.get("/api/notifications", rule="job_failed").json()["items"]}
     assert {name: row["result"] for name, row in by_channel.items()} == {
-        "flaky": "sent", "broken": "failed", "form": "sent", "mail": "sent"}
+        "flaky": "sent",
+        "broken": "failed",
+        "form": "sent",
+        "mail": "sent",
+    }
     assert by_channel["flaky"]["attempts"] == 3 and by_channel["form"]["attempts"] == 1
     channels = {channel["name"]: channel for channel in sidecar.get("/api/notifications/channels").json()}
     assert channels["broken"]["failed"] == 1 and channels["flaky"]["sent"] == 1

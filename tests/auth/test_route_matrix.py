@@ -26,8 +26,8 @@ from websockets.sync.client import connect
 from jobpulse.sidecar.app import create_app
 from jobpulse.sidecar.auth.plugin import AuthFeature
 from jobpulse.sidecar.auth.roles import declared_roles
-from jobpulse.sidecar.settings import Settings
 from jobpulse.sidecar.plugin import Core
+from jobpulse.sidecar.settings import Settings
 from tests.auth.conftest import AuthSidecar, bearer, start_auth_sidecar
 from tests.support.sidecar import SidecarProcess
 

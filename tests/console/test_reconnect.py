@@ -64,7 +64,8 @@ def test_a_sidecar_restart_shows_offline_then_catches_up_without_a_reload(tmp_pa
         expect(card.locator('[data-field="stale"]')).to_be_hidden(timeout=15_000)
         expect(card.get_by_role("progressbar")).to_have_attribute("data-live", "true")
         page.page.wait_for_function(
-            "([id, before]) => parseFloat(document.querySelector(`li.card[data-job-id='${id}'] [data-field=percent]`).textContent) > before",
+            "([id, before]) => parseFloat(document.querySelector("
+            "`li.card[data-job-id='${id}'] [data-field=percent]`).textContent) > before",
             arg=[job_id, before],
             timeout=15_000,
         )

@@ -7,6 +7,7 @@ answered with an OTLP partial_success (rejected records).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -24,7 +25,6 @@ from tests.conftest import require_binary
 from tests.support.feed_watch import FeedWatch
 from tests.support.otlp_capture import OtlpCapture
 from tests.support.sidecar import SidecarProcess
-import itertools
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 JOB_SCRIPT = NODE_DIR / "job.mjs"

@@ -32,8 +32,10 @@ def counted(sidecar: SidecarProcess, name: str, label: str) -> dict[str, float]:
 
 def test_snapshot_on_connect_holds_active_jobs_only(shared_sidecar):
     running, finished = new_job(), new_job()
-    post_logs(shared_sidecar.url, [running.start(name="still-running"), finished.start(name="done"),
-                                   finished.end(processed=0)])
+    post_logs(
+        shared_sidecar.url,
+        [running.start(name="still-running"), finished.start(name="done"), finished.end(processed=0)],
+    )
     with FeedReader(shared_sidecar.ws_url) as feed:
         snapshot = feed.wait_for(lambda message: message["type"] == "snapshot")
         ids = {job["id"] for job in snapshot["data"]["jobs"]}
@@ -49,15 +51,26 @@ def test_a_job_lifecycle_arrives_in_order_with_summary(shared_sidecar):
         for processed in (10, 20):
             post_logs(shared_sidecar.url, [job.progress(processed, failed=1, total=30, step="parse")])
             feed.wait_for(lambda m, p=processed: m["type"] == "job_progress" and m["data"]["processed"] == p)
-        post_logs(shared_sidecar.url, [job.log("row 7 rejected", level="warning"),
-                                       job.end("failed", processed=25, **{"exception.type": "ValueError",
-                                                                         "exception.message": "bad header"})])
+        post_logs(
+            shared_sidecar.url,
+            [
+                job.log("row 7 rejected", level="warning"),
+                job.end("failed", processed=25, **{"exception.type": "ValueError", "exception.message": "bad header"}),
+            ],
+        )
         final = feed.wait_for(lambda m: m["type"] == "job_status_update" and m["data"]["status"] == "failed")
         mine = feed.of_job(job.job_id, "job_status_update", "job_progress", "job_log")
-        assert [m["type"] for m in mine] == ["job_status_update", "job_progress", "job_progress", "job_log",
-                                             "job_status_update"]
+        assert [m["type"] for m in mine] == [
+            "job_status_update",
+            "job_progress",
+            "job_progress",
+            "job_log",
+            "job_status_update",
+        ]
         assert mine[0]["data"]["status"] == "running"
-        assert mine[1]["data"]["step"]["name"] == "parse" and mine[1]["data"]["progress_percent"] == pytest.approx(33.33)
+        assert mine[1]["data"]["step"]["name"] == "parse" and mine[1]["data"]["progress_percent"] == pytest.approx(
+            33.33
+        )
         assert mine[3]["data"]["level"] == "warning" and mine[3]["data"]["job_id"] == job.job_id
         summary = final["data"]
         assert (summary["previous_status"], summary["processed"], summary["failed"]) == ("running", 25, 1)
@@ -69,13 +82,21 @@ def test_a_job_lifecycle_arrives_in_order_with_summary(shared_sidecar):
 def test_filters_at_connect_and_by_subscribe(shared_sidecar):
     csv_job, api_job = new_job(), new_job()
     kind = uuid.uuid4().hex[:8]
-    with FeedReader(shared_sidecar.ws_url, job_type=f"csv-{kind}", min_log_level="warning") as feed, \
-            FeedReader(shared_sidecar.ws_url) as everything:
+    with (
+        FeedReader(shared_sidecar.ws_url, job_type=f"csv-{kind}", min_log_level="warning") as feed,
+        FeedReader(shared_sidecar.ws_url) as everything,
+    ):
         feed.wait_for(lambda m: m["type"] == "snapshot")
-        post_logs(shared_sidecar.url, [
-            csv_job.start(name="a", job_type=f"csv-{kind}"), api_job.start(name="b", job_type=f"api-{kind}"),
-            csv_job.log("quiet", level="info"), csv_job.log("loud", level="error"), api_job.log("other", level="error"),
-        ])
+        post_logs(
+            shared_sidecar.url,
+            [
+                csv_job.start(name="a", job_type=f"csv-{kind}"),
+                api_job.start(name="b", job_type=f"api-{kind}"),
+                csv_job.log("quiet", level="info"),
+                csv_job.log("loud", level="error"),
+                api_job.log("other", level="error"),
+            ],
+        )
         feed.wait_for(is_log("loud"))
         everything.wait_for(is_log("other"))
         assert not feed.of_job(api_job.job_id)
@@ -93,8 +114,9 @@ def test_filters_at_connect_and_by_subscribe(shared_sidecar):
         feed.send({"type": "ping", "data": "after-unsubscribe"})
         post_logs(shared_sidecar.url, [api_job.progress(6), csv_job.progress(6)])
         feed.wait_for(lambda m: m["type"] == "pong" and m["data"] == "after-unsubscribe")
-        everything.wait_for(lambda m: m["type"] == "job_progress" and m["data"]["processed"] == 6
-                            and job_id_of(m) == csv_job.job_id)
+        everything.wait_for(
+            lambda m: m["type"] == "job_progress" and m["data"]["processed"] == 6 and job_id_of(m) == csv_job.job_id
+        )
         feed.drain()
         assert not [m for m in feed.messages if m["type"] == "job_progress" and m["data"]["processed"] == 6]
 
@@ -139,11 +161,19 @@ def test_resume_after_a_dropped_connection_loses_nothing(shared_sidecar):
         feed.close()
         post_logs(shared_sidecar.url, [job.log(f"missed {n}") for n in range(5)] + [job.progress(3)])
         post_logs(shared_sidecar.url, [job.end(processed=3)])
-        witness.wait_for(lambda m: m["type"] == "job_status_update" and m["data"]["status"] == "completed"
-                         and job_id_of(m) == job.job_id)
+        witness.wait_for(
+            lambda m: (
+                m["type"] == "job_status_update" and m["data"]["status"] == "completed" and job_id_of(m) == job.job_id
+            )
+        )
         with FeedReader(shared_sidecar.ws_url, cursor=cursor) as back:
-            back.wait_for(lambda m: m["type"] == "job_status_update" and m["data"]["status"] == "completed"
-                          and job_id_of(m) == job.job_id)
+            back.wait_for(
+                lambda m: (
+                    m["type"] == "job_status_update"
+                    and m["data"]["status"] == "completed"
+                    and job_id_of(m) == job.job_id
+                )
+            )
             assert "snapshot" not in back.types()
             expected = [m for m in witness.messages if m["cursor"] > cursor and m["type"] != "snapshot"]
             got = [m for m in back.messages if m["cursor"] <= expected[-1]["cursor"]]
@@ -151,7 +181,7 @@ def test_resume_after_a_dropped_connection_loses_nothing(shared_sidecar):
             assert got == expected
             back.send({"type": "resume", "cursor": cursor})
             wait_for(lambda: back.drain(0.05) and len(back.messages) >= 2 * len(got))
-            assert back.messages[len(got):] == expected, "an explicit resume replays the same messages"
+            assert back.messages[len(got) :] == expected, "an explicit resume replays the same messages"
 
 
 def test_a_cursor_older_than_the_replay_window_gets_a_resync(tmp_path):
@@ -190,10 +220,14 @@ def test_progress_is_coalesced_within_a_tick(tmp_path):
         sidecar.stop()
 
 
-@pytest.mark.parametrize(("bound", "cause"), [
-    ({"feed_client_queue_frames": 4}, "backlog"),
-    ({"feed_client_queue_frames": 100_000, "feed_client_max_lag_s": 0.2}, "lag"),
-], ids=["queue-length", "queue-age"])
+@pytest.mark.parametrize(
+    ("bound", "cause"),
+    [
+        ({"feed_client_queue_frames": 4}, "backlog"),
+        ({"feed_client_queue_frames": 100_000, "feed_client_max_lag_s": 0.2}, "lag"),
+    ],
+    ids=["queue-length", "queue-age"],
+)
 def test_a_slow_client_is_resynced_and_does_not_hold_back_the_others(tmp_path, bound, cause):
     sidecar = SidecarProcess(tmp_path, feed_send_timeout_s=120, feed_tick_ms=5, **bound).start()
     try:
@@ -215,8 +249,9 @@ def test_a_slow_client_is_resynced_and_does_not_hold_back_the_others(tmp_path, b
 
             lagging = wait_for(slow_client, timeout=60, interval=0)
             assert lagging["frames_dropped"] > 0
-            assert len([m for m in fast.messages if m["type"] == "job_log"]) == batches * 100, \
+            assert len([m for m in fast.messages if m["type"] == "job_log"]) == batches * 100, (
                 "the reading client got every line while the other one lagged"
+            )
             received = bytearray()
 
             def resync_arrived():

@@ -24,8 +24,8 @@ from litestar.testing import TestClient
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from jobpulse.sidecar.guard.identity import client_key
 from jobpulse.sidecar.guard.connections import FeedAdmission
+from jobpulse.sidecar.guard.identity import client_key
 from jobpulse.sidecar.guard.plugin import GuardFeature
 from jobpulse.sidecar.plugin import Core
 from jobpulse.sidecar.settings import Settings, SettingsError, load_settings

@@ -25,7 +25,7 @@ from jobpulse.sidecar.storage.migrate import migrate
 from jobpulse.sidecar.storage.policy import RetentionPolicy
 from jobpulse.sidecar.storage.retention import RetentionSweeper
 from jobpulse.sidecar.store import JobStore
-from tests.support.job_events import S, T0, run
+from tests.support.job_events import T0, S, run
 
 DAY = 86400 * S
 

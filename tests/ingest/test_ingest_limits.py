@@ -201,7 +201,8 @@ def json_logs_with(value: str, where: str, job_id: str) -> bytes:
 
 
 def json_spans_with(value: str) -> bytes:
-    return f'{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"attributes":[{{"key":"deep","value":{value}}}]}}]}}]}}]}}'.encode()
+    attribute = f'{{"key":"deep","value":{value}}}'
+    return f'{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"attributes":[{attribute}]}}]}}]}}]}}'.encode()
 
 
 def nested_any_value(depth: int, kind: str) -> AnyValue:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 from jobpulse.conventions import (
@@ -35,7 +36,6 @@ from jobpulse.conventions import (
 )
 from tests.support.job_scripts import by_seq, run_script
 from tests.support.otlp_capture import OtlpCapture
-import itertools
 
 SEVERITY_INFO = 9
 SEVERITY_ERROR = 17

@@ -109,7 +109,12 @@ def _token_file(workdir: Path, config: Path, name: str, role: str) -> Path:
     """A token made as docs/security.md says, its last line kept in a file as Prometheus and Alertmanager read it."""
     result = subprocess.run(
         [sys.executable, "-m", "jobpulse.sidecar", "tokens", "create", name, "--role", role, "--config", str(config)],
-        cwd=workdir, env=_clean_env(), capture_output=True, text=True, timeout=60, check=True,
+        cwd=workdir,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     path = workdir / f"{name}.token"
     path.write_text(result.stdout.splitlines()[-1])
@@ -123,9 +128,25 @@ def _start_demo(workdir: Path, port: int, config: Path) -> tuple[subprocess.Pope
     log_path = workdir / "demo.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "jobpulse.sidecar", "demo", "--speed", str(DEMO_SPEED), "--port", str(port),
-             "--config", str(config), "--duration", "600"],
-            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "jobpulse.sidecar",
+                "demo",
+                "--speed",
+                str(DEMO_SPEED),
+                "--port",
+                str(port),
+                "--config",
+                str(config),
+                "--duration",
+                "600",
+            ],
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     return process, log_path
 
@@ -164,7 +185,7 @@ def _stop_demo(process: subprocess.Popen[bytes]) -> None:
 def start_prometheus(tmp_path: Path) -> Iterator[Callable[..., PrometheusServer]]:
     """A factory of real Prometheus servers (stopped after the test):
 
-        prometheus = start_prometheus(scrape={"jobpulse-sidecar": [f"127.0.0.1:{port}"]}, rule_files=[RULES])
+    prometheus = start_prometheus(scrape={"jobpulse-sidecar": [f"127.0.0.1:{port}"]}, rule_files=[RULES])
     """
     binary = require_binary("prometheus")
     started: list[PrometheusServer] = []
@@ -195,6 +216,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         demo, demo_log = _start_demo(workdir, port, config)
         alertmanager = prometheus = None
         try:
+
             def ready() -> bool:
                 if demo.poll() is not None:
                     raise AssertionError(f"jobpulse demo exited with {demo.returncode}:\n{demo_log.read_text()}")
@@ -204,10 +226,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                     return False
 
             wait_for(ready, timeout=30, interval=0.1)
-            alertmanager = AlertmanagerServer(workdir / "alertmanager", alertmanager_binary,
-                                              alertmanager_config(sidecar_url, alertmanager_token)).start()
+            alertmanager = AlertmanagerServer(
+                workdir / "alertmanager", alertmanager_binary, alertmanager_config(sidecar_url, alertmanager_token)
+            ).start()
             prometheus = PrometheusServer(
-                workdir / "prometheus", prometheus_binary,
+                workdir / "prometheus",
+                prometheus_binary,
                 scrape={"jobpulse-sidecar": [f"127.0.0.1:{port}"]},
                 rule_files=[RULES],
                 alertmanagers=[f"127.0.0.1:{alertmanager.port}"],

@@ -32,8 +32,11 @@ def test_recording_rules_produce_series(stack: Stack):
 def test_failed_demo_job_reaches_the_receiver_through_alertmanager(stack: Stack):
     # 1. Prometheus fires the rule for the demo job that fails.
     def firing() -> list[dict]:
-        return [alert for alert in stack.prometheus.alerts()
-                if alert["labels"].get("alertname") == "JobpulseJobFailed" and alert["state"] == "firing"]
+        return [
+            alert
+            for alert in stack.prometheus.alerts()
+            if alert["labels"].get("alertname") == "JobpulseJobFailed" and alert["state"] == "firing"
+        ]
 
     alert = wait_for(firing, timeout=60, interval=0.25)[0]
     assert alert["labels"]["job_name"] == "warehouse-db-load"
@@ -41,8 +44,11 @@ def test_failed_demo_job_reaches_the_receiver_through_alertmanager(stack: Stack)
     assert alert["labels"]["severity"] == "critical"
 
     # 2. Alertmanager has it.
-    wait_for(lambda: [a for a in stack.alertmanager.alerts() if a["labels"]["alertname"] == "JobpulseJobFailed"],
-             timeout=30, interval=0.25)
+    wait_for(
+        lambda: [a for a in stack.alertmanager.alerts() if a["labels"]["alertname"] == "JobpulseJobFailed"],
+        timeout=30,
+        interval=0.25,
+    )
 
     # 3. The sidecar's Apprise channel delivered it to the receiver.
     received = stack.receiver.wait(NOTIFY_PATH, lambda item: SUMMARY in item.title + item.body, timeout=45)
@@ -52,8 +58,9 @@ def test_failed_demo_job_reaches_the_receiver_through_alertmanager(stack: Stack)
     assert "exception_type=sqlite3.IntegrityError" in notification.body
 
     # 4. The sidecar recorded it as an Alertmanager alert and counts the delivery on its channel.
-    alerts = httpx.get(stack.sidecar_url + "/api/alerts", headers={"Authorization": f"Bearer {stack.viewer_token}"},
-                       timeout=10).json()
+    alerts = httpx.get(
+        stack.sidecar_url + "/api/alerts", headers={"Authorization": f"Bearer {stack.viewer_token}"}, timeout=10
+    ).json()
     items = alerts["items"] if isinstance(alerts, dict) else alerts
     assert any(item.get("rule") == "JobpulseJobFailed" for item in items), items
 

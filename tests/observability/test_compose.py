@@ -28,8 +28,9 @@ COMPOSE = REPO / "compose" / "docker-compose.yml"
 @cache
 def _resolved() -> dict[str, Any]:
     binary = require_binary("docker-compose")
-    result = subprocess.run([binary, "-f", str(COMPOSE), "config"], capture_output=True, text=True, timeout=60,
-                            cwd=REPO)
+    result = subprocess.run(
+        [binary, "-f", str(COMPOSE), "config"], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
     assert result.returncode == 0, f"docker-compose rejects {COMPOSE}:\n{result.stderr}"
     return yaml.safe_load(result.stdout)
 
@@ -113,12 +114,14 @@ def assert_reaches(compose: dict[str, Any], address: str, what: str) -> None:
     services = listening(compose)
     assert parts.hostname in services, f"{what}: {address} names no service of the compose file"
     assert parts.port in services[parts.hostname], (
-        f"{what}: {parts.hostname} does not listen on {parts.port} (it does on {sorted(services[parts.hostname])})")
+        f"{what}: {parts.hostname} does not listen on {parts.port} (it does on {sorted(services[parts.hostname])})"
+    )
 
 
 def test_docker_compose_accepts_the_file(compose):
     assert {"sidecar", "prometheus", "alertmanager", "grafana", "otel-collector", "jaeger", "demo-jobs"} <= set(
-        compose["services"])
+        compose["services"]
+    )
 
 
 def test_every_mounted_and_built_file_exists(compose):
@@ -154,8 +157,9 @@ def test_prometheus_config_passes_promtool_and_scrapes_existing_services(compose
     assert config["rule_files"] == [str(REPO / "alerting" / "prometheus-rules.yml")]
     checked = tmp_path / "prometheus.yml"
     checked.write_text(yaml.safe_dump(config))
-    result = subprocess.run([require_binary("promtool"), "check", "config", str(checked)], capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [require_binary("promtool"), "check", "config", str(checked)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
@@ -177,8 +181,9 @@ def test_alertmanager_config_passes_amtool_and_calls_the_sidecar(compose):
     config_flag = next(arg for arg in service["command"] if arg.startswith("--config.file="))
     path = host_path(service, config_flag.split("=", 1)[1])
     assert path == REPO / "alerting" / "alertmanager.yml"
-    result = subprocess.run([require_binary("amtool"), "check-config", str(path)], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [require_binary("amtool"), "check-config", str(path)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     config = yaml.safe_load(path.read_text())
     for receiver in config["receivers"]:
@@ -198,8 +203,11 @@ def test_grafana_is_provisioned_with_the_dashboards(compose):
     providers = yaml.safe_load((provisioning / "dashboards" / "jobpulse.yml").read_text())["providers"]
     for provider in providers:
         folder = host_path(service, provider["options"]["path"])
-        assert sorted(p.name for p in folder.glob("*.json")) == ["job-detail.json", "jobs-overview.json",
-                                                                   "sidecar-health.json"]
+        assert sorted(p.name for p in folder.glob("*.json")) == [
+            "job-detail.json",
+            "jobs-overview.json",
+            "sidecar-health.json",
+        ]
     home = service["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert host_path(service, home).is_file()
 
@@ -234,7 +242,6 @@ def test_demo_jobs_send_through_the_collector(compose):
 def test_readme_says_how_to_bring_the_stack_up():
     readme = (REPO / "README.md").read_text()
     assert "docker compose -f compose/docker-compose.yml" in readme
-
 
 
 def test_the_senders_get_tokens_the_tokens_service_makes(compose):

@@ -62,8 +62,9 @@ def test_dashboards_link_to_the_job_in_the_sidecar():
     assert "${sidecar_url}/api/jobs/${job_id}" in text["job-detail.json"]
     assert "${sidecar_url}/api/jobs/${__data.fields.job_id}" in text["jobs-overview.json"]
     for name in ("job-detail.json", "jobs-overview.json"):
-        sidecar_url = [var for var in variables(load(REPO / "grafana" / "dashboards" / name))
-                       if var["name"] == "sidecar_url"]
+        sidecar_url = [
+            var for var in variables(load(REPO / "grafana" / "dashboards" / name)) if var["name"] == "sidecar_url"
+        ]
         assert sidecar_url and sidecar_url[0]["type"] in ("textbox", "constant")
 
 

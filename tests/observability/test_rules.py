@@ -47,10 +47,20 @@ def test_every_alert_has_a_severity_a_summary_and_a_unit_test():
         for case in test.get("alert_rule_test", [])
         if case.get("exp_alerts")
     }
-    expected = {"JobpulseJobFailed", "JobpulseJobOverdue", "JobpulseJobStalled", "JobpulseSidecarDown",
-                "JobpulseHighRejectRate", "JobpulseNotificationFailures", "JobpulseFleetFailureRate",
-                "JobpulseQueueDepth", "JobpulseQueueWait", "JobpulseFeedDelay", "JobpulseIngestLag",
-                "JobpulseFeedConnectionFailures"}
+    expected = {
+        "JobpulseJobFailed",
+        "JobpulseJobOverdue",
+        "JobpulseJobStalled",
+        "JobpulseSidecarDown",
+        "JobpulseHighRejectRate",
+        "JobpulseNotificationFailures",
+        "JobpulseFleetFailureRate",
+        "JobpulseQueueDepth",
+        "JobpulseQueueWait",
+        "JobpulseFeedDelay",
+        "JobpulseIngestLag",
+        "JobpulseFeedConnectionFailures",
+    }
     assert expected <= {alert["alert"] for alert in alerts}
     for alert in alerts:
         assert alert["labels"]["severity"] in {"critical", "warning", "info"}, alert["alert"]

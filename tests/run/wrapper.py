@@ -7,6 +7,7 @@ import sys
 import textwrap
 import uuid
 from pathlib import Path
+
 from jobpulse.client import JobSummary, LogLine
 from jobpulse.client.jobs import Status
 from tests.support.job_scripts import REPO, job_env

@@ -7,7 +7,7 @@ import pytest
 
 from jobpulse.sidecar.lost_jobs import LostJobDetector
 from jobpulse.sidecar.store import JobStore
-from tests.support.job_events import S, T0, run
+from tests.support.job_events import T0, S, run
 
 
 class Clock:

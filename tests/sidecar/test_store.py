@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-
 from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 

@@ -10,7 +10,7 @@ import pytest
 from jobpulse.sidecar.storage.engine import create_engine
 from jobpulse.sidecar.storage.policy import RetentionPolicy
 from jobpulse.sidecar.storage.retention import ReportRow, RetentionCounts, RetentionSweeper, Sweep
-from tests.support.job_events import S, T0
+from tests.support.job_events import T0, S
 
 DAY = 86400 * S
 

@@ -20,7 +20,9 @@ DASHBOARDS = REPO / "grafana" / "dashboards"
 BUILTINS = {"__rate_interval": "1m", "__interval": "15s", "__range": "10m"}
 
 _LABEL_VALUES = re.compile(r"^\s*label_values\(\s*(?:(?P<match>.+?)\s*,\s*)?(?P<label>[a-zA-Z_][a-zA-Z0-9_]*)\s*\)\s*$")
-_VARIABLE = re.compile(r"\$\{(?P<braced>[a-zA-Z0-9_]+)(?::[^}]*)?\}|\[\[(?P<old>[a-zA-Z0-9_]+)\]\]|\$(?P<plain>[a-zA-Z0-9_]+)")
+_VARIABLE = re.compile(
+    r"\$\{(?P<braced>[a-zA-Z0-9_]+)(?::[^}]*)?\}|\[\[(?P<old>[a-zA-Z0-9_]+)\]\]|\$(?P<plain>[a-zA-Z0-9_]+)"
+)
 
 
 def dashboard_paths() -> list[Path]:
@@ -54,6 +56,7 @@ def variables(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
 
 def substitute(text: str, values: dict[str, str]) -> str:
     """Replace ``$var``, ``${var}``, ``${var:format}`` and ``[[var]]`` as Grafana does."""
+
     def replace(match: re.Match[str]) -> str:
         name = match.group("braced") or match.group("old") or match.group("plain")
         if name in values:
@@ -116,6 +119,7 @@ def assignments(dashboard: dict[str, Any], prometheus: Any) -> Iterator[dict[str
     Query variables list what ``label_values`` returns through Prometheus's API (earlier variables
     substituted into later ones); "All" variables take their all-value; text boxes their default.
     """
+
     def expand(index: int, values: dict[str, str]) -> Iterator[dict[str, str]]:
         if index == len(variables(dashboard)):
             yield dict(values)

@@ -29,8 +29,6 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 T = TypeVar("T")
 
 
-
-
 def any_value(value: AnyValue) -> Any:
     kind = value.WhichOneof("value")
     if kind is None:
@@ -205,9 +203,7 @@ class OtlpCapture:
                 else:
                     status, payload = capture._receive(self.path, body)
                 self.send_response(status)
-                self.send_header(
-                    "Content-Type", "application/x-protobuf" if status == 200 else "application/json"
-                )
+                self.send_header("Content-Type", "application/x-protobuf" if status == 200 else "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
@@ -216,4 +212,3 @@ class OtlpCapture:
                 pass  # keep test output clean
 
         return Handler
-

@@ -20,7 +20,9 @@ from tests.support.ports import free_port
 
 def find_bin_dir() -> Path | None:
     """The directory holding initdb and pg_ctl, newest version first."""
-    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda path: int(Path(path).parent.name), reverse=True):
+    for candidate in sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda path: int(Path(path).parent.name), reverse=True
+    ):
         if os.access(os.path.join(candidate, "initdb"), os.X_OK):
             return Path(candidate)
     initdb = shutil.which("initdb")
@@ -67,5 +69,9 @@ class PostgresServer:
 
     def stop(self) -> None:
         if self.data.exists():
-            subprocess.run(self._command("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop"), capture_output=True, timeout=60)
+            subprocess.run(
+                self._command("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop"),
+                capture_output=True,
+                timeout=60,
+            )
         shutil.rmtree(self.root, ignore_errors=True)

@@ -53,8 +53,9 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> Any:
         self.workdir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen([self.binary, *self.args()], stdout=log, stderr=subprocess.STDOUT,
-                                            cwd=self.workdir)
+            self.process = subprocess.Popen(
+                [self.binary, *self.args()], stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
+            )
         wait_for(self.ready, timeout=timeout, interval=0.05)
         return self
 
@@ -141,7 +142,9 @@ class PrometheusServer(ServerProcess):
         if data["resultType"] in ("scalar", "string"):
             return [{"metric": {}, "value": data["result"]}]
         if data["resultType"] == "matrix":
-            return [{"metric": item["metric"], "value": item["values"][-1]} for item in data["result"] if item["values"]]
+            return [
+                {"metric": item["metric"], "value": item["values"][-1]} for item in data["result"] if item["values"]
+            ]
         return data["result"]
 
     def values(self, expr: str) -> list[float]:
@@ -151,9 +154,11 @@ class PrometheusServer(ServerProcess):
         """Whether ``expr`` returns at least one finite value now."""
         return any(math.isfinite(value) for value in self.values(expr))
 
-    def wait_for_query(self, expr: str, timeout: float = 30.0,
-                       check: Callable[[list[dict[str, Any]]], Any] | None = None) -> list[dict[str, Any]]:
+    def wait_for_query(
+        self, expr: str, timeout: float = 30.0, check: Callable[[list[dict[str, Any]]], Any] | None = None
+    ) -> list[dict[str, Any]]:
         """Poll ``expr`` until it returns data (that passes ``check``); return the result."""
+
         def ready() -> list[dict[str, Any]] | None:
             result = self.query(expr)
             if result and (check is None or check(result)):

@@ -15,7 +15,6 @@ from jobpulse.client import Client, JobDetail, NotFound
 from tests.support.polling import wait_for
 from tests.support.ports import free_port
 
-
 REPO = Path(__file__).resolve().parents[2]
 
 

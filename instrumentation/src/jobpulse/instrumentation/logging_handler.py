@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 
-from . import runtime
 from jobpulse.conventions import ATTR_CODE_FILE, ATTR_CODE_FUNCTION, ATTR_CODE_LINE, ATTR_LOGGER_NAME
+
+from . import runtime
 from .job import current_running, sole_running
 from .recorder import exception_attributes
 

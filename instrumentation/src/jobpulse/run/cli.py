@@ -67,7 +67,8 @@ def _settings(options: RunOptions) -> dict[str, object]:
 
 
 def _report_on_stderr(verbose: bool) -> None:
-    """The wrapper adds nothing to the command's output unless asked to: a missing sidecar is not the command's business."""
+    """The wrapper adds nothing to the command's output unless asked to: a missing sidecar is not the command's
+    business."""
     handler: logging.Handler
     if verbose:
         handler = logging.StreamHandler()

@@ -27,8 +27,8 @@ from typing import BinaryIO
 
 from jobpulse.instrumentation.recorder import JobRecorder, Step
 
-from .lines import LineSplitter, Segment, plain
 from .levels import recognise
+from .lines import LineSplitter, Segment, plain
 from .progress import OutputCounts, ProgressReader
 
 CHUNK_BYTES = 64 * 1024

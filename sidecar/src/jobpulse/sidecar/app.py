@@ -9,10 +9,10 @@ from litestar.openapi.plugins import JsonRenderPlugin
 
 from jobpulse.sidecar import __version__
 from jobpulse.sidecar.alerting.plugin import AlertingFeature
-from jobpulse.sidecar.auth.plugin import AuthFeature
 from jobpulse.sidecar.api.errors import validation_error_handler
 from jobpulse.sidecar.api.health import healthz, readyz
 from jobpulse.sidecar.api.requests import SidecarRequest
+from jobpulse.sidecar.auth.plugin import AuthFeature
 from jobpulse.sidecar.config.plugin import ConfigFeature
 from jobpulse.sidecar.console.plugin import ConsoleFeature
 from jobpulse.sidecar.control.plugin import ControlFeature

@@ -16,12 +16,12 @@ from jobpulse.sidecar.alerting.delivery import ChannelTestResult
 from jobpulse.sidecar.alerting.engine import AlertEngine
 from jobpulse.sidecar.alerting.model import AlertView, Silence, SilenceView, alert_view, silence_view
 from jobpulse.sidecar.alerting.repository import AlertFilter, NotificationFilter
-from jobpulse.sidecar.api.errors import UnprocessableEntityException
 from jobpulse.sidecar.api.bounds import INT64_MAX, bound_ns
+from jobpulse.sidecar.api.errors import UnprocessableEntityException
 from jobpulse.sidecar.api.paging import Limit
-from jobpulse.sidecar.timestamps import to_datetime, to_ns
 from jobpulse.sidecar.auth.principal import Principal
 from jobpulse.sidecar.auth.roles import OPERATOR, VIEWER, access
+from jobpulse.sidecar.timestamps import to_datetime, to_ns
 
 AlertState = Literal["firing", "resolved"]
 Result = Literal["sending", "retrying", "sent", "failed", "dropped"]

@@ -49,8 +49,10 @@ _MIN_SECRET_LENGTH = 3
 def masked_url(service: Any) -> str:
     """Apprise's privacy URL, with header and parameter values masked too."""
     parts = urlsplit(service.url(privacy=True))
-    query = [(name, MASK if name.startswith(_SECRET_ARG_PREFIXES) else value)
-             for name, value in parse_qsl(parts.query, keep_blank_values=True)]
+    query = [
+        (name, MASK if name.startswith(_SECRET_ARG_PREFIXES) else value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
     # Readable, as Apprise writes it: header (+) and parameter (-) prefixes stay literal.
     return urlunsplit(parts._replace(query=urlencode(query, safe="*+-:")))
 
@@ -116,8 +118,11 @@ class Channel:
         """Send once; None on success, else why it failed (secrets scrubbed)."""
         try:
             result = await self._apprise.async_notify(
-                body=message.body, title=message.title, notify_type=message.notify_type,
-                body_format=apprise.NotifyFormat.TEXT, timeout=timeout_s,
+                body=message.body,
+                title=message.title,
+                notify_type=message.notify_type,
+                body_format=apprise.NotifyFormat.TEXT,
+                timeout=timeout_s,
             )
         except Exception as error:
             return self.scrub(f"{type(error).__name__}: {error}")
@@ -286,16 +291,33 @@ class Delivery:
         delay = min(self.settings.max_delay_s, self.settings.base_delay_s * 2 ** (attempt - 1))
         return delay / 2 + random.uniform(0, delay / 2)
 
-    def _rows(self, channel: Channel, items: Iterable[tuple[Alert, str]], delivery_id: str, result: str,
-              error: str | None = None, *, claim: bool = True) -> list[dict[str, Any]]:
+    def _rows(
+        self,
+        channel: Channel,
+        items: Iterable[tuple[Alert, str]],
+        delivery_id: str,
+        result: str,
+        error: str | None = None,
+        *,
+        claim: bool = True,
+    ) -> list[dict[str, Any]]:
         now_ns = self.clock_ns()
         return [
             {
                 "claim": claim_key(alert.key, alert.occurrence, event, channel.name) if claim else None,
-                "alert_key": alert.key, "occurrence": alert.occurrence, "event": event, "rule": alert.rule,
-                "channel": channel.name, "channel_tags": ",".join(channel.tags), "masked_url": channel.masked_url,
-                "delivery_id": delivery_id, "replica": self.replica, "attempts": 0, "result": result,
-                "error": error, "created_ns": now_ns,
+                "alert_key": alert.key,
+                "occurrence": alert.occurrence,
+                "event": event,
+                "rule": alert.rule,
+                "channel": channel.name,
+                "channel_tags": ",".join(channel.tags),
+                "masked_url": channel.masked_url,
+                "delivery_id": delivery_id,
+                "replica": self.replica,
+                "attempts": 0,
+                "result": result,
+                "error": error,
+                "created_ns": now_ns,
             }
             for alert, event in items
         ]
@@ -308,8 +330,13 @@ class Delivery:
                 won = await self.repository.claim(rows)
                 break
             except Exception as error:
-                log.warning("alert channel %s: cannot claim a notification (attempt %d): %s: %s",
-                            channel.name, attempt, type(error).__name__, error)
+                log.warning(
+                    "alert channel %s: cannot claim a notification (attempt %d): %s: %s",
+                    channel.name,
+                    attempt,
+                    type(error).__name__,
+                    error,
+                )
                 if attempt == self.settings.attempts:
                     channel.failed += 1
                     channel.last_error = "the database could not record the claim"
@@ -354,9 +381,23 @@ class Delivery:
 
         async def one(channel: Channel) -> ChannelTestResult:
             delivery_id = uuid.uuid4().hex
-            probe = Alert(key="test", occurrence=delivery_id, rule=TEST, source=TEST, severity="info", state=TEST,
-                          summary=title, description=body, details={}, job_id=None, job_name=None, job_type=None,
-                          job_status=None, host=None, fired_ns=self.clock_ns())
+            probe = Alert(
+                key="test",
+                occurrence=delivery_id,
+                rule=TEST,
+                source=TEST,
+                severity="info",
+                state=TEST,
+                summary=title,
+                description=body,
+                details={},
+                job_id=None,
+                job_name=None,
+                job_type=None,
+                job_status=None,
+                host=None,
+                fired_ns=self.clock_ns(),
+            )
             await self.repository.claim(self._rows(channel, [(probe, TEST)], delivery_id, SENDING))
             attempts, error = await self._attempts(channel, delivery_id, message)
             return ChannelTestResult(channel.name, channel.masked_url, FAILED if error else SENT, attempts, error)

@@ -34,7 +34,15 @@ from jobpulse.sidecar.alerting.fleet import FLEET_FAILURE_RATE, QUEUE_DEPTH, QUE
 from jobpulse.sidecar.alerting.hints import HintBook
 from jobpulse.sidecar.alerting.host import HostSampler
 from jobpulse.sidecar.alerting.model import (
-    FIRE, REPEAT, RESOLVE, RESOLVED, SOURCE_ALERTMANAGER, Alert, Condition, Silence, alert_view,
+    FIRE,
+    REPEAT,
+    RESOLVE,
+    RESOLVED,
+    SOURCE_ALERTMANAGER,
+    Alert,
+    Condition,
+    Silence,
+    alert_view,
 )
 from jobpulse.sidecar.alerting.repository import AlertRepository
 from jobpulse.sidecar.feed import protocol
@@ -194,12 +202,26 @@ class AlertEngine:
             self._progress[new.id] = (new.processed, now_ns)
         error_rate = self.rules.error_rate
         if error_rate.enabled and (old is None or old.failed != new.failed or old.processed != new.processed):
-            self._level(rules.key(rules.ERROR_RATE, new.id), rules.error_ratio(new, error_rate) is not None, now_ns,
-                        "the error rate is back under its threshold", rules.error_rate, new, error_rate)
+            self._level(
+                rules.key(rules.ERROR_RATE, new.id),
+                rules.error_ratio(new, error_rate) is not None,
+                now_ns,
+                "the error rate is back under its threshold",
+                rules.error_rate,
+                new,
+                error_rate,
+            )
         pressure = self.rules.resource_pressure
         if pressure.enabled and new.resources is not (old.resources if old else None):
-            self._level(rules.key(rules.RESOURCE_PRESSURE, f"job:{new.id}"), rules.job_rss_mb(new, pressure) is not None,
-                        now_ns, "the job's memory is back under its threshold", rules.job_memory, new, pressure)
+            self._level(
+                rules.key(rules.RESOURCE_PRESSURE, f"job:{new.id}"),
+                rules.job_rss_mb(new, pressure) is not None,
+                now_ns,
+                "the job's memory is back under its threshold",
+                rules.job_memory,
+                new,
+                pressure,
+            )
 
     def _status_changed(self, state: JobState, now_ns: int) -> None:
         lost_key = rules.key(rules.JOB_LOST, state.id)
@@ -254,10 +276,17 @@ class AlertEngine:
                 if check_predicted:
                     self._fire(rules.job_predicted_overrun(state, now_ns, expected, predicted), now_ns)
             if stalled.enabled:
-                self._level(rules.key(rules.JOB_STALLED, state.id),
-                            rules.stalled_for(state, since[1], now_ns, stalled) is not None, now_ns,
-                            "the job is advancing again" if state.status == RUNNING else "the job was paused",
-                            rules.job_stalled, state, since[1], now_ns, stalled)
+                self._level(
+                    rules.key(rules.JOB_STALLED, state.id),
+                    rules.stalled_for(state, since[1], now_ns, stalled) is not None,
+                    now_ns,
+                    "the job is advancing again" if state.status == RUNNING else "the job was paused",
+                    rules.job_stalled,
+                    state,
+                    since[1],
+                    now_ns,
+                    stalled,
+                )
 
     def evaluate_fleet(self, now_ns: int) -> None:
         """The ticker's fleet rules: failure rates as runs age out, queues, the sidecar's own figures."""
@@ -298,7 +327,11 @@ class AlertEngine:
         """Repeats of long-lasting alerts, notices owed since a silence ended, expiry of old failures."""
         expire_ns = int(self.rules.job_failed.expire_after_s * _NS)
         for alert in list(self.active.values()):
-            if alert.rule == rules.JOB_FAILED and alert.source != SOURCE_ALERTMANAGER and now_ns - alert.fired_ns > expire_ns:
+            if (
+                alert.rule == rules.JOB_FAILED
+                and alert.source != SOURCE_ALERTMANAGER
+                and now_ns - alert.fired_ns > expire_ns
+            ):
                 self._resolve(alert, now_ns, "expired without a successful run", notify=False)
                 continue
             silenced = self._silenced(alert, now_ns)
@@ -330,7 +363,9 @@ class AlertEngine:
         running = sum(1 for state in self.store.active() if state.status == RUNNING)
         found = rules.host_pressure(sample, running, self.rules.resource_pressure, str(now_ns // _NS))
         for key, condition in found.items():
-            self._level(key, condition is not None, now_ns, "no longer beyond its threshold while jobs run", found.get, key)
+            self._level(
+                key, condition is not None, now_ns, "no longer beyond its threshold while jobs run", found.get, key
+            )
 
     # ---- alerts --------------------------------------------------------------------------------
 
@@ -356,8 +391,9 @@ class AlertEngine:
                 if not keys:
                     del index[name]
 
-    def _level(self, key: str, holds: bool, now_ns: int, reason: str,
-               build: Callable[..., Condition | None], *args: Any) -> None:
+    def _level(
+        self, key: str, holds: bool, now_ns: int, reason: str, build: Callable[..., Condition | None], *args: Any
+    ) -> None:
         """For conditions that hold for a while: fire while true (once), resolve when false.
 
         The condition (texts, details) is built, as ``build(*args)``, only to fire: while it keeps
@@ -443,7 +479,9 @@ class AlertEngine:
             del self._groups[group_key]
             if not self.settings.notifications_enabled:
                 continue
-            items = tuple((alert, event) for alert, event in group.items.values() if not self._silenced(alert, check_ns))
+            items = tuple(
+                (alert, event) for alert, event in group.items.values() if not self._silenced(alert, check_ns)
+            )
             if not items:
                 continue
             first = items[0][0]
@@ -472,4 +510,3 @@ class AlertEngine:
         for alert in self.active.values():
             counts[(alert.rule, alert.severity)] = counts.get((alert.rule, alert.severity), 0) + 1
         return counts
-

@@ -321,7 +321,8 @@ class FleetWatch:
                 self.host,
                 str(now_ns // _NS),
                 f"Ingest on {self.host} is behind: OTLP requests waited {seconds:.2f} s "
-                f"(p{rule.quantile * 100:.0f} over {human_duration(rule.window_s)}; threshold {rule.max_queue_s:.2f} s)",
+                f"(p{rule.quantile * 100:.0f} over {human_duration(rule.window_s)}; "
+                f"threshold {rule.max_queue_s:.2f} s)",
                 "Jobs' records queue up before they are folded: everything the sidecar shows is late. Give it more "
                 "CPU, or spread jobs over more sidecars.",
                 {

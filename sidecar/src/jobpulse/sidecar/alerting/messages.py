@@ -15,8 +15,12 @@ from jobpulse.sidecar.timestamps import to_datetime
 # Lines listed in a grouped notification; the rest are counted.
 GROUP_LINES = 30
 
-_TYPES = {"critical": NotifyType.FAILURE, "high": NotifyType.FAILURE, "warning": NotifyType.WARNING,
-          "info": NotifyType.INFO}
+_TYPES = {
+    "critical": NotifyType.FAILURE,
+    "high": NotifyType.FAILURE,
+    "warning": NotifyType.WARNING,
+    "info": NotifyType.INFO,
+}
 
 
 class Message(NamedTuple):

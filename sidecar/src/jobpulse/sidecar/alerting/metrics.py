@@ -26,18 +26,26 @@ class AlertingCollector(Collector):
             firing.add_metric([rule, severity], count)
         yield firing
         yield CounterMetricFamily("jobpulse_alerts_fired", "Alerts fired since start.", value=self.engine.fired_total)
-        yield CounterMetricFamily("jobpulse_alerts_resolved", "Alerts resolved since start.", value=self.engine.resolved_total)
+        yield CounterMetricFamily(
+            "jobpulse_alerts_resolved", "Alerts resolved since start.", value=self.engine.resolved_total
+        )
         channels = self.engine.delivery.channels
         for name, documentation, attribute in (
             ("jobpulse_alert_notifications_sent", "Notifications a channel accepted.", "sent"),
             ("jobpulse_alert_notifications_failed", "Notifications that failed after every attempt.", "failed"),
-            ("jobpulse_alert_notifications_dropped", "Notifications dropped because the channel's queue was full.", "dropped"),
+            (
+                "jobpulse_alert_notifications_dropped",
+                "Notifications dropped because the channel's queue was full.",
+                "dropped",
+            ),
         ):
             family = CounterMetricFamily(name, documentation, labels=["channel"])
             for channel in channels:
                 family.add_metric([channel.name], getattr(channel, attribute))
             yield family
-        queued = GaugeMetricFamily("jobpulse_alert_notifications_queued", "Notifications waiting per channel.", labels=["channel"])
+        queued = GaugeMetricFamily(
+            "jobpulse_alert_notifications_queued", "Notifications waiting per channel.", labels=["channel"]
+        )
         for channel in channels:
             queued.add_metric([channel.name], channel.queued)
         yield queued

@@ -22,8 +22,8 @@ from jobpulse.sidecar.alerting.model import FIRING, RESOLVED, Alert, Silence
 from jobpulse.sidecar.alerting.tables import alert_notifications, alert_silences, alerts
 from jobpulse.sidecar.history.analytics import percentiles
 from jobpulse.sidecar.history.tables import jobs
-from jobpulse.sidecar.storage.engine import insert
 from jobpulse.sidecar.model.state import COMPLETED
+from jobpulse.sidecar.storage.engine import insert
 from jobpulse.sidecar.tasks import BackgroundTasks
 
 log = logging.getLogger("jobpulse.sidecar.alerting")
@@ -34,8 +34,23 @@ FAILED = "failed"
 DROPPED = "dropped"
 
 _ALERT_FIELDS = (
-    "key", "occurrence", "rule", "source", "severity", "state", "summary", "description", "job_id",
-    "job_name", "job_type", "host", "silenced", "resolution", "fired_ns", "resolved_ns", "last_notified_ns",
+    "key",
+    "occurrence",
+    "rule",
+    "source",
+    "severity",
+    "state",
+    "summary",
+    "description",
+    "job_id",
+    "job_name",
+    "job_type",
+    "host",
+    "silenced",
+    "resolution",
+    "fired_ns",
+    "resolved_ns",
+    "last_notified_ns",
 )
 
 
@@ -100,7 +115,11 @@ class AlertRepository:
         self._upsert_alerts = alert_insert.on_conflict_do_update(
             index_elements=[alerts.c.key, alerts.c.occurrence],
             set_={
-                **{name: alert_insert.excluded[name] for name in (*_ALERT_FIELDS, "details") if name not in ("key", "occurrence")},
+                **{
+                    name: alert_insert.excluded[name]
+                    for name in (*_ALERT_FIELDS, "details")
+                    if name not in ("key", "occurrence")
+                },
                 # Delivery records notification times directly; an older in-memory copy must not erase them.
                 "last_notified_ns": func.coalesce(alert_insert.excluded.last_notified_ns, alerts.c.last_notified_ns),
             },
@@ -113,7 +132,9 @@ class AlertRepository:
             .where(alerts.c.key == bindparam("k"), alerts.c.occurrence == bindparam("o"))
             .values(last_notified_ns=bindparam("at"))
         )
-        self._claim = insert(engine, alert_notifications).on_conflict_do_nothing(index_elements=[alert_notifications.c.claim])
+        self._claim = insert(engine, alert_notifications).on_conflict_do_nothing(
+            index_elements=[alert_notifications.c.claim]
+        )
 
     # ---- written behind ------------------------------------------------------------------------
 
@@ -145,9 +166,10 @@ class AlertRepository:
                     if dropped:
                         await connection.execute(alert_notifications.insert(), dropped)
                     if notified:
-                        await connection.execute(self._set_notified, [
-                            {"k": key, "o": occurrence, "at": at} for (key, occurrence), at in notified.items()
-                        ])
+                        await connection.execute(
+                            self._set_notified,
+                            [{"k": key, "o": occurrence, "at": at} for (key, occurrence), at in notified.items()],
+                        )
             except Exception:
                 self._pending = {**pending, **self._pending}
                 self._dropped = dropped + self._dropped
@@ -155,7 +177,9 @@ class AlertRepository:
                 raise
 
     async def start(self) -> None:
-        self._tasks.retrying(self.interval_s, self.flush, "alert-writer", failed=self._failed, recovered=self._recovered)
+        self._tasks.retrying(
+            self.interval_s, self.flush, "alert-writer", failed=self._failed, recovered=self._recovered
+        )
 
     async def stop(self) -> None:
         await self._tasks.cancel()
@@ -259,8 +283,15 @@ class AlertRepository:
 
     async def duration_p95(self, since_ns: int, min_runs: int) -> dict[str, float]:
         """p95 duration (seconds) of completed runs since ``since_ns``, per job name with enough runs."""
-        query = percentiles(jobs.c.name, jobs.c.duration_s, jobs.c.duration_s,
-                            jobs.c.status == COMPLETED, jobs.c.duration_s.is_not(None), jobs.c.name.is_not(None),
-                            jobs.c.started_ns >= since_ns, fractions=(0.95,)).having(func.count() >= min_runs)
+        query = percentiles(
+            jobs.c.name,
+            jobs.c.duration_s,
+            jobs.c.duration_s,
+            jobs.c.status == COMPLETED,
+            jobs.c.duration_s.is_not(None),
+            jobs.c.name.is_not(None),
+            jobs.c.started_ns >= since_ns,
+            fractions=(0.95,),
+        ).having(func.count() >= min_runs)
         async with self.engine.connect() as connection:
             return {row.key: float(row.p95) for row in await connection.execute(query)}

@@ -69,8 +69,15 @@ def label(state: JobState) -> str:
     return state.name or state.id
 
 
-def _job_condition(state: JobState, rule: str, occurrence: str, summary: str, lines: list[str],
-                   details: dict[str, Any], subject: str | None = None) -> Condition:
+def _job_condition(
+    state: JobState,
+    rule: str,
+    occurrence: str,
+    summary: str,
+    lines: list[str],
+    details: dict[str, Any],
+    subject: str | None = None,
+) -> Condition:
     """A condition about one job, with the job's identity in the details and the description."""
     where = [f"job id {state.id}"]
     if state.job_type:
@@ -80,9 +87,17 @@ def _job_condition(state: JobState, rule: str, occurrence: str, summary: str, li
     if state.owner:
         where.append(f"owner {state.owner}")
     identity = {
-        "job_id": state.id, "job_name": state.name, "job_type": state.job_type, "owner": state.owner,
-        "host": state.host, "pid": state.pid, "service": state.service, "trace_id": state.trace_id,
-        "processed": state.processed, "failed": state.failed, "total": state.total,
+        "job_id": state.id,
+        "job_name": state.name,
+        "job_type": state.job_type,
+        "owner": state.owner,
+        "host": state.host,
+        "pid": state.pid,
+        "service": state.service,
+        "trace_id": state.trace_id,
+        "processed": state.processed,
+        "failed": state.failed,
+        "total": state.total,
     }
     return Condition(
         rule=rule,
@@ -114,14 +129,20 @@ def job_failed(state: JobState, rule: JobFailedRule, hints: HintBook) -> Conditi
     step = error.step if error and error.step else state.step
     elapsed = figures.execution_time_s(state, state.last_seen_ns)
     actions = hints.suggest(error_type, message)
-    logs = [
-        f"{to_datetime(line.time_ns):%H:%M:%S} {line.level.upper()} {line.message}"
-        for line in state.logs[-rule.log_lines:]
-    ] if rule.log_lines else []
+    logs = (
+        [
+            f"{to_datetime(line.time_ns):%H:%M:%S} {line.level.upper()} {line.message}"
+            for line in state.logs[-rule.log_lines :]
+        ]
+        if rule.log_lines
+        else []
+    )
     headline = ": ".join(part for part in (error_type, message) if part) or "no error details were sent"
     lines = [
-        f"Job {label(state)} failed" + (f" in step {step!r}" if step else "")
-        + (f" after {human_duration(elapsed)}" if elapsed is not None else "") + ".",
+        f"Job {label(state)} failed"
+        + (f" in step {step!r}" if step else "")
+        + (f" after {human_duration(elapsed)}" if elapsed is not None else "")
+        + ".",
         headline,
         _counts(state),
     ]
@@ -130,8 +151,12 @@ def job_failed(state: JobState, rule: JobFailedRule, hints: HintBook) -> Conditi
     lines += ["", "Suggested actions:", *(f"  - {action}" for action in actions), ""]
     summary = f"Job {label(state)} failed" + (f" in step {step!r}" if step else "") + f": {headline}"
     details = {
-        "error_type": error_type, "error_message": message, "step": step,
-        "duration_s": elapsed, "log_lines": logs, "suggested_actions": actions,
+        "error_type": error_type,
+        "error_message": message,
+        "step": step,
+        "duration_s": elapsed,
+        "log_lines": logs,
+        "suggested_actions": actions,
     }
     return _job_condition(state, JOB_FAILED, "end", summary, lines, details)
 
@@ -159,15 +184,22 @@ def job_overdue(state: JobState, now_ns: int, expected: Expected | None) -> Cond
     elapsed = figures.execution_time_s(state, now_ns)
     if elapsed is None or elapsed <= expected.seconds:
         return None
-    summary = (f"Job {label(state)} is overdue: running for {human_duration(elapsed)}, "
-               f"expected {human_duration(expected.seconds)}")
+    summary = (
+        f"Job {label(state)} is overdue: running for {human_duration(elapsed)}, "
+        f"expected {human_duration(expected.seconds)}"
+    )
     lines = [
         summary + f" (from {expected.source}).",
         _counts(state) + (f" Current step: {state.step}." if state.step else ""),
         "Check whether it waits on a lock, a slow upstream or an unusually large input.",
     ]
-    details = {"elapsed_s": elapsed, "expected_s": expected.seconds, "expected_source": expected.source,
-               "step": state.step, "progress_percent": figures.progress_percent(state)}
+    details = {
+        "elapsed_s": elapsed,
+        "expected_s": expected.seconds,
+        "expected_source": expected.source,
+        "step": state.step,
+        "progress_percent": figures.progress_percent(state),
+    }
     return _job_condition(state, JOB_OVERDUE, "run", summary, lines, details)
 
 
@@ -187,15 +219,23 @@ def job_predicted_overrun(
     projected = elapsed + eta
     if projected <= expected.seconds * (1 + rule.tolerance):
         return None
-    summary = (f"Job {label(state)} will overrun: projected {human_duration(projected)}, "
-               f"expected {human_duration(expected.seconds)}")
+    summary = (
+        f"Job {label(state)} will overrun: projected {human_duration(projected)}, "
+        f"expected {human_duration(expected.seconds)}"
+    )
     lines = [
         summary + f" (from {expected.source}).",
         f"{_counts(state)} At {rate:.1f} records/s it needs about {human_duration(eta)} more.",
         "Warn whoever waits for its output, or give it more resources now.",
     ]
-    details = {"elapsed_s": elapsed, "eta_s": eta, "projected_s": projected, "expected_s": expected.seconds,
-               "expected_source": expected.source, "rate_per_s": rate}
+    details = {
+        "elapsed_s": elapsed,
+        "eta_s": eta,
+        "projected_s": projected,
+        "expected_s": expected.seconds,
+        "expected_source": expected.source,
+        "rate_per_s": rate,
+    }
     return _job_condition(state, JOB_PREDICTED_OVERRUN, "run", summary, lines, details)
 
 
@@ -225,8 +265,9 @@ def job_stalled(state: JobState, unchanged_since_ns: int, now_ns: int, rule: Job
         "Look for a lock, a hung network call or an endless retry in its last log lines.",
     ]
     details = {"stalled_s": stalled_s, "step": state.step, "threshold_s": rule.after_s}
-    return _job_condition(state, JOB_STALLED, f"{state.processed}@{resumed_seq}", summary,
-                          [line for line in lines if line], details)
+    return _job_condition(
+        state, JOB_STALLED, f"{state.processed}@{resumed_seq}", summary, [line for line in lines if line], details
+    )
 
 
 def job_lost(state: JobState, now_ns: int) -> Condition | None:
@@ -235,7 +276,8 @@ def job_lost(state: JobState, now_ns: int) -> Condition | None:
         return None
     silent_s = (now_ns - state.last_seen_ns) / 1e9 if state.last_seen_ns else None
     summary = f"Job {label(state)} is lost: nothing heard from it" + (
-        f" for {human_duration(silent_s)}" if silent_s is not None else "")
+        f" for {human_duration(silent_s)}" if silent_s is not None else ""
+    )
     lines = [
         summary + f" (it was {state.previous_status or RUNNING}).",
         _counts(state) + (f" Last step: {state.step}." if state.step else ""),
@@ -262,8 +304,10 @@ def error_rate(state: JobState, rule: ErrorRateRule) -> Condition | None:
     ratio = error_ratio(state, rule)
     if ratio is None:
         return None
-    summary = (f"Job {label(state)}: {ratio:.1%} of records failed "
-               f"({state.failed} of {state.processed}; threshold {rule.max_ratio:.1%})")
+    summary = (
+        f"Job {label(state)}: {ratio:.1%} of records failed "
+        f"({state.failed} of {state.processed}; threshold {rule.max_ratio:.1%})"
+    )
     lines = [summary + ".", "Look at the job's warnings for the rejected records; the input may be malformed."]
     details = {"ratio": ratio, "max_ratio": rule.max_ratio}
     return _job_condition(state, ERROR_RATE, f"at{state.processed}", summary, lines, details)
@@ -272,8 +316,13 @@ def error_rate(state: JobState, rule: ErrorRateRule) -> Condition | None:
 def job_rss_mb(state: JobState, rule: ResourcePressureRule) -> float | None:
     """The job's resident memory in MB when it is above ``job_rss_mb``."""
     resources = state.resources
-    if (not rule.job_rss_mb or state.is_terminal or resources is None or resources.rss_bytes is None
-            or resources.rss_bytes <= rule.job_rss_mb * MB):
+    if (
+        not rule.job_rss_mb
+        or state.is_terminal
+        or resources is None
+        or resources.rss_bytes is None
+        or resources.rss_bytes <= rule.job_rss_mb * MB
+    ):
         return None
     return resources.rss_bytes / MB
 
@@ -286,12 +335,14 @@ def job_memory(state: JobState, rule: ResourcePressureRule) -> Condition | None:
     summary = f"Job {label(state)} uses {rss_mb:.0f} MB of memory (threshold {rule.job_rss_mb:.0f} MB)"
     lines = [summary + ".", "It may be loading too much at once; check it is not about to be killed."]
     details = {"resource": "job_rss", "rss_mb": rss_mb, "threshold_mb": rule.job_rss_mb}
-    return _job_condition(state, RESOURCE_PRESSURE, f"rss{state.resources_seq}", summary, lines, details,
-                          subject=f"job:{state.id}")
+    return _job_condition(
+        state, RESOURCE_PRESSURE, f"rss{state.resources_seq}", summary, lines, details, subject=f"job:{state.id}"
+    )
 
 
-def host_pressure(sample: HostSample, running_jobs: int, rule: ResourcePressureRule,
-                  occurrence: str) -> dict[str, Condition | None]:
+def host_pressure(
+    sample: HostSample, running_jobs: int, rule: ResourcePressureRule, occurrence: str
+) -> dict[str, Condition | None]:
     """For each host resource with a threshold: the condition when it is beyond, else None.
 
     Only while jobs run (``running_jobs`` > 0): pressure on an idle host is not a job's problem.
@@ -310,15 +361,23 @@ def host_pressure(sample: HostSample, running_jobs: int, rule: ResourcePressureR
             found[key(RESOURCE_PRESSURE, subject)] = None
             continue
         where = f" ({rule.disk_path})" if resource == "disk" else ""
-        summary = f"Host {sample.host}: {resource}{where} at {value:.0f}% (threshold {threshold:.0f}%) while {running_jobs} job(s) run"
+        summary = (
+            f"Host {sample.host}: {resource}{where} at {value:.0f}% (threshold {threshold:.0f}%) "
+            f"while {running_jobs} job(s) run"
+        )
         found[key(RESOURCE_PRESSURE, subject)] = Condition(
             rule=RESOURCE_PRESSURE,
             key=key(RESOURCE_PRESSURE, subject),
             occurrence=occurrence,
             summary=summary,
             description=summary + ".\nJobs on this host may slow down or be killed; free the resource or move work.",
-            details={"resource": resource, "percent": value, "threshold_percent": threshold,
-                     "running_jobs": running_jobs, "path": rule.disk_path if resource == "disk" else None},
+            details={
+                "resource": resource,
+                "percent": value,
+                "threshold_percent": threshold,
+                "running_jobs": running_jobs,
+                "path": rule.disk_path if resource == "disk" else None,
+            },
             host=sample.host,
         )
     return found

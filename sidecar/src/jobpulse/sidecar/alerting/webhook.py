@@ -17,9 +17,9 @@ from litestar import Controller, post
 from litestar.exceptions import HTTPException, ServiceUnavailableException
 
 from jobpulse.sidecar.alerting.engine import AlertEngine
+from jobpulse.sidecar.alerting.model import SOURCE_ALERTMANAGER, Condition
 from jobpulse.sidecar.api.errors import UnprocessableEntityException
 from jobpulse.sidecar.auth.roles import INGEST, access
-from jobpulse.sidecar.alerting.model import SOURCE_ALERTMANAGER, Condition
 
 # Severity labels as Prometheus rules commonly write them, mapped onto jobpulse severities.
 _SEVERITIES = {

@@ -16,7 +16,6 @@ from litestar.status_codes import (
     HTTP_422_UNPROCESSABLE_ENTITY,
 )
 
-
 # Client errors Litestar has no class for: handlers list them in ``raises`` so that the OpenAPI
 # document names every status they answer with.
 

@@ -6,14 +6,15 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import msgspec
+from litestar import Controller, Request, delete, get, post
+from litestar.exceptions import NotFoundException
+
 from jobpulse.sidecar.api.errors import ConflictException, UnprocessableEntityException
 from jobpulse.sidecar.auth.principal import Principal
 from jobpulse.sidecar.auth.roles import ADMIN, INGEST, VIEWER, access
 from jobpulse.sidecar.auth.service import AuthService
 from jobpulse.sidecar.auth.tokens import TokenError, TokenInfo, TokenName
 from jobpulse.sidecar.timestamps import to_datetime
-from litestar import Controller, Request, delete, get, post
-from litestar.exceptions import NotFoundException
 
 # Past a century an expiry is a mistake, and far beyond it past the times storage holds.
 _LONGEST_EXPIRY_S = 100 * 366 * 86400

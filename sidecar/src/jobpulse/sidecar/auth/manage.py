@@ -11,10 +11,11 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
 
+from rich.table import Table
+
 from jobpulse.sidecar.auth.tokens import TokenInfo, TokenRepository
 from jobpulse.sidecar.storage.engine import create_engine
 from jobpulse.sidecar.storage.migrate import migrate
-from rich.table import Table
 
 T = TypeVar("T")
 

@@ -24,15 +24,16 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs
 
-from jobpulse.sidecar.auth.authenticator import Authenticator, InvalidCredentials
-from jobpulse.sidecar.auth.principal import USER_HEADER, Principal
-from jobpulse.sidecar.auth.roles import ADMIN, METRICS, OPEN, VIEWER, declared_roles, describe
 from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, ServiceUnavailableException
 from litestar.handlers import BaseRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.exc import SQLAlchemyError
+
+from jobpulse.sidecar.auth.authenticator import Authenticator, InvalidCredentials
+from jobpulse.sidecar.auth.principal import USER_HEADER, Principal
+from jobpulse.sidecar.auth.roles import ADMIN, METRICS, OPEN, VIEWER, declared_roles, describe
 
 log = logging.getLogger("jobpulse.sidecar.auth")
 

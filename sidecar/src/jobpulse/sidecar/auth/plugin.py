@@ -11,11 +11,6 @@ needs the caller (rate limits per token) goes after it in the app's middleware l
 
 from __future__ import annotations
 
-from jobpulse.sidecar.auth.api import AuthController, principal_of
-from jobpulse.sidecar.auth.middleware import AccessMiddleware
-from jobpulse.sidecar.auth.roles import OPEN, ROLE_KEY, access, declared_roles
-from jobpulse.sidecar.auth.service import AuthService
-from jobpulse.sidecar.plugin import Core, Feature
 from litestar import Router
 from litestar.config.app import AppConfig
 from litestar.di import Provide
@@ -25,6 +20,12 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
 from litestar.types import ControllerRouterHandler
+
+from jobpulse.sidecar.auth.api import AuthController, principal_of
+from jobpulse.sidecar.auth.middleware import AccessMiddleware
+from jobpulse.sidecar.auth.roles import OPEN, ROLE_KEY, access, declared_roles
+from jobpulse.sidecar.auth.service import AuthService
+from jobpulse.sidecar.plugin import Core, Feature
 
 _BEARER = "bearer"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import msgspec
+
 from jobpulse.sidecar.auth.roles import grants
 
 USER_HEADER = "x-jobpulse-user"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from jobpulse.sidecar.auth.authenticator import Authenticator
 from jobpulse.sidecar.auth.credentials import new_ticket
 from jobpulse.sidecar.auth.exposure import TOKEN_HINT
@@ -12,7 +14,6 @@ from jobpulse.sidecar.auth.principal import Principal
 from jobpulse.sidecar.auth.tickets import TicketBook
 from jobpulse.sidecar.auth.tokens import TokenRepository
 from jobpulse.sidecar.settings import Settings
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger("jobpulse.sidecar.auth")
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from jobpulse.sidecar.storage.schema import metadata
 from sqlalchemy import BigInteger, Column, Index, String, Table
+
+from jobpulse.sidecar.storage.schema import metadata
 
 api_tokens = Table(
     "api_tokens",

@@ -12,10 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from jobpulse.sidecar.auth.credentials import fingerprint, new_ticket
-from jobpulse.sidecar.auth.tables import ws_tickets
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from jobpulse.sidecar.auth.credentials import fingerprint, new_ticket
+from jobpulse.sidecar.auth.tables import ws_tickets
 
 
 class TicketBook:

@@ -14,13 +14,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from jobpulse.sidecar.auth.credentials import TokenParts, hash_secret, new_token
 from jobpulse.sidecar.auth.principal import Principal
 from jobpulse.sidecar.auth.roles import TOKEN_ROLES
 from jobpulse.sidecar.auth.tables import api_tokens
 from jobpulse.sidecar.timestamps import to_datetime
-from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 _NAME_PATTERN = r"^\S(.*\S)?$"
 TokenName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=_NAME_PATTERN)]

@@ -17,8 +17,8 @@ from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
 import msgspec
 import msgspec.inspect as mi
 
-from jobpulse.sidecar.config.secrets import mask_value
 from jobpulse.sidecar.config.layers import join
+from jobpulse.sidecar.config.secrets import mask_value
 
 # msgspec ends a message with where, inside the value it converted, the problem is.
 _WHERE = re.compile(r"^(?P<message>.*) - at `\$(?P<where>[^`]*)`$", re.S)

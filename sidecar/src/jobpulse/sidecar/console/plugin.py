@@ -6,8 +6,8 @@ from litestar import Response, get
 from litestar.exceptions import NotFoundException
 from litestar.types import ControllerRouterHandler
 
-from jobpulse.sidecar.console.assets import ASSET_PREFIX, AssetBundle
 from jobpulse.sidecar.auth.roles import OPEN, access
+from jobpulse.sidecar.console.assets import ASSET_PREFIX, AssetBundle
 from jobpulse.sidecar.plugin import Feature
 
 # The page runs only its own files: no inline script or style, nothing from another host, and it

@@ -44,9 +44,9 @@ from jobpulse.sidecar.feed.protocol import (
     ServerMessage,
     Subscription,
 )
+from jobpulse.sidecar.latency import Histogram
 from jobpulse.sidecar.model.events import KIND_LOG, LEVEL_NUMBERS
 from jobpulse.sidecar.model.fold import folded_line
-from jobpulse.sidecar.latency import Histogram
 from jobpulse.sidecar.model.state import JobState
 from jobpulse.sidecar.settings import DEFAULT_ACK_TIMEOUT_S
 from jobpulse.sidecar.store import JobChange, JobStore

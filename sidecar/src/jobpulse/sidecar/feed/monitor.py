@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from litestar import Controller, get
+
 from jobpulse.sidecar.auth.roles import VIEWER, access
 from jobpulse.sidecar.feed.hub import FeedHub
-from litestar import Controller, get
 
 
 class ClientInfo(msgspec.Struct):

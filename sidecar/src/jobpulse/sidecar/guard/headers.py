@@ -27,6 +27,7 @@ HTML_POLICY = (
     b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
+
 def _is_html(headers: list[tuple[bytes, bytes]]) -> bool:
     return any(name.lower() == _CONTENT_TYPE and value.startswith(b"text/html") for name, value in headers)
 

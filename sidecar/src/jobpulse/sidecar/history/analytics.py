@@ -132,15 +132,20 @@ def percentiles(key: Any, value: Any, order_by: Any, *where: Any, fractions: tup
     ``cume_dist()`` exists on SQLite (3.25+) and PostgreSQL alike, so the database ranks.
     """
     ranked = (
-        select(key.label("key"), value.label("value"),
-               func.cume_dist().over(partition_by=key, order_by=order_by).label("rank"))
+        select(
+            key.label("key"),
+            value.label("value"),
+            func.cume_dist().over(partition_by=key, order_by=order_by).label("rank"),
+        )
         .where(*where)
         .subquery()
     )
     return select(
         ranked.c.key,
-        *(func.min(case((ranked.c.rank >= fraction, ranked.c.value))).label(f"p{round(fraction * 100)}")
-          for fraction in fractions),
+        *(
+            func.min(case((ranked.c.rank >= fraction, ranked.c.value))).label(f"p{round(fraction * 100)}")
+            for fraction in fractions
+        ),
     ).group_by(ranked.c.key)
 
 
@@ -179,8 +184,9 @@ async def job_analytics(
         .where(in_period)
         .group_by(key)
     )
-    duration_ranks = percentiles(key, jobs.c.duration_s, jobs.c.duration_s,
-                                 in_period, completed, jobs.c.duration_s.is_not(None))
+    duration_ranks = percentiles(
+        key, jobs.c.duration_s, jobs.c.duration_s, in_period, completed, jobs.c.duration_s.is_not(None)
+    )
     wait_ranks = percentiles(key, jobs.c.wait_s, jobs.c.wait_s, in_period, jobs.c.wait_s.is_not(None))
     bucket_of = (jobs.c.started_ns // bucket_ns).label("bucket")
     trend = (
@@ -255,7 +261,9 @@ async def job_analytics(
                 wait_s=_durations(wait_rows.get(row.key), row.max_wait, row.mean_wait),
                 records_processed=row.processed,
                 records_failed=row.records_failed,
-                records_per_s=round(row.completed_processed / row.completed_seconds, 3) if row.completed_seconds else None,
+                records_per_s=round(row.completed_processed / row.completed_seconds, 3)
+                if row.completed_seconds
+                else None,
                 trend=points[row.key],
             )
         )
@@ -288,7 +296,9 @@ async def step_analytics(engine: AsyncEngine, *, job_name: str, since_ns: int, u
     runs_in_period = (
         select(jobs.c.id).where(jobs.c.name == job_name, jobs.c.started_ns >= since_ns, jobs.c.started_ns < until_ns)
     ).scalar_subquery()
-    ended = and_(job_steps.c.job_name == job_name, job_steps.c.job_id.in_(runs_in_period), job_steps.c.ended_ns.is_not(None))
+    ended = and_(
+        job_steps.c.job_name == job_name, job_steps.c.job_id.in_(runs_in_period), job_steps.c.ended_ns.is_not(None)
+    )
     seconds = cast(job_steps.c.duration_ns, Float) / 1e9
     totals = (
         select(

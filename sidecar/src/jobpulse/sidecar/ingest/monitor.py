@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import msgspec
+from litestar import Controller, get
+
 from jobpulse.sidecar.auth.roles import VIEWER, access
 from jobpulse.sidecar.ingest.receiver import Ingestor
 from jobpulse.sidecar.store import JobStore
-from litestar import Controller, get
 
 
 class IngestCounters(msgspec.Struct):

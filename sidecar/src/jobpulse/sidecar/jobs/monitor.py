@@ -6,14 +6,15 @@ import time
 from typing import Annotated
 
 import msgspec
+from litestar import Controller, get
+from litestar.params import Parameter
+
 from jobpulse.sidecar import schemas
 from jobpulse.sidecar.auth.roles import VIEWER, access
 from jobpulse.sidecar.jobs.api import JobStatus
 from jobpulse.sidecar.model.state import JobState
 from jobpulse.sidecar.settings import Settings
 from jobpulse.sidecar.store import JobStore
-from litestar import Controller, get
-from litestar.params import Parameter
 
 
 def matches(

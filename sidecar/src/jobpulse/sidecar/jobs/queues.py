@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from litestar import Controller, get
+
 from jobpulse.sidecar.auth.roles import VIEWER, access
 from jobpulse.sidecar.model.queues import Waiting, waiting_by_queue, waiting_by_type
 from jobpulse.sidecar.store import JobStore
 from jobpulse.sidecar.timestamps import to_datetime
-from litestar import Controller, get
 
 
 class QueueFigures(msgspec.Struct):

@@ -16,8 +16,8 @@ import asyncio
 import copy
 import re
 import time
-from functools import partial
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -28,8 +28,8 @@ from prometheus_client.registry import Collector
 from jobpulse.sidecar.api.failures import ServerErrors
 from jobpulse.sidecar.metrics.active import ActiveJobsRenderer
 from jobpulse.sidecar.metrics.finished import FinishedJobMetrics
-from jobpulse.sidecar.metrics.sidecar import LoopLagProbe, SidecarCollector
 from jobpulse.sidecar.metrics.labels import LabelBudget
+from jobpulse.sidecar.metrics.sidecar import LoopLagProbe, SidecarCollector
 from jobpulse.sidecar.model.state import JobState
 from jobpulse.sidecar.store import JobStore
 

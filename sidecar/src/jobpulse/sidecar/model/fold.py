@@ -28,6 +28,7 @@ from typing import Any
 import msgspec
 
 from jobpulse.sidecar.model.events import (
+    INT64_MAX,
     KIND_CONTROL,
     KIND_END,
     KIND_LOG,
@@ -38,7 +39,6 @@ from jobpulse.sidecar.model.events import (
     KIND_RESUMED,
     KIND_START,
     KIND_STEP,
-    INT64_MAX,
     LEVEL_NUMBERS,
     JobEvent,
 )
