@@ -107,10 +107,12 @@ def _clean_env() -> dict[str, str]:
 
 def _token_file(workdir: Path, config: Path, name: str, role: str) -> Path:
     """A token made as docs/security.md says, its last line kept in a file as Prometheus and Alertmanager read it."""
+    env = _clean_env()
+    env["XDG_DATA_HOME"] = str(workdir)  # the demo's default database, where the demo will read the token
     result = subprocess.run(
         [sys.executable, "-m", "jobpulse.sidecar", "tokens", "create", name, "--role", role, "--config", str(config)],
         cwd=workdir,
-        env=_clean_env(),
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
