@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from jobpulse.client import Snapshot
 from jobpulse.sidecar.alerting.config import FeedDelayRule, IngestLagRule
 from jobpulse.sidecar.alerting.fleet import FleetWatch
 from jobpulse.sidecar.feed.hub import FeedHub
@@ -24,7 +25,8 @@ from jobpulse.sidecar.store import JobStore
 from tests.alerting.conftest import JOB_RULES, rules_off, start_sidecar
 from tests.alerting.jobs import JobProcess, unique
 from tests.alerting.receivers import HttpReceiver
-from tests.support.feed_client import FeedReader
+from tests.feed.wire import WireFeed
+from tests.support.feed_watch import FeedWatch
 from tests.support.job_events import T0, S, run
 
 HOST = socket.gethostname()
@@ -157,8 +159,8 @@ def test_more_jobs_waiting_in_a_queue_than_its_threshold_fire_queue_depth(sideca
 
 
 def test_a_feed_slower_than_its_threshold_fires_feed_delay(sidecar, hooks):
-    with FeedReader(sidecar.ws_url) as feed:
-        feed.wait_for(lambda m: m["type"] == "snapshot")
+    with FeedWatch(sidecar.url) as feed:
+        feed.wait_for(Snapshot)
         job = JobProcess(sidecar, INTERVAL="0.02")
         [fired] = hooks.wait(
             "/fleet", lambda m: m.title.startswith(f"[WARNING] Live feed on {HOST} is slow"), timeout=30
@@ -183,7 +185,7 @@ def test_a_feed_slower_than_its_threshold_fires_feed_delay(sidecar, hooks):
 
 def test_failing_feed_handshakes_fire_feed_connection_failures(sidecar, hooks):
     for _ in range(4):
-        with FeedReader(sidecar.ws_url, status="sideways") as refused:
+        with WireFeed(sidecar.ws_url, status="sideways") as refused:
             refused.wait_for(lambda m: m["type"] == "error")
     [fired] = hooks.wait("/fleet", lambda m: m.title.startswith(f"[WARNING] Live-feed connections on {HOST}"))
     assert "threshold 60 a minute" in fired.title and "by reason" in fired.body

@@ -4,17 +4,18 @@ connected: WebSocket feeds, instrumented job processes, Apprise channels and a l
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from jobpulse.client import Filters, JobLog, JobProgress, JobStatusUpdate, Snapshot
 from tests.alerting.jobs import STEERED, JobProcess, unique
 from tests.alerting.receivers import HttpReceiver
 from tests.config.conftest import config_sidecar, patch_config
-from tests.support.feed_client import FeedReader, StalledClient
+from tests.feed.wire import StalledClient, WireFeed
+from tests.support.feed_watch import FeedWatch
 from tests.support.otlp_build import JobEmitter, post_logs
 from tests.support.polling import wait_for
 from tests.support.sidecar import SidecarProcess
@@ -59,26 +60,26 @@ def new_job() -> JobEmitter:
 
 
 def is_log(text: str):
-    return lambda message: message["type"] == "job_log" and message["data"]["message"] == text
+    return lambda message: message.data.message == text
 
 
 def test_log_streaming_off_stops_log_lines_to_connected_clients_but_not_progress(sidecar):
     job, later = new_job(), new_job()
-    with FeedReader(sidecar.ws_url) as feed:
-        feed.wait_for(lambda m: m["type"] == "snapshot")
+    with FeedWatch(sidecar.url) as feed:
+        feed.wait_for(Snapshot)
         post_logs(sidecar.url, [job.start(name="streamed"), job.log("before")])
-        feed.wait_for(is_log("before"))
+        feed.wait_for(JobLog, is_log("before"))
         [connected] = clients(sidecar)
 
         accepted(sidecar, {"log_streaming_enabled": False})
         post_logs(sidecar.url, [job.log("not streamed"), job.progress(5), job.log("nor this"), job.end(processed=9)])
-        feed.wait_for(lambda m: m["type"] == "job_progress" and m["data"]["processed"] == 5)
-        feed.wait_for(lambda m: m["type"] == "job_status_update" and m["data"]["status"] == "completed")
+        feed.wait_for(JobProgress, lambda m: m.data.processed == 5)
+        feed.wait_for(JobStatusUpdate, lambda m: m.data.status == "completed")
 
         accepted(sidecar, {"log_streaming_enabled": None})
         post_logs(sidecar.url, [later.start(name="streamed again"), later.log("after")])
-        feed.wait_for(is_log("after"))
-        lines = [m["data"]["message"] for m in feed.messages if m["type"] == "job_log"]
+        feed.wait_for(JobLog, is_log("after"))
+        lines = [m.data.message for m in feed.messages if isinstance(m, JobLog)]
         assert lines == ["before", "after"]
         assert [client["id"] for client in clients(sidecar)] == [connected["id"]], "the same connection throughout"
     stored = sidecar.get_json(f"/api/jobs/{job.job_id}/logs")["items"]
@@ -117,10 +118,10 @@ def test_a_smaller_client_queue_applies_to_the_next_frames(tmp_path):
 
 def test_the_connection_limit_turns_new_clients_away_and_keeps_the_connected_ones(sidecar):
     job = new_job()
-    with FeedReader(sidecar.ws_url) as first:
-        first.wait_for(lambda m: m["type"] == "snapshot")
+    with FeedWatch(sidecar.url) as first:
+        first.wait_for(Snapshot)
         accepted(sidecar, {"feed_max_connections": 1})
-        refused = FeedReader(sidecar.ws_url)
+        refused = WireFeed(sidecar.ws_url)
         with pytest.raises(ConnectionClosed) as closed:
             refused.connection.recv(timeout=10)
         assert closed.value.rcvd.code == 1013
@@ -128,17 +129,17 @@ def test_the_connection_limit_turns_new_clients_away_and_keeps_the_connected_one
         refused.close()
 
         post_logs(sidecar.url, [job.start(name="still served")])
-        first.wait_for(lambda m: m["type"] == "job_status_update" and m["data"]["id"] == job.job_id)
+        first.wait_for(JobStatusUpdate, lambda m: m.data.id == job.job_id)
         accepted(sidecar, {"feed_max_connections": 2})
-        with FeedReader(sidecar.ws_url) as second:
-            assert second.wait_for(lambda m: m["type"] == "snapshot")
+        with FeedWatch(sidecar.url) as second:
+            assert second.wait_for(Snapshot)
 
 
 def test_pings_at_the_new_interval_drop_a_client_that_does_not_answer_and_keep_one_that_does(sidecar):
     accepted(sidecar, {"feed_ping_interval_s": 0.3})
     job = new_job()
-    with FeedReader(sidecar.ws_url) as answering:
-        answering.wait_for(lambda m: m["type"] == "snapshot")
+    with FeedWatch(sidecar.url) as answering:
+        answering.wait_for(Snapshot)
         silent = StalledClient("127.0.0.1", sidecar.port)
         received = bytearray()
 
@@ -151,7 +152,7 @@ def test_pings_at_the_new_interval_drop_a_client_that_does_not_answer_and_keep_o
         assert b"\x89" in received, "a ping frame came before the close"
         silent.close()
         post_logs(sidecar.url, [job.start(name="after the pings")])
-        answering.wait_for(lambda m: m["type"] == "job_status_update" and m["data"]["id"] == job.job_id)
+        answering.wait_for(JobStatusUpdate, lambda m: m.data.id == job.job_id)
 
 
 def test_rate_limits_turned_on_while_running_refuse_the_next_request_over_the_budget(tmp_path):
@@ -238,9 +239,9 @@ def test_a_rule_turned_off_stops_firing_and_notifications_off_hold_them_back(sid
     assert sidecar.get_json("/api/alerts?job_id=" + ignored.job_id)["items"] == []
 
 
-def progress_gaps(feed: FeedReader, job_id: str, count: int) -> list[float] | None:
+def progress_gaps(feed: FeedWatch, job_id: str, count: int) -> list[float] | None:
     """Seconds between the last ``count + 1`` progress messages of the job, once there are that many."""
-    times = [datetime.fromisoformat(m["timestamp"]) for m in feed.of_job(job_id, "job_progress")]
+    times = [m.timestamp for m in feed.of_job(job_id, JobProgress)]
     if len(times) <= count:
         return None
     return [
@@ -252,24 +253,23 @@ def test_running_jobs_adopt_the_progress_interval_the_sidecar_suggests(sidecar):
     job = JobProcess(sidecar, STEERED, name=unique("busy"), INTERVAL="0.002")
     try:
         job.seen()
-        with FeedReader(sidecar.ws_url, job_id=job.id, message_type="job_progress") as feed:
+        with FeedWatch(sidecar.url, Filters(job_ids=[job.id], message_types=["job_progress"])) as feed:
             accepted(sidecar, {"progress_interval_s": 1.0})
-            seen = len(feed.of_job(job.id, "job_progress"))
+            seen = len(feed.of_job(job.id, JobProgress))
 
-            def slowed() -> bool:
-                feed.drain(0.2)
+            # Judged on each progress message as it arrives, over all received so far.
+            def slowed(_: JobProgress) -> bool:
                 gaps = progress_gaps(feed, job.id, 3)
-                return len(feed.of_job(job.id, "job_progress")) > seen + 3 and gaps and min(gaps) >= 0.8
+                return len(feed.of_job(job.id, JobProgress)) > seen + 3 and bool(gaps) and min(gaps) >= 0.8
 
-            wait_for(slowed, timeout=30, interval=0)
+            feed.wait_for(JobProgress, slowed, timeout=30)
             accepted(sidecar, {"progress_interval_s": None})
 
-            def back_to_its_own() -> bool:
-                feed.drain(0.05)
+            def back_to_its_own(_: JobProgress) -> bool:
                 gaps = progress_gaps(feed, job.id, 10)
                 return bool(gaps) and max(gaps) < 0.5
 
-            wait_for(back_to_its_own, timeout=30, interval=0)
+            feed.wait_for(JobProgress, back_to_its_own, timeout=30)
         job.finish()
     finally:
         job.kill()

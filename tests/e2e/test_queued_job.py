@@ -8,7 +8,8 @@ import uuid
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.feed_client import FeedReader, job_id_of
+from jobpulse.client import JobStatusUpdate, Snapshot
+from tests.support.feed_watch import FeedWatch
 from tests.support.job_scripts import start_script
 from tests.support.polling import wait_for
 from tests.support.sidecar import SidecarProcess
@@ -52,7 +53,7 @@ class QueuedJob:
 
 
 def status_update(job: QueuedJob, status: str):
-    return lambda m: m["type"] == "job_status_update" and job_id_of(m) == job.id and m["data"]["status"] == status
+    return lambda m: m.data.id == job.id and m.data.status == status
 
 
 def metric(sidecar: SidecarProcess, name: str, **labels: str) -> float | None:
@@ -66,18 +67,18 @@ def metric(sidecar: SidecarProcess, name: str, **labels: str) -> float | None:
 
 def test_a_job_queued_waiting_then_running_shows_its_wait_everywhere(sidecar):
     job_type, queue = f"csv-{uuid.uuid4().hex[:6]}", f"imports-{uuid.uuid4().hex[:6]}"
-    with FeedReader(sidecar.ws_url) as feed:
-        feed.wait_for(lambda m: m["type"] == "snapshot")
+    with FeedWatch(sidecar.url) as feed:
+        feed.wait_for(Snapshot)
         job = QueuedJob(sidecar, job_type, queue)
 
-        pending = feed.wait_for(status_update(job, "pending"), timeout=20)["data"]
-        assert (pending["queue"], pending["priority"], pending["name"], pending["job_type"]) == (
+        pending = feed.wait_for(JobStatusUpdate, status_update(job, "pending"), timeout=20).data
+        assert (pending.queue, pending.priority, pending.name, pending.job_type) == (
             queue,
             3,
             job.name,
             job_type,
         )
-        assert pending["started_at"] is None and pending["execution_time_s"] is None
+        assert pending.started_at is None and pending.execution_time_s is None
         waiting = wait_for(lambda: (d := sidecar.get(f"/api/jobs/{job.id}").json())["wait_s"] >= 0.5 and d, timeout=20)
         assert (waiting["status"], waiting["queued_at"] is not None) == ("pending", True)
         queues = sidecar.get("/api/monitor/queues", queue=queue).json()
@@ -90,17 +91,17 @@ def test_a_job_queued_waiting_then_running_shows_its_wait_everywhere(sidecar):
         assert job.id in {j["id"] for j in sidecar.get("/api/monitor/jobs", status="pending").json()["items"]}
 
         job.say("start")
-        running = feed.wait_for(status_update(job, "running"), timeout=20)["data"]
-        assert running["previous_status"] == "pending"
-        wait_s = running["wait_s"]
-        assert wait_s >= 0.5 and running["started_at"] is not None
+        running = feed.wait_for(JobStatusUpdate, status_update(job, "running"), timeout=20).data
+        assert running.previous_status == "pending"
+        wait_s = running.wait_s
+        assert wait_s >= 0.5 and running.started_at is not None
         assert sidecar.get("/api/monitor/queues", queue=queue).json() == {"pending": 0, "queues": []}
         assert metric(sidecar, "jobpulse_queue_pending_jobs", queue=queue, job_type=job_type) == 0
 
         job.say("done")
         assert job.process.wait(30) == 0, job.process.stderr.read() if job.process.stderr else ""
-        ended = feed.wait_for(status_update(job, "completed"), timeout=20)["data"]
-        assert ended["wait_s"] == wait_s, "once the job started, its wait is fixed"
+        ended = feed.wait_for(JobStatusUpdate, status_update(job, "completed"), timeout=20).data
+        assert ended.wait_s == wait_s, "once the job started, its wait is fixed"
 
     assert metric(sidecar, "jobpulse_jobs_wait_seconds_count", job_name=job.name, queue=queue) == 1
     page = sidecar.get("/api/jobs", job_type=job_type).json()

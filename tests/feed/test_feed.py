@@ -8,7 +8,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 
-from tests.support.feed_client import FeedReader, StalledClient, job_id_of
+from jobpulse.client import JobLog, JobProgress, JobStatusUpdate, Resync, Snapshot
+from tests.feed.wire import StalledClient, WireFeed, job_id_of
+from tests.support.feed_watch import FeedWatch
 from tests.support.otlp_build import JobEmitter, post_logs
 from tests.support.polling import wait_for
 from tests.support.sidecar import SidecarProcess
@@ -19,6 +21,10 @@ def new_job() -> JobEmitter:
 
 
 def is_log(text: str):
+    return lambda message: message.data.message == text
+
+
+def is_wire_log(text: str):
     return lambda message: message["type"] == "job_log" and message["data"]["message"] == text
 
 
@@ -36,21 +42,21 @@ def test_snapshot_on_connect_holds_active_jobs_only(shared_sidecar):
         shared_sidecar.url,
         [running.start(name="still-running"), finished.start(name="done"), finished.end(processed=0)],
     )
-    with FeedReader(shared_sidecar.ws_url) as feed:
-        snapshot = feed.wait_for(lambda message: message["type"] == "snapshot")
-        ids = {job["id"] for job in snapshot["data"]["jobs"]}
+    with FeedWatch(shared_sidecar.url) as feed:
+        snapshot = feed.wait_for(Snapshot)
+        ids = {job.id for job in snapshot.data.jobs}
         assert running.job_id in ids and finished.job_id not in ids
-        assert isinstance(snapshot["cursor"], int)
+        assert isinstance(snapshot.cursor, int)
 
 
 def test_a_job_lifecycle_arrives_in_order_with_summary(shared_sidecar):
     job = new_job()
-    with FeedReader(shared_sidecar.ws_url) as feed:
-        feed.wait_for(lambda message: message["type"] == "snapshot")
+    with FeedWatch(shared_sidecar.url) as feed:
+        feed.wait_for(Snapshot)
         post_logs(shared_sidecar.url, [job.start(name="lifecycle", job_type="csv", total=30)])
         for processed in (10, 20):
             post_logs(shared_sidecar.url, [job.progress(processed, failed=1, total=30, step="parse")])
-            feed.wait_for(lambda m, p=processed: m["type"] == "job_progress" and m["data"]["processed"] == p)
+            feed.wait_for(JobProgress, lambda m, p=processed: m.data.processed == p)
         post_logs(
             shared_sidecar.url,
             [
@@ -58,24 +64,16 @@ def test_a_job_lifecycle_arrives_in_order_with_summary(shared_sidecar):
                 job.end("failed", processed=25, **{"exception.type": "ValueError", "exception.message": "bad header"}),
             ],
         )
-        final = feed.wait_for(lambda m: m["type"] == "job_status_update" and m["data"]["status"] == "failed")
-        mine = feed.of_job(job.job_id, "job_status_update", "job_progress", "job_log")
-        assert [m["type"] for m in mine] == [
-            "job_status_update",
-            "job_progress",
-            "job_progress",
-            "job_log",
-            "job_status_update",
-        ]
-        assert mine[0]["data"]["status"] == "running"
-        assert mine[1]["data"]["step"]["name"] == "parse" and mine[1]["data"]["progress_percent"] == pytest.approx(
-            33.33
-        )
-        assert mine[3]["data"]["level"] == "warning" and mine[3]["data"]["job_id"] == job.job_id
-        summary = final["data"]
-        assert (summary["previous_status"], summary["processed"], summary["failed"]) == ("running", 25, 1)
-        assert summary["error"]["type"] == "ValueError" and summary["execution_time_s"] is not None
-        cursors = [m["cursor"] for m in feed.messages]
+        final = feed.wait_for(JobStatusUpdate, lambda m: m.data.status == "failed")
+        mine = feed.of_job(job.job_id, JobStatusUpdate, JobProgress, JobLog)
+        assert [type(m) for m in mine] == [JobStatusUpdate, JobProgress, JobProgress, JobLog, JobStatusUpdate]
+        assert mine[0].data.status == "running"
+        assert mine[1].data.step.name == "parse" and mine[1].data.progress_percent == pytest.approx(33.33)
+        assert mine[3].data.level == "warning" and mine[3].data.job_id == job.job_id
+        summary = final.data
+        assert (summary.previous_status, summary.processed, summary.failed) == ("running", 25, 1)
+        assert summary.error.type == "ValueError" and summary.execution_time_s is not None
+        cursors = [m.cursor for m in feed.messages]
         assert cursors == sorted(cursors) and len(set(cursors[1:])) == len(cursors) - 1
 
 
@@ -83,8 +81,8 @@ def test_filters_at_connect_and_by_subscribe(shared_sidecar):
     csv_job, api_job = new_job(), new_job()
     kind = uuid.uuid4().hex[:8]
     with (
-        FeedReader(shared_sidecar.ws_url, job_type=f"csv-{kind}", min_log_level="warning") as feed,
-        FeedReader(shared_sidecar.ws_url) as everything,
+        WireFeed(shared_sidecar.ws_url, job_type=f"csv-{kind}", min_log_level="warning") as feed,
+        FeedWatch(shared_sidecar.url) as everything,
     ):
         feed.wait_for(lambda m: m["type"] == "snapshot")
         post_logs(
@@ -97,9 +95,9 @@ def test_filters_at_connect_and_by_subscribe(shared_sidecar):
                 api_job.log("other", level="error"),
             ],
         )
-        feed.wait_for(is_log("loud"))
-        everything.wait_for(is_log("other"))
-        assert not feed.of_job(api_job.job_id)
+        feed.wait_for(is_wire_log("loud"))
+        everything.wait_for(JobLog, is_log("other"))
+        assert not [m for m in feed.messages if job_id_of(m) == api_job.job_id]
         assert not [m for m in feed.messages if m["type"] == "job_log" and m["data"]["message"] == "quiet"]
 
         # Dimensions combine with AND, values within one with OR: widen the types, narrow to one job.
@@ -107,22 +105,20 @@ def test_filters_at_connect_and_by_subscribe(shared_sidecar):
         feed.send({"type": "unsubscribe", "message_types": ["job_log"]})
         post_logs(shared_sidecar.url, [api_job.log("hidden now", level="error"), api_job.progress(5)])
         feed.wait_for(lambda m: m["type"] == "job_progress" and job_id_of(m) == api_job.job_id)
-        everything.wait_for(is_log("hidden now"))
+        everything.wait_for(JobLog, is_log("hidden now"))
         assert not [m for m in feed.messages if m["type"] == "job_log" and m["data"]["message"] == "hidden now"]
 
         feed.send({"type": "unsubscribe"})
         feed.send({"type": "ping", "data": "after-unsubscribe"})
         post_logs(shared_sidecar.url, [api_job.progress(6), csv_job.progress(6)])
         feed.wait_for(lambda m: m["type"] == "pong" and m["data"] == "after-unsubscribe")
-        everything.wait_for(
-            lambda m: m["type"] == "job_progress" and m["data"]["processed"] == 6 and job_id_of(m) == csv_job.job_id
-        )
+        everything.wait_for(JobProgress, lambda m: m.data.processed == 6 and m.data.id == csv_job.job_id)
         feed.drain()
         assert not [m for m in feed.messages if m["type"] == "job_progress" and m["data"]["processed"] == 6]
 
 
 def test_invalid_client_messages_get_an_error_and_the_connection_stays(shared_sidecar):
-    with FeedReader(shared_sidecar.ws_url) as feed:
+    with WireFeed(shared_sidecar.ws_url) as feed:
         for bad, words in [
             ("not json", "invalid JSON"),
             ({"type": "subscribe", "statuses": ["exploded"]}, "statuses"),
@@ -140,7 +136,7 @@ def test_invalid_client_messages_get_an_error_and_the_connection_stays(shared_si
 
 def test_bad_connect_parameters_are_refused_with_a_reason(shared_sidecar):
     before = counted(shared_sidecar, "jobpulse_sidecar_feed_handshake_failures_total", "reason")
-    with FeedReader(shared_sidecar.ws_url, status="sideways") as feed:
+    with WireFeed(shared_sidecar.ws_url, status="sideways") as feed:
         error = feed.wait_for(lambda m: m["type"] == "error")
         assert "sideways" in error["data"]["detail"]
         with pytest.raises(ConnectionClosed) as closed:
@@ -153,11 +149,11 @@ def test_bad_connect_parameters_are_refused_with_a_reason(shared_sidecar):
 
 def test_resume_after_a_dropped_connection_loses_nothing(shared_sidecar):
     job = new_job()
-    with FeedReader(shared_sidecar.ws_url) as witness:
+    with WireFeed(shared_sidecar.ws_url) as witness:
         witness.wait_for(lambda m: m["type"] == "snapshot")
-        feed = FeedReader(shared_sidecar.ws_url)
+        feed = WireFeed(shared_sidecar.ws_url)
         post_logs(shared_sidecar.url, [job.start(name="resumable"), job.log("before drop")])
-        cursor = feed.wait_for(is_log("before drop"))["cursor"]
+        cursor = feed.wait_for(is_wire_log("before drop"))["cursor"]
         feed.close()
         post_logs(shared_sidecar.url, [job.log(f"missed {n}") for n in range(5)] + [job.progress(3)])
         post_logs(shared_sidecar.url, [job.end(processed=3)])
@@ -166,7 +162,7 @@ def test_resume_after_a_dropped_connection_loses_nothing(shared_sidecar):
                 m["type"] == "job_status_update" and m["data"]["status"] == "completed" and job_id_of(m) == job.job_id
             )
         )
-        with FeedReader(shared_sidecar.ws_url, cursor=cursor) as back:
+        with WireFeed(shared_sidecar.ws_url, cursor=cursor) as back:
             back.wait_for(
                 lambda m: (
                     m["type"] == "job_status_update"
@@ -188,14 +184,14 @@ def test_a_cursor_older_than_the_replay_window_gets_a_resync(tmp_path):
     sidecar = SidecarProcess(tmp_path, feed_replay_messages=5).start()
     try:
         job = new_job()
-        with FeedReader(sidecar.ws_url) as feed:
-            old_cursor = feed.wait_for(lambda m: m["type"] == "snapshot")["cursor"]
+        with FeedWatch(sidecar.url) as feed:
+            old_cursor = feed.wait_for(Snapshot).cursor
             post_logs(sidecar.url, [job.start(name="busy")] + [job.log(f"line {n}") for n in range(10)])
-            feed.wait_for(is_log("line 9"))
+            feed.wait_for(JobLog, is_log("line 9"))
         for cursor in (old_cursor, old_cursor + 10**9, 1):
-            with FeedReader(sidecar.ws_url, cursor=cursor) as late:
-                resync = late.wait_for(lambda m: m["type"] == "resync")
-                assert [j["id"] for j in resync["data"]["jobs"]] == [job.job_id]
+            with FeedWatch(sidecar.url, cursor=cursor) as late:
+                resync = late.wait_for(Resync)
+                assert [j.id for j in resync.data.jobs] == [job.job_id]
         resyncs = counted(sidecar, "jobpulse_sidecar_feed_resyncs_total", "cause")
         assert resyncs == {"backlog": 0, "lag": 0, "cursor": 3}
     finally:
@@ -206,16 +202,16 @@ def test_progress_is_coalesced_within_a_tick(tmp_path):
     sidecar = SidecarProcess(tmp_path, feed_tick_ms=500).start()
     try:
         job = new_job()
-        with FeedReader(sidecar.ws_url) as feed:
-            feed.wait_for(lambda m: m["type"] == "snapshot")
+        with FeedWatch(sidecar.url) as feed:
+            feed.wait_for(Snapshot)
             post_logs(sidecar.url, [job.start(name="fast")])
-            feed.wait_for(lambda m: m["type"] == "job_status_update" and job_id_of(m) == job.job_id)
+            feed.wait_for(JobStatusUpdate, lambda m: m.data.id == job.job_id)
             for processed in range(1, 51):
                 post_logs(sidecar.url, [job.progress(processed)])
-            feed.wait_for(lambda m: m["type"] == "job_progress" and m["data"]["processed"] == 50)
-            progress = feed.of_job(job.job_id, "job_progress")
+            feed.wait_for(JobProgress, lambda m: m.data.processed == 50)
+            progress = feed.of_job(job.job_id, JobProgress)
             assert len(progress) < 10, f"50 updates within ~1 s should coalesce, got {len(progress)} messages"
-            assert [m["data"]["processed"] for m in progress] == sorted(m["data"]["processed"] for m in progress)
+            assert [m.data.processed for m in progress] == sorted(m.data.processed for m in progress)
     finally:
         sidecar.stop()
 
@@ -233,8 +229,8 @@ def test_a_slow_client_is_resynced_and_does_not_hold_back_the_others(tmp_path, b
     try:
         job = new_job()
         post_logs(sidecar.url, [job.start(name="flood")])
-        with FeedReader(sidecar.ws_url) as fast:
-            fast.wait_for(lambda m: m["type"] == "snapshot")
+        with FeedWatch(sidecar.url) as fast:
+            fast.wait_for(Snapshot)
             slow = StalledClient("127.0.0.1", sidecar.port)
             padding = "x" * 4000
             batches = 0
@@ -242,14 +238,14 @@ def test_a_slow_client_is_resynced_and_does_not_hold_back_the_others(tmp_path, b
             def slow_client():
                 nonlocal batches
                 post_logs(sidecar.url, [job.log(f"{batches}-{n} {padding}") for n in range(100)])
-                fast.wait_for(is_log(f"{batches}-99 {padding}"), timeout=30)
+                fast.wait_for(JobLog, is_log(f"{batches}-99 {padding}"), timeout=30)
                 batches += 1
                 clients = sidecar.get("/api/monitor/connections").json()["clients"]
                 return next((c for c in clients if c["resyncs"] > 0), None)
 
             lagging = wait_for(slow_client, timeout=60, interval=0)
             assert lagging["frames_dropped"] > 0
-            assert len([m for m in fast.messages if m["type"] == "job_log"]) == batches * 100, (
+            assert len([m for m in fast.messages if isinstance(m, JobLog)]) == batches * 100, (
                 "the reading client got every line while the other one lagged"
             )
             received = bytearray()
@@ -280,8 +276,8 @@ def test_a_client_that_stops_reading_is_dropped(tmp_path):
 
         wait_for(dropped, timeout=60, interval=0.05)
         assert sidecar.get("/api/monitor/connections").json()["count"] == 0
-        with FeedReader(sidecar.ws_url) as fresh:
-            assert fresh.wait_for(lambda m: m["type"] == "snapshot")
+        with FeedWatch(sidecar.url) as fresh:
+            assert fresh.wait_for(Snapshot)
         stuck.close()
     finally:
         sidecar.stop()
