@@ -133,9 +133,18 @@ class LogLine(msgspec.Struct, frozen=True):
     attributes: dict[str, Any] | None = None
 
 
-class JobDetail(JobSummary, frozen=True):
-    """Everything about one job: the summary, steps, resources, log counts, recent lines, the full error."""
+class JobHealth(msgspec.Struct, frozen=True):
+    """A job's health grade (``excellent``, ``good``, ``fair`` or ``poor``) and the reasons for it."""
 
+    grade: str
+    reasons: list[str]
+
+
+class JobDetail(JobSummary, frozen=True):
+    """Everything about one job: the summary, its health grade, steps, resources, log counts, recent lines,
+    the full error."""
+
+    health: JobHealth | None
     step_names: list[str] | None
     steps: list[StepTiming]
     resources: Resources | None

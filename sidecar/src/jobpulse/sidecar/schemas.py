@@ -21,6 +21,7 @@ from jobpulse.sidecar.model.figures import (
     rate_per_s,
     wait_s,
 )
+from jobpulse.sidecar.model.health import health
 from jobpulse.sidecar.model.state import JobState, LogLine, StepTiming
 from jobpulse.sidecar.timestamps import to_datetime
 
@@ -149,9 +150,17 @@ class ResourcesView(msgspec.Struct, frozen=True):
     open_fds: int | None
 
 
+class HealthView(msgspec.Struct, frozen=True):
+    """The job's health grade (excellent, good, fair, poor) from its error rate and speed, and why."""
+
+    grade: str
+    reasons: tuple[str, ...]
+
+
 class JobDetail(JobSummary, frozen=True):
     """Everything about one job."""
 
+    health: HealthView | None
     step_names: tuple[str, ...] | None
     steps: tuple[StepView, ...]
     resources: ResourcesView | None
@@ -279,8 +288,18 @@ def detail(state: JobState, now_ns: int, ack_timeout_s: float) -> JobDetail:
     if error is not None:
         base["error"] = ErrorView(type=error.type, message=error.message, step=error.step, stacktrace=error.stacktrace)
     resources = state.resources
+    graded = health(
+        state.status,
+        state.processed,
+        state.failed,
+        base["execution_time_s"],
+        base["eta_s"],
+        base["expected_duration_s"],
+        base["rate_per_s"],
+    )
     return JobDetail(
         **base,
+        health=HealthView(graded.grade, graded.reasons) if graded else None,
         step_names=state.step_names,
         steps=tuple(_step_view(timing) for timing in state.steps),
         resources=ResourcesView(
