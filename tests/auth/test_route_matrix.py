@@ -135,10 +135,14 @@ def test_every_route_and_credential_gives_the_expected_status(matrix_sidecars):
     assert not mismatches, "\n".join(mismatches)
 
 
-def test_the_monitor_routes_are_read_by_viewers():
-    monitor = {key: roles for key, roles in route_table().items() if key[0].startswith("/api/monitor/")}
+def test_the_monitor_routes_are_read_by_viewers_and_the_configuration_by_admins():
+    table = route_table()
+    config = {key: roles for key, roles in table.items() if key[0].startswith("/api/monitor/config")}
+    monitor = {key: roles for key, roles in table.items() if key[0].startswith("/api/monitor/") and key not in config}
     assert ("/api/monitor/queues", "GET") in monitor
     assert set(monitor.values()) == {("viewer",)}, monitor
+    assert ("/api/monitor/config", "PATCH") in config
+    assert set(config.values()) == {("admin",)}, config
 
 
 def first_frame_or_close(url: str, headers: dict[str, str]) -> tuple[str, int | None, str]:

@@ -120,8 +120,10 @@ async def page(
     if before_id is not None:
         query = query.where(dead_letters.c.id < before_id)
     async with engine.connect() as connection:
-        found = (await connection.execute(query.order_by(dead_letters.c.id.desc()).limit(limit))).mappings().all()
+        # Counted first: under READ COMMITTED a write may commit between the two statements, and a page
+        # must never hold fewer of the letters than the total it reports says exist.
         total = (
             await connection.execute(select(func.count()).select_from(dead_letters).where(*conditions))
         ).scalar_one()
+        found = (await connection.execute(query.order_by(dead_letters.c.id.desc()).limit(limit))).mappings().all()
     return [dict(row) for row in found], total
