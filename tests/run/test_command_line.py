@@ -81,6 +81,30 @@ def test_other_commands_go_to_the_sidecar() -> None:
             ["--step-regex", "(unclosed"],
             "argument --step-regex: is not a regular expression (missing ), unterminated subpattern",
         ),
+        (
+            ["--queued-at", "2024-05-01T02:15:00"],
+            "argument --queued-at: must be an ISO 8601 time with a timezone, such as 2024-05-01T02:15:00Z or "
+            "2024-05-01T04:15:00+02:00, or seconds since the epoch, got '2024-05-01T02:15:00'",
+        ),
+        (["--queued-at", "yesterday"], "argument --queued-at: must be an ISO 8601 time with a timezone"),
+        (
+            ["--queued-at", "1714529700000"],
+            "argument --queued-at: must be seconds since the epoch (not milliseconds), 0 or more, got '1714529700000'",
+        ),
+        (["--queued-at", "-5"], "argument --queued-at: must be seconds since the epoch (not milliseconds), 0 or more"),
+        (["--queued-at", "nan"], "argument --queued-at: must be seconds since the epoch (not milliseconds), 0 or more"),
+        (
+            ["--queued-at", "0", "--priority", "high"],
+            "argument --priority: must be a whole number from -2147483648 to 2147483647, got 'high'",
+        ),
+        (["--queued-at", "0", "--priority", "2147483648"], "argument --priority: must be a whole number from"),
+        (["--queued-at", "0", "--queue", ""], "argument --queue: must be a name of 1 to 200 characters, got ''"),
+        (["--queued-at", "0", "--queue", "q" * 201], "argument --queue: must be a name of 1 to 200 characters"),
+        (
+            ["--queue", "imports"],
+            "argument --queue: needs --queued-at TIME, when the run was queued; got 'imports' without it",
+        ),
+        (["--priority", "5"], "argument --priority: needs --queued-at TIME, when the run was queued; got 5 without it"),
     ],
 )
 def test_a_bad_option_is_refused_naming_it_and_its_value(arguments: list[str], message: str) -> None:

@@ -33,6 +33,10 @@ ATTR_STEP_NAMES = "jobpulse.job.step.names"
 # On queued events: the queue the job waits in, and its priority there (higher runs sooner).
 ATTR_QUEUE = "jobpulse.job.queue"
 ATTR_PRIORITY = "jobpulse.job.priority"
+# A queue name is a metric label and an alert key: a short name. A priority is a 32-bit int, either sign.
+MAX_QUEUE_LENGTH = 200
+MIN_PRIORITY = -(2**31)
+MAX_PRIORITY = 2**31 - 1
 
 ATTR_PROCESSED = "jobpulse.job.processed"
 ATTR_FAILED = "jobpulse.job.failed"

@@ -104,6 +104,14 @@ def identity_attributes(
     return attributes
 
 
+def announcement_attributes(identity: Mapping[str, Any], queue: str | None, priority: int | None) -> dict[str, Any]:
+    """What a queued record says: the job's identity, its queue (`DEFAULT_QUEUE` unless named) and priority."""
+    attributes = {**identity, ATTR_QUEUE: queue or DEFAULT_QUEUE}
+    if priority is not None:
+        attributes[ATTR_PRIORITY] = priority
+    return attributes
+
+
 def end_status(exc: BaseException | None) -> str:
     """How a job or step that ended with `exc` (None: normally) ended."""
     if exc is None:
@@ -170,7 +178,7 @@ class Job:
         self._steps = tuple(steps or ())
         self._queued = queued
         self._queued_ns = _epoch_ns(queued_at) if queued_at is not None else None
-        self._queue = queue or DEFAULT_QUEUE
+        self._queue = queue
         if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
             raise ValueError(f"priority must be an int, got {priority!r}")
         self._priority = priority
@@ -364,9 +372,7 @@ class Job:
         return identity_attributes(self._name, self._type, self._owner, self._expected_duration, self._steps)
 
     def _announce(self) -> None:
-        attributes = {**self._identity(), ATTR_QUEUE: self._queue}
-        if self._priority is not None:
-            attributes[ATTR_PRIORITY] = self._priority
+        attributes = announcement_attributes(self._identity(), self._queue, self._priority)
         self._recorder.queued(attributes, time.time_ns() if self._queued_ns is None else self._queued_ns)
         if self._queued:
             # Waiting: it takes commands (a cancel while queued) and heartbeats like a running job.

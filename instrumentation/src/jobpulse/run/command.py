@@ -22,7 +22,7 @@ from jobpulse.conventions import (
 )
 from jobpulse.instrumentation import metrics, runtime
 from jobpulse.instrumentation.control import JobCancelled
-from jobpulse.instrumentation.job import identity_attributes
+from jobpulse.instrumentation.job import announcement_attributes, identity_attributes
 from jobpulse.instrumentation.joining import OWNER_END_SEQ, child_environment
 from jobpulse.instrumentation.recorder import JobRecorder
 from jobpulse.instrumentation.resources import ProcessTreeSampler
@@ -95,6 +95,9 @@ class CommandJob:
     def _start(self) -> None:
         options = self._options
         identity = identity_attributes(options.name, options.job_type, options.owner, options.expected_duration)
+        if options.queued_ns is not None:
+            # A scheduler queued the run: announced as of then and started now, the job reports its wait.
+            self._recorder.queued(announcement_attributes(identity, options.queue, options.priority), options.queued_ns)
         self._recorder.start(
             options.name,
             {**identity, ATTR_JOB_ID: self._job_id},

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from jobpulse.conventions import MAX_PRIORITY, MAX_QUEUE_LENGTH, MIN_PRIORITY
 
 DEFAULT_CANCEL_GRACE_S = 10.0
 
@@ -29,6 +33,9 @@ class RunOptions:
     step_pattern: re.Pattern[str] | None = None
     log_files: tuple[str, ...] = ()
     cancel_grace: float = DEFAULT_CANCEL_GRACE_S
+    queued_ns: int | None = None
+    queue: str | None = None
+    priority: int | None = None
     endpoint: str | None = None
     verbose: bool = False
 
@@ -52,6 +59,23 @@ def parser() -> argparse.ArgumentParser:
     identity.add_argument("--total", type=_count, help="records it is expected to handle in all")
     identity.add_argument(
         "--expected-duration", type=_duration, metavar="DURATION", help="how long it should take: 90, 90s, 15m, 1h30m"
+    )
+    queueing = parser.add_argument_group("its wait, when a scheduler queued it")
+    queueing.add_argument(
+        "--queued-at",
+        dest="queued_ns",
+        type=_moment,
+        metavar="TIME",
+        help=(
+            "when the run was queued: an ISO 8601 time with a timezone (2024-05-01T02:15:00Z) or seconds since "
+            "the epoch; the job reports its wait, its start minus this"
+        ),
+    )
+    queueing.add_argument(
+        "--queue", type=_queue, metavar="NAME", help='the queue it waited in (default "default"; with --queued-at only)'
+    )
+    queueing.add_argument(
+        "--priority", type=_priority, metavar="N", help="its priority in that queue, an integer (with --queued-at only)"
     )
     reading = parser.add_argument_group("reading its output")
     reading.add_argument(
@@ -101,6 +125,12 @@ def parse(argv: Sequence[str]) -> RunOptions:
     command = values.command[1:] if values.command[:1] == ["--"] else values.command
     if not command:
         read.error("no command given: jobpulse run [options] -- CMD [ARGS...]")
+    if values.queued_ns is None:
+        for flag, value in (("--queue", values.queue), ("--priority", values.priority)):
+            if value is not None:
+                read.error(
+                    f"argument {flag}: needs --queued-at TIME, when the run was queued; got {value!r} without it"
+                )
     return RunOptions(
         command=tuple(command),
         name=values.name or os.path.basename(command[0]) or command[0],
@@ -113,6 +143,9 @@ def parse(argv: Sequence[str]) -> RunOptions:
         step_pattern=values.step_regex,
         log_files=tuple(values.log_files),
         cancel_grace=values.cancel_grace,
+        queued_ns=values.queued_ns,
+        queue=values.queue,
+        priority=values.priority,
         endpoint=values.endpoint,
         verbose=values.verbose,
     )
@@ -139,6 +172,47 @@ def _duration(text: str) -> float:
     if not parts or "".join(part.group() for part in parts) != text.strip():
         raise argparse.ArgumentTypeError(f"must be seconds or a duration such as 90s, 15m, 1h30m, got {text!r}")
     return sum(float(number) * _SECONDS[unit] for number, unit in (part.groups() for part in parts))
+
+
+def _moment(text: str) -> int:
+    """Nanoseconds since the epoch of an ISO 8601 time with a timezone, or of a number of seconds since the epoch."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text.strip())
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise argparse.ArgumentTypeError(
+                f"must be an ISO 8601 time with a timezone, such as 2024-05-01T02:15:00Z or "
+                f"2024-05-01T04:15:00+02:00, or seconds since the epoch, got {text!r}"
+            ) from None
+        return round(moment.timestamp() * 1e9)
+    try:
+        # A time in milliseconds lands tens of thousands of years ahead: past what a datetime holds.
+        datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError):
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise argparse.ArgumentTypeError(f"must be seconds since the epoch (not milliseconds), 0 or more, got {text!r}")
+    return round(seconds * 1e9)
+
+
+def _queue(text: str) -> str:
+    if not 1 <= len(text) <= MAX_QUEUE_LENGTH:
+        raise argparse.ArgumentTypeError(f"must be a name of 1 to {MAX_QUEUE_LENGTH} characters, got {text!r}")
+    return text
+
+
+def _priority(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not MIN_PRIORITY <= value <= MAX_PRIORITY:
+        raise argparse.ArgumentTypeError(f"must be a whole number from {MIN_PRIORITY} to {MAX_PRIORITY}, got {text!r}")
+    return value
 
 
 def _regex(text: str) -> re.Pattern[str]:

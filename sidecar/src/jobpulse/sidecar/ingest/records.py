@@ -14,7 +14,6 @@ from jobpulse.sidecar.model import events as ev
 from jobpulse.sidecar.model.events import INT64_MAX, JobEvent, level_from_severity
 
 MAX_JOB_ID_LENGTH = 200
-MAX_QUEUE_LENGTH = 200
 INT32_MAX = 2**31 - 1
 MAX_SECONDS = 10 * 365.25 * 86_400.0
 MAX_CPU_UTILIZATION = 1e5
@@ -77,7 +76,7 @@ _as_seq = _int_in(1, INT64_MAX)
 # Step positions: job_steps.step_index is a 32-bit column on PostgreSQL.
 _as_step_index = _int_in(0, INT32_MAX)
 # Priorities: a 32-bit int, either sign (schedulers differ on which way is urgent).
-_as_priority = _int_in(-INT32_MAX - 1, INT32_MAX)
+_as_priority = _int_in(conventions.MIN_PRIORITY, conventions.MAX_PRIORITY)
 # Durations and intervals: up to ten years. Step durations are summed as nanoseconds.
 _as_seconds = _number_in(0.0, MAX_SECONDS)
 # A fraction of one CPU: a machine with more cores than this is not in sight.
@@ -98,8 +97,10 @@ def _as_name(key: str, value: Any) -> str:
 def _as_queue(key: str, value: Any) -> str:
     # A queue name becomes a metric label and an alert key: a short, non-empty name.
     name = _as_name(key, value)
-    if not name or len(name) > MAX_QUEUE_LENGTH:
-        raise RecordError(f"{key} must be a string of 1..{MAX_QUEUE_LENGTH} characters, got {len(name)} characters")
+    if not name or len(name) > conventions.MAX_QUEUE_LENGTH:
+        raise RecordError(
+            f"{key} must be a string of 1..{conventions.MAX_QUEUE_LENGTH} characters, got {len(name)} characters"
+        )
     return name
 
 
