@@ -6,15 +6,17 @@ import logging
 import uuid
 from collections.abc import Iterator
 
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from jobpulse.sidecar.app import create_app
+from jobpulse.sidecar.model.events import JobEvent
 from jobpulse.sidecar.plugin import Core
 from jobpulse.sidecar.settings import Settings
 from jobpulse.sidecar.store import FAILURE_LOG_INTERVAL_S, JobChange, JobStore
-from tests.support.job_events import run
+from tests.support.job_events import T0, run
 from tests.support.otlp_build import JobEmitter, logs_request
 
 
@@ -108,3 +110,20 @@ async def test_an_otlp_request_is_answered_200_when_a_listener_raises(tmp_path, 
     assert failures["Broken.on_change"] == 2
     assert failures["recorder"] == 0 and failures["HistoryWriter.on_change"] == 0, failures
     assert len(store_log) == 1
+
+
+@pytest.mark.parametrize("kind", ["control", "lost"])
+def test_the_sidecars_own_events_about_a_job_never_make_one(kind: str) -> None:
+    store = JobStore()
+    heard: list[JobChange] = []
+    store.add_listener(heard.append)
+    unknown = JobEvent(kind=kind, job_id="never-heard-from", seq=1, time_ns=T0, action="pause", actor="ops")
+    assert store.apply(unknown) is None
+    assert (store.get("never-heard-from"), len(store), heard, store.events_unchanged) == (None, 0, [], 1)
+
+    [start, *_] = run(status=None)
+    store.apply(start)
+    known = msgspec.structs.replace(unknown, job_id=start.job_id, seq=start.seq)
+    changed = store.apply(known)
+    assert changed is not None and changed.name == "orders-import"
+    assert (changed.control_id == 1) if kind == "control" else (changed.status == "lost")

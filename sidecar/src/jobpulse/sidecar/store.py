@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 
-from jobpulse.sidecar.model.events import JobEvent
+from jobpulse.sidecar.model.events import SIDECAR_KINDS, JobEvent
 from jobpulse.sidecar.model.fold import DEFAULT_LIMITS, FoldLimits, fold
 from jobpulse.sidecar.model.state import JobState
 from jobpulse.sidecar.printable import printable
@@ -114,12 +114,21 @@ class JobStore:
         return [state for state in self._jobs.values() if not state.is_terminal]
 
     def apply(self, event: JobEvent) -> JobState | None:
-        """Fold ``event`` in; return the new state, or None when nothing changed."""
+        """Fold ``event`` in; return the new state, or None when nothing changed.
+
+        Only a job's own events make a job: the sidecar's (``SIDECAR_KINDS``) about a job not in
+        memory change nothing. The job's state lives with whoever hears from it, a replica sharing
+        the database, say; a state made here would have none of its facts and never end.
+        """
         job_id = event.job_id
         old = self._jobs.get(job_id)
-        if old is None and job_id in self._evicted:
-            self.events_late += 1
-            return None
+        if old is None:
+            if job_id in self._evicted:
+                self.events_late += 1
+                return None
+            if event.kind in SIDECAR_KINDS:
+                self.events_unchanged += 1
+                return None
         new = fold(old, event, self.limits)
         if new is old:
             self.events_unchanged += 1

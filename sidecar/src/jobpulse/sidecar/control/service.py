@@ -2,9 +2,12 @@
 
 A request is written to the database first (it must survive a restart), then folded into the job's
 state as a sidecar-originated event, so REST, the live feed and history all show it as pending until
-the job acknowledges it (its paused/resumed/end event carries the command id). Long polls wake at
-once for commands made here and re-read the database every few seconds, so a command made through
-another replica sharing the database still arrives. The answer also tells jobs the progress interval
+the job acknowledges it (its paused/resumed/end event carries the command id). A job this sidecar
+knows only from history (its events go to another replica sharing the database) is not folded into:
+the store makes no job from a request, and the job's row stays as the replica that hears from it
+writes it. Long polls wake at once for commands made here and re-read the database every few
+seconds, so a command made through another replica still arrives, and whichever replica hears the
+acknowledgement records it. The answer also tells jobs the progress interval
 the sidecar suggests; when it changes, waiting polls are answered at once so running jobs adapt.
 """
 
@@ -217,11 +220,10 @@ class ControlService:
         if old is None:
             self._new_job.set()
             self._new_job = asyncio.Event()
-            return
-        if not old.control_id:
-            return
-        acknowledged = new.control_ack_id > old.control_ack_id
-        expired = new.is_terminal and not old.is_terminal
+        # An acknowledgement is recorded wherever it arrives: the command may have been made through
+        # another replica. Expiry needs a command known to be pending here (not a write per job end).
+        acknowledged = new.control_ack_id > (old.control_ack_id if old else 0)
+        expired = old is not None and bool(old.control_id) and new.is_terminal and not old.is_terminal
         if acknowledged or expired:
             task = asyncio.get_running_loop().create_task(self._resolve(new, acknowledged, expired))
             self._updates.add(task)

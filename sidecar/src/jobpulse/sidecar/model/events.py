@@ -22,6 +22,9 @@ KIND_LOST = "lost"
 # Emitted by the sidecar itself: an operator asked the job to pause, resume or cancel. Its seq is the
 # command's id, a sequence of its own (the job's seqs are not involved).
 KIND_CONTROL = "control"
+# What the sidecar says about a job rather than what the job said: it describes a job the store holds
+# and never makes one (a replica that never heard from the job would otherwise invent it).
+SIDECAR_KINDS = frozenset({KIND_LOST, KIND_CONTROL})
 
 # Every integer a JobEvent carries fits a signed 64-bit column; so do the sums the fold makes of them.
 INT64_MAX = 2**63 - 1
