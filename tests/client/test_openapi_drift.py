@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from jobpulse.client import alerting, analytics, jobs, monitor
+from jobpulse.client import alerting, analytics, config, jobs, monitor
 from jobpulse.client.api import Api
 from jobpulse.client.endpoints import Endpoint, Streamed
 from tests.client.schemas import Comparison, Document
@@ -68,11 +68,17 @@ def answer_comparisons(openapi: dict[str, Any], server: Document, endpoint: Endp
     return comparisons
 
 
+def body_type(endpoint: Endpoint[Any, Any]) -> Any:
+    """What the endpoint sends as its body: its Struct of fields, or its one parameter sent as it is."""
+    if endpoint.document is not None:
+        return typing.get_type_hints(endpoint.function)[endpoint.document]
+    return endpoint.body
+
+
 def body_comparison(openapi: dict[str, Any], server: Document, endpoint: Endpoint[Any, Any]) -> Comparison:
     """The endpoint's request body against the one the sidecar documents."""
-    assert endpoint.body is not None
     body = operation(openapi, endpoint)["requestBody"]["content"]["application/json"]["schema"]
-    [schema], document = client_schema(endpoint.body)
+    [schema], document = client_schema(body_type(endpoint))
     comparison = Comparison(document, server, request=True)
     comparison.compare(schema, body, endpoint.name, optional=True)
     return comparison
@@ -82,9 +88,9 @@ def body_comparison(openapi: dict[str, Any], server: Document, endpoint: Endpoin
 def test_each_endpoint_takes_the_parameters_the_sidecar_takes(openapi, endpoint) -> None:
     server = {(param["name"], param["in"]): param for param in operation(openapi, endpoint).get("parameters", [])}
     hints = typing.get_type_hints(endpoint.function)
-    declared = list(endpoint.signature.parameters.values())[1:]
-    if endpoint.body is not None:
-        declared = [param for param in declared if param.name in endpoint.path_params]
+    declared = [
+        param for param in list(endpoint.signature.parameters.values())[1:] if param.name not in endpoint.body_params
+    ]
     client = {(param.name, "path" if param.name in endpoint.path_params else "query"): param for param in declared}
     assert sorted(client) == sorted(server)
     for key, param in client.items():
@@ -103,24 +109,35 @@ def test_each_answer_reads_as_the_sidecar_documents_it(openapi, server_document,
         assert comparison.problems == []
 
 
-@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e.body is not None], ids=lambda endpoint: endpoint.name)
+WITH_BODY = [endpoint for endpoint in ENDPOINTS if endpoint.body_params]
+
+
+@pytest.mark.parametrize("endpoint", WITH_BODY, ids=lambda endpoint: endpoint.name)
 def test_each_request_body_is_what_the_sidecar_reads(openapi, server_document, endpoint) -> None:
-    assert endpoint.body.__struct_config__.omit_defaults, "fields left at None are left out, never sent as null"
-    body_fields = [name for name in list(endpoint.signature.parameters)[1:] if name not in endpoint.path_params]
-    assert set(body_fields) == set(endpoint.body.__struct_fields__)
+    assert "requestBody" in operation(openapi, endpoint), f"{endpoint.name}: the sidecar reads no body"
+    if endpoint.body is not None:
+        assert endpoint.body.__struct_config__.omit_defaults, "fields left at None are left out, never sent as null"
+        body_fields = [name for name in list(endpoint.signature.parameters)[1:] if name not in endpoint.path_params]
+        assert set(body_fields) == set(endpoint.body.__struct_fields__)
     assert body_comparison(openapi, server_document, endpoint).problems == []
+
+
+def test_every_endpoint_with_a_body_in_the_sidecar_sends_one(openapi) -> None:
+    for endpoint in ENDPOINTS:
+        if "requestBody" in operation(openapi, endpoint):
+            assert endpoint in WITH_BODY, f"{endpoint.name}: the sidecar reads a body the client does not send"
 
 
 def test_every_struct_the_client_decodes_is_compared(openapi, server_document) -> None:
     comparisons = []
     for endpoint in ENDPOINTS:
         comparisons += answer_comparisons(openapi, server_document, endpoint)
-        if endpoint.body is not None:
+        if endpoint.body_params:
             comparisons.append(body_comparison(openapi, server_document, endpoint))
     compared = {name for comparison in comparisons for pair in comparison.compared for name in pair[:1] if name}
     structs = {
         name
-        for module in (jobs, analytics, monitor, alerting)
+        for module in (jobs, analytics, monitor, alerting, config)
         for name, value in vars(module).items()
         if isinstance(value, type) and issubclass(value, msgspec.Struct) and value.__module__ == module.__name__
     }

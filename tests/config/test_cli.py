@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.alerting.receivers import HttpReceiver
 from tests.auth.conftest import start_auth_sidecar
-from tests.config.conftest import config_sidecar
+from tests.config.conftest import config_sidecar, get_config, patch_config
+from tests.support.polling import wait_for
 from tests.support.ports import free_port
 from tests.support.sidecar import SidecarProcess
 
@@ -57,6 +59,27 @@ def test_show_prints_the_running_settings_with_their_sources_and_secrets_masked(
         sidecar.stop()
     unreachable = jobpulse("config", "show", "--url", f"http://127.0.0.1:{free_port()}")
     assert unreachable.returncode == 1 and "cannot reach the sidecar" in unreachable.stderr
+
+
+def test_show_tells_the_settings_file_the_runtime_version_and_a_file_not_applied(tmp_path: Path):
+    sidecar = config_sidecar(tmp_path, "feed_tick_ms = 30\n")
+    file = tmp_path / "jobpulse.toml"
+    try:
+        assert patch_config(sidecar, {"retention_days": 12}).status_code == 200
+        file.write_text("feed_tick_ms = 0\n")
+        wait_for(lambda: get_config(sidecar)["rejected"])
+        result = jobpulse("config", "show", "--url", sidecar.url)
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert "feed_tick_ms = 30  (file)" in lines and "retention_days = 12.0  (runtime)" in lines
+        assert f"# settings file: {file}" in lines and "# runtime changes: version 1" in lines
+        [not_applied] = [index for index, line in enumerate(lines) if line.startswith("# not applied: ")]
+        when = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"
+        source = re.escape(f"settings file {file} (file change)")
+        assert re.fullmatch(f"# not applied: {source} at {when}", lines[not_applied]), lines[not_applied]
+        assert lines[not_applied + 1].startswith("#   feed_tick_ms: ")
+    finally:
+        sidecar.stop()
 
 
 def test_show_presents_the_token_as_a_bearer_and_needs_an_admin(tmp_path: Path):

@@ -31,6 +31,14 @@ from jobpulse.client.analytics import (
 )
 from jobpulse.client.backoff import Backoff, ConnectionState
 from jobpulse.client.client import AsyncClient, Client
+from jobpulse.client.config import (
+    ChangeEntry,
+    ChangeRecord,
+    ConfigHistory,
+    ConfigRejection,
+    ConfigView,
+    SettingProblem,
+)
 from jobpulse.client.errors import (
     ApiError,
     Conflict,
@@ -93,11 +101,16 @@ __all__ = [
     "ApiError",
     "AsyncClient",
     "Backoff",
+    "ChangeEntry",
+    "ChangeRecord",
     "Channel",
     "ChannelTestResults",
     "Client",
     "Command",
     "CommandOutcome",
+    "ConfigHistory",
+    "ConfigRejection",
+    "ConfigView",
     "Conflict",
     "ConnectionFailed",
     "ConnectionState",
@@ -137,6 +150,7 @@ __all__ = [
     "RateLimited",
     "Resync",
     "ServerError",
+    "SettingProblem",
     "Silence",
     "Snapshot",
     "StepAnalytics",

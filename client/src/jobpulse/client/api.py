@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from jobpulse.client.alerting import (
     AlertPage,
@@ -21,7 +21,8 @@ from jobpulse.client.alerting import (
     SilenceRequest,
 )
 from jobpulse.client.analytics import Analytics, StepAnalytics
-from jobpulse.client.endpoints import delete, get, pages, post, streamed
+from jobpulse.client.config import ConfigHistory, ConfigView
+from jobpulse.client.endpoints import delete, get, pages, patch, post, put, streamed
 from jobpulse.client.jobs import (
     Command,
     CommandList,
@@ -172,6 +173,30 @@ class Api:
     @get("/readyz", accept=(503,))
     def readiness(self) -> Health:
         """Whether every component of the sidecar works (``status`` ``ok``), with the failing checks."""
+
+    # ---- configuration (admin role) -------------------------------------------------------------
+
+    @get("/api/monitor/config")
+    def config(self) -> ConfigView:
+        """The settings in force, the source of each key, the runtime changes, what waits for a restart."""
+
+    @patch("/api/monitor/config", document="changes")
+    def patch_config(self, changes: dict[str, Any]) -> ConfigView:
+        """Change settings now: ``changes`` is a JSON merge patch of the runtime changes (nested tables,
+        ``None`` removes a change). Checked as a whole: :class:`~jobpulse.client.errors.ValidationFailed`
+        lists every problem (key, value, what is allowed) and nothing is changed. Keys listed in
+        ``restart_required`` are refused."""
+
+    @put("/api/monitor/config", document="runtime")
+    def replace_config(self, runtime: dict[str, Any]) -> ConfigView:
+        """Replace every runtime change with ``runtime`` (``{}`` removes them all); checked like
+        :meth:`patch_config`. Masked secrets read from :meth:`config` may be sent back: they keep their value."""
+
+    @get("/api/monitor/config/history")
+    def config_history(self, limit: int = 50, cursor: int | None = None) -> ConfigHistory:
+        """One page of accepted changes and refused attempts, newest first. See :meth:`iter_config_history`."""
+
+    iter_config_history = pages(config_history)
 
     # ---- alerting -------------------------------------------------------------------------------
 

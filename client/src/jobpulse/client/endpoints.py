@@ -1,8 +1,9 @@
 """REST endpoints declared once, for the blocking and the asyncio client alike.
 
-An endpoint is a method of :class:`jobpulse.client.api.Api` decorated with :func:`get`, :func:`post`
-or :func:`delete`. Its signature is the request: parameters named in the path template fill it, the
-others are query parameters (or, with ``body=``, the fields of the JSON body); its return annotation is
+An endpoint is a method of :class:`jobpulse.client.api.Api` decorated with :func:`get`, :func:`post`,
+:func:`patch`, :func:`put` or :func:`delete`. Its signature is the request: parameters named in the
+path template fill it, the others are query parameters (or, with ``body=``, the fields of the JSON
+body; with ``document=``, the one parameter sent as the whole JSON body); its return annotation is
 the type the answer decodes to. The method itself has no code: reading it through a client gives a
 function that builds the :class:`Request` here and hands it to the client's ``send``, which blocks
 (:class:`jobpulse.client.Client`) or returns an awaitable (:class:`jobpulse.client.AsyncClient`).
@@ -51,7 +52,7 @@ class Page(Protocol[Item]):
     def items(self) -> list[Item]: ...
 
     @property
-    def next_cursor(self) -> str | None: ...
+    def next_cursor(self) -> str | int | None: ...
 
 
 class Blocking(Protocol):
@@ -126,12 +127,14 @@ class Endpoint(Generic[P, T_co]):
         function: Callable[Concatenate[Any, P], T_co],
         *,
         body: type[msgspec.Struct] | None = None,
+        document: str | None = None,
         accept: tuple[int, ...] = (),
     ) -> None:
         self.method = method
         self.template = template
         self.function = function
         self.body = body
+        self.document = document
         self.accept = accept
         self.signature = inspect.signature(function)
         self.path_params = tuple(re.findall(r"{(\w+)}", template))
@@ -142,6 +145,15 @@ class Endpoint(Generic[P, T_co]):
     @property
     def name(self) -> str:
         return self.function.__name__
+
+    @property
+    def body_params(self) -> tuple[str, ...]:
+        """The parameters sent in the body rather than in the path or the query."""
+        if self.document is not None:
+            return (self.document,)
+        if self.body is not None:
+            return tuple(self.body.__struct_fields__)
+        return ()
 
     def values(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """The parameters a call with these arguments gives. Defaults are left to the sidecar (the
@@ -154,6 +166,9 @@ class Endpoint(Generic[P, T_co]):
         """The request a call with these arguments sends."""
         values = self.values(*args, **kwargs)
         path = self.template.format(**{name: quote(str(values.pop(name)), safe="") for name in self.path_params})
+        if self.document is not None:
+            body = msgspec.json.encode(values.pop(self.document))
+            return Request(self.method, path, params=query(values), body=body, accept=self.accept)
         if self.body is not None:
             return Request(self.method, path, body=msgspec.json.encode(self.body(**values)), accept=self.accept)
         return Request(self.method, path, params=query(values), accept=self.accept)
@@ -248,6 +263,16 @@ def streamed(path: str) -> Callable[[Callable[Concatenate[Any, P], T]], Streamed
 def post(path: str, *, body: type[msgspec.Struct]) -> Callable[[Callable[Concatenate[Any, P], T]], Endpoint[P, T]]:
     """Declare a POST endpoint whose parameters not in the path are the fields of ``body``."""
     return lambda function: Endpoint("POST", path, function, body=body)
+
+
+def patch(path: str, *, document: str) -> Callable[[Callable[Concatenate[Any, P], T]], Endpoint[P, T]]:
+    """Declare a PATCH endpoint whose body is the parameter ``document``, sent as it is."""
+    return lambda function: Endpoint("PATCH", path, function, document=document)
+
+
+def put(path: str, *, document: str) -> Callable[[Callable[Concatenate[Any, P], T]], Endpoint[P, T]]:
+    """Declare a PUT endpoint whose body is the parameter ``document``, sent as it is."""
+    return lambda function: Endpoint("PUT", path, function, document=document)
 
 
 def delete(path: str) -> Callable[[Callable[Concatenate[Any, P], T]], Endpoint[P, T]]:

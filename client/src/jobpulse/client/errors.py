@@ -16,11 +16,17 @@ import msgspec
 
 
 class FieldError(msgspec.Struct, frozen=True):
-    """One reason the server refused a request: the field or parameter (``key``) and why."""
+    """One reason the server refused a request: the field, parameter or setting (``key``) and why.
+
+    A refused setting also has the ``value`` refused (``msgspec.UNSET`` when the server did not repeat
+    it) and what is ``allowed``.
+    """
 
     message: str
     key: str | None = None
     source: str | None = None
+    value: Any = msgspec.UNSET
+    allowed: str | None = None
 
 
 class JobpulseError(Exception):
@@ -111,7 +117,15 @@ def _field_errors(extra: Any) -> list[FieldError]:
     errors = []
     for item in extra:
         if isinstance(item, Mapping):
-            errors.append(FieldError(str(item.get("message", "")), item.get("key"), item.get("source")))
+            errors.append(
+                FieldError(
+                    str(item.get("message", "")),
+                    item.get("key"),
+                    item.get("source"),
+                    item.get("value", msgspec.UNSET),
+                    item.get("allowed"),
+                )
+            )
     return errors
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -10,7 +9,7 @@ import typer
 
 from jobpulse.sidecar.settings import Settings, SettingsError, Sources, load_settings, load_sources
 from jobpulse.sidecar.terminal.commands import jobs_app, watch
-from jobpulse.sidecar.terminal.options import TokenOption, UrlOption
+from jobpulse.sidecar.terminal.options import DEFAULT_URL, TokenOption, UrlOption
 
 app = typer.Typer(
     name="jobpulse",
@@ -250,25 +249,16 @@ def validate_config(file: Annotated[Path, typer.Argument(help="TOML or YAML sett
 
 @config_app.command("show")
 def show_config(
-    url: UrlOption = "http://127.0.0.1:4318",
+    url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="The API's answer as it is.")] = False,
 ) -> None:
     """The settings a running sidecar uses, with the source of each (secrets masked); needs an admin token
     when the sidecar requires tokens."""
-    from jobpulse.sidecar.config.client import describe_config, fetch_config
-    from jobpulse.sidecar.printable import printable
+    from jobpulse.sidecar.terminal.configuration import show_config as show
+    from jobpulse.sidecar.terminal.remote import Remote
 
-    try:
-        view = fetch_config(url, token)
-    except RuntimeError as error:
-        typer.secho(f"jobpulse: {printable(str(error))}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(1) from None
-    if as_json:
-        typer.echo(json.dumps(view, indent=2))
-        return
-    for line in describe_config(view):
-        typer.echo(line)
+    show(Remote(url, token), as_json)
 
 
 def main() -> None:
