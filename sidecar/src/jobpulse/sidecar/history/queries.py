@@ -275,7 +275,7 @@ async def load_states(engine: AsyncEngine, statuses: list[str], limit: int | Non
 
 
 class RunStart(NamedTuple):
-    """A stored job's start and its status now."""
+    """A run of a job: its id, when it started, and its status now."""
 
     job_id: str
     started_ns: int

@@ -3,8 +3,9 @@
 Configured schedules come from the settings and change with them; a job's start record that says
 when the job runs (``jobpulse.job.schedule.*``) teaches the book that job name's schedule, kept in the
 database so a restart still knows it. A schedule in the settings wins over a learned one for the
-same name. The last run of each scheduled name or type is read from history at start (and when a
-schedule is added), then followed from the job store: the book listens for starts and ends only.
+same name. The last run of each scheduled name or type is read from history and from memory (runs
+history has not written yet) at start and when a schedule is added, then followed from the job
+store: the book listens for starts and ends only.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import NamedTuple
 import msgspec
 
 from jobpulse import conventions
+from jobpulse.sidecar.history.queries import RunStart
 from jobpulse.sidecar.model.events import KIND_LOG
 from jobpulse.sidecar.model.state import PENDING, JobState
 from jobpulse.sidecar.schedules.config import JOB_NAME, JOB_TYPE, ScheduleConfig
@@ -40,19 +42,11 @@ _LEARNED_FIELDS = (
 )
 
 
-class LastRun(NamedTuple):
-    """The latest run of a scheduled name or type: its job, its start and its status now."""
-
-    job_id: str
-    started_ns: int
-    status: str
-
-
 class ScheduleStatus(NamedTuple):
     """A schedule, its last run (None: none known) and the run it waits for."""
 
     schedule: Schedule
-    last: LastRun | None
+    last: RunStart | None
     due: Due
 
 
@@ -96,6 +90,12 @@ def learned_from(state: JobState, started_ns: int) -> Schedule | None:
     return msgspec.structs.replace(schedule, source=LEARNED)
 
 
+def _is(state: JobState, subject: Subject) -> bool:
+    """Whether ``state`` is a run (begun, not waiting in a queue) of the scheduled name or type."""
+    match, name = subject
+    return state.status != PENDING and (state.name if match == JOB_NAME else state.job_type) == name
+
+
 class ScheduleBook:
     """See the module docstring."""
 
@@ -106,11 +106,12 @@ class ScheduleBook:
         repository: ScheduleRepository,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
+        self.store = store
         self.repository = repository
         self.clock_ns = clock_ns
         self.configured = configured(configs, clock_ns(), {})
         self.learned: dict[str, Schedule] = {}
-        self.runs: dict[Subject, LastRun] = {}
+        self.runs: dict[Subject, RunStart] = {}
         self._unsaved: dict[str, tuple[Schedule, str]] = {}
         # Names whose start records stated a schedule that is not valid: warned about once each.
         self._refused: set[str] = set()
@@ -140,11 +141,23 @@ class ScheduleBook:
         await self._read_last_runs(subject for subject in self.configured if subject not in before)
 
     async def _read_last_runs(self, subjects: Iterable[Subject]) -> None:
-        for subject in list(subjects):
-            found = await self.repository.latest_start(*subject)
+        subjects = list(subjects)
+        if not subjects:
+            return
+        in_memory = self.store.states()
+        for subject in subjects:
+            stored = await self.repository.latest_start(*subject)
+            found = [stored] if stored is not None else []
+            found += [
+                RunStart(state.id, started_ns, state.status)
+                for state in in_memory
+                if _is(state, subject) and (started_ns := state.begun_ns) is not None
+            ]
             current = self.runs.get(subject)
-            if found is not None and (current is None or found.started_ns > current.started_ns):
-                self.runs[subject] = LastRun(found.job_id, found.started_ns, found.status)
+            if current is not None:
+                found.append(current)
+            if found:
+                self.runs[subject] = max(found, key=lambda run: run.started_ns)
 
     async def save(self) -> None:
         """Write the schedules learned since the last write; what fails is tried again next time."""
@@ -197,7 +210,7 @@ class ScheduleBook:
         current = self.runs.get(subject)
         # A run that started earlier and ends now is not the latest run.
         if current is None or current.job_id == state.id or started_ns >= current.started_ns:
-            self.runs[subject] = LastRun(state.id, started_ns, state.status)
+            self.runs[subject] = RunStart(state.id, started_ns, state.status)
 
     def _learn(self, state: JobState, started_ns: int) -> None:
         try:
