@@ -56,6 +56,7 @@ FLEET_RULES = (
     "fleet_failure_rate",
     "queue_depth",
     "queue_wait",
+    "job_missed",
     "feed_delay",
     "ingest_lag",
     "feed_connection_failures",

@@ -140,6 +140,7 @@ def test_the_monitor_routes_are_read_by_viewers_and_the_configuration_by_admins(
     config = {key: roles for key, roles in table.items() if key[0].startswith("/api/monitor/config")}
     monitor = {key: roles for key, roles in table.items() if key[0].startswith("/api/monitor/") and key not in config}
     assert ("/api/monitor/queues", "GET") in monitor
+    assert ("/api/monitor/schedules", "GET") in monitor
     assert set(monitor.values()) == {("viewer",)}, monitor
     assert ("/api/monitor/config", "PATCH") in config
     assert set(config.values()) == {("admin",)}, config

@@ -28,6 +28,7 @@ from jobpulse.sidecar.history.plugin import HistoryFeature
 from jobpulse.sidecar.ingest.plugin import IngestFeature
 from jobpulse.sidecar.metrics.plugin import MetricsFeature
 from jobpulse.sidecar.plugin import Core
+from jobpulse.sidecar.schedules.plugin import SchedulesFeature
 from jobpulse.sidecar.server import SidecarServer
 from jobpulse.sidecar.settings import RESTART_KEYS, Settings
 from jobpulse.sidecar.storage.plugin import StorageFeature
@@ -101,6 +102,11 @@ PROBES: dict[str, tuple[Any, Probe, Any]] = {
             the(s, AlertingFeature).alerting.delivery.settings.attempts,
         ),
         (22.0, 5),
+    ),
+    "schedules": (
+        [{"name": "nightly", "cron": "0 2 * * *", "grace": "10m"}],
+        lambda s: [(x.name, x.cron, x.grace_s) for x in the(s, SchedulesFeature).book.schedules()],
+        [("nightly", "0 2 * * *", 600.0)],
     ),
 }
 

@@ -105,6 +105,17 @@ def test_other_commands_go_to_the_sidecar() -> None:
             "argument --queue: needs --queued-at TIME, when the run was queued; got 'imports' without it",
         ),
         (["--priority", "5"], "argument --priority: needs --queued-at TIME, when the run was queued; got 5 without it"),
+        (
+            ["--schedule", "*/5 * * * 8"],
+            "argument --schedule: is neither an interval such as 15m nor a cron expression: "
+            "'*/5 * * * 8' is not a cron expression: bad day-of-week",
+        ),
+        (["--schedule", "0s"], "argument --schedule: an interval must be longer than 0 seconds, got '0s'"),
+        (
+            ["--schedule", "15m", "--schedule-timezone", "Mars/Olympus"],
+            "argument --schedule-timezone: 'Mars/Olympus' is not an IANA time zone",
+        ),
+        (["--grace", "10m"], "argument --grace: needs --schedule"),
     ],
 )
 def test_a_bad_option_is_refused_naming_it_and_its_value(arguments: list[str], message: str) -> None:

@@ -14,6 +14,10 @@ from jobpulse.conventions import (
     ATTR_JOB_OWNER,
     ATTR_JOB_TYPE,
     ATTR_PROCESSED,
+    ATTR_SCHEDULE_CRON,
+    ATTR_SCHEDULE_EVERY,
+    ATTR_SCHEDULE_GRACE,
+    ATTR_SCHEDULE_TIMEZONE,
     ATTR_SEQ,
     ATTR_STATUS,
     ATTR_TOTAL,
@@ -57,6 +61,24 @@ def test_the_start_names_the_job_and_the_end_comes_last_without_counts_it_never_
     assert ATTR_PROCESSED not in end["attributes"] and ATTR_TOTAL not in end["attributes"]
     [span] = [span for span in capture.spans if span["attributes"].get(ATTR_JOB_ID) == job_id]
     assert traceparent == f"00-{span['trace_id']}-{span['span_id']}-{traceparent[-2:]}"
+
+
+def test_the_start_says_when_the_job_runs(capture: OtlpCapture) -> None:
+    cron = ["--schedule", "*/5 * * * *", "--grace", "10m", "--schedule-timezone", "Europe/Berlin"]
+    every = ["--schedule", "1h30m"]
+    for arguments in (cron, every):
+        done = run([*arguments, "--", "true"], capture.url)
+        assert done.returncode == 0, done.stderr
+    first, second = capture.events(EVENT_START)
+    schedule_keys = (ATTR_SCHEDULE_CRON, ATTR_SCHEDULE_EVERY, ATTR_SCHEDULE_TIMEZONE, ATTR_SCHEDULE_GRACE)
+    said = [
+        {key: start["attributes"][key] for key in schedule_keys if key in start["attributes"]}
+        for start in (first, second)
+    ]
+    assert said == [
+        {ATTR_SCHEDULE_CRON: "*/5 * * * *", ATTR_SCHEDULE_TIMEZONE: "Europe/Berlin", ATTR_SCHEDULE_GRACE: 600.0},
+        {ATTR_SCHEDULE_EVERY: 5400.0, ATTR_SCHEDULE_TIMEZONE: "UTC"},
+    ]
 
 
 def test_the_end_carries_the_counts_the_output_showed(capture: OtlpCapture) -> None:

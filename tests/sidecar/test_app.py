@@ -23,6 +23,7 @@ START_ORDER = [
     "auth",
     "config",
     "history",
+    "schedules",
     "alerting",
     "control",
     "feed",

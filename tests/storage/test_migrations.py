@@ -13,6 +13,7 @@ from jobpulse.sidecar.control import tables as control_tables  # noqa: F401
 from jobpulse.sidecar.history import queries
 from jobpulse.sidecar.history import tables as history_tables  # noqa: F401
 from jobpulse.sidecar.history.rows import job_row
+from jobpulse.sidecar.schedules import tables as schedules_tables  # noqa: F401
 from jobpulse.sidecar.storage.engine import create_engine
 from jobpulse.sidecar.storage.migrate import alembic_config, current_revision, migrate
 from jobpulse.sidecar.storage.schema import metadata

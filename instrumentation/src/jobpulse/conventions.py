@@ -30,6 +30,13 @@ ATTR_EXPECTED_DURATION = "jobpulse.job.expected_duration_s"
 ATTR_HEARTBEAT_INTERVAL = "jobpulse.job.heartbeat_interval_s"
 ATTR_STEP_NAMES = "jobpulse.job.step.names"
 
+# On start events of a job that runs on a schedule: a cron expression or an interval, the time zone the
+# expression is read in, and how late a run may start before it counts as missed.
+ATTR_SCHEDULE_CRON = "jobpulse.job.schedule.cron"
+ATTR_SCHEDULE_EVERY = "jobpulse.job.schedule.every_s"
+ATTR_SCHEDULE_TIMEZONE = "jobpulse.job.schedule.timezone"
+ATTR_SCHEDULE_GRACE = "jobpulse.job.schedule.grace_s"
+
 # On queued events: the queue the job waits in, and its priority there (higher runs sooner).
 ATTR_QUEUE = "jobpulse.job.queue"
 ATTR_PRIORITY = "jobpulse.job.priority"

@@ -16,6 +16,10 @@ from jobpulse.conventions import (
     ATTR_EXCEPTION_TYPE,
     ATTR_HEARTBEAT_INTERVAL,
     ATTR_JOB_ID,
+    ATTR_SCHEDULE_CRON,
+    ATTR_SCHEDULE_EVERY,
+    ATTR_SCHEDULE_GRACE,
+    ATTR_SCHEDULE_TIMEZONE,
     STATUS_CANCELLED,
     STATUS_COMPLETED,
     STATUS_FAILED,
@@ -30,7 +34,7 @@ from jobpulse.instrumentation.resources import ProcessTreeSampler
 from .child import POSIX, Child, SignalForwarding
 from .control import SignalControl
 from .files import FileFollower
-from .options import RunOptions
+from .options import JobSchedule, RunOptions
 from .output import OutputSink, Passthrough, stream_source
 from .progress import OutputCounts, ProgressReader
 
@@ -105,6 +109,7 @@ class CommandJob:
                 **identity,
                 ATTR_HEARTBEAT_INTERVAL: self._jobs.settings.resources_interval,
                 ATTR_PROCESS_COMMAND: options.command[0],
+                **_schedule_attributes(options.schedule),
             },
         )
         metrics.job_started(*self._labels)
@@ -175,3 +180,16 @@ def _signal_name(signum: int) -> str:
         return signal.Signals(signum).name
     except ValueError:
         return f"signal {signum}"
+
+
+def _schedule_attributes(schedule: JobSchedule | None) -> dict[str, Any]:
+    """What the start record says of the job's schedule, so the sidecar learns it from the run."""
+    if schedule is None:
+        return {}
+    given = (
+        (ATTR_SCHEDULE_CRON, schedule.cron),
+        (ATTR_SCHEDULE_EVERY, schedule.every),
+        (ATTR_SCHEDULE_TIMEZONE, schedule.timezone),
+        (ATTR_SCHEDULE_GRACE, schedule.grace),
+    )
+    return {key: value for key, value in given if value is not None}

@@ -12,10 +12,9 @@ from datetime import UTC, datetime
 
 from jobpulse.conventions import MAX_PRIORITY, MAX_QUEUE_LENGTH, MIN_PRIORITY
 
-DEFAULT_CANCEL_GRACE_S = 10.0
+from jobpulse.schedules import check_cron, is_duration, parse_duration, zone
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
-_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+DEFAULT_CANCEL_GRACE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +37,18 @@ class RunOptions:
     priority: int | None = None
     endpoint: str | None = None
     verbose: bool = False
+    schedule: JobSchedule | None = None
+
+
+@dataclass(frozen=True)
+class JobSchedule:
+    """When the job is expected to run: a cron expression or an interval, read in ``timezone``, and how
+    late a run may start before it counts as missed (``grace``; None leaves it to the sidecar)."""
+
+    cron: str | None = None
+    every: float | None = None
+    timezone: str = "UTC"
+    grace: float | None = None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -101,6 +112,23 @@ def parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="also follow this file's lines, through rotation and truncation (repeatable)",
     )
+    timing = parser.add_argument_group("when it runs (the sidecar alerts when a run does not start in time)")
+    timing.add_argument(
+        "--schedule",
+        type=_schedule,
+        metavar="CRON|INTERVAL",
+        help='its schedule: a cron expression ("*/5 * * * *", six fields with seconds first) or an interval (15m)',
+    )
+    timing.add_argument(
+        "--grace", type=_duration, metavar="DURATION", help="how late a run may start before it is missed: 10m"
+    )
+    timing.add_argument(
+        "--schedule-timezone",
+        type=_timezone,
+        default="UTC",
+        metavar="ZONE",
+        help="the time zone the cron expression is read in (default UTC)",
+    )
     running = parser.add_argument_group("running it")
     running.add_argument(
         "--cancel-grace",
@@ -131,6 +159,11 @@ def parse(argv: Sequence[str]) -> RunOptions:
                 read.error(
                     f"argument {flag}: needs --queued-at TIME, when the run was queued; got {value!r} without it"
                 )
+    schedule = values.schedule
+    if schedule is None and values.grace is not None:
+        read.error("argument --grace: needs --schedule")
+    if schedule is not None:
+        schedule = JobSchedule(schedule.cron, schedule.every, values.schedule_timezone, values.grace)
     return RunOptions(
         command=tuple(command),
         name=values.name or os.path.basename(command[0]) or command[0],
@@ -148,6 +181,7 @@ def parse(argv: Sequence[str]) -> RunOptions:
         priority=values.priority,
         endpoint=values.endpoint,
         verbose=values.verbose,
+        schedule=schedule,
     )
 
 
@@ -168,10 +202,31 @@ def _seconds(text: str) -> float:
 
 
 def _duration(text: str) -> float:
-    parts = list(_DURATION_PART.finditer(text.strip()))
-    if not parts or "".join(part.group() for part in parts) != text.strip():
-        raise argparse.ArgumentTypeError(f"must be seconds or a duration such as 90s, 15m, 1h30m, got {text!r}")
-    return sum(float(number) * _SECONDS[unit] for number, unit in (part.groups() for part in parts))
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _schedule(text: str) -> JobSchedule:
+    if is_duration(text):
+        every = parse_duration(text)
+        if every <= 0:
+            raise argparse.ArgumentTypeError(f"an interval must be longer than 0 seconds, got {text!r}")
+        return JobSchedule(every=every)
+    try:
+        check_cron(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"is neither an interval such as 15m nor a cron expression: {error}") from None
+    return JobSchedule(cron=text)
+
+
+def _timezone(text: str) -> str:
+    try:
+        zone(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def _moment(text: str) -> int:

@@ -23,6 +23,7 @@ from jobpulse.sidecar.ingest.plugin import IngestFeature
 from jobpulse.sidecar.jobs.plugin import JobsFeature
 from jobpulse.sidecar.metrics.plugin import MetricsFeature
 from jobpulse.sidecar.plugin import Core, Feature
+from jobpulse.sidecar.schedules.plugin import SchedulesFeature
 from jobpulse.sidecar.settings import Settings, Sources
 from jobpulse.sidecar.storage.plugin import StorageFeature
 
@@ -33,20 +34,22 @@ def features(core: Core) -> list[Feature]:
     The guard comes first so its request hooks see every request. Storage is migrated first and closed
     last; authentication starts on the migrated token tables; configuration applies the runtime changes
     stored in the database before the features it reconfigures start; history restores memory before
-    anything else runs; ingest's lost-job detector starts last and stops first. Listeners are called in
-    the order the features are built: the feed hears a job change before alerting publishes an alert
-    about it.
+    anything else runs; schedules read their last runs from history and are judged by alerting;
+    ingest's lost-job detector starts last and stops first. Listeners are called in the order the
+    features are built: the feed hears a job change before alerting publishes an alert about it.
     """
     feed = FeedFeature(core)
     history = HistoryFeature(core)
     ingest = IngestFeature(core)
+    schedules = SchedulesFeature(core)
     return [
         GuardFeature(core, feed.admission),
         StorageFeature(core),
         AuthFeature(core),
         ConfigFeature(core),
         history,
-        AlertingFeature(core, feed.hub, ingest.ingestor.stats),
+        schedules,
+        AlertingFeature(core, feed.hub, ingest.ingestor.stats, schedules.book),
         ControlFeature(core, history.service),
         feed,
         JobsFeature(core),

@@ -19,6 +19,7 @@ from jobpulse.sidecar.alerting.config import AlertingSettings
 from jobpulse.sidecar.auth.exposure import auth_required, exposure_error
 from jobpulse.sidecar.config.layers import ENV, FILE, FLAG, Layer, giver, merged
 from jobpulse.sidecar.config.validation import Problem, check
+from jobpulse.sidecar.schedules.config import ScheduleConfig, check_unique
 from jobpulse.sidecar.storage.policy import RetentionPolicy
 
 ENV_PREFIX = "JOBPULSE_"
@@ -129,6 +130,11 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     # Nested: comes from the settings file (docs/alerting.md).
     alerting: AlertingSettings = msgspec.field(default_factory=AlertingSettings)
+    # When each job name or type is expected to run: ``[[schedules]]`` in the settings file (job_missed).
+    schedules: list[ScheduleConfig] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_unique(self.schedules)
 
     @property
     def auth_on(self) -> bool:

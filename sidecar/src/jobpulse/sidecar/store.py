@@ -113,6 +113,10 @@ class JobStore:
         """Jobs that have not ended."""
         return [state for state in self._jobs.values() if not state.is_terminal]
 
+    def states(self) -> list[JobState]:
+        """Every job in memory: those that have not ended and those that ended lately."""
+        return list(self._jobs.values())
+
     def apply(self, event: JobEvent) -> JobState | None:
         """Fold ``event`` in; return the new state, or None when nothing changed.
 

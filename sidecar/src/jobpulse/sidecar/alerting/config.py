@@ -78,6 +78,13 @@ class JobLostRule(RuleConfig, kw_only=True, forbid_unknown_fields=True):
     severity: Severity = "high"
 
 
+class JobMissedRule(RuleConfig, kw_only=True, forbid_unknown_fields=True):
+    """A scheduled job name or type (``[[schedules]]``, or learned from ``jobpulse run --schedule``) did
+    not start within its grace after a run was due. Resolves when a run starts."""
+
+    severity: Severity = "high"
+
+
 class ResourcePressureRule(RuleConfig, kw_only=True, forbid_unknown_fields=True):
     """Host memory, disk or CPU beyond a threshold while jobs run; a job's RSS beyond a threshold.
 
@@ -175,6 +182,7 @@ class Rules(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     job_predicted_overrun: JobPredictedOverrunRule = msgspec.field(default_factory=JobPredictedOverrunRule)
     job_stalled: JobStalledRule = msgspec.field(default_factory=JobStalledRule)
     job_lost: JobLostRule = msgspec.field(default_factory=JobLostRule)
+    job_missed: JobMissedRule = msgspec.field(default_factory=JobMissedRule)
     resource_pressure: ResourcePressureRule = msgspec.field(default_factory=ResourcePressureRule)
     error_rate: ErrorRateRule = msgspec.field(default_factory=ErrorRateRule)
     fleet_failure_rate: FleetFailureRateRule = msgspec.field(default_factory=FleetFailureRateRule)

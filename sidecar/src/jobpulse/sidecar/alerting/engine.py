@@ -30,7 +30,14 @@ import msgspec
 from jobpulse.sidecar.alerting import rules
 from jobpulse.sidecar.alerting.config import AlertingSettings, RuleConfig
 from jobpulse.sidecar.alerting.delivery import Channel, Delivery, Outgoing
-from jobpulse.sidecar.alerting.fleet import FLEET_FAILURE_RATE, QUEUE_DEPTH, QUEUE_WAIT, Check, FleetWatch
+from jobpulse.sidecar.alerting.fleet import (
+    FLEET_FAILURE_RATE,
+    JOB_MISSED,
+    QUEUE_DEPTH,
+    QUEUE_WAIT,
+    Check,
+    FleetWatch,
+)
 from jobpulse.sidecar.alerting.hints import HintBook
 from jobpulse.sidecar.alerting.host import HostSampler
 from jobpulse.sidecar.alerting.model import (
@@ -50,6 +57,7 @@ from jobpulse.sidecar.feed.hub import FeedHub
 from jobpulse.sidecar.ingest.receiver import IngestStats
 from jobpulse.sidecar.model.events import KIND_LOG
 from jobpulse.sidecar.model.state import COMPLETED, FAILED, LOST, PAUSED, RUNNING, JobState
+from jobpulse.sidecar.schedules.book import ScheduleBook
 from jobpulse.sidecar.store import JobChange, JobStore
 from jobpulse.sidecar.tasks import BackgroundTasks
 
@@ -84,6 +92,7 @@ class AlertEngine:
         *,
         hub: FeedHub | None = None,
         ingest: IngestStats | None = None,
+        schedules: ScheduleBook | None = None,
         sampler: HostSampler | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
@@ -96,7 +105,7 @@ class AlertEngine:
         self.sampler = sampler
         self.clock_ns = clock_ns
         self.hints = HintBook(settings.hints, settings.builtin_hints)
-        self.fleet = FleetWatch(sampler.host if sampler is not None else socket.gethostname(), hub, ingest)
+        self.fleet = FleetWatch(sampler.host if sampler is not None else socket.gethostname(), hub, ingest, schedules)
         self.active: dict[str, Alert] = {}
         self.silences: list[Silence] = []
         # Learned p95 durations by job name (seconds), refreshed from history.
@@ -289,7 +298,8 @@ class AlertEngine:
                 )
 
     def evaluate_fleet(self, now_ns: int) -> None:
-        """The ticker's fleet rules: failure rates as runs age out, queues, the sidecar's own figures."""
+        """The ticker's fleet rules: failure rates as runs age out, queues, scheduled runs, the sidecar's
+        own figures."""
         configured, fleet = self.rules, self.fleet
         checks: list[Check] = []
         if configured.fleet_failure_rate.enabled:
@@ -303,6 +313,8 @@ class AlertEngine:
                 configured.queue_wait if configured.queue_wait.enabled else None,
                 self._firing_details(QUEUE_DEPTH, "queue") | self._firing_details(QUEUE_WAIT, "queue"),
             )
+        if configured.job_missed.enabled:
+            checks += fleet.missed_runs(now_ns, self._firing_details(JOB_MISSED, "subject"))
         if configured.feed_delay.enabled:
             checks += fleet.feed_delay(configured.feed_delay, now_ns)
         if configured.ingest_lag.enabled:

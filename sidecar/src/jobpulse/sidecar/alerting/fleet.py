@@ -1,5 +1,6 @@
 """Fleet rules: what no single job shows. Failure rates over many runs, queues that grow or stall,
-and a sidecar that falls behind (its live feed, its ingest, its clients' connections).
+scheduled runs that never started, and a sidecar that falls behind (its live feed, its ingest, its
+clients' connections).
 
 They are evaluated on what can change them: a job's end for the failure rate, the alert ticker for
 queues and for the sidecar's own figures, never on a progress record. The rules' thresholds are read
@@ -28,6 +29,10 @@ from jobpulse.sidecar.ingest.receiver import IngestStats
 from jobpulse.sidecar.latency import Window, merged_counts, quantile
 from jobpulse.sidecar.model.queues import Waiting, waiting_by_queue, waiting_by_type
 from jobpulse.sidecar.model.state import COMPLETED, FAILED, JobState
+from jobpulse.sidecar.schedules.book import ScheduleBook, ScheduleStatus
+from jobpulse.sidecar.schedules.config import JOB_NAME
+from jobpulse.sidecar.schedules.state import MISSED
+from jobpulse.sidecar.timestamps import to_datetime
 
 FLEET_FAILURE_RATE = "fleet_failure_rate"
 QUEUE_DEPTH = "queue_depth"
@@ -35,6 +40,7 @@ QUEUE_WAIT = "queue_wait"
 FEED_DELAY = "feed_delay"
 INGEST_LAG = "ingest_lag"
 FEED_CONNECTION_FAILURES = "feed_connection_failures"
+JOB_MISSED = "job_missed"
 
 ALL_JOBS = "all"
 NO_TYPE = "unknown"
@@ -165,6 +171,61 @@ def queue_wait(queue: str, waiting: Waiting, rule: QueueWaitRule) -> Condition:
     return _queue_condition(QUEUE_WAIT, queue, waiting, summary, lines, {"max_wait_s": rule.max_wait_s})
 
 
+def schedule_subject(match: str, name: str) -> str:
+    return f"{'name' if match == JOB_NAME else 'type'}:{name}"
+
+
+def job_missed(status: ScheduleStatus) -> Condition:
+    """A scheduled run did not start within its grace. The occurrence is the time it was due: each
+    missed run is its own, and replicas agree on it."""
+    schedule, last, found = status
+    what = f"Job {schedule.name}" if schedule.match == JOB_NAME else f"A job of type {schedule.name}"
+    timing = (
+        f"cron {schedule.cron!r} ({schedule.timezone})"
+        if schedule.cron
+        else f"every {human_duration(schedule.every_s or 0)}"
+    )
+    expected = to_datetime(found.expected_ns)
+    summary = (
+        f"{what} did not start: a run was due at {expected:%Y-%m-%d %H:%M:%S} UTC "
+        f"({timing}, grace {human_duration(schedule.grace_s)})"
+    )
+    previous = (
+        f"The last run (job id {last.job_id}) started at {to_datetime(last.started_ns):%Y-%m-%d %H:%M:%S} UTC "
+        f"and is {last.status}."
+        if last
+        else "No run of it is known."
+    )
+    lines = [
+        summary + f"; the schedule is {schedule.source}.",
+        previous,
+        "Check whatever starts it (cron, systemd timer, scheduler): it may be disabled, failing before the "
+        "job starts, or on a host that is down.",
+    ]
+    return Condition(
+        rule=JOB_MISSED,
+        key=key(JOB_MISSED, schedule_subject(schedule.match, schedule.name)),
+        occurrence=str(found.expected_ns // _NS),
+        summary=summary,
+        description="\n".join(lines),
+        details={
+            "subject": schedule_subject(schedule.match, schedule.name),
+            "schedule": schedule.name,
+            "match": schedule.match,
+            "source": schedule.source,
+            "cron": schedule.cron,
+            "every_s": schedule.every_s,
+            "timezone": schedule.timezone,
+            "grace_s": schedule.grace_s,
+            "expected_ns": found.expected_ns,
+            "last_job_id": last.job_id if last else None,
+            "last_status": last.status if last else None,
+        },
+        job_name=schedule.name if schedule.match == JOB_NAME else None,
+        job_type=None if schedule.match == JOB_NAME else schedule.name,
+    )
+
+
 def _sidecar_condition(
     rule: str, host: str, occurrence: str, summary: str, advice: str, details: dict[str, object]
 ) -> Condition:
@@ -189,10 +250,13 @@ class Latency(NamedTuple):
 class FleetWatch:
     """What the fleet rules remember between evaluations, and the evaluations themselves."""
 
-    def __init__(self, host: str, hub: FeedHub | None, ingest: IngestStats | None) -> None:
+    def __init__(
+        self, host: str, hub: FeedHub | None, ingest: IngestStats | None, schedules: ScheduleBook | None = None
+    ) -> None:
         self.host = host
         self.hub = hub
         self.ingest = ingest
+        self.schedules = schedules
         self.outcomes = Outcomes()
         self._feed_delay = Window(0)
         self._ingest_queue = Window(0)
@@ -268,6 +332,33 @@ class FleetWatch:
                         lambda queue=queue, waiting=waiting: queue_wait(queue, waiting, wait),
                     )
                 )
+        return checks
+
+    # ---- schedules: on the ticker ---------------------------------------------------------------
+
+    def missed_runs(self, now_ns: int, firing: Iterable[str]) -> list[Check]:
+        """Every schedule's verdict, and the ``firing`` subjects' whose schedule is gone (to resolve)."""
+        if self.schedules is None:
+            return []
+        checks = []
+        judged = set()
+        for status in self.schedules.statuses(now_ns):
+            subject = schedule_subject(status.schedule.match, status.schedule.name)
+            judged.add(subject)
+            last = status.last
+            reason = f"a run started (job id {last.job_id})" if last else "the run is no longer due"
+            checks.append(
+                Check(
+                    key(JOB_MISSED, subject),
+                    status.due.state == MISSED,
+                    reason,
+                    lambda status=status: job_missed(status),
+                )
+            )
+        checks += [
+            Check(key(JOB_MISSED, subject), False, "its schedule was removed", lambda: None)
+            for subject in set(firing) - judged
+        ]
         return checks
 
     # ---- the sidecar itself: on the ticker ------------------------------------------------------

@@ -13,18 +13,20 @@ from jobpulse.sidecar.alerting.webhook import AlertmanagerController
 from jobpulse.sidecar.feed.hub import FeedHub
 from jobpulse.sidecar.ingest.receiver import IngestStats
 from jobpulse.sidecar.plugin import Core, Feature
+from jobpulse.sidecar.schedules.book import ScheduleBook
 
 
 class AlertingFeature(Feature):
     """Alerts are stored in the database and published on the live feed (``hub``); the fleet rules also
-    watch the feed's delays and failed connections, and ingest's queue time (``ingest``)."""
+    watch the feed's delays and failed connections, ingest's queue time (``ingest``) and the scheduled
+    job names and types (``schedules``)."""
 
     name = "alerting"
     retention_parts = (expire_alerts,)
 
-    def __init__(self, core: Core, hub: FeedHub, ingest: IngestStats) -> None:
+    def __init__(self, core: Core, hub: FeedHub, ingest: IngestStats, schedules: ScheduleBook) -> None:
         super().__init__(core)
-        self.alerting = Alerting(core.settings.alerting, core.store, core.database, hub, ingest)
+        self.alerting = Alerting(core.settings.alerting, core.store, core.database, hub, ingest, schedules)
         core.live.subscribe(lambda settings: self.alerting.reconfigure(settings.alerting))
 
     def route_handlers(self) -> list[ControllerRouterHandler]:

@@ -15,6 +15,7 @@ from jobpulse.sidecar.alerting.host import HostSampler
 from jobpulse.sidecar.alerting.repository import AlertRepository
 from jobpulse.sidecar.feed.hub import FeedHub
 from jobpulse.sidecar.ingest.receiver import IngestStats
+from jobpulse.sidecar.schedules.book import ScheduleBook
 from jobpulse.sidecar.store import JobStore
 
 
@@ -22,7 +23,13 @@ class Alerting:
     """Owns alerting's parts. Start it after the history database is migrated; stop it before."""
 
     def __init__(
-        self, settings: AlertingSettings, store: JobStore, database: AsyncEngine, hub: FeedHub, ingest: IngestStats
+        self,
+        settings: AlertingSettings,
+        store: JobStore,
+        database: AsyncEngine,
+        hub: FeedHub,
+        ingest: IngestStats,
+        schedules: ScheduleBook,
     ) -> None:
         self.settings = settings
         self.repository = AlertRepository(database)
@@ -34,6 +41,7 @@ class Alerting:
             self.delivery,
             hub=hub,
             ingest=ingest,
+            schedules=schedules,
             sampler=HostSampler(settings.rules.resource_pressure.disk_path),
         )
         # Between the feature's start and stop; only then may a change start or stop the parts.

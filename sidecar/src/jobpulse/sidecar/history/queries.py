@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from jobpulse.sidecar.history import rows
 from jobpulse.sidecar.history.tables import JOBS_TEXT, job_logs, jobs
-from jobpulse.sidecar.model.state import JobState
+from jobpulse.sidecar.model.state import PENDING, JobState
 
 SORT_COLUMNS = {
     "started_at": jobs.c.started_ns,
@@ -272,6 +272,29 @@ async def load_states(engine: AsyncEngine, statuses: list[str], limit: int | Non
         query = query.limit(limit)
     async with engine.connect() as connection:
         return [rows.decode_state(blob) for blob in (await connection.execute(query)).scalars()]
+
+
+class RunStart(NamedTuple):
+    """A run of a job: its id, when it started, and its status now."""
+
+    job_id: str
+    started_ns: int
+    status: str
+
+
+async def latest_start(engine: AsyncEngine, column: str, value: str) -> RunStart | None:
+    """The stored job whose ``column`` (``name`` or ``job_type``) is ``value`` that started last; jobs
+    still waiting in a queue have not started."""
+    c = jobs.c
+    query = (
+        select(c.id, c.started_ns, c.status)
+        .where(c[column] == value, c.status != PENDING)
+        .order_by(c.started_ns.desc())
+        .limit(1)
+    )
+    async with engine.connect() as connection:
+        row = (await connection.execute(query)).first()
+    return None if row is None else RunStart(row.id, row.started_ns, row.status)
 
 
 class LogFilter(msgspec.Struct, kw_only=True):

@@ -9,6 +9,7 @@ from jobpulse.sidecar.auth import tables as auth_tables  # noqa: F401
 from jobpulse.sidecar.config import tables as config_tables  # noqa: F401
 from jobpulse.sidecar.control import tables as control_tables  # noqa: F401
 from jobpulse.sidecar.history import tables as history_tables  # noqa: F401
+from jobpulse.sidecar.schedules import tables as schedules_tables  # noqa: F401
 from jobpulse.sidecar.storage.schema import metadata
 
 connection = context.config.attributes.get("connection")

@@ -1,5 +1,5 @@
-// Alerts: what fires now (live), what fired lately, silences (create and expire), and how each
-// notification was delivered.
+// Alerts: what fires now (live), the scheduled job names and types (is each run on time?), what fired
+// lately, silences (create and expire), and how each notification was delivered.
 
 import { AuthRequired, ApiError, del, get, post } from '../api.js';
 import { maySilence } from '../auth.js';
@@ -7,9 +7,12 @@ import { fill, h, setText } from '../dom.js';
 import * as f from '../format.js';
 import { routeHref } from '../router.js';
 
-const RULES = ['job_failed', 'job_overdue', 'job_predicted_overrun', 'job_stalled', 'job_lost', 'resource_pressure', 'error_rate', 'alertmanager'];
+const RULES = ['job_failed', 'job_overdue', 'job_predicted_overrun', 'job_stalled', 'job_lost', 'job_missed', 'resource_pressure', 'error_rate', 'alertmanager'];
 const UNITS = { 60: 'minutes', 3600: 'hours', 86400: 'days' };
 const RESULTS = ['sending', 'retrying', 'sent', 'failed', 'dropped'];
+// Due times move on as time passes: the schedules are read again this often (and when alerts change).
+const SCHEDULES_REFRESH_MS = 10_000;
+const SCHEDULE_STATES = { ok: 'on time', late: 'late', missed: 'missed' };
 
 function table(caption, headers, rows) {
   return h('div', { class: 'table-wrap' }, h('table', {},
@@ -22,6 +25,26 @@ function severity(alert) {
   return h('span', { class: 'badge severity', dataset: { severity: alert.severity } }, alert.severity);
 }
 
+function timing(schedule) {
+  if (!schedule.cron) return `every ${f.duration(schedule.every_s)}`;
+  return [h('code', {}, schedule.cron), schedule.timezone === 'UTC' ? ' UTC' : ` ${schedule.timezone}`];
+}
+
+function scheduleRow(schedule) {
+  const last = schedule.last_run;
+  return h('tr', { dataset: { schedule: schedule.name, state: schedule.state } },
+    h('th', { scope: 'row' }, schedule.match === 'job_type' ? `type ${schedule.name}` : schedule.name,
+      h('span', { class: 'meta' }, ` (${schedule.source})`)),
+    h('td', {}, timing(schedule)),
+    h('td', {}, f.duration(schedule.grace_s)),
+    h('td', {}, f.when(schedule.expected_at)),
+    h('td', {}, last
+      ? [h('a', { href: routeHref('job', [last.job_id]) }, f.when(last.started_at)), ' ',
+        h('span', { class: 'badge status', dataset: { status: last.status } }, last.status)]
+      : 'none known'),
+    h('td', {}, h('span', { class: 'badge schedule', dataset: { state: schedule.state } }, SCHEDULE_STATES[schedule.state] ?? schedule.state)));
+}
+
 function field(id, text, control) {
   return h('div', { class: 'field' }, h('label', { for: id }, text), control);
 }
@@ -32,6 +55,7 @@ export function mount(container, ctx) {
   const options = { signal: controller.signal };
   const canSilence = maySilence(ctx.principal);
   const firing = h('div', {});
+  const schedules = h('div', {});
   const recent = h('div', {});
   const silences = h('div', {});
   const notifications = h('div', {});
@@ -62,6 +86,7 @@ export function mount(container, ctx) {
     h('h1', { tabindex: '-1' }, 'Alerts'),
     problem,
     h('section', { 'aria-labelledby': 'firing-now' }, h('h2', { id: 'firing-now' }, 'Firing now'), firing),
+    h('section', { 'aria-labelledby': 'schedules-heading' }, h('h2', { id: 'schedules-heading' }, 'Schedules'), schedules),
     h('section', { 'aria-labelledby': 'recent-alerts' }, h('h2', { id: 'recent-alerts' }, 'Recent alerts'), recent),
     h('section', { 'aria-labelledby': 'silences-heading' }, h('h2', { id: 'silences-heading' }, 'Silences'),
       canSilence ? silenceForm : null, silences),
@@ -103,6 +128,14 @@ export function mount(container, ctx) {
         h('td', {}, f.when(alert.fired_at)),
         h('td', {}, alert.resolved_at ? `${f.when(alert.resolved_at)}${alert.resolution ? `: ${alert.resolution}` : ''}` : f.DASH),
         h('td', {}, alert.rule)))));
+  }
+
+  async function loadSchedules() {
+    const found = await get('/api/monitor/schedules', {}, options);
+    fill(schedules, found.schedules.length
+      ? table('Scheduled job names and types: when the run each waits for is due, and the last run',
+        ['Jobs', 'Runs', 'Grace', 'Run due', 'Last run', 'State'], found.schedules.map(scheduleRow))
+      : h('p', { class: 'empty' }, 'No job name or type has a schedule: give one in the settings ([[schedules]]) or with jobpulse run --schedule.'));
   }
 
   async function loadSilences() {
@@ -176,14 +209,17 @@ export function mount(container, ctx) {
     if (event.detail.alerts.length === 0) return;
     renderFiring();
     loadRecent().catch(report);
+    loadSchedules().catch(report);
   }
   board.addEventListener('change', onChange);
+  const refresh = window.setInterval(() => loadSchedules().catch(report), SCHEDULES_REFRESH_MS);
   renderFiring();
-  Promise.all([loadRecent(), loadSilences(), loadNotifications()]).then(renderFiring, report);
+  Promise.all([loadRecent(), loadSchedules(), loadSilences(), loadNotifications()]).then(renderFiring, report);
   return {
     title: 'Alerts',
     unmount() {
       controller.abort();
+      window.clearInterval(refresh);
       board.removeEventListener('change', onChange);
     },
   };
