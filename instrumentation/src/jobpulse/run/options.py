@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from jobpulse.conventions import MAX_PRIORITY, MAX_QUEUE_LENGTH, MIN_PRIORITY
-
 from jobpulse.schedules import check_cron, is_duration, parse_duration, zone
 
 DEFAULT_CANCEL_GRACE_S = 10.0
