@@ -87,7 +87,8 @@ class RedisBus:
         self.stats = BusStats()
         # The id of the last entry folded; START reads the stream from its beginning.
         self.last_id = START
-        # The stream's last id when this replica first reached Redis: ready once folded up to it.
+        # The stream's last id when this replica first reached Redis (Redis's time when it was empty):
+        # ready once folded up to it.
         self.target: bytes | None = None
         self.caught_up = False
         self.connected = False
@@ -161,7 +162,7 @@ class RedisBus:
         self.connected = True
         self.problem = None
         if self.target is None:
-            self.target = last[0][0] if last else START
+            self.target = last[0][0] if last else await self._now_id()
         if self.last_id == START:
             return
         if not first:
@@ -170,6 +171,12 @@ class RedisBus:
             self._lost("the stream was trimmed past the last entry read")
         elif id_key(last[0][0]) < id_key(self.last_id):
             self._lost("the stream was started again")
+
+    async def _now_id(self) -> bytes:
+        """The id an entry added now would get at least: Redis's clock, as stream ids use it."""
+        assert self._reader is not None
+        seconds, microseconds = await self._reader.time()
+        return f"{seconds * 1000 + microseconds // 1000}-0".encode()
 
     def _lost(self, why: str) -> None:
         self.stats.gaps += 1
@@ -222,5 +229,8 @@ class RedisBus:
     def _reached_end(self) -> None:
         if not self.caught_up:
             self.caught_up = True
+            # Feed cursors below where the stream stood at start were never served here: a client
+            # bringing one (from another replica, or from before Redis lost its data) gets a resync.
+            self.cursors.follow(cursor_of(self.target or START))
             log.info("caught up with the event bus at %s", self.last_id.decode())
             self.on_caught_up()
