@@ -16,7 +16,8 @@ from jobpulse.sidecar.storage.plugin import StorageFeature
 
 # The guard's request hooks come first; storage is migrated first; configuration applies the stored
 # runtime changes before the features it reconfigures start; history restores memory before anything
-# else runs; the lost-job detector (ingest) starts once every listener runs and stops first.
+# else runs; the bus folds its stream on top of that before ingest takes requests; the lost-job detector
+# (ingest) starts once every listener runs and stops first.
 START_ORDER = [
     "guard",
     "storage",
@@ -27,6 +28,7 @@ START_ORDER = [
     "alerting",
     "control",
     "feed",
+    "bus",
     "jobs",
     "ingest",
     "metrics",

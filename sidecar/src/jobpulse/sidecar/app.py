@@ -13,6 +13,7 @@ from jobpulse.sidecar.api.errors import validation_error_handler
 from jobpulse.sidecar.api.health import healthz, readyz
 from jobpulse.sidecar.api.requests import SidecarRequest
 from jobpulse.sidecar.auth.plugin import AuthFeature
+from jobpulse.sidecar.bus.plugin import BusFeature
 from jobpulse.sidecar.config.plugin import ConfigFeature
 from jobpulse.sidecar.console.plugin import ConsoleFeature
 from jobpulse.sidecar.control.plugin import ControlFeature
@@ -34,14 +35,16 @@ def features(core: Core) -> list[Feature]:
     The guard comes first so its request hooks see every request. Storage is migrated first and closed
     last; authentication starts on the migrated token tables; configuration applies the runtime changes
     stored in the database before the features it reconfigures start; history restores memory before
-    anything else runs; schedules read their last runs from history and are judged by alerting;
-    ingest's lost-job detector starts last and stops first. Listeners are called in the order the
-    features are built: the feed hears a job change before alerting publishes an alert about it.
+    anything else runs; schedules read their last runs from history and are judged by alerting; the
+    bus, when there is one, folds the stream on top of history before ingest takes requests; ingest's
+    lost-job detector starts last and stops first. Listeners are called in the order the features are
+    built: the feed hears a job change before alerting publishes an alert about it.
     """
     feed = FeedFeature(core)
     history = HistoryFeature(core)
-    ingest = IngestFeature(core)
     schedules = SchedulesFeature(core)
+    bus = BusFeature(core, feed.hub)
+    ingest = IngestFeature(core, bus.bus.publish if bus.bus is not None else None)
     return [
         GuardFeature(core, feed.admission),
         StorageFeature(core),
@@ -52,6 +55,7 @@ def features(core: Core) -> list[Feature]:
         AlertingFeature(core, feed.hub, ingest.ingestor.stats, schedules.book),
         ControlFeature(core, history.service),
         feed,
+        bus,
         JobsFeature(core),
         ingest,
         MetricsFeature(core),

@@ -29,8 +29,8 @@ DEFAULT_ACK_TIMEOUT_S = 30.0
 
 # What only applies when the sidecar starts: where it listens and where its history is; whether it asks
 # for credentials at all (checked against the address before anything is bound); where the rate limits
-# count (a connection, like the database's); and the CORS origins (Litestar builds its CORS middleware
-# with the app).
+# count (a connection, like the database's); the CORS origins (Litestar builds its CORS middleware
+# with the app); and the event bus replicas share (a connection, and the stream every replica reads).
 RESTART_KEYS = (
     "host",
     "port",
@@ -39,6 +39,9 @@ RESTART_KEYS = (
     "insecure_no_auth",
     "rate_limit_storage_url",
     "cors_allowed_origins",
+    "broker_url",
+    "bus_stream",
+    "bus_stream_maxlen",
 )
 
 Positive = Annotated[int, msgspec.Meta(ge=1)]
@@ -50,6 +53,7 @@ LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 RateLimit = Annotated[
     str, msgspec.Meta(pattern=r"^[1-9][0-9]*\s*(/|per)\s*([1-9][0-9]*\s*)?(second|minute|hour|day)s?$")
 ]
+BrokerUrl = Annotated[str, msgspec.Meta(pattern=r"^(redis|rediss|unix)://\S+$")]
 LimitStorageUrl = Annotated[str, msgspec.Meta(pattern=r"^(memory://|(redis|rediss)://\S+)$")]
 Origin = Annotated[str, msgspec.Meta(pattern=r"^(\*|https?://[^/\s]+)$")]
 
@@ -124,6 +128,13 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     heartbeat_window_s: PositiveFloat = 60.0
     lost_check_interval_s: PositiveFloat = 2.0
     restart_grace_s: PositiveFloat = 10.0
+
+    # None: one process, events folded where they arrive. Set: replicas share events through a Redis
+    # stream (docs/deployment.md, "Replicas on Redis and PostgreSQL").
+    broker_url: BrokerUrl | None = None
+    bus_stream: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] = "jobpulse:events"
+    # About how many entries (one per OTLP request) the stream keeps: how far a replica may fall behind.
+    bus_stream_maxlen: Annotated[int, msgspec.Meta(ge=1000)] = 100_000
 
     # How often the settings file and the database's runtime changes are looked at for news.
     config_poll_interval_s: PositiveFloat = 2.0

@@ -9,7 +9,8 @@ Why it is built this way (docs/architecture.md has the measurements):
   per-client cost is a queue append and a send.
 - Every message gets a cursor and stays in a bounded replay ring; a client that reconnects with its
   cursor gets exactly what it missed, or a resync with a fresh snapshot when the ring no longer
-  reaches back that far.
+  reaches back that far. Cursors come from ``cursors`` (feed/cursors.py): the sidecar's own sequence,
+  or, on a bus, the entry each change came from, so a client resumes on any replica.
 - Each client has a queue bounded in length and in age. A client that falls behind (too many frames
   waiting, or the oldest waiting longer than ``max_lag_s``) is resynced rather than allowed to grow
   memory, read stale news or slow the others; one whose socket stops draining altogether is
@@ -22,6 +23,7 @@ Why it is built this way (docs/architecture.md has the measurements):
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
 import logging
 import time
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from jobpulse.sidecar import schemas
+from jobpulse.sidecar.feed.cursors import BusCursors, LocalCursors
 from jobpulse.sidecar.feed.protocol import (
     ALERT,
     JOB_LOG,
@@ -68,6 +71,8 @@ RESYNC_BACKLOG = "backlog"
 RESYNC_LAG = "lag"
 RESYNC_CURSOR = "cursor"
 RESYNC_CAUSES = (RESYNC_BACKLOG, RESYNC_LAG, RESYNC_CURSOR)
+# Every client is resynced when the bus lost entries (counted only once it happens).
+RESYNC_BUS = "bus"
 # The causes the sidecar forces on a client that could not keep up.
 FORCED_RESYNCS = (RESYNC_BACKLOG, RESYNC_LAG)
 
@@ -80,6 +85,9 @@ HANDSHAKE_CAPACITY = "capacity"
 
 # The message types whose delay from ingest to the socket is measured.
 _MEASURED_TYPES = (JOB_STATUS_UPDATE, JOB_PROGRESS, JOB_LOG, ALERT)
+
+# On a bus, how long a client that resumes from a cursor this replica has not reached yet waits for it.
+RESUME_WAIT_S = 5.0
 
 # For each message type a frame holds: its delay histogram, and the oldest ingest time (ns) of the
 # messages of that type in the frame. Resolved once per group, so a client's send costs no lookup.
@@ -148,12 +156,12 @@ class FeedClient:
 
 class _Pending:
     """Changes collected during the current tick, in arrival order: (message type, payload, when what
-    it reports was ingested, ns)."""
+    it reports was ingested, ns, the cursor stamp it was collected with)."""
 
     __slots__ = ("entries", "progress_at")
 
     def __init__(self) -> None:
-        self.entries: list[tuple[str, Any, int] | None] = []
+        self.entries: list[tuple[str, Any, int, int] | None] = []
         self.progress_at: dict[str, int] = {}
 
 
@@ -172,6 +180,7 @@ class FeedHub:
         ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S,
         test_delay_s: float = 0.0,
         clock_ns: Callable[[], int] = time.time_ns,
+        cursors: LocalCursors | BusCursors | None = None,
     ) -> None:
         self.store = store
         # Tests only: every flush waits this much longer, as a sidecar that cannot keep up would.
@@ -184,10 +193,15 @@ class FeedHub:
         # Whether job log lines go out at all.
         self.log_streaming = True
         self.clock_ns = clock_ns
-        # Cursors start at the start-up time in microseconds, so a cursor from before a restart is
-        # always older than anything in the new ring and gets a resync, never a wrong replay.
-        self.cursor = clock_ns() // 1000
+        # Embedded, cursors start at the start-up time in microseconds, so a cursor from before a
+        # restart is always older than anything in the new ring and gets a resync, never a wrong replay.
+        self.cursors = cursors or LocalCursors(clock_ns() // 1000)
         self._ring: deque[tuple[int, MessageMeta, bytes]] = deque(maxlen=replay_messages)
+        # The ring holds every message with a cursor above this one. On a bus nothing is replayable
+        # until the replica has caught up (``replay_from_now``).
+        self._floor = self.cursors.current if not self.cursors.follows_bus else 2**63
+        # Clients that resumed from a cursor this replica has not reached yet: (cursor, deadline).
+        self._parked: dict[FeedClient, tuple[int, float]] = {}
         self._pending = _Pending()
         self._wake = asyncio.Event()
         self._last_flush = 0.0
@@ -204,6 +218,11 @@ class FeedHub:
         # Seconds from ingest to a client's socket taking the frame, by message type.
         self.send_delay = {message_type: Histogram() for message_type in _MEASURED_TYPES}
         store.add_listener(self.on_change)
+
+    @property
+    def cursor(self) -> int:
+        """The cursor of the newest message: a snapshot made now is as of this cursor."""
+        return self.cursors.current
 
     @property
     def resyncs_sent(self) -> int:
@@ -229,6 +248,9 @@ class FeedHub:
         """
         self.tick_s = settings.feed_tick_ms / 1000
         if settings.feed_replay_messages != self._ring.maxlen:
+            dropped = len(self._ring) - settings.feed_replay_messages
+            if dropped > 0:
+                self._floor = max(self._floor, self._ring[dropped - 1][0])
             self._ring = deque(self._ring, maxlen=settings.feed_replay_messages)
         self.queue_frames = settings.feed_client_queue_frames
         self.max_lag_s = settings.feed_client_max_lag_s
@@ -245,13 +267,15 @@ class FeedHub:
         """JobStore listener: note what the change means for the feed."""
         old, new, event = change
         pending = self._pending
+        stamp = self.cursors.stamp()
         # Events the sidecar makes itself (lost marks, control requests) were never ingested.
         origin = event.received_ns or self.clock_ns()
         if old is None or old.status != new.status or old.pending_action != new.pending_action:
-            pending.entries.append((JOB_STATUS_UPDATE, new, origin))
+            pending.entries.append((JOB_STATUS_UPDATE, new, origin, stamp))
         if event.kind == KIND_LOG:
             if self.log_streaming:
-                pending.entries.append((JOB_LOG, (new, folded_line(new, event, self.store.limits)), origin))
+                line = folded_line(new, event, self.store.limits)
+                pending.entries.append((JOB_LOG, (new, line), origin, stamp))
         elif old is not None and not new.is_terminal and _moved(old, new):
             previous = pending.progress_at.get(new.id)
             if previous is not None:
@@ -259,13 +283,13 @@ class FeedHub:
                 origin = min(origin, pending.entries[previous][2])  # type: ignore[index]
                 pending.entries[previous] = None
             pending.progress_at[new.id] = len(pending.entries)
-            pending.entries.append((JOB_PROGRESS, new, origin))
+            pending.entries.append((JOB_PROGRESS, new, origin, stamp))
         if not self._wake.is_set():
             self._wake.set()
 
     def publish(self, message_type: str, data: Any, meta: MessageMeta) -> None:
         """Queue a message that does not come from a job change (alerts); its delay counts from now."""
-        self._pending.entries.append((message_type, (data, meta), self.clock_ns()))
+        self._pending.entries.append((message_type, (data, meta), self.clock_ns(), self.cursors.stamp()))
         if not self._wake.is_set():
             self._wake.set()
 
@@ -305,14 +329,18 @@ class FeedHub:
         now_ns = self.clock_ns()
         timestamp = to_datetime(now_ns)
         published: list[tuple[MessageMeta, bytes, int]] = []
+        ring = self._ring
+        assign = self.cursors.assign
         for entry in pending.entries:
             if entry is None:
                 continue
-            message_type, payload, origin = entry
+            message_type, payload, origin, stamp = entry
             data, meta = self._render(message_type, payload, now_ns)
-            self.cursor += 1
-            raw = _encode(ServerMessage(message_type, timestamp, self.cursor, data))
-            self._ring.append((self.cursor, meta, raw))
+            cursor = assign(stamp)
+            raw = _encode(ServerMessage(message_type, timestamp, cursor, data))
+            if len(ring) == ring.maxlen:
+                self._floor = ring[0][0]
+            ring.append((cursor, meta, raw))
             published.append((meta, raw, origin))
         self.messages_published += len(published)
         self._snapshot_cache.clear()
@@ -330,6 +358,8 @@ class FeedHub:
                 origins = everything = everything or self._origins(published)
             for client in clients:
                 client.enqueue(frame, queued_at, origins)
+        if self._parked:
+            self._release_parked()
 
     def _render(self, message_type: str, payload: Any, now_ns: int) -> tuple[Any, MessageMeta]:
         if message_type == JOB_PROGRESS:
@@ -359,12 +389,14 @@ class FeedHub:
 
     def disconnect(self, client: FeedClient) -> None:
         self._clients.pop(client.id, None)
+        self._parked.pop(client, None)
         self._leave(client)
 
     def set_subscription(self, client: FeedClient, subscription: Subscription) -> None:
         self._leave(client)
         client.subscription = subscription
-        self._join(client)
+        if client not in self._parked:
+            self._join(client)
 
     def _join(self, client: FeedClient) -> None:
         self._groups.setdefault(client.subscription, set()).add(client)
@@ -406,21 +438,64 @@ class FeedHub:
         return _frame([_encode(message)])
 
     def resume(self, client: FeedClient, cursor: int) -> None:
-        """Queue for ``client`` everything after ``cursor`` that matches its filter, or a resync."""
-        ring = self._ring
+        """Queue for ``client`` everything after ``cursor`` that matches its filter, or a resync.
+
+        On a bus, a cursor this replica has not reached yet (the client came from a replica that read
+        the bus a moment earlier) waits for it, out of its group, for up to ``RESUME_WAIT_S``.
+        """
+        if cursor > self.cursor and self.cursors.follows_bus and cursor >= self._floor:
+            self._leave(client)
+            self._parked[client] = (cursor, time.monotonic() + RESUME_WAIT_S)
+            return
+        self._replay(client, cursor)
+
+    def _replay(self, client: FeedClient, cursor: int) -> None:
         if cursor == self.cursor:
             return
-        oldest = ring[0][0] if ring else self.cursor + 1
-        if cursor > self.cursor or cursor < oldest - 1:
+        if cursor > self.cursor or cursor < self._floor:
             self.resyncs[RESYNC_CURSOR] += 1
             client.resyncs += 1
             client.reply(self.snapshot(client.subscription, RESYNC))
             return
+        start = bisect.bisect_right(self._ring, cursor, key=_cursor_of)
         subscription = client.subscription
-        start = cursor - oldest + 1
-        parts = [raw for _, meta, raw in itertools.islice(ring, start, None) if subscription.matches(meta)]
-        for index in range(0, len(parts), _REPLAY_CHUNK):
-            client.reply(_frame(parts[index : index + _REPLAY_CHUNK]))
+        matched = [
+            (at, raw) for at, meta, raw in itertools.islice(self._ring, start, None) if subscription.matches(meta)
+        ]
+        index = 0
+        while index < len(matched):
+            end = min(index + _REPLAY_CHUNK, len(matched))
+            # A run of messages with one cursor (one bus entry's) never straddles two frames: a client
+            # that drops between frames resumes after the last cursor it saw and misses none of them.
+            while end < len(matched) and matched[end][0] == matched[end - 1][0]:
+                end += 1
+            client.reply(_frame([raw for _, raw in matched[index:end]]))
+            index = end
+
+    def _release_parked(self) -> None:
+        """Serve the parked clients whose cursor this replica has reached, or who waited long enough."""
+        now = time.monotonic()
+        for client, (cursor, deadline) in list(self._parked.items()):
+            if cursor <= self.cursor or now > deadline:
+                del self._parked[client]
+                self._join(client)
+                self._replay(client, cursor)
+
+    def replay_from_now(self) -> None:
+        """Resumes from the current cursor on are served from the ring (a replica caught up with its bus)."""
+        self._floor = self.cursor
+
+    def resync_all(self) -> None:
+        """Every client gets a resync, and no cursor from before now is replayed: the bus lost entries."""
+        self._floor = self.cursor
+        self.resyncs[RESYNC_BUS] = self.resyncs.get(RESYNC_BUS, 0)
+        for client in self._clients.values():
+            client.queue.clear()
+            if not client.needs_resync:
+                client.needs_resync = True
+                client.resyncs += 1
+            client.resync_cause = RESYNC_BUS
+            client.wake.set()
 
     async def serve(self, client: FeedClient, send: Callable[[str], Awaitable[None]]) -> None:
         """Drain ``client``'s queue into ``send`` until cancelled."""
@@ -462,6 +537,8 @@ class FeedHub:
         while True:
             await asyncio.sleep(min(1.0, self.send_timeout_s / 2))
             self.drop_stalled()
+            if self._parked:
+                self._release_parked()
 
     def drop_stalled(self) -> list[FeedClient]:
         """Disconnect clients whose socket has not accepted a frame for ``send_timeout_s``."""
@@ -483,6 +560,10 @@ class FeedHub:
             if client.abort is not None:
                 client.abort()
         return stalled
+
+
+def _cursor_of(entry: tuple[int, MessageMeta, bytes]) -> int:
+    return entry[0]
 
 
 def _frame(parts: list[bytes]) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from litestar.types import ControllerRouterHandler
 from prometheus_client.registry import Collector
 
+from jobpulse.sidecar.feed.cursors import BusCursors
 from jobpulse.sidecar.feed.hub import FeedHub
 from jobpulse.sidecar.feed.metrics import FeedCollector
 from jobpulse.sidecar.feed.monitor import FeedMonitorController
@@ -31,6 +32,8 @@ class FeedFeature(Feature):
             send_timeout_s=settings.feed_send_timeout_s,
             ack_timeout_s=settings.control_ack_timeout_s,
             test_delay_s=settings.feed_test_delay_ms / 1000,
+            # Replicas on a bus stamp each message with its bus entry's cursor, the same on every replica.
+            cursors=BusCursors() if settings.broker_url else None,
         )
         self.admission = FeedAdmission(settings.feed_max_connections, settings.feed_max_connections_per_client)
         core.live.subscribe(self.hub.reconfigure)

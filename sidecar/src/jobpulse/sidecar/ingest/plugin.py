@@ -8,7 +8,7 @@ from prometheus_client.registry import Collector
 
 from jobpulse.sidecar.ingest.metrics import IngestCollector
 from jobpulse.sidecar.ingest.monitor import IngestMonitorController
-from jobpulse.sidecar.ingest.receiver import Ingestor, otlp_controller
+from jobpulse.sidecar.ingest.receiver import Ingestor, Publish, otlp_controller
 from jobpulse.sidecar.lost_jobs import LostJobDetector
 from jobpulse.sidecar.plugin import Core, Feature
 
@@ -19,10 +19,11 @@ class IngestFeature(Feature):
 
     name = "ingest"
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, publish: Publish | None = None) -> None:
+        """``publish``: where requests' events go when replicas share a bus (None: fold them here)."""
         super().__init__(core)
         settings = core.settings
-        self.ingestor = Ingestor(core.store, settings.max_request_bytes)
+        self.ingestor = Ingestor(core.store, settings.max_request_bytes, publish=publish)
         self.detector = LostJobDetector(
             core.store, settings.heartbeat_window_s, settings.lost_check_interval_s, settings.restart_grace_s
         )

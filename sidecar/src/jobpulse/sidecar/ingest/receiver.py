@@ -2,6 +2,8 @@
 
 Log records become JobEvents folded into the JobStore on the request's own turn of the event loop:
 decoding and folding are a few microseconds per record, cheaper than handing them to another task.
+With replicas on a bus (jobpulse.sidecar.bus) a request's events are published instead, and the request
+is answered once the bus holds them; every replica's bus reader folds them.
 Spans are accepted and counted; jobs are linked to their traces through the trace ids on their log
 records, and spans belong in a tracing backend (docs/architecture.md).
 """
@@ -9,7 +11,7 @@ records, and spans belong in a tracing backend (docs/architecture.md).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -57,11 +59,26 @@ class IngestStats:
         self.queue_time = Histogram()
 
 
-class Ingestor:
-    """Decodes OTLP bodies and folds their records into the store."""
+Publish = Callable[[list[JobEvent]], Awaitable[None]]
+"""Hands one request's events to the bus; returns once they are durable there (raises when it cannot)."""
 
-    def __init__(self, store: JobStore, max_request_bytes: int, clock_ns: Callable[[], int] = time.time_ns):
+
+class BusUnavailable(Exception):
+    """The bus did not take a request's events: the request is answered 503, and the exporter retries."""
+
+
+class Ingestor:
+    """Decodes OTLP bodies and folds their records into the store, or publishes them (``publish``)."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        max_request_bytes: int,
+        clock_ns: Callable[[], int] = time.time_ns,
+        publish: Publish | None = None,
+    ):
         self.store = store
+        self.publish = publish
         self.max_request_bytes = max_request_bytes
         # False: resource samples still count as heartbeats, but their figures are not kept.
         self.collect_resources = True
@@ -73,14 +90,15 @@ class Ingestor:
         self.max_request_bytes = settings.max_request_bytes
         self.collect_resources = settings.metrics_collection_enabled
 
-    def ingest_logs(self, kind: str, body: bytes) -> tuple[int, str]:
-        """Fold the records of a logs request; return (rejected count, partial-success message)."""
+    def ingest_logs(self, kind: str, body: bytes, batch: list[JobEvent] | None = None) -> tuple[int, str]:
+        """Fold the records of a logs request, or append their events to ``batch`` when one is given;
+        return (rejected count, partial-success message)."""
         # Decoded in full before anything is applied: a body that turns out bad halfway (a value
         # nested too deep) is a 400 that changed nothing.
         records = list(codec.iter_logs_json(body) if kind == codec.JSON else codec.iter_logs_protobuf(body))
         stats = self.stats
         received_ns = self.clock_ns()
-        apply = self.store.apply
+        apply = self.store.apply if batch is None else batch.append
         rejected = 0
         errors: list[str] = []
         count = 0
@@ -181,7 +199,7 @@ def otlp_controller(ingestor: Ingestor) -> type[Controller]:
 
 
 async def _export(
-    ingestor: Ingestor, request: Request, ingest: Callable[[Ingestor, str, bytes], bytes]
+    ingestor: Ingestor, request: Request, ingest: Callable[[Ingestor, str, bytes], Awaitable[bytes]]
 ) -> Response[bytes]:
     """Read, decode and ingest one export request; any bad body is a counted rejection with its 4xx."""
     ingestor.stats.requests += 1
@@ -193,17 +211,27 @@ async def _export(
         arrived = request.scope.get(ARRIVED_AT)  # type: ignore[call-overload]
         if arrived is not None:
             ingestor.stats.queue_time.observe(time.perf_counter() - arrived)
-        return Response(ingest(ingestor, kind, body), media_type=kind)
+        return Response(await ingest(ingestor, kind, body), media_type=kind)
     except BodyError as error:
         ingestor.stats.requests_rejected += 1
         raise HTTPException(status_code=error.status_code, detail=error.detail) from None
+    except BusUnavailable as error:
+        # 503 is one of the statuses OTLP exporters retry: the events are sent again, to this replica
+        # or another.
+        raise HTTPException(status_code=503, detail=str(error)) from None
 
 
-def _ingest_logs(ingestor: Ingestor, kind: str, body: bytes) -> bytes:
-    rejected, message = ingestor.ingest_logs(kind, body)
+async def _ingest_logs(ingestor: Ingestor, kind: str, body: bytes) -> bytes:
+    if ingestor.publish is None:
+        rejected, message = ingestor.ingest_logs(kind, body)
+    else:
+        batch: list[JobEvent] = []
+        rejected, message = ingestor.ingest_logs(kind, body, batch)
+        if batch:
+            await ingestor.publish(batch)
     return codec.logs_response(kind, rejected, message)
 
 
-def _ingest_spans(ingestor: Ingestor, kind: str, body: bytes) -> bytes:
+async def _ingest_spans(ingestor: Ingestor, kind: str, body: bytes) -> bytes:
     ingestor.ingest_spans(kind, body)
     return codec.trace_response(kind, 0, "")
