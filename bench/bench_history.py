@@ -151,7 +151,9 @@ def main() -> None:
         print(f"generating {args.jobs:,} jobs into {database.name} …", flush=True)
         generate(database, args.jobs, now_ns)
     print(f"database: {database.stat().st_size / 1024 / 1024:.0f} MB; starting the sidecar …", flush=True)
-    sidecar = SidecarProcess(workdir, retention_sweep_interval_s=86400).start(timeout=120)
+    sidecar = SidecarProcess(
+        workdir, database_url=f"sqlite+aiosqlite:///{database}", retention_sweep_interval_s=86400
+    ).start(timeout=120)
     iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(day_ago / S))
     cases = [
         ("newest page, no filter", {}),
@@ -169,6 +171,8 @@ def main() -> None:
     rows = []
     try:
         with httpx.Client(base_url=sidecar.url, timeout=60) as client:
+            if not client.get("/api/jobs").json()["items"]:
+                raise SystemExit(f"the sidecar serves no jobs from {database}")
             floor, _ = timed(client, "/healthz", {}, args.samples)
             for label, params in cases:
                 print(f"  {label} …", flush=True)
