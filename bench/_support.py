@@ -1,6 +1,8 @@
 """Helpers shared by the bench scripts (not a benchmark itself).
 
 - progress lines and tables (`Progress`, `print_table`);
+- the summary rows every script writes with ``--json PATH`` and ``python -m bench`` reads (`SummaryRow`,
+  `add_json_option`, `write_summary`), and `Failures`, which lets a script's other cases finish when one fails;
 - the CPU plan on this machine (server on the first core, load generators on the others) and
   `pin()`, `CpuMeter`, `raise_nofile()`;
 - `ServerProcess`: the sidecar, or the bare Litestar endpoint the ingest benchmark compares it to,
@@ -16,8 +18,10 @@ same JOBPULSE_* variables as the sidecar).
 
 from __future__ import annotations
 
+import argparse
 import collections
 import contextlib
+import math
 import os
 import random
 import resource
@@ -25,12 +29,15 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import time
+import traceback
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 import psutil
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,6 +49,8 @@ from tests.support.sidecar import SidecarProcess  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
 PROTOBUF = "application/x-protobuf"
+
+T = TypeVar("T")
 
 # ---- output ---------------------------------------------------------------------------------------
 
@@ -56,8 +65,9 @@ class Progress:
         print(f"[{time.monotonic() - self.started:6.1f} s] {text}", flush=True)
 
 
-def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
-    """A plain text table, right-aligned numbers; also easy to paste into Markdown."""
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None, left: int = 0) -> None:
+    """A plain text table, right-aligned but for the first ``left`` columns (labels); also easy to paste into
+    Markdown."""
     text_rows = [[_cell(value) for value in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in text_rows)) if text_rows else len(h) for i, h in enumerate(headers)]
     if title:
@@ -65,7 +75,8 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], title: st
     print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in text_rows:
-        print("| " + " | ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) + " |")
+        cells = (c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        print("| " + " | ".join(cells) + " |")
     sys.stdout.flush()
 
 
@@ -79,6 +90,66 @@ def _cell(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+class SummaryRow(msgspec.Struct, kw_only=True):
+    """One figure of a benchmark's summary: what ``--json PATH`` writes (a JSON list of these) and
+    ``python -m bench`` collects into one table.
+
+    ``bench`` is the script's name without ``bench_``; ``ratio`` is ``value / baseline`` (filled in when
+    a baseline is given; a NaN baseline, one that could not be measured, counts as none); ``meets`` is
+    None when the figure has no target.
+    """
+
+    bench: str
+    metric: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    ratio: float | None = None
+    target: str | None = None
+    meets: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.baseline is not None and math.isnan(self.baseline):
+            self.baseline = None
+        if self.ratio is None and self.baseline:
+            self.ratio = self.value / self.baseline
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the summary rows to PATH as JSON")
+
+
+def write_summary(path: Path | None, rows: Sequence[SummaryRow]) -> None:
+    """Write ``rows`` to ``path`` (nothing when ``path`` is None)."""
+    if path is not None:
+        path.write_bytes(msgspec.json.format(msgspec.json.encode(list(rows)), indent=1))
+
+
+class Failures:
+    """Cases that raised, so that one failing case does not take the others' results with it.
+
+    `run` prints a failing case's traceback and returns None; the script goes on with the other cases,
+    prints and writes what they measured, then `exit_if_any` ends it with a non-zero status.
+    """
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.failed: list[str] = []
+
+    def run(self, case: str, measure: Callable[..., T], *args: Any) -> T | None:
+        try:
+            return measure(*args)
+        except Exception:
+            traceback.print_exc()
+            self.failed.append(case)
+            self.progress(f"{case}: FAILED (traceback above); going on with the other cases")
+            return None
+
+    def exit_if_any(self) -> None:
+        if self.failed:
+            raise SystemExit(f"{len(self.failed)} case(s) failed: {'; '.join(self.failed)}")
 
 
 def machine_line() -> str:
@@ -234,12 +305,12 @@ class ServerProcess(SidecarProcess):
         cpus: set[int] | None = None,
         settings: dict[str, Any] | None = None,
     ) -> None:
-        port = free_port()
-        # A directory of its own: the sidecar keeps its database (jobpulse.db) in its working
-        # directory, and a later server must not restore an earlier one's jobs.
-        own = workdir / f"{name}-{port}"
-        own.mkdir(parents=True)
-        super().__init__(own, port, argv=argv, name=name, cpus=cpus, **(settings or {}))
+        # A directory of its own, never one an earlier server used: the sidecar keeps its database
+        # there, and a later server must not restore an earlier one's jobs. Made by mkdtemp, so a
+        # repeated case whose free port happens to be the same as before still gets a new one.
+        workdir.mkdir(parents=True, exist_ok=True)
+        own = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=workdir))
+        super().__init__(own, free_port(), argv=argv, name=name, cpus=cpus, **(settings or {}))
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         super().start(timeout)
@@ -824,8 +895,6 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 @contextlib.contextmanager
 def temp_workdir(prefix: str):
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix=prefix) as directory:
         yield Path(directory)
 

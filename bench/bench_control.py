@@ -12,7 +12,7 @@ Baseline in the same run: the POST's own round trip. Target: p95 under 200 ms.
 from __future__ import annotations
 
 import argparse
-import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _support import percentile
+import _support as s
 
 from jobpulse.client import Filters, JobStatusUpdate, Snapshot
 from tests.support.feed_watch import FeedWatch
@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=5)
     parser.add_argument("--requests", type=int, default=100, help="pauses and resumes in all")
     parser.add_argument("--quick", action="store_true")
+    s.add_json_option(parser)
     args = parser.parse_args()
     if args.quick:
         args.jobs, args.requests = 2, 20
@@ -86,23 +87,29 @@ def main() -> None:
         for process in processes:
             process.kill()
         sidecar.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
     floor = statistics.median(round_trips["pause"] + round_trips["resume"])
     print(f"\n{args.jobs} jobs, {args.requests} requests; baseline: the POST's own round trip, p50 {floor:.1f} ms")
     print(f"{'request':8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'p95/floor':>10}  target p95 < 200 ms")
+    summary = []
     for action, times in acknowledged.items():
-        p95 = percentile(times, 0.95)
+        p95 = s.percentile(times, 0.95)
         print(
             f"{action:8} {statistics.median(times):>8.1f} {p95:>8.1f} {max(times):>8.1f} {p95 / floor:>10.1f}  "
             f"{'ok' if p95 < 200 else 'MISSED'}"
         )
-    print(
-        json.dumps(
-            {
-                "pause_p95_ms": percentile(acknowledged["pause"], 0.95),
-                "resume_p95_ms": percentile(acknowledged["resume"], 0.95),
-            }
+        summary.append(
+            s.SummaryRow(
+                bench="control",
+                metric=f"{action} acknowledged, p95 (vs the POST's p50)",
+                value=p95,
+                unit="ms",
+                baseline=floor,
+                target="p95 < 200 ms",
+                meets=p95 < 200,
+            )
         )
-    )
+    s.write_summary(args.json, summary)
 
 
 if __name__ == "__main__":

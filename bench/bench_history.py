@@ -6,7 +6,7 @@ timed over HTTP. Baseline in the same run: GET /healthz on the same sidecar (the
 Target: p95 under 50 ms for a filtered page.
 
     python bench/bench_history.py            # 1,000,000 jobs
-    python bench/bench_history.py --quick    # 50,000 jobs, fewer samples
+    python bench/bench_history.py --quick    # smoke run: 2,000 jobs, 5 samples per query
     python bench/bench_history.py --keep     # keep the database; query it again with --reuse PATH
 """
 
@@ -27,7 +27,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _support import percentile
+import _support as s
 
 from jobpulse.sidecar.history.rows import job_row
 from jobpulse.sidecar.history.tables import jobs
@@ -131,14 +131,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=60)
-    parser.add_argument("--quick", action="store_true", help="50,000 jobs, 20 samples per query")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2,000 jobs, 5 samples per query")
     parser.add_argument("--keep", action="store_true", help="keep the generated database (its path is printed)")
     parser.add_argument(
         "--reuse", type=Path, metavar="DB", help="query a database kept by --keep instead of generating"
     )
+    s.add_json_option(parser)
     args = parser.parse_args()
     if args.quick:
-        args.jobs, args.samples = 50_000, 20
+        args.jobs, args.samples = 2_000, 5
     now_ns = time.time_ns()
     day_ago = now_ns - 86400 * S
     if args.reuse:
@@ -151,7 +152,9 @@ def main() -> None:
         print(f"generating {args.jobs:,} jobs into {database.name} …", flush=True)
         generate(database, args.jobs, now_ns)
     print(f"database: {database.stat().st_size / 1024 / 1024:.0f} MB; starting the sidecar …", flush=True)
-    sidecar = SidecarProcess(workdir, retention_sweep_interval_s=86400).start(timeout=120)
+    sidecar = SidecarProcess(
+        workdir, database_url=f"sqlite+aiosqlite:///{database}", retention_sweep_interval_s=86400
+    ).start(timeout=120)
     iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(day_ago / S))
     cases = [
         ("newest page, no filter", {}),
@@ -169,11 +172,13 @@ def main() -> None:
     rows = []
     try:
         with httpx.Client(base_url=sidecar.url, timeout=60) as client:
+            if not client.get("/api/jobs").json()["items"]:
+                raise SystemExit(f"the sidecar serves no jobs from {database}")
             floor, _ = timed(client, "/healthz", {}, args.samples)
             for label, params in cases:
                 print(f"  {label} …", flush=True)
                 times, body = timed(client, "/api/jobs", params, args.samples)
-                rows.append((label, _matches(body), statistics.median(times), percentile(times, 0.95)))
+                rows.append((label, _matches(body), statistics.median(times), s.percentile(times, 0.95)))
             _, first = timed(client, "/api/jobs", {"status": "completed"}, 1)
             cursor, pages = first["next_cursor"], 1
             deep = []
@@ -187,7 +192,7 @@ def main() -> None:
                     "status=completed, pages 2-40 by cursor",
                     _matches(first),
                     statistics.median(deep),
-                    percentile(deep, 0.95),
+                    s.percentile(deep, 0.95),
                 )
             )
     finally:
@@ -199,12 +204,27 @@ def main() -> None:
     floor_p50 = statistics.median(floor)
     print(
         f"\n{args.jobs:,} jobs in SQLite; baseline GET /healthz p50 {floor_p50:.2f} ms, "
-        f"p95 {percentile(floor, 0.95):.2f} ms"
+        f"p95 {s.percentile(floor, 0.95):.2f} ms"
     )
     print(f"{'query':42} {'matches':>9} {'p50 ms':>8} {'p95 ms':>8} {'p95/floor':>10}  target p95 < 50 ms")
     for label, total, p50, p95 in rows:
         verdict = "ok" if p95 < 50 else "MISSED"
         print(f"{label:42} {total:>9} {p50:>8.1f} {p95:>8.1f} {p95 / floor_p50:>10.1f}  {verdict}")
+    s.write_summary(
+        args.json,
+        [
+            s.SummaryRow(
+                bench="history",
+                metric=f"{label}, p95 (vs /healthz p50)",
+                value=p95,
+                unit="ms",
+                baseline=floor_p50,
+                target="p95 < 50 ms",
+                meets=p95 < 50,
+            )
+            for label, _, _, p95 in rows
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Ingest: OTLP/HTTP protobuf log records per second into one sidecar process, against a bare endpoint.
 
     python bench/bench_ingest.py            # batches of 1, 10 and 100 records, 2 s warm-up + 8 s each
-    python bench/bench_ingest.py --quick    # CI smoke run, under 30 s
+    python bench/bench_ingest.py --quick    # smoke run: batches of 10 records, 1 s
 
 The baseline, measured in the same run, is a bare Litestar endpoint started the same way (uvicorn,
 one process, the sidecar's own uvicorn options) whose POST /v1/logs only does
@@ -452,11 +452,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"repeat a case when other processes used > {OTHER_CPU_LIMIT:g}%% of a core meanwhile (default 2)",
     )
     parser.add_argument("--profile", metavar="DIR", help="py-spy the sidecar during each measured run, stacks into DIR")
-    parser.add_argument("--quick", action="store_true", help="smoke run: batches 1 and 100, no warm-up, 2 s each")
+    parser.add_argument("--quick", action="store_true", help="smoke run: batches of 10, no warm-up, 1 s, no pinning")
+    s.add_json_option(parser)
     args = parser.parse_args(argv)
     if args.quick:
-        args.batches, args.duration, args.warmup, args.pool_records = "1,100", 2, 0, 12_000
-        args.wait_quiet, args.retries, args.stage_records = 0.0, 0, 3_000
+        args.batches, args.duration, args.warmup, args.pool_records = "10", 1, 0, 6_000
+        args.wait_quiet, args.retries, args.stage_records, args.no_pin = 0.0, 0, 1_000, True
     args.batch_sizes = [int(b) for b in args.batches.split(",")]
     return args
 
@@ -466,6 +467,7 @@ def main(argv: list[str] | None = None) -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install -y --no-install-recommends wrk")
     progress = s.Progress()
+    failures = s.Failures(progress)
     server_cpus, load_cpus = s.cpu_plan(not args.no_pin)
     profile_dir = Path(args.profile).resolve() if args.profile else None
     if profile_dir is not None:
@@ -487,12 +489,17 @@ def main(argv: list[str] | None = None) -> None:
             progress(f"batch {batch}: generating {args.pool_records:,} distinct records for {args.threads} wrk threads")
             bodies, kinds = generate_pool(pool, batch, args.threads, args.pool_records, args.active_jobs, seed=batch)
             size = sum(f.stat().st_size for f in pool.glob("*.bin"))
-            results = {}
-            for kind in ("bare", "sidecar"):
-                results[kind] = run_case(kind, batch, pool, args, workdir, script, progress, profile_dir)
+            results = {
+                kind: failures.run(
+                    f"{kind}, batch {batch}", run_case, kind, batch, pool, args, workdir, script, progress, profile_dir
+                )
+                for kind in ("bare", "sidecar")
+            }
+            shutil.rmtree(pool)
+            if None in results.values():
+                continue
             verdicts.append(check_ingest(results["sidecar"], batch))
             rows.append((batch, bodies, size / max(1, sum(kinds.values())), s.record_mix(kinds), results))
-            shutil.rmtree(pool)
 
     print()
     print(f"Machine: {s.machine_line()}")
@@ -560,7 +567,7 @@ def main(argv: list[str] | None = None) -> None:
         [(name, f"{us:.2f}") for name, us in listeners],
         "Cost of each JobStore listener during Ingestor.ingest_logs (per record applied)",
     )
-    busiest = max(r["other_cpu"] for *_, results in rows for r in results.values())
+    busiest = max((r["other_cpu"] for *_, results in rows for r in results.values()), default=0.0)
     if busiest >= OTHER_CPU_LIMIT:
         print(
             f"WARNING: other processes used up to {busiest:.0f}% of a core during a measurement: "
@@ -575,6 +582,22 @@ def main(argv: list[str] | None = None) -> None:
             raw = profile_dir / f"ingest-sidecar-batch{batch}.txt"
             if raw.exists():
                 s.print_profile(raw, f"py-spy, sidecar, batch {batch}")
+    s.write_summary(
+        args.json,
+        [
+            s.SummaryRow(
+                bench="ingest",
+                metric=f"events/s, {batch} records/request (vs the bare endpoint)",
+                value=results["sidecar"]["events_per_s"],
+                unit="events/s",
+                baseline=results["bare"]["events_per_s"],
+                target=f">= {TARGET_RATIO}x",
+                meets=results["sidecar"]["events_per_s"] >= TARGET_RATIO * results["bare"]["events_per_s"],
+            )
+            for batch, *_, results in rows
+        ],
+    )
+    failures.exit_if_any()
 
 
 if __name__ == "__main__":

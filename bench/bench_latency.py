@@ -1,7 +1,7 @@
 """Latency from ``job.advance()`` in a job process to receipt by WebSocket clients of the live feed.
 
     python bench/bench_latency.py           # 1,000 jobs / 500 clients, after the 100 / 100 baseline
-    python bench/bench_latency.py --quick   # CI smoke run, under 30 s
+    python bench/bench_latency.py --quick   # smoke run: 100 jobs / 20 clients, no baseline case, 1 s
 
 Jobs are real ``jobpulse.instrumentation`` jobs: ``--job-procs`` processes, each holding its share of
 ``track_job`` handles open and advancing them from one thread, each job at a random rate between
@@ -509,18 +509,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"repeat a case when other processes used > {OTHER_CPU_LIMIT:g}%% of a core meanwhile (default 1)",
     )
     parser.add_argument("--profile", metavar="DIR", help="py-spy the sidecar during each measured window, into DIR")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 200 jobs / 50 clients after 20 / 20, 3 s each")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 100 jobs / 20 clients, no baseline case, 1 s, no pinning"
+    )
+    s.add_json_option(parser)
     args = parser.parse_args(argv)
     if args.quick:
-        args.jobs, args.clients, args.baseline_jobs, args.baseline_clients = 200, 50, 20, 20
-        args.warmup, args.duration, args.drain = 1.0, 3.0, 1.0
-        args.wait_quiet, args.retries = 0.0, 0
+        args.jobs, args.clients, args.no_baseline = 100, 20, True
+        args.warmup, args.duration, args.drain, args.job_procs, args.client_procs = 0.5, 1.0, 0.5, 1, 1
+        args.wait_quiet, args.retries, args.no_pin = 0.0, 0, True
     return args
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     progress = s.Progress()
+    failures = s.Failures(progress)
     server_cpus, load_cpus = s.cpu_plan(not args.no_pin)
     s.raise_nofile(args.clients + 1024)
     if args.profile:
@@ -532,9 +536,11 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     with s.temp_workdir("jobpulse-bench-latency-") as workdir:
         for label, n_jobs, n_clients, target in cases:
-            result = run_case(f"{label} {n_jobs} jobs {n_clients} clients", n_jobs, n_clients, args, workdir, progress)
-            result["target"] = target
-            results.append(result)
+            name = f"{label} {n_jobs} jobs {n_clients} clients"
+            result = failures.run(name, run_case, name, n_jobs, n_clients, args, workdir, progress)
+            if result is not None:
+                result.update(case=label, target=target)
+                results.append(result)
 
     print()
     print(f"Machine: {s.machine_line()}")
@@ -549,7 +555,7 @@ def main(argv: list[str] | None = None) -> None:
         f"Batching on the way: job progress interval {args.progress_interval or 0.025:g} s (delivery thread), "
         f"feed tick {args.feed_tick_ms or 20} ms (sidecar)."
     )
-    base_p99 = results[0]["p99"]
+    base_p99 = next((r["p99"] for r in results if r["case"] == "baseline"), float("nan"))
     table = []
     for r in results:
         met = r["p99"] < r["target"]
@@ -628,7 +634,7 @@ def main(argv: list[str] | None = None) -> None:
         table,
         "Load during the measured window (CPU in % of one core)",
     )
-    busiest = max(r["other_cpu"] for r in results)
+    busiest = max((r["other_cpu"] for r in results), default=0.0)
     if busiest >= OTHER_CPU_LIMIT:
         print(
             f"WARNING: other processes used up to {busiest:.0f}% of a core during a measurement: "
@@ -647,6 +653,22 @@ def main(argv: list[str] | None = None) -> None:
             raw = Path(args.profile) / f"latency-{r['label'].replace(' ', '-')}.txt"
             if raw.exists():
                 s.print_profile(raw, f"py-spy, sidecar, {r['label']}")
+    s.write_summary(
+        args.json,
+        [
+            s.SummaryRow(
+                bench="latency",
+                metric=f"advance() -> feed p99, {r['jobs']:,} jobs / {r['clients']:,} clients",
+                value=r["p99"],
+                unit="ms",
+                baseline=None if r["case"] == "baseline" else base_p99,
+                target=f"< {r['target']:g} ms",
+                meets=r["p99"] < r["target"],
+            )
+            for r in results
+        ],
+    )
+    failures.exit_if_any()
 
 
 if __name__ == "__main__":

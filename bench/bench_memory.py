@@ -1,7 +1,7 @@
 """Sidecar memory (RSS) with 10,000 active jobs and 1,000 WebSocket clients; target < 250 MB.
 
     python bench/bench_memory.py            # 10,000 jobs, 1,000 clients
-    python bench/bench_memory.py --quick    # CI smoke run (1,000 jobs, 100 clients), under 30 s
+    python bench/bench_memory.py --quick    # smoke run: 500 jobs, 50 clients
 
 The baseline, measured in the same run, is the sidecar's RSS right after start (idle). Steps:
 
@@ -38,6 +38,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _support as s
+
+from jobpulse.sidecar.settings import Settings
 
 TARGET_MB = 250.0
 JOBS_PER_PROCESS = 100
@@ -231,7 +233,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--log-lines",
         type=int,
         default=LOG_LINES_PER_JOB,
-        help=f"log lines per job (default {LOG_LINES_PER_JOB}; the sidecar keeps the newest 20)",
+        help=f"log lines per job (default {LOG_LINES_PER_JOB}; the sidecar keeps the newest "
+        f"{Settings().recent_logs_per_job}, its recent_logs_per_job)",
     )
     parser.add_argument("--settle", type=float, default=2.0, help="seconds to wait before reading RSS (default 2)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the sidecar to its own core")
@@ -241,10 +244,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=60.0,
         help="first wait up to this many s for other processes to calm down (default 60)",
     )
-    parser.add_argument("--quick", action="store_true", help="smoke run: 1000 jobs, 100 clients")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 500 jobs, 50 clients, no pinning")
+    s.add_json_option(parser)
     args = parser.parse_args(argv)
     if args.quick:
-        args.jobs, args.clients, args.settle, args.wait_quiet = 1000, 100, 1.0, 0.0
+        args.jobs, args.clients, args.settle, args.wait_quiet, args.no_pin = 500, 50, 0.25, 0.0, True
     return args
 
 
@@ -392,6 +396,22 @@ def main(argv: list[str] | None = None) -> None:
         f"\nWith {args.jobs:,} jobs and {args.clients:,} clients the settled RSS is at most {loaded:.1f} MB "
         f"({'meets' if loaded < TARGET_MB else 'MISSES'} the target < {TARGET_MB:g} MB); "
         f"highest RSS ever (VmHWM) {rows[-1][3]:.1f} MB."
+    )
+    load = f"{args.jobs:,} jobs + {args.clients:,} clients"
+    s.write_summary(
+        args.json,
+        [
+            s.SummaryRow(
+                bench="memory",
+                metric=f"RSS, {load}, highest settled (vs idle)",
+                value=loaded,
+                unit="MB",
+                baseline=idle,
+                target=f"< {TARGET_MB:g} MB",
+                meets=loaded < TARGET_MB,
+            ),
+            s.SummaryRow(bench="memory", metric=f"RSS, {load}, highest ever (VmHWM)", value=rows[-1][3], unit="MB"),
+        ],
     )
 
 

@@ -1,6 +1,7 @@
 """What a Prometheus scrape of the sidecar's /metrics costs with many active jobs.
 
     python bench/bench_metrics.py [--jobs 10000] [--names 50] [--repeat 7]
+    python bench/bench_metrics.py --quick    # 1,000 jobs, 3 renders
 
 Builds a JobStore holding ``--jobs`` running jobs (start, a few progress samples and a resource sample
 each, spread over ``--names`` job names) plus one finished run per name, then times, per scrape:
@@ -12,8 +13,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _support as s
 
 from jobpulse.sidecar.metrics import SidecarMetrics
 from jobpulse.sidecar.model.events import JobEvent
@@ -66,12 +73,17 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--names", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1,000 jobs, 3 renders")
+    s.add_json_option(parser)
     args = parser.parse_args()
+    if args.quick:
+        args.jobs, args.repeat = 1_000, 3
 
     store = JobStore()
     metrics = SidecarMetrics(store)
     fill(store, args.jobs, args.names)
     print(f"{len(store.active())} active jobs, {args.names} job names")
+    summary = []
     for label, accept in (("text", TEXT), ("openmetrics", OPENMETRICS)):
         held, total = [], []
         size = 0
@@ -87,6 +99,16 @@ def main() -> None:
             f"{label:12} {size / 1e6:6.1f} MB {lines:8d} lines   loop held {statistics.median(held) * 1e3:6.1f} ms"
             f"   whole render {statistics.median(total) * 1e3:6.1f} ms (median of {args.repeat})"
         )
+        scrape = f"scrape of {args.jobs:,} active jobs ({label})"
+        summary += [
+            s.SummaryRow(
+                bench="metrics", metric=f"{scrape}, event loop held", value=statistics.median(held) * 1e3, unit="ms"
+            ),
+            s.SummaryRow(
+                bench="metrics", metric=f"{scrape}, whole render", value=statistics.median(total) * 1e3, unit="ms"
+            ),
+        ]
+    s.write_summary(args.json, summary)
 
 
 if __name__ == "__main__":
