@@ -28,12 +28,13 @@ DEFAULT_ACK_TIMEOUT_S = 30.0
 
 # What only applies when the sidecar starts: where it listens and where its history is; whether it asks
 # for credentials at all (checked against the address before anything is bound); where the rate limits
-# count (a connection, like the database's); and the CORS origins (Litestar builds its CORS middleware
-# with the app).
+# count (a connection, like the database's); the bus replicas share job events through (a connection
+# too); and the CORS origins (Litestar builds its CORS middleware with the app).
 RESTART_KEYS = (
     "host",
     "port",
     "database_url",
+    "broker_url",
     "auth_enabled",
     "insecure_no_auth",
     "rate_limit_storage_url",
@@ -50,6 +51,7 @@ RateLimit = Annotated[
     str, msgspec.Meta(pattern=r"^[1-9][0-9]*\s*(/|per)\s*([1-9][0-9]*\s*)?(second|minute|hour|day)s?$")
 ]
 LimitStorageUrl = Annotated[str, msgspec.Meta(pattern=r"^(memory://|(redis|rediss)://\S+)$")]
+BrokerUrl = Annotated[str, msgspec.Meta(pattern=r"^(redis|rediss)://\S+$")]
 Origin = Annotated[str, msgspec.Meta(pattern=r"^(\*|https?://[^/\s]+)$")]
 
 
@@ -105,6 +107,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     cors_allowed_origins: list[Origin] = msgspec.field(default_factory=list)
 
     database_url: str = msgspec.field(default_factory=default_database_url)
+    # The Redis server replicas share live job events through; None: this process's events stay its own.
+    broker_url: BrokerUrl | None = None
     history_flush_interval_s: PositiveFloat = 0.5
     history_max_pending_lines: Positive = 200_000
     retention_days: PositiveFloat = 30.0
