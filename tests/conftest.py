@@ -53,13 +53,18 @@ def shared_sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar
     process.stop()
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """One real PostgreSQL server for the session (each test takes its own database)."""
+def start_postgres() -> PostgresServer:
+    """A real PostgreSQL server of the caller's own; stop it when done."""
     bin_dir = find_bin_dir()
     if bin_dir is None:
         require_binary("initdb")
-    server = PostgresServer(bin_dir).start()
+    return PostgresServer(bin_dir).start()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (each test takes its own database)."""
+    server = start_postgres()
     yield server
     server.stop()
 

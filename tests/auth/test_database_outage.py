@@ -8,17 +8,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.auth.conftest import bearer, make_token
-from tests.conftest import require_binary
+from tests.conftest import start_postgres
 from tests.support.polling import wait_for
-from tests.support.postgres import PostgresServer, find_bin_dir
 from tests.support.sidecar import SidecarProcess
 
 
 def test_a_database_outage(tmp_path):
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        require_binary("initdb")
-    server = PostgresServer(bin_dir).start()
+    server = start_postgres()
     sidecar = None
     try:
         database_url = server.new_database()

@@ -93,6 +93,7 @@ def test_keys_that_apply_at_start_are_refused_at_runtime(sidecar):
         "host",
         "port",
         "database_url",
+        "broker_url",
         "auth_enabled",
         "insecure_no_auth",
         "rate_limit_storage_url",

@@ -88,6 +88,7 @@ PROBES: dict[str, tuple[Any, Probe, Any]] = {
     "retention_batch_size": (14, lambda s: the(s, StorageFeature).sweeper.policy.batch_size, 14),
     "control_ack_timeout_s": (15.0, lambda s: hub(s).ack_timeout_s, 15.0),
     "control_poll_max_wait_s": (16.0, lambda s: current(s).control_poll_max_wait_s, 16.0),
+    "control_db_poll_interval_s": (0.25, lambda s: the(s, ControlFeature).service.db_poll_interval_s, 0.25),
     "progress_interval_s": (0.5, lambda s: the(s, ControlFeature).service.progress_interval_s, 0.5),
     "recent_logs_per_job": (17, lambda s: the(s, Core).store.limits.recent_logs, 17),
     "finished_jobs_in_memory": (18, lambda s: the(s, Core).store.finished_capacity, 18),

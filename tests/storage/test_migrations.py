@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
@@ -80,3 +82,14 @@ async def test_a_database_at_the_previous_revision_keeps_its_data(database_url):
     lines = await queries.list_logs(engine, state.id, queries.LogFilter(), 10)
     assert [line["message"] for line in lines] == ["kept"]
     await engine.dispose()
+
+
+async def test_replicas_starting_together_migrate_one_after_another(postgres_server):
+    database_url = postgres_server.new_database()
+    engines = [create_engine(database_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(migrate(engine) for engine in engines))
+        assert [await current_revision(engine) for engine in engines] == [HEAD] * 3
+    finally:
+        for engine in engines:
+            await engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -79,6 +80,16 @@ InsecureOption = Annotated[
 ]
 
 
+WorkersOption = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Serve with this many sidecar processes on the one port (Linux; more than 1 needs broker_url and "
+        "PostgreSQL: docs/deployment.md).",
+    ),
+]
+
+
 @app.command()
 def sidecar(
     config: ConfigOption = None,
@@ -86,17 +97,36 @@ def sidecar(
     port: PortOption = None,
     log_level: Annotated[str | None, typer.Option(help="Log level (JOBPULSE_LOG_LEVEL).")] = None,
     insecure_no_auth: InsecureOption = False,
+    workers: WorkersOption = 1,
+    worker: Annotated[int | None, typer.Option(hidden=True, help="Serve as this worker of --workers.")] = None,
 ) -> None:
     """Serve the sidecar: OTLP receiver, REST API, live feed. Every setting also reads JOBPULSE_* variables.
 
     Listening on an address other than loopback turns authentication on (docs/security.md).
     """
+    flags = {"config": config, "host": host, "port": port, "log-level": log_level}
     sources = serving_sources_or_exit(
         config, host=host, port=port, log_level=log_level, insecure_no_auth=insecure_no_auth or None
     )
-    from jobpulse.sidecar.server import serve
+    if workers == 1 or worker is not None:
+        from jobpulse.sidecar.server import serve
 
-    serve(sources)
+        serve(sources, shared_port=worker is not None)
+        return
+    from jobpulse.sidecar import workers as fleet
+
+    settings = sources.settings
+    if error := fleet.workers_error(settings, workers):
+        _fail(error, 2)
+    if error := fleet.port_error(settings.host, settings.port):
+        _fail(error, 1)
+    # The workers read the same file and environment, and are given the same flags.
+    given = [arg for name, value in flags.items() if value is not None for arg in (f"--{name}", str(value))]
+    given += ["--insecure-no-auth"] if insecure_no_auth else []
+    command = [sys.executable, "-m", "jobpulse.sidecar", "sidecar", *given]
+    fleet.log_to_stderr(settings.log_level)
+    status = fleet.Supervisor([[*command, "--worker", str(number)] for number in range(1, workers + 1)]).run()
+    raise typer.Exit(fleet.end_as(status))
 
 
 @app.command()

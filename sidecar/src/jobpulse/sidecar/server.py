@@ -20,6 +20,7 @@ from jobpulse.sidecar.config.validation import Problem
 from jobpulse.sidecar.ingest.receiver import ARRIVED_AT
 from jobpulse.sidecar.plugin import Core, features_of
 from jobpulse.sidecar.settings import Settings, SettingsError, Sources
+from jobpulse.sidecar.workers import shared_socket
 
 # Client messages are small filter updates; nothing legitimate comes near this.
 _WS_MAX_MESSAGE_BYTES = 64 * 1024
@@ -122,6 +123,8 @@ class SidecarServer(uvicorn.Server):
             feature.shutting_down()
 
 
-def serve(settings: Settings | Sources) -> None:
-    """Serve until interrupted."""
-    SidecarServer(settings).run()
+def serve(settings: Settings | Sources, *, shared_port: bool = False) -> None:
+    """Serve until interrupted; with ``shared_port``, as one of several workers on the port (workers.py)."""
+    server = SidecarServer(settings)
+    config = server.config
+    server.run(sockets=[shared_socket(config.host, config.port)] if shared_port else None)

@@ -120,6 +120,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     control_ack_timeout_s: PositiveFloat = DEFAULT_ACK_TIMEOUT_S
     control_poll_max_wait_s: PositiveFloat = 30.0
+    # How often a waiting long poll rereads the database when nothing can tell it of commands made
+    # through another replica (SQLite, or PostgreSQL while its notification listener is down).
+    control_db_poll_interval_s: PositiveFloat = 2.0
     # Told to jobs in their control poll's answer; None lets each job keep its own.
     progress_interval_s: Annotated[float, msgspec.Meta(ge=0.005, le=60)] | None = None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import msgspec
 from litestar import Request, Response, get
 from litestar.openapi import ResponseSpec
@@ -32,7 +34,8 @@ def healthz() -> Health:
 )
 async def readyz(request: Request) -> Response[Health]:
     checks: dict[str, str] = {}
-    details: dict[str, str] = {}
+    # Which process answered: one of several workers may share the port (jobpulse sidecar --workers).
+    details: dict[str, str] = {"process": f"pid {os.getpid()}"}
     for feature in features_of(request.app):
         if (result := await feature.ready()) is not None:
             checks[feature.name] = result

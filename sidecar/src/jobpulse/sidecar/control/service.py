@@ -5,10 +5,11 @@ state as a sidecar-originated event, so REST, the live feed and history all show
 the job acknowledges it (its paused/resumed/end event carries the command id). A job this sidecar
 knows only from history (its events go to another replica sharing the database) is not folded into:
 the store makes no job from a request, and the job's row stays as the replica that hears from it
-writes it. Long polls wake at once for commands made here and re-read the database every few
-seconds, so a command made through another replica still arrives, and whichever replica hears the
-acknowledgement records it. The answer also tells jobs the progress interval
-the sidecar suggests; when it changes, waiting polls are answered at once so running jobs adapt.
+writes it. Long polls wake at once for commands made here, and for commands made through another
+replica sharing the database when that replica can say so (notify.py: PostgreSQL's NOTIFY); otherwise
+they reread the database every ``control_db_poll_interval_s``. Whichever replica hears the
+acknowledgement records it. The answer also tells jobs the progress interval the sidecar suggests;
+when it changes, waiting polls are answered at once so running jobs adapt.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobpulse.sidecar.auth.principal import Principal
 from jobpulse.sidecar.control.access import may_control
+from jobpulse.sidecar.control.notify import CommandNotices
 from jobpulse.sidecar.control.tables import control_commands
+from jobpulse.sidecar.control.waiters import Waiters
 from jobpulse.sidecar.model.events import KIND_CONTROL, JobEvent
 from jobpulse.sidecar.model.state import PAUSED, PENDING, RUNNING, JobState
 from jobpulse.sidecar.printable import printable
@@ -89,15 +92,17 @@ class ControlService:
         engine: AsyncEngine,
         lookup: Callable[[str], Awaitable[JobState | None]],
         *,
+        notices: CommandNotices | None = None,
         db_poll_interval_s: float = 2.0,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.store = store
         self.engine = engine
         self.lookup = lookup
+        self.notices = notices or CommandNotices()
         self.db_poll_interval_s = db_poll_interval_s
         self.clock_ns = clock_ns
-        self._new_command = asyncio.Event()
+        self.waiters = Waiters()
         self._new_job = asyncio.Event()
         self._closing = False
         # Seconds between a job's progress records, suggested in every poll's answer (None: the job's own).
@@ -108,14 +113,21 @@ class ControlService:
 
     def reconfigure(self, settings: Settings) -> None:
         """A new suggested progress interval reaches running jobs at once: waiting polls are answered."""
+        self.db_poll_interval_s = settings.control_db_poll_interval_s
         if settings.progress_interval_s != self.progress_interval_s:
             self.progress_interval_s = settings.progress_interval_s
             self._advice += 1
-            self._wake_polls()
+            self.waiters.wake_all()
 
-    def _wake_polls(self) -> None:
-        self._new_command.set()
-        self._new_command = asyncio.Event()
+    async def start(self) -> None:
+        """Hear of the commands other replicas store."""
+        await self.notices.start(self._heard)
+
+    def _heard(self, job_id: str | None) -> None:
+        if job_id is None:
+            self.waiters.wake_all()
+        else:
+            self.waiters.wake(job_id)
 
     async def request(self, job_id: str, action: str, reason: str | None, principal: Principal) -> Command:
         """Validate and record ``action`` on ``job_id``; the job is told at its next poll."""
@@ -145,6 +157,7 @@ class ControlService:
                     .returning(control_commands.c.id)
                 )
             ).scalar_one()
+            await self.notices.announce(connection, job_id)
         self.store.apply(
             JobEvent(
                 kind=KIND_CONTROL,
@@ -156,7 +169,7 @@ class ControlService:
                 reason=reason,
             )
         )
-        self._wake_polls()
+        self.waiters.wake(job_id)
         log.info(
             "%s requested %s of job %s (command %d)",
             printable(principal.name or "anonymous"),
@@ -179,13 +192,17 @@ class ControlService:
         """Commands for ``job_ids`` newer than ``after``, waiting up to ``wait_s`` for one to appear."""
         deadline = time.monotonic() + wait_s
         advice = self._advice
-        while True:
-            found = await self.commands(job_ids, after)
-            remaining = deadline - time.monotonic()
-            if found or remaining <= 0 or self._closing or self._advice != advice:
-                return found
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._new_command.wait(), min(remaining, self.db_poll_interval_s))
+        with self.waiters.register(job_ids) as woken:
+            while True:
+                woken.clear()
+                found = await self.commands(job_ids, after)
+                remaining = deadline - time.monotonic()
+                if found or remaining <= 0 or self._closing or self._advice != advice:
+                    return found
+                # Listening, a command made anywhere wakes the poll: no need to reread meanwhile.
+                reread_s = remaining if self.notices.listening else min(remaining, self.db_poll_interval_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), reread_s)
 
     async def poll_job(self, job_id: str, after: int, wait_s: float) -> list[Command]:
         """Like :meth:`poll` for one job, which must be known: a 404 ControlError otherwise.
@@ -256,10 +273,11 @@ class ControlService:
     def close(self) -> None:
         """Answer every waiting long poll now: the sidecar is shutting down (jobs poll again later)."""
         self._closing = True
-        self._new_command.set()
+        self.waiters.wake_all()
         self._new_job.set()
 
     async def stop(self) -> None:
-        """Let pending outcome writes finish."""
+        """Stop listening; let pending outcome writes finish."""
+        await self.notices.stop()
         if self._updates:
             await asyncio.gather(*self._updates, return_exceptions=True)

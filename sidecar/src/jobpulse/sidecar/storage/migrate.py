@@ -7,10 +7,13 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# The advisory lock key migrations take on PostgreSQL (any constant the database's other users do not take).
+_MIGRATION_LOCK = 0x6A6F6270756C7365  # "jobpulse"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -28,6 +31,10 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
         command.upgrade(alembic_config(connection), revision)
 
     async with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            # Replicas starting together take turns: the first migrates, the others then find the
+            # schema current. Held until this transaction ends.
+            await connection.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
         await connection.run_sync(upgrade)
 
 
