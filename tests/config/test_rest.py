@@ -98,6 +98,8 @@ def test_keys_that_apply_at_start_are_refused_at_runtime(sidecar):
         "insecure_no_auth",
         "rate_limit_storage_url",
         "cors_allowed_origins",
+        "bus_stream",
+        "bus_stream_maxlen",
     }
 
 
