@@ -82,25 +82,28 @@ def replay_worker(
     connections = [http.client.HTTPConnection(parts.hostname, parts.port, timeout=60) for _ in range(emitters)]
     requests = records = 0
 
-    def post(emitter: int, batch: list[bytes]) -> None:
+    def post(batches: list[list[bytes]]) -> None:
+        """One request per emitter with records, all sent before any answer is read: job processes
+        export concurrently."""
         nonlocal requests, records
-        for start in range(0, len(batch), 1000):
-            chunk = batch[start : start + 1000]
-            connection = connections[emitter]
-            connection.request(
-                "POST", "/v1/logs", s.logs_request(resources[emitter], chunk), {"content-type": s.PROTOBUF}
-            )
-            response = connection.getresponse()
+        sent = []
+        for emitter, batch in enumerate(batches):
+            if batch:
+                connections[emitter].request(
+                    "POST", "/v1/logs", s.logs_request(resources[emitter], batch), {"content-type": s.PROTOBUF}
+                )
+                sent.append(emitter)
+                records += len(batch)
+        for emitter in sent:
+            response = connections[emitter].getresponse()
             response.read()
             if response.status != 200:
                 raise RuntimeError(f"POST /v1/logs: {response.status}")
-            requests += 1
-            records += len(chunk)
+        requests += len(sent)
 
-    for emitter in range(emitters):
-        mine = [job for j, job in enumerate(jobs) if owners[j] == emitter]
-        post(emitter, [job.start() for job in mine] + [job.step_started() for job in mine])
-        post(emitter, [job.resources() for job in mine])
+    mine = [[job for j, job in enumerate(jobs) if owners[j] == emitter] for emitter in range(emitters)]
+    post([[job.start() for job in batch] + [job.step_started() for job in batch] for batch in mine])
+    post([[job.resources() for job in batch] for batch in mine])
     ready.put(("jobs", 0, len(jobs)))
     t_begin, t_stop = schedule.get()
     low, high = 1.0 / rate_max, 1.0 / rate_min
@@ -109,16 +112,16 @@ def replay_worker(
     heartbeat_ticks = round(HEARTBEAT_S / DELIVERY_INTERVAL_S)
     late: list[float] = []
     tick = 0
-    while True:
-        due = t_begin + tick * DELIVERY_INTERVAL_S
-        if due >= t_stop:
-            break
+    due = t_begin
+    while due < t_stop:
         delay = due - time.time()
         if delay > 0:
             time.sleep(delay)
         else:
             late.append(-delay)
         now = time.time()
+        # A delivery thread that fell behind sends at once and ticks on from there.
+        due = max(due, now) + DELIVERY_INTERVAL_S
         advanced: dict[int, tuple[int, float]] = {}
         while heap[0][0] <= now:
             t, j = heap[0]
@@ -130,9 +133,7 @@ def replay_worker(
             batches[owners[j]].append(jobs[j].progress(count, int(t * 1e9)))
         for j in range(tick % heartbeat_ticks, len(jobs), heartbeat_ticks):
             batches[owners[j]].append(jobs[j].resources())
-        for emitter, batch in enumerate(batches):
-            if batch:
-                post(emitter, batch)
+        post(batches)
         tick += 1
     late.sort()
     report.put(
@@ -167,9 +168,7 @@ def _ns(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
-def client_worker(
-    index: int, urls: list[str], cpus: set[int] | None, out_path: str, ready: Any, schedule: Any
-) -> None:
+def client_worker(index: int, urls: list[str], cpus: set[int] | None, out_path: str, ready: Any, schedule: Any) -> None:
     s.pin(cpus)
     s.raise_nofile(len(urls) + 256)
     asyncio.run(_clients(index, urls, out_path, ready, schedule))

@@ -7,6 +7,10 @@ Why it is built this way (docs/architecture.md has the measurements):
 - Within a tick only the newest progress of each job survives; status changes and log lines all do.
 - Each message is encoded once. Clients with equal filters form a group that shares one frame, so the
   per-client cost is a queue append and a send.
+- A group's progress rate (``progress_hz``) caps the job_progress messages it gets per job: a job's
+  change goes out when the job is due, else it is skipped until the next change after the due time;
+  a job that stops changing meanwhile gets a fresh message one period after it was due (a catch-up,
+  published with a new cursor), so no client keeps stale figures and cursors only grow.
 - Every message gets a cursor and stays in a bounded replay ring; a client that reconnects with its
   cursor gets exactly what it missed, or a resync with a fresh snapshot when the ring no longer
   reaches back that far.
@@ -22,6 +26,7 @@ Why it is built this way (docs/architecture.md has the measurements):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -47,7 +52,7 @@ from jobpulse.sidecar.feed.protocol import (
 from jobpulse.sidecar.latency import Histogram
 from jobpulse.sidecar.model.events import KIND_LOG, LEVEL_NUMBERS
 from jobpulse.sidecar.model.fold import folded_line
-from jobpulse.sidecar.model.state import JobState
+from jobpulse.sidecar.model.state import TERMINAL_STATUSES, JobState
 from jobpulse.sidecar.settings import DEFAULT_ACK_TIMEOUT_S
 from jobpulse.sidecar.store import JobChange, JobStore
 from jobpulse.sidecar.tasks import BackgroundTasks
@@ -146,6 +151,22 @@ class FeedClient:
         }
 
 
+class _Group:
+    """Clients with equal filters, and what their progress rate needs: when each job may next have a
+    job_progress message, and the jobs whose newest change was skipped (with its ingest time, ns)."""
+
+    __slots__ = ("clients", "due", "held")
+
+    def __init__(self) -> None:
+        self.clients: set[FeedClient] = set()
+        self.due: dict[str, float] = {}
+        self.held: dict[str, int] = {}
+
+
+# (message filter data, encoded message, ingest time ns): a message published this tick.
+Published = tuple[MessageMeta, bytes, int]
+
+
 class _Pending:
     """Changes collected during the current tick, in arrival order: (message type, payload, when what
     it reports was ingested, ns)."""
@@ -169,6 +190,7 @@ class FeedHub:
         queue_frames: int = 256,
         max_lag_s: float = 2.0,
         send_timeout_s: float = 10.0,
+        progress_hz: float = 0.0,
         ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S,
         test_delay_s: float = 0.0,
         clock_ns: Callable[[], int] = time.time_ns,
@@ -181,6 +203,8 @@ class FeedHub:
         self.queue_frames = queue_frames
         self.max_lag_s = max_lag_s
         self.send_timeout_s = send_timeout_s
+        # The progress rate of subscriptions that name no rate and no job ids (0: every change).
+        self.progress_hz = progress_hz
         # Whether job log lines go out at all.
         self.log_streaming = True
         self.clock_ns = clock_ns
@@ -191,7 +215,9 @@ class FeedHub:
         self._pending = _Pending()
         self._wake = asyncio.Event()
         self._last_flush = 0.0
-        self._groups: dict[Subscription, set[FeedClient]] = {}
+        self._groups: dict[Subscription, _Group] = {}
+        # When the next catch-up is due (monotonic), if any group holds a skipped change.
+        self._catch_up_at: float | None = None
         self._clients: dict[int, FeedClient] = {}
         self._snapshot_cache: dict[tuple[Subscription, str], tuple[int, str]] = {}
         self._tasks = BackgroundTasks()
@@ -235,6 +261,7 @@ class FeedHub:
         for client in self._clients.values():
             client.queue_frames, client.max_lag_s = self.queue_frames, self.max_lag_s
         self.send_timeout_s = settings.feed_send_timeout_s
+        self.progress_hz = settings.feed_progress_hz
         self.ack_timeout_s = settings.control_ack_timeout_s
         self.log_streaming = settings.log_streaming_enabled
         self.test_delay_s = settings.feed_test_delay_ms / 1000
@@ -285,7 +312,11 @@ class FeedHub:
     async def _flush_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await self._wake.wait()
+            if self._catch_up_at is None:
+                await self._wake.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), max(0.0, self._catch_up_at - time.monotonic()))
             self._wake.clear()
             # Idle feeds flush at once; busy ones at most once per tick, batching what arrived.
             delay = self._last_flush + self.tick_s - loop.time() + self.test_delay_s
@@ -300,26 +331,30 @@ class FeedHub:
     def flush(self) -> None:
         """Encode what the tick collected and hand each group of clients its frame."""
         pending, self._pending = self._pending, _Pending()
-        if not pending.entries:
+        queued_at = time.monotonic()
+        lagging = self._lagging(queued_at, pending.progress_at)
+        if not pending.entries and not lagging:
+            self._catch_up_at = self._next_catch_up()
             return
         now_ns = self.clock_ns()
         timestamp = to_datetime(now_ns)
-        published: list[tuple[MessageMeta, bytes, int]] = []
+        published: list[Published] = []
         for entry in pending.entries:
-            if entry is None:
-                continue
-            message_type, payload, origin = entry
-            data, meta = self._render(message_type, payload, now_ns)
-            self.cursor += 1
-            raw = _encode(ServerMessage(message_type, timestamp, self.cursor, data))
-            self._ring.append((self.cursor, meta, raw))
-            published.append((meta, raw, origin))
-        self.messages_published += len(published)
+            if entry is not None:
+                published.append(self._publish(*entry, timestamp, now_ns))
+        catch_ups = {
+            job_id: self._publish(JOB_PROGRESS, state, origin, timestamp, now_ns)
+            for job_id, (state, origin) in lagging.items()
+        }
+        self.messages_published += len(published) + len(catch_ups)
         self._snapshot_cache.clear()
-        queued_at = time.monotonic()
         everything: Origins | None = None
-        for subscription, clients in self._groups.items():
+        for subscription, group in self._groups.items():
+            clients = group.clients
             matched = [entry for entry in published if subscription.matches(entry[0])]
+            rate = self.progress_rate(subscription)
+            if rate:
+                matched = _throttle(group, matched, catch_ups, queued_at, 1 / rate)
             if not matched:
                 continue
             frame = _frame([raw for _, raw, _ in matched])
@@ -330,6 +365,56 @@ class FeedHub:
                 origins = everything = everything or self._origins(published)
             for client in clients:
                 client.enqueue(frame, queued_at, origins)
+        self._catch_up_at = self._next_catch_up()
+
+    def _publish(self, message_type: str, payload: Any, origin: int, timestamp: datetime, now_ns: int) -> Published:
+        """Render and encode one message under the next cursor, into the replay ring."""
+        data, meta = self._render(message_type, payload, now_ns)
+        self.cursor += 1
+        raw = _encode(ServerMessage(message_type, timestamp, self.cursor, data))
+        self._ring.append((self.cursor, meta, raw))
+        return meta, raw, origin
+
+    def progress_rate(self, subscription: Subscription) -> float:
+        """The job_progress messages per job per second ``subscription`` gets (0: every change): what it
+        asked for, else every change for a client of named jobs, else the feed's default."""
+        if subscription.progress_hz is not None:
+            return subscription.progress_hz
+        return 0.0 if subscription.job_ids.include is not None else self.progress_hz
+
+    def _lagging(self, now: float, changed: dict[str, int]) -> dict[str, tuple[JobState, int]]:
+        """Jobs some group skipped a change of, that have not changed since they were due for a
+        period: they need a fresh message (job id -> state, ingest time of the oldest skipped change).
+        A job that ended or left the store meanwhile is no longer held: its end said the rest."""
+        if self._catch_up_at is None or now < self._catch_up_at:
+            return {}
+        lagging: dict[str, tuple[JobState, int]] = {}
+        for subscription, group in self._groups.items():
+            rate = self.progress_rate(subscription)
+            if not rate:
+                group.held.clear()
+                continue
+            period, due, held = 1 / rate, group.due, group.held
+            for job_id in [job_id for job_id in held if job_id not in changed and now >= due[job_id] + period]:
+                state = self.store.get(job_id)
+                if state is None or state.is_terminal:
+                    del held[job_id]
+                    continue
+                origin = held[job_id]
+                if job_id in lagging:
+                    origin = min(origin, lagging[job_id][1])
+                lagging[job_id] = (state, origin)
+        return lagging
+
+    def _next_catch_up(self) -> float | None:
+        soonest: float | None = None
+        for subscription, group in self._groups.items():
+            rate = self.progress_rate(subscription)
+            if group.held and rate:
+                due, period = group.due, 1 / rate
+                at = min(due[job_id] for job_id in group.held) + period
+                soonest = at if soonest is None else min(soonest, at)
+        return soonest
 
     def _render(self, message_type: str, payload: Any, now_ns: int) -> tuple[Any, MessageMeta]:
         if message_type == JOB_PROGRESS:
@@ -367,13 +452,16 @@ class FeedHub:
         self._join(client)
 
     def _join(self, client: FeedClient) -> None:
-        self._groups.setdefault(client.subscription, set()).add(client)
+        group = self._groups.get(client.subscription)
+        if group is None:
+            group = self._groups[client.subscription] = _Group()
+        group.clients.add(client)
 
     def _leave(self, client: FeedClient) -> None:
         group = self._groups.get(client.subscription)
         if group is not None:
-            group.discard(client)
-            if not group:
+            group.clients.discard(client)
+            if not group.clients:
                 del self._groups[client.subscription]
 
     @property
@@ -483,6 +571,33 @@ class FeedHub:
             if client.abort is not None:
                 client.abort()
         return stalled
+
+
+def _throttle(
+    group: _Group, matched: list[Published], catch_ups: dict[str, Published], now: float, period: float
+) -> list[Published]:
+    """What a group with a progress rate gets of this tick's messages: each job's progress when the job
+    is due (skipped, and noted as held, when not), then the catch-ups of the jobs it holds."""
+    due, held = group.due, group.held
+    kept = []
+    for entry in matched:
+        meta = entry[0]
+        if meta.type == JOB_PROGRESS:
+            job_id = meta.job_id or ""
+            if now < due.get(job_id, 0.0):
+                held.setdefault(job_id, entry[2])
+                continue
+            due[job_id] = now + period
+            held.pop(job_id, None)
+        elif meta.type == JOB_STATUS_UPDATE and meta.status in TERMINAL_STATUSES:
+            due.pop(meta.job_id or "", None)
+            held.pop(meta.job_id or "", None)
+        kept.append(entry)
+    for job_id in [job_id for job_id in held if job_id in catch_ups and now >= due[job_id]]:
+        kept.append(catch_ups[job_id])
+        due[job_id] = now + period
+        del held[job_id]
+    return kept
 
 
 def _frame(parts: list[bytes]) -> str:
