@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 
 from jobpulse.client import JobLog, JobProgress, JobStatusUpdate, Resync, Snapshot
+from jobpulse.sidecar.feed.hub import SNAPSHOT_PART_JOBS
 from tests.feed.wire import StalledClient, WireFeed, job_id_of
 from tests.support.feed_watch import FeedWatch
 from tests.support.otlp_build import JobEmitter, post_logs
@@ -235,6 +236,33 @@ def test_a_cursor_older_than_the_replay_window_gets_a_resync(tmp_path):
                 assert [j.id for j in resync.data.jobs] == [job.job_id]
         resyncs = counted(sidecar, "jobpulse_sidecar_feed_resyncs_total", "cause")
         assert resyncs == {"backlog": 0, "lag": 0, "cursor": 3}
+    finally:
+        sidecar.stop()
+
+
+def test_a_long_snapshot_comes_in_parts_and_the_client_gets_it_whole(tmp_path):
+    sidecar = SidecarProcess(tmp_path).start()
+    try:
+        jobs = [new_job() for _ in range(2 * SNAPSHOT_PART_JOBS + 7)]
+        post_logs(sidecar.url, [job.start(name="many") for job in jobs])
+        with WireFeed(sidecar.ws_url) as wire:
+            parts, listed = wire.snapshot()
+            assert [(p["data"]["part"], p["data"]["parts"]) for p in parts] == [(1, 3), (2, 3), (3, 3)]
+            assert len(wire.messages) == 3, "each part is a frame of its own"
+            assert len({p["cursor"] for p in parts}) == 1
+            assert [len(p["data"]["jobs"]) for p in parts] == [SNAPSHOT_PART_JOBS, SNAPSHOT_PART_JOBS, 7]
+            assert sorted(j["id"] for j in listed) == sorted(job.job_id for job in jobs)
+            wire.send({"type": "resume", "cursor": 1})
+            _, resynced = wire.snapshot("resync")
+            assert len(resynced) == len(jobs)
+        with FeedWatch(sidecar.url) as feed:
+            snapshot = feed.wait_for(Snapshot)
+            assert (snapshot.data.part, snapshot.data.parts) == (1, 1)
+            assert sorted(j.id for j in snapshot.data.jobs) == sorted(job.job_id for job in jobs)
+            assert feed.feed.cursor == snapshot.cursor
+        with WireFeed(sidecar.ws_url, job_id=jobs[0].job_id) as one:
+            parts, listed = one.snapshot()
+            assert parts[0]["data"]["parts"] == 1 and [j["id"] for j in listed] == [jobs[0].job_id]
     finally:
         sidecar.stop()
 

@@ -64,8 +64,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("jobpulse.sidecar.feed")
 
 _encode = msgspec.json.Encoder().encode
-# Replayed history is sent in frames of at most this many messages.
+# Replayed history is sent in frames of at most this many messages, and snapshots in parts of at most
+# this many jobs: a connection storm then holds a part per client in flight, not a whole snapshot.
 _REPLAY_CHUNK = 500
+SNAPSHOT_PART_JOBS = 500
 
 # Why a client was sent a resync: its queue was full, its oldest frame too old, or the cursor it
 # resumed from is not in the replay ring (older than the ring, or from another sidecar).
@@ -133,9 +135,10 @@ class FeedClient:
             queue.append((now, frame, origins))
         self.wake.set()
 
-    def reply(self, frame: str) -> None:
-        """Queue a direct answer (pong, error, snapshot); never dropped."""
-        self.queue.append((time.monotonic(), frame, ()))
+    def reply(self, *frames: str) -> None:
+        """Queue direct answers (pong, error, the parts of a snapshot); never dropped."""
+        now = time.monotonic()
+        self.queue.extend((now, frame, ()) for frame in frames)
         self.wake.set()
 
     def describe(self) -> dict[str, Any]:
@@ -219,7 +222,7 @@ class FeedHub:
         # When the next catch-up is due (monotonic), if any group holds a skipped change.
         self._catch_up_at: float | None = None
         self._clients: dict[int, FeedClient] = {}
-        self._snapshot_cache: dict[tuple[Subscription, str], tuple[int, str]] = {}
+        self._snapshot_cache: dict[tuple[Subscription, str], tuple[int, list[str]]] = {}
         self._tasks = BackgroundTasks()
         self.messages_published = 0
         self.resyncs = dict.fromkeys(RESYNC_CAUSES, 0)
@@ -468,25 +471,33 @@ class FeedHub:
     def clients(self) -> list[FeedClient]:
         return list(self._clients.values())
 
-    def snapshot(self, subscription: Subscription, message_type: str = SNAPSHOT) -> str:
-        """A frame with the active jobs matching ``subscription``, as of the current cursor.
+    def snapshot(self, subscription: Subscription, message_type: str = SNAPSHOT) -> list[str]:
+        """The active jobs matching ``subscription`` as of the current cursor: frames of one message
+        each, ``data.part`` 1 to ``data.parts`` of at most SNAPSHOT_PART_JOBS jobs (one part when
+        there are none).
 
         Clients with equal filters connect, or fall behind and are resynced, in droves: they share
-        the frame built for the first of them until the cursor moves.
+        the frames built for the first of them until the cursor moves.
         """
         cached = self._snapshot_cache.get((subscription, message_type))
         if cached is not None and cached[0] == self.cursor:
             return cached[1]
         now_ns = self.clock_ns()
-        jobs = [
-            schemas.summary(state, now_ns, self.ack_timeout_s)
+        timestamp = to_datetime(now_ns)
+        states = [
+            state
             for state in self.store.active()
             if subscription.matches_job(state.id, state.job_type, (state.status,))
         ]
-        message = ServerMessage(message_type, to_datetime(now_ns), self.cursor, {"jobs": jobs})
-        frame = _frame([_encode(message)])
-        self._snapshot_cache[(subscription, message_type)] = (self.cursor, frame)
-        return frame
+        parts = max(1, -(-len(states) // SNAPSHOT_PART_JOBS))
+        frames = []
+        for part in range(parts):
+            chunk = states[part * SNAPSHOT_PART_JOBS : (part + 1) * SNAPSHOT_PART_JOBS]
+            jobs = [schemas.summary(state, now_ns, self.ack_timeout_s) for state in chunk]
+            data = {"jobs": jobs, "part": part + 1, "parts": parts}
+            frames.append(_frame([_encode(ServerMessage(message_type, timestamp, self.cursor, data))]))
+        self._snapshot_cache[(subscription, message_type)] = (self.cursor, frames)
+        return frames
 
     def direct(self, message_type: str, data: Any) -> str:
         """A frame for one client only (pong, error): not replayable, stamped with the current cursor."""
@@ -502,13 +513,12 @@ class FeedHub:
         if cursor > self.cursor or cursor < oldest - 1:
             self.resyncs[RESYNC_CURSOR] += 1
             client.resyncs += 1
-            client.reply(self.snapshot(client.subscription, RESYNC))
+            client.reply(*self.snapshot(client.subscription, RESYNC))
             return
         subscription = client.subscription
         start = cursor - oldest + 1
         parts = [raw for _, meta, raw in itertools.islice(ring, start, None) if subscription.matches(meta)]
-        for index in range(0, len(parts), _REPLAY_CHUNK):
-            client.reply(_frame(parts[index : index + _REPLAY_CHUNK]))
+        client.reply(*(_frame(parts[index : index + _REPLAY_CHUNK]) for index in range(0, len(parts), _REPLAY_CHUNK)))
 
     async def serve(self, client: FeedClient, send: Callable[[str], Awaitable[None]]) -> None:
         """Drain ``client``'s queue into ``send`` until cancelled."""
@@ -519,7 +529,8 @@ class FeedHub:
             if client.needs_resync:
                 client.needs_resync = False
                 self.resyncs[client.resync_cause] += 1
-                queue.appendleft((time.monotonic(), self.snapshot(client.subscription, RESYNC), ()))
+                now = time.monotonic()
+                queue.extendleft((now, frame, ()) for frame in reversed(self.snapshot(client.subscription, RESYNC)))
             while queue:
                 _, frame, origins = queue.popleft()
                 client.sending_since = time.monotonic()
