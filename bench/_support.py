@@ -698,8 +698,9 @@ class JobSim:
             + attribute("jobpulse.job.total", self.total)
         )
 
-    def _record(self, attributes: bytes, **kwargs: Any) -> bytes:
-        return log_record(time.time_ns(), attributes, trace_id=self.trace_id, span_id=self.span_id, **kwargs)
+    def _record(self, attributes: bytes, at_ns: int | None = None, **kwargs: Any) -> bytes:
+        stamp = at_ns if at_ns is not None else time.time_ns()
+        return log_record(stamp, attributes, trace_id=self.trace_id, span_id=self.span_id, **kwargs)
 
     def start(self) -> bytes:
         attributes = (
@@ -734,12 +735,15 @@ class JobSim:
         )
         return self._record(attributes, event_name="jobpulse.job.step")
 
-    def progress(self, advance: int | None = None) -> bytes:
+    def progress(self, advance: int | None = None, at_ns: int | None = None) -> bytes:
+        """A progress record; ``at_ns`` (default now) is when the job reached the new count, as a
+        delivery thread coalescing several advances stamps the record with the newest."""
         n = advance if advance is not None else self.rng.randrange(1, 400)
         self.processed += n
         if self.rng.random() < 0.05:
             self.failed += 1
-        return self._record(self._head() + self._counts() + self._step_attrs, event_name="jobpulse.job.progress")
+        attributes = self._head() + self._counts() + self._step_attrs
+        return self._record(attributes, at_ns, event_name="jobpulse.job.progress")
 
     def resources(self) -> bytes:
         attributes = (

@@ -1,4 +1,4 @@
-"""Sidecar memory (RSS) with 10,000 active jobs and 1,000 WebSocket clients; target < 250 MB.
+"""Sidecar memory (RSS) with 10,000 active jobs and 1,000 WebSocket clients; target < 300 MB, peaks included.
 
     python bench/bench_memory.py            # 10,000 jobs, 1,000 clients
     python bench/bench_memory.py --quick    # smoke run: 500 jobs, 50 clients
@@ -10,15 +10,16 @@ The baseline, measured in the same run, is the sidecar's RSS right after start (
    (100 jobs per process, start + step + progress + log lines + a resources sample per job, with
    realistic attribute sizes), checked through GET /api/monitor/ingest;
 3. clients: ``--clients`` asyncio ``websockets`` clients (compression off) connected from a separate
-   process in waves of ``--wave``; each reads its initial snapshot (all active jobs) to the end;
+   process in waves of ``--wave``; each reads its initial snapshot (all active jobs, in parts of
+   500 jobs) to its last part;
 4. burst: one more progress record for every job, fanned out to every client, all of it read.
 5. clients gone: every client disconnected.
 
 The sidecar runs with JOBPULSE_HEARTBEAT_WINDOW_S=3600, so that jobs which sent one resources
 sample stay "running" for the whole run instead of turning "lost" after a minute (and all 10,000
 status changes being fanned out). RSS is read with psutil after each step has settled; "peak" is the highest RSS
-sampled (every 10 ms)
-during the step, and VmHWM the kernel's high-water mark of the process so far.
+sampled (every 10 ms) during the step, and VmHWM the kernel's high-water mark of the process so far.
+What a job costs is the RSS the jobs added over idle, divided by their number.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import argparse
 import asyncio
 import multiprocessing
 import random
+import re
 import sys
 import threading
 import time
@@ -41,7 +43,9 @@ import _support as s
 
 from jobpulse.sidecar.settings import Settings
 
-TARGET_MB = 250.0
+TARGET_MB = 300.0
+# The end of a snapshot part's frame (msgspec keeps the data's key order: jobs, part, parts).
+PART = re.compile(rb'"part":(\d+),"parts":(\d+)\}\}\]$')
 JOBS_PER_PROCESS = 100
 LOG_LINES_PER_JOB = 5
 PROGRESS_PER_JOB = 3
@@ -83,22 +87,23 @@ async def _clients(
             return
         connections.append(connection)
         try:
-            raw = await connection.recv(decode=False)
+            frames = [await connection.recv(decode=False)]
+            while (part := PART.search(frames[-1][-64:])) is not None and part[1] != part[2]:
+                frames.append(await connection.recv(decode=False))
+            size = sum(map(len, frames))
             if not first_snapshot:
-                first_snapshot["size"] = len(raw)
-                message = msgspec.json.decode(raw)[0]
-                first_snapshot["type"] = message["type"]
-                first_snapshot["jobs"] = len(message["data"]["jobs"])
+                first_snapshot["size"] = size
+                first_snapshot["parts"] = len(frames)
+                first_snapshot["jobs"] = sum(len(msgspec.json.decode(raw)[0]["data"]["jobs"]) for raw in frames)
             # Snapshots built at different moments differ in a few derived figures (execution time...):
-            # complete = a whole snapshot frame of about the size of the first one (that one is decoded).
+            # complete = snapshot parts up to the last, about the size of the first client's (that one is decoded).
             snapshot_ok.append(
-                raw.startswith(b'[{"type":"snapshot"')
-                and raw.endswith(b"}]")
-                and abs(len(raw) - first_snapshot["size"]) < 0.01 * first_snapshot["size"]
+                all(raw.startswith(b'[{"type":"snapshot"') for raw in frames)
+                and abs(size - first_snapshot["size"]) < 0.01 * first_snapshot["size"]
             )
             with counters.get_lock():
                 counters[0] += 1
-                counters[1] += len(raw)
+                counters[1] += size
             while True:  # keep reading whatever the feed sends
                 raw = await connection.recv(decode=False)
                 with counters.get_lock():
@@ -298,9 +303,11 @@ def main(argv: list[str] | None = None) -> None:
                 if ingest["records_rejected"] or ingest["records_applied"] != poster.records or active != args.jobs:
                     raise SystemExit(f"the sidecar did not take the jobs in: {ingest}, {active} active")
                 time.sleep(args.settle)
+                per_job_kb = (s.rss_mb(sidecar.pid) - idle) * 1024 / args.jobs
                 row(
                     f"{args.jobs:,} active jobs",
-                    f"{poster.records:,} records applied in {post_seconds:.1f} s, {active:,} active jobs",
+                    f"{poster.records:,} records applied in {post_seconds:.1f} s, {active:,} active jobs, "
+                    f"{per_job_kb:.1f} KB per job",
                 )
 
                 progress(
@@ -359,7 +366,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{s.describe_plan(server_cpus, load_cpus)} (the poster and the client process share the load cores)")
     snapshot = outcome["snapshot"]
     print(
-        f"Initial snapshot: {snapshot.get('jobs', 0):,} jobs, "
+        f"Initial snapshot: {snapshot.get('jobs', 0):,} jobs in {snapshot.get('parts', 0)} parts, "
         f"{snapshot.get('size', 0) / 2**20:.1f} MB of JSON per client; "
         f"{outcome['snapshots_ok']:,} of {args.clients:,} clients read a complete one; "
         f"{len(outcome['errors'])} client errors" + (f" (first: {outcome['errors'][0]})" if outcome["errors"] else "")
@@ -392,10 +399,12 @@ def main(argv: list[str] | None = None) -> None:
         "Sidecar RSS",
     )
     loaded = max(rss for step, rss, *_ in rows[:4])
+    highest = rows[-1][3]
     print(
-        f"\nWith {args.jobs:,} jobs and {args.clients:,} clients the settled RSS is at most {loaded:.1f} MB "
-        f"({'meets' if loaded < TARGET_MB else 'MISSES'} the target < {TARGET_MB:g} MB); "
-        f"highest RSS ever (VmHWM) {rows[-1][3]:.1f} MB."
+        f"\nWith {args.jobs:,} jobs and {args.clients:,} clients the settled RSS is at most {loaded:.1f} MB, "
+        f"the highest ever (VmHWM, connect peak included) {highest:.1f} MB: "
+        f"{'meets' if highest < TARGET_MB else 'MISSES'} the target < {TARGET_MB:g} MB; "
+        f"{per_job_kb:.1f} KB per job."
     )
     load = f"{args.jobs:,} jobs + {args.clients:,} clients"
     s.write_summary(
@@ -403,14 +412,15 @@ def main(argv: list[str] | None = None) -> None:
         [
             s.SummaryRow(
                 bench="memory",
-                metric=f"RSS, {load}, highest settled (vs idle)",
-                value=loaded,
+                metric=f"RSS, {load}, highest ever (VmHWM, connect peak included; vs idle)",
+                value=highest,
                 unit="MB",
                 baseline=idle,
                 target=f"< {TARGET_MB:g} MB",
-                meets=loaded < TARGET_MB,
+                meets=highest < TARGET_MB,
             ),
-            s.SummaryRow(bench="memory", metric=f"RSS, {load}, highest ever (VmHWM)", value=rows[-1][3], unit="MB"),
+            s.SummaryRow(bench="memory", metric=f"RSS, {load}, highest settled", value=loaded, unit="MB"),
+            s.SummaryRow(bench="memory", metric="per job", value=per_job_kb, unit="KB"),
         ],
     )
 

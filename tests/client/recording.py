@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from jobpulse.client import Feed, JobProgress, JobStatusUpdate, Resync, Snapshot
+from jobpulse.client import Feed, Filters, JobProgress, JobStatusUpdate, Resync, Snapshot
 from jobpulse.client.backoff import ConnectionState
 
 T = TypeVar("T")
@@ -66,9 +66,13 @@ class Recorder:
         return [message for message in self.messages if isinstance(message, Resync)]
 
 
+# An unfiltered feed at full progress rate: every published message arrives.
+EVERY_CHANGE = Filters(progress_hz=0)
+
+
 def assert_no_silent_gap(messages: list[Any]) -> None:
-    """Each message of an unfiltered feed follows the one before it by one cursor, unless it is a
-    snapshot or a resync, which say where the count starts again."""
+    """Each message of an unfiltered feed at full progress rate (EVERY_CHANGE) follows the one before
+    it by one cursor, unless it is a snapshot or a resync, which say where the count starts again."""
     previous: int | None = None
     for message in messages:
         if isinstance(message, Snapshot | Resync):

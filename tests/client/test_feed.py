@@ -30,7 +30,7 @@ from jobpulse.client import (
 from jobpulse.client.messages import decode_frame
 from tests.client.answers import Answer, RefusingFeed
 from tests.client.proxy import CuttableProxy
-from tests.client.recording import Recorder, assert_no_silent_gap, eventually, eventually_async
+from tests.client.recording import EVERY_CHANGE, Recorder, assert_no_silent_gap, eventually, eventually_async
 from tests.client.scripts import COUNTING_JOB, Job
 from tests.support.otlp_build import JobEmitter, post_logs
 from tests.support.ports import free_port
@@ -47,7 +47,7 @@ async def test_the_feed_survives_a_sidecar_restart_with_a_resync_and_no_silent_g
     first = SidecarProcess(tmp_path).start()
     second = SidecarProcess(tmp_path, port=first.port)
     job = Job(COUNTING_JOB, first.url, JOBPULSE_RESOURCES_INTERVAL="0.5")
-    recorder = Recorder(Feed(first.url, backoff=QUICK))
+    recorder = Recorder(Feed(first.url, filters=EVERY_CHANGE, backoff=QUICK))
     try:
         await eventually(lambda: len(recorder.progress(job.id)) >= 5)
         await asyncio.to_thread(first.stop)
@@ -81,7 +81,7 @@ async def test_a_dropped_connection_resumes_from_its_cursor_with_what_it_missed(
     proxy = CuttableProxy(sidecar.port)
     await proxy.open()
     job = Job(COUNTING_JOB, sidecar.url)
-    recorder = Recorder(Feed(proxy.url, backoff=QUICK))
+    recorder = Recorder(Feed(proxy.url, filters=EVERY_CHANGE, backoff=QUICK))
     try:
         async with AsyncClient(sidecar.url) as client:
             await eventually(lambda: len(recorder.progress(job.id)) >= 5)

@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 
 from jobpulse.client import JobLog, JobProgress, JobStatusUpdate, Resync, Snapshot
+from jobpulse.sidecar.feed.hub import SNAPSHOT_PART_JOBS
 from tests.feed.wire import StalledClient, WireFeed, job_id_of
 from tests.support.feed_watch import FeedWatch
 from tests.support.otlp_build import JobEmitter, post_logs
@@ -147,6 +148,47 @@ def test_bad_connect_parameters_are_refused_with_a_reason(shared_sidecar):
     assert after["client_gone"] == before["client_gone"]
 
 
+def test_a_bad_progress_rate_is_refused_naming_field_and_value(shared_sidecar):
+    with WireFeed(shared_sidecar.ws_url) as feed:
+        for bad in (-1, 1e6, "fast"):
+            feed.send({"type": "subscribe", "progress_hz": bad})
+            error = feed.wait_for(lambda m: m["type"] == "error")
+            assert "progress_hz" in error["data"]["detail"] and str(bad) in error["data"]["detail"]
+            feed.messages.remove(error)
+    with WireFeed(shared_sidecar.ws_url, progress_hz="nan") as feed:
+        error = feed.wait_for(lambda m: m["type"] == "error")
+        assert "progress_hz" in error["data"]["detail"] and "nan" in error["data"]["detail"]
+        with pytest.raises(ConnectionClosed) as closed:
+            feed.receive_frame(5)
+        assert closed.value.rcvd.code == 1008
+
+
+def progress_values(feed: WireFeed, job_id: str) -> list[int]:
+    return [m["data"]["processed"] for m in feed.messages if m["type"] == "job_progress" and job_id_of(m) == job_id]
+
+
+def test_a_progress_rate_caps_messages_per_job_and_the_newest_figures_still_arrive(shared_sidecar):
+    job = new_job()
+    post_logs(shared_sidecar.url, [job.start(name="rated", total=100)])
+    with (
+        WireFeed(shared_sidecar.ws_url, job_id=job.job_id) as watcher,
+        WireFeed(shared_sidecar.ws_url) as rated,
+    ):
+        rated.send({"type": "subscribe", "progress_hz": 0.5})
+        rated.wait_for(lambda m: m["type"] == "snapshot")
+        rated.wait_for(lambda m: m["type"] == "snapshot" and m is not rated.messages[0])
+        for processed in range(1, 21):
+            post_logs(shared_sidecar.url, [job.progress(processed, total=100)])
+            watcher.wait_for(lambda m, p=processed: m["type"] == "job_progress" and m["data"]["processed"] == p)
+        # The last change came while the job was not due: it arrives as a catch-up, within two periods.
+        rated.wait_for(lambda m: m["type"] == "job_progress" and m["data"]["processed"] == 20, timeout=10)
+        assert progress_values(watcher, job.job_id) == list(range(1, 21)), "a watcher of named jobs gets every change"
+        seen = progress_values(rated, job.job_id)
+        assert len(seen) < 10 and seen == sorted(seen) and seen[-1] == 20
+        cursors = [m["cursor"] for m in rated.messages]
+        assert cursors == sorted(cursors)
+
+
 def test_resume_after_a_dropped_connection_loses_nothing(shared_sidecar):
     job = new_job()
     with WireFeed(shared_sidecar.ws_url) as witness:
@@ -194,6 +236,33 @@ def test_a_cursor_older_than_the_replay_window_gets_a_resync(tmp_path):
                 assert [j.id for j in resync.data.jobs] == [job.job_id]
         resyncs = counted(sidecar, "jobpulse_sidecar_feed_resyncs_total", "cause")
         assert resyncs == {"backlog": 0, "lag": 0, "cursor": 3}
+    finally:
+        sidecar.stop()
+
+
+def test_a_long_snapshot_comes_in_parts_and_the_client_gets_it_whole(tmp_path):
+    sidecar = SidecarProcess(tmp_path).start()
+    try:
+        jobs = [new_job() for _ in range(2 * SNAPSHOT_PART_JOBS + 7)]
+        post_logs(sidecar.url, [job.start(name="many") for job in jobs])
+        with WireFeed(sidecar.ws_url) as wire:
+            parts, listed = wire.snapshot()
+            assert [(p["data"]["part"], p["data"]["parts"]) for p in parts] == [(1, 3), (2, 3), (3, 3)]
+            assert len(wire.messages) == 3, "each part is a frame of its own"
+            assert len({p["cursor"] for p in parts}) == 1
+            assert [len(p["data"]["jobs"]) for p in parts] == [SNAPSHOT_PART_JOBS, SNAPSHOT_PART_JOBS, 7]
+            assert sorted(j["id"] for j in listed) == sorted(job.job_id for job in jobs)
+            wire.send({"type": "resume", "cursor": 1})
+            _, resynced = wire.snapshot("resync")
+            assert len(resynced) == len(jobs)
+        with FeedWatch(sidecar.url) as feed:
+            snapshot = feed.wait_for(Snapshot)
+            assert (snapshot.data.part, snapshot.data.parts) == (1, 1)
+            assert sorted(j.id for j in snapshot.data.jobs) == sorted(job.job_id for job in jobs)
+            assert feed.feed.cursor == snapshot.cursor
+        with WireFeed(sidecar.ws_url, job_id=jobs[0].job_id) as one:
+            parts, listed = one.snapshot()
+            assert parts[0]["data"]["parts"] == 1 and [j["id"] for j in listed] == [jobs[0].job_id]
     finally:
         sidecar.stop()
 

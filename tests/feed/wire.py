@@ -72,6 +72,17 @@ class WireFeed:
                 if predicate(message):
                     return message
 
+    def snapshot(self, message_type: str = "snapshot", timeout: float = 10.0) -> tuple[list[Message], list[Message]]:
+        """The parts of the first snapshot (or resync) received, all of them (``data.part`` 1 to
+        ``data.parts``), and the jobs they list together."""
+        parts = [self.wait_for(lambda m: m["type"] == message_type and m["data"].get("part", 1) == 1, timeout)]
+        while parts[-1]["data"].get("part", 1) < parts[-1]["data"].get("parts", 1):
+            number = parts[-1]["data"]["part"] + 1
+            parts.append(
+                self.wait_for(lambda m, n=number: m["type"] == message_type and m["data"].get("part") == n, timeout)
+            )
+        return parts, [job for part in parts for job in part["data"]["jobs"]]
+
     def drain(self, quiet: float = 0.3) -> list[Message]:
         """Receive until nothing arrives for ``quiet`` seconds; return everything received."""
         while True:

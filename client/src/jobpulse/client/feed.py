@@ -32,8 +32,17 @@ from jobpulse.client.errors import (
     ValidationFailed,
     error_for,
 )
-from jobpulse.client.jobs import LogLevel
-from jobpulse.client.messages import ErrorMessage, FeedMessage, Pong, UnknownMessage, decode_frame
+from jobpulse.client.jobs import JobSummary, LogLevel
+from jobpulse.client.messages import (
+    ErrorMessage,
+    FeedMessage,
+    JobList,
+    Pong,
+    Resync,
+    Snapshot,
+    UnknownMessage,
+    decode_frame,
+)
 
 # The feed's own policy-violation close code: invalid connect parameters (docs/live-feed.md).
 _CLOSE_INVALID = 1008
@@ -47,13 +56,16 @@ _PING = msgspec.json.encode({"type": "ping", "data": "jobpulse.client"}).decode(
 
 class Filters(msgspec.Struct, frozen=True, kw_only=True):
     """What the feed delivers: a message passes when it matches every dimension given (within one,
-    any listed value), as the protocol's ``subscribe`` has it. Snapshots and resyncs always arrive."""
+    any listed value), as the protocol's ``subscribe`` has it. Snapshots and resyncs always arrive.
+    ``progress_hz`` caps job_progress messages per job per second (0: every change; None: the
+    sidecar's default, every change when ``job_ids`` are given)."""
 
     job_ids: list[str] | None = None
     job_types: list[str] | None = None
     statuses: list[str] | None = None
     message_types: list[str] | None = None
     min_log_level: LogLevel | None = None
+    progress_hz: float | None = None
 
     def params(self) -> list[tuple[str, str]]:
         """The connect parameters for these filters."""
@@ -69,6 +81,8 @@ class Filters(msgspec.Struct, frozen=True, kw_only=True):
         ]
         if self.min_log_level is not None:
             params.append(("min_log_level", self.min_log_level))
+        if self.progress_hz is not None:
+            params.append(("progress_hz", repr(float(self.progress_hz))))
         return params
 
 
@@ -130,6 +144,8 @@ class Feed:
         # Whether the sidecar has sent a frame on the current connection: it serves it.
         self._served = False
         self._buffer: deque[FeedMessage | UnknownMessage] = deque()
+        # The jobs of the parts of a snapshot (or resync) received so far on this connection.
+        self._parts: list[JobSummary] = []
         self._failures = 0
         self._retry_after = 0.0
         self._closed = False
@@ -265,6 +281,7 @@ class Feed:
     async def _dropped(self, closed: ConnectionClosed) -> None:
         self._socket = None
         self._served = False
+        self._parts = []
         if self._closed:
             return
         received = closed.rcvd
@@ -284,9 +301,25 @@ class Feed:
             self._retry_after = 0.0
             self._set("open")
         for message in messages:
-            # Every message carries a cursor after which everything still arrives (docs/live-feed.md).
+            if isinstance(message, Snapshot | Resync) and message.data.parts > 1:
+                whole = self._assemble(message)
+                if whole is None:
+                    continue
+                message = whole
+            # Every message carries a cursor after which everything still arrives (docs/live-feed.md);
+            # a snapshot's only once all its parts have.
             self.cursor = message.cursor
             if isinstance(message, ErrorMessage):
                 await self._give_up(ValidationFailed(400, f"live feed: {message.data.detail}"))
             if not isinstance(message, Pong):
                 self._buffer.append(message)
+
+    def _assemble(self, message: Snapshot | Resync) -> Snapshot | Resync | None:
+        """The whole snapshot once its last part is in, else None."""
+        if message.data.part == 1:
+            self._parts = []
+        self._parts.extend(message.data.jobs)
+        if message.data.part < message.data.parts:
+            return None
+        jobs, self._parts = self._parts, []
+        return msgspec.structs.replace(message, data=JobList(jobs))

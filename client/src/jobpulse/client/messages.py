@@ -16,9 +16,12 @@ from jobpulse.client.jobs import JobSummary, LogLine, Progress, Time
 
 
 class JobList(msgspec.Struct, frozen=True):
-    """The active jobs matching the feed's filters."""
+    """The active jobs matching the feed's filters. The sidecar sends a long list in parts, ``part``
+    1 to ``parts`` with the same cursor; a :class:`~jobpulse.client.feed.Feed` yields them as one."""
 
     jobs: list[JobSummary]
+    part: int = 1
+    parts: int = 1
 
 
 class JobLogLine(LogLine, frozen=True, kw_only=True):

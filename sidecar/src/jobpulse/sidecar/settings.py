@@ -89,6 +89,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_request_bytes: Positive = 8 * 1024 * 1024
 
     feed_tick_ms: Positive = 20
+    # job_progress messages per job per second for subscriptions that name no rate and no job ids.
+    feed_progress_hz: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 2.0
     feed_replay_messages: Positive = 20_000
     feed_client_queue_frames: Positive = 256
     feed_client_max_lag_s: PositiveFloat = 2.0

@@ -7,6 +7,10 @@ Why it is built this way (docs/architecture.md has the measurements):
 - Within a tick only the newest progress of each job survives; status changes and log lines all do.
 - Each message is encoded once. Clients with equal filters form a group that shares one frame, so the
   per-client cost is a queue append and a send.
+- A group's progress rate (``progress_hz``) caps the job_progress messages it gets per job: a job's
+  change goes out when the job is due, else it is skipped until the next change after the due time;
+  a job that stops changing meanwhile gets a fresh message one period after it was due (a catch-up,
+  published with a new cursor), so no client keeps stale figures and cursors only grow.
 - Every message gets a cursor and stays in a bounded replay ring; a client that reconnects with its
   cursor gets exactly what it missed, or a resync with a fresh snapshot when the ring no longer
   reaches back that far. Cursors come from ``cursors`` (feed/cursors.py): the sidecar's own sequence,
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import itertools
 import logging
 import time
@@ -50,7 +55,7 @@ from jobpulse.sidecar.feed.protocol import (
 from jobpulse.sidecar.latency import Histogram
 from jobpulse.sidecar.model.events import KIND_LOG, LEVEL_NUMBERS
 from jobpulse.sidecar.model.fold import folded_line
-from jobpulse.sidecar.model.state import JobState
+from jobpulse.sidecar.model.state import TERMINAL_STATUSES, JobState
 from jobpulse.sidecar.settings import DEFAULT_ACK_TIMEOUT_S
 from jobpulse.sidecar.store import JobChange, JobStore
 from jobpulse.sidecar.tasks import BackgroundTasks
@@ -62,8 +67,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("jobpulse.sidecar.feed")
 
 _encode = msgspec.json.Encoder().encode
-# Replayed history is sent in frames of at most this many messages.
+# Replayed history is sent in frames of at most this many messages, and snapshots in parts of at most
+# this many jobs: a connection storm then holds a part per client in flight, not a whole snapshot.
 _REPLAY_CHUNK = 500
+SNAPSHOT_PART_JOBS = 500
 
 # Why a client was sent a resync: its queue was full, its oldest frame too old, or the cursor it
 # resumed from is not in the replay ring (older than the ring, or from another sidecar).
@@ -136,9 +143,10 @@ class FeedClient:
             queue.append((now, frame, origins))
         self.wake.set()
 
-    def reply(self, frame: str) -> None:
-        """Queue a direct answer (pong, error, snapshot); never dropped."""
-        self.queue.append((time.monotonic(), frame, ()))
+    def reply(self, *frames: str) -> None:
+        """Queue direct answers (pong, error, the parts of a snapshot); never dropped."""
+        now = time.monotonic()
+        self.queue.extend((now, frame, ()) for frame in frames)
         self.wake.set()
 
     def describe(self) -> dict[str, Any]:
@@ -152,6 +160,22 @@ class FeedClient:
             "frames_dropped": self.frames_dropped,
             "resyncs": self.resyncs,
         }
+
+
+class _Group:
+    """Clients with equal filters, and what their progress rate needs: when each job may next have a
+    job_progress message, and the jobs whose newest change was skipped (with its ingest time, ns)."""
+
+    __slots__ = ("clients", "due", "held")
+
+    def __init__(self) -> None:
+        self.clients: set[FeedClient] = set()
+        self.due: dict[str, float] = {}
+        self.held: dict[str, int] = {}
+
+
+# (message filter data, encoded message, ingest time ns): a message published this tick.
+Published = tuple[MessageMeta, bytes, int]
 
 
 class _Pending:
@@ -177,6 +201,7 @@ class FeedHub:
         queue_frames: int = 256,
         max_lag_s: float = 2.0,
         send_timeout_s: float = 10.0,
+        progress_hz: float = 0.0,
         ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S,
         test_delay_s: float = 0.0,
         clock_ns: Callable[[], int] = time.time_ns,
@@ -190,6 +215,8 @@ class FeedHub:
         self.queue_frames = queue_frames
         self.max_lag_s = max_lag_s
         self.send_timeout_s = send_timeout_s
+        # The progress rate of subscriptions that name no rate and no job ids (0: every change).
+        self.progress_hz = progress_hz
         # Whether job log lines go out at all.
         self.log_streaming = True
         self.clock_ns = clock_ns
@@ -205,9 +232,11 @@ class FeedHub:
         self._pending = _Pending()
         self._wake = asyncio.Event()
         self._last_flush = 0.0
-        self._groups: dict[Subscription, set[FeedClient]] = {}
+        self._groups: dict[Subscription, _Group] = {}
+        # When the next catch-up is due (monotonic), if any group holds a skipped change.
+        self._catch_up_at: float | None = None
         self._clients: dict[int, FeedClient] = {}
-        self._snapshot_cache: dict[tuple[Subscription, str], tuple[int, str]] = {}
+        self._snapshot_cache: dict[tuple[Subscription, str], tuple[int, list[str]]] = {}
         self._tasks = BackgroundTasks()
         self.messages_published = 0
         self.resyncs = dict.fromkeys(RESYNC_CAUSES, 0)
@@ -257,6 +286,7 @@ class FeedHub:
         for client in self._clients.values():
             client.queue_frames, client.max_lag_s = self.queue_frames, self.max_lag_s
         self.send_timeout_s = settings.feed_send_timeout_s
+        self.progress_hz = settings.feed_progress_hz
         self.ack_timeout_s = settings.control_ack_timeout_s
         self.log_streaming = settings.log_streaming_enabled
         self.test_delay_s = settings.feed_test_delay_ms / 1000
@@ -309,7 +339,11 @@ class FeedHub:
     async def _flush_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await self._wake.wait()
+            if self._catch_up_at is None:
+                await self._wake.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), max(0.0, self._catch_up_at - time.monotonic()))
             self._wake.clear()
             # Idle feeds flush at once; busy ones at most once per tick, batching what arrived.
             delay = self._last_flush + self.tick_s - loop.time() + self.test_delay_s
@@ -324,30 +358,32 @@ class FeedHub:
     def flush(self) -> None:
         """Encode what the tick collected and hand each group of clients its frame."""
         pending, self._pending = self._pending, _Pending()
-        if not pending.entries:
+        queued_at = time.monotonic()
+        lagging = self._lagging(queued_at, pending.progress_at)
+        if not pending.entries and not lagging:
+            self._catch_up_at = self._next_catch_up()
             return
         now_ns = self.clock_ns()
         timestamp = to_datetime(now_ns)
-        published: list[tuple[MessageMeta, bytes, int]] = []
-        ring = self._ring
-        assign = self.cursors.assign
+        published: list[Published] = []
         for entry in pending.entries:
-            if entry is None:
-                continue
-            message_type, payload, origin, stamp = entry
-            data, meta = self._render(message_type, payload, now_ns)
-            cursor = assign(stamp)
-            raw = _encode(ServerMessage(message_type, timestamp, cursor, data))
-            if len(ring) == ring.maxlen:
-                self._floor = ring[0][0]
-            ring.append((cursor, meta, raw))
-            published.append((meta, raw, origin))
-        self.messages_published += len(published)
+            if entry is not None:
+                published.append(self._publish(*entry, timestamp, now_ns))
+        # A catch-up reports what the newest folded change left, so it carries the newest stamp.
+        stamp = self.cursors.stamp()
+        catch_ups = {
+            job_id: self._publish(JOB_PROGRESS, state, origin, stamp, timestamp, now_ns)
+            for job_id, (state, origin) in lagging.items()
+        }
+        self.messages_published += len(published) + len(catch_ups)
         self._snapshot_cache.clear()
-        queued_at = time.monotonic()
         everything: Origins | None = None
-        for subscription, clients in self._groups.items():
+        for subscription, group in self._groups.items():
+            clients = group.clients
             matched = [entry for entry in published if subscription.matches(entry[0])]
+            rate = self.progress_rate(subscription)
+            if rate:
+                matched = _throttle(group, matched, catch_ups, queued_at, 1 / rate)
             if not matched:
                 continue
             frame = _frame([raw for _, raw, _ in matched])
@@ -360,6 +396,61 @@ class FeedHub:
                 client.enqueue(frame, queued_at, origins)
         if self._parked:
             self._release_parked()
+        self._catch_up_at = self._next_catch_up()
+
+    def _publish(
+        self, message_type: str, payload: Any, origin: int, stamp: int, timestamp: datetime, now_ns: int
+    ) -> Published:
+        """Render and encode one message under its cursor, into the replay ring."""
+        data, meta = self._render(message_type, payload, now_ns)
+        cursor = self.cursors.assign(stamp)
+        raw = _encode(ServerMessage(message_type, timestamp, cursor, data))
+        ring = self._ring
+        if len(ring) == ring.maxlen:
+            self._floor = ring[0][0]
+        ring.append((cursor, meta, raw))
+        return meta, raw, origin
+
+    def progress_rate(self, subscription: Subscription) -> float:
+        """The job_progress messages per job per second ``subscription`` gets (0: every change): what it
+        asked for, else every change for a client of named jobs, else the feed's default."""
+        if subscription.progress_hz is not None:
+            return subscription.progress_hz
+        return 0.0 if subscription.job_ids.include is not None else self.progress_hz
+
+    def _lagging(self, now: float, changed: dict[str, int]) -> dict[str, tuple[JobState, int]]:
+        """Jobs some group skipped a change of, that have not changed since they were due for a
+        period: they need a fresh message (job id -> state, ingest time of the oldest skipped change).
+        A job that ended or left the store meanwhile is no longer held: its end said the rest."""
+        if self._catch_up_at is None or now < self._catch_up_at:
+            return {}
+        lagging: dict[str, tuple[JobState, int]] = {}
+        for subscription, group in self._groups.items():
+            rate = self.progress_rate(subscription)
+            if not rate:
+                group.held.clear()
+                continue
+            period, due, held = 1 / rate, group.due, group.held
+            for job_id in [job_id for job_id in held if job_id not in changed and now >= due[job_id] + period]:
+                state = self.store.get(job_id)
+                if state is None or state.is_terminal:
+                    del held[job_id]
+                    continue
+                origin = held[job_id]
+                if job_id in lagging:
+                    origin = min(origin, lagging[job_id][1])
+                lagging[job_id] = (state, origin)
+        return lagging
+
+    def _next_catch_up(self) -> float | None:
+        soonest: float | None = None
+        for subscription, group in self._groups.items():
+            rate = self.progress_rate(subscription)
+            if group.held and rate:
+                due, period = group.due, 1 / rate
+                at = min(due[job_id] for job_id in group.held) + period
+                soonest = at if soonest is None else min(soonest, at)
+        return soonest
 
     def _render(self, message_type: str, payload: Any, now_ns: int) -> tuple[Any, MessageMeta]:
         if message_type == JOB_PROGRESS:
@@ -399,38 +490,49 @@ class FeedHub:
             self._join(client)
 
     def _join(self, client: FeedClient) -> None:
-        self._groups.setdefault(client.subscription, set()).add(client)
+        group = self._groups.get(client.subscription)
+        if group is None:
+            group = self._groups[client.subscription] = _Group()
+        group.clients.add(client)
 
     def _leave(self, client: FeedClient) -> None:
         group = self._groups.get(client.subscription)
         if group is not None:
-            group.discard(client)
-            if not group:
+            group.clients.discard(client)
+            if not group.clients:
                 del self._groups[client.subscription]
 
     @property
     def clients(self) -> list[FeedClient]:
         return list(self._clients.values())
 
-    def snapshot(self, subscription: Subscription, message_type: str = SNAPSHOT) -> str:
-        """A frame with the active jobs matching ``subscription``, as of the current cursor.
+    def snapshot(self, subscription: Subscription, message_type: str = SNAPSHOT) -> list[str]:
+        """The active jobs matching ``subscription`` as of the current cursor: frames of one message
+        each, ``data.part`` 1 to ``data.parts`` of at most SNAPSHOT_PART_JOBS jobs (one part when
+        there are none).
 
         Clients with equal filters connect, or fall behind and are resynced, in droves: they share
-        the frame built for the first of them until the cursor moves.
+        the frames built for the first of them until the cursor moves.
         """
         cached = self._snapshot_cache.get((subscription, message_type))
         if cached is not None and cached[0] == self.cursor:
             return cached[1]
         now_ns = self.clock_ns()
-        jobs = [
-            schemas.summary(state, now_ns, self.ack_timeout_s)
+        timestamp = to_datetime(now_ns)
+        states = [
+            state
             for state in self.store.active()
             if subscription.matches_job(state.id, state.job_type, (state.status,))
         ]
-        message = ServerMessage(message_type, to_datetime(now_ns), self.cursor, {"jobs": jobs})
-        frame = _frame([_encode(message)])
-        self._snapshot_cache[(subscription, message_type)] = (self.cursor, frame)
-        return frame
+        parts = max(1, -(-len(states) // SNAPSHOT_PART_JOBS))
+        frames = []
+        for part in range(parts):
+            chunk = states[part * SNAPSHOT_PART_JOBS : (part + 1) * SNAPSHOT_PART_JOBS]
+            jobs = [schemas.summary(state, now_ns, self.ack_timeout_s) for state in chunk]
+            data = {"jobs": jobs, "part": part + 1, "parts": parts}
+            frames.append(_frame([_encode(ServerMessage(message_type, timestamp, self.cursor, data))]))
+        self._snapshot_cache[(subscription, message_type)] = (self.cursor, frames)
+        return frames
 
     def direct(self, message_type: str, data: Any) -> str:
         """A frame for one client only (pong, error): not replayable, stamped with the current cursor."""
@@ -455,7 +557,7 @@ class FeedHub:
         if cursor > self.cursor or cursor < self._floor:
             self.resyncs[RESYNC_CURSOR] += 1
             client.resyncs += 1
-            client.reply(self.snapshot(client.subscription, RESYNC))
+            client.reply(*self.snapshot(client.subscription, RESYNC))
             return
         start = bisect.bisect_right(self._ring, cursor, key=_cursor_of)
         subscription = client.subscription
@@ -506,7 +608,8 @@ class FeedHub:
             if client.needs_resync:
                 client.needs_resync = False
                 self.resyncs[client.resync_cause] += 1
-                queue.appendleft((time.monotonic(), self.snapshot(client.subscription, RESYNC), ()))
+                now = time.monotonic()
+                queue.extendleft((now, frame, ()) for frame in reversed(self.snapshot(client.subscription, RESYNC)))
             while queue:
                 _, frame, origins = queue.popleft()
                 client.sending_since = time.monotonic()
@@ -564,6 +667,33 @@ class FeedHub:
 
 def _cursor_of(entry: tuple[int, MessageMeta, bytes]) -> int:
     return entry[0]
+
+
+def _throttle(
+    group: _Group, matched: list[Published], catch_ups: dict[str, Published], now: float, period: float
+) -> list[Published]:
+    """What a group with a progress rate gets of this tick's messages: each job's progress when the job
+    is due (skipped, and noted as held, when not), then the catch-ups of the jobs it holds."""
+    due, held = group.due, group.held
+    kept = []
+    for entry in matched:
+        meta = entry[0]
+        if meta.type == JOB_PROGRESS:
+            job_id = meta.job_id or ""
+            if now < due.get(job_id, 0.0):
+                held.setdefault(job_id, entry[2])
+                continue
+            due[job_id] = now + period
+            held.pop(job_id, None)
+        elif meta.type == JOB_STATUS_UPDATE and meta.status in TERMINAL_STATUSES:
+            due.pop(meta.job_id or "", None)
+            held.pop(meta.job_id or "", None)
+        kept.append(entry)
+    for job_id in [job_id for job_id in held if job_id in catch_ups and now >= due[job_id]]:
+        kept.append(catch_ups[job_id])
+        due[job_id] = now + period
+        del held[job_id]
+    return kept
 
 
 def _frame(parts: list[bytes]) -> str:

@@ -51,8 +51,16 @@ class _Filters(msgspec.Struct, forbid_unknown_fields=True):
     min_log_level: str | None = None
 
 
+# A progress rate above this is no rate limit a client could notice: ticks are coarser.
+MAX_PROGRESS_HZ = 1000.0
+
+
 class Subscribe(_Filters, tag="subscribe", tag_field="type"):
-    """Receive (also) what matches; no field at all means everything."""
+    """Receive (also) what matches; no field at all means everything. ``progress_hz`` caps the
+    ``job_progress`` messages per job per second (0: every change); it alone changes only the rate.
+    It is checked by :func:`validate_progress_hz` rather than typed, so that a refusal can quote the value."""
+
+    progress_hz: Any = None
 
 
 class Unsubscribe(_Filters, tag="unsubscribe", tag_field="type"):
@@ -90,6 +98,14 @@ def validate_filters(filters: _Filters) -> None:
     _check_values("message_types", filters.message_types, FILTERABLE_TYPES)
     if filters.min_log_level is not None and filters.min_log_level not in LEVEL_NUMBERS:
         raise ProtocolError(f"min_log_level: unknown level {filters.min_log_level!r}; expected one of {list(LEVELS)}")
+    if isinstance(filters, Subscribe) and filters.progress_hz is not None:
+        validate_progress_hz(filters.progress_hz)
+
+
+def validate_progress_hz(value: Any) -> None:
+    # The comparison is also false for NaN.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_PROGRESS_HZ:
+        raise ProtocolError(f"progress_hz: {value!r} is not a number from 0 to {MAX_PROGRESS_HZ:g}")
 
 
 def decode_client_message(text: str | bytes) -> Subscribe | Unsubscribe | Resume | Ping:
@@ -139,6 +155,8 @@ class Subscription(NamedTuple):
     statuses: _Dimension = _Dimension()
     message_types: _Dimension = _Dimension()
     min_log_level: int = 0
+    # None: the feed's default for this filter (see FeedHub.progress_rate).
+    progress_hz: float | None = None
 
     def matches_job(self, job_id: str | None, job_type: str | None, statuses: tuple[str | None, ...]) -> bool:
         if not self.job_ids.matches(job_id) or not self.job_types.matches(job_type):
@@ -172,6 +190,8 @@ class Subscription(NamedTuple):
                 updated = updated._replace(**{field: how(getattr(updated, field), values)})
         if message.min_log_level is not None:
             updated = updated._replace(min_log_level=LEVEL_NUMBERS[message.min_log_level])
+        if isinstance(message, Subscribe) and message.progress_hz is not None:
+            updated = updated._replace(progress_hz=float(message.progress_hz))
         return updated
 
     def describe(self) -> dict[str, Any]:
@@ -191,6 +211,7 @@ class Subscription(NamedTuple):
             "statuses": show(self.statuses),
             "message_types": show(self.message_types),
             "min_log_level": LEVELS[self.min_log_level],
+            "progress_hz": self.progress_hz,
         }
 
 
@@ -200,12 +221,22 @@ def _is_empty(message: _Filters) -> bool:
 
 def subscription_from_query(params: dict[str, list[str]]) -> Subscription:
     """The initial subscription from connect parameters (``?job_type=csv&status=running``...)."""
-    filters = _Filters(
+    filters = Subscribe(
         job_ids=params.get("job_id"),
         job_types=params.get("job_type"),
         statuses=params.get("status"),
         message_types=params.get("message_type"),
         min_log_level=(params.get("min_log_level") or [None])[-1],
+        progress_hz=_query_rate(params.get("progress_hz")),
     )
     validate_filters(filters)
     return Subscription().subscribe(filters) if not _is_empty(filters) else Subscription()
+
+
+def _query_rate(values: list[str] | None) -> float | None:
+    if not values:
+        return None
+    try:
+        return float(values[-1])
+    except ValueError:
+        raise ProtocolError(f"progress_hz: {values[-1]!r} is not a number from 0 to {MAX_PROGRESS_HZ:g}") from None

@@ -75,7 +75,7 @@ def handle_client_message(hub: FeedHub, client: FeedClient, text: str | bytes) -
         else:
             subscription = client.subscription.unsubscribe(message)
         hub.set_subscription(client, subscription)
-        client.reply(hub.snapshot(subscription))
+        client.reply(*hub.snapshot(subscription))
 
 
 def _unexpected(task: asyncio.Task[None]) -> BaseException | None:
@@ -136,7 +136,7 @@ async def _serve(socket: WebSocket, hub: FeedHub, errors: ServerErrors) -> None:
     remote = f"{client_address.host}:{client_address.port}" if client_address else "unknown"
     client = hub.connect(remote, subscription)
     if cursor is None:
-        client.reply(hub.snapshot(subscription))
+        client.reply(*hub.snapshot(subscription))
     else:
         hub.resume(client, cursor)
 

@@ -127,6 +127,8 @@ export class LiveFeed extends EventTarget {
     if (!Array.isArray(messages)) return;
     for (const message of messages) {
       if (!Number.isSafeInteger(message.cursor)) continue;
+      // A snapshot in parts is a baseline once its last part is in (docs/live-feed.md).
+      if (BASELINES.has(message.type) && (message.data?.part ?? 1) < (message.data?.parts ?? 1)) continue;
       if (BASELINES.has(message.type) || this.cursor === null || message.cursor > this.cursor) {
         this.cursor = message.cursor;
       }

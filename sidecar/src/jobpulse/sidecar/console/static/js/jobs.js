@@ -151,15 +151,22 @@ export class JobBoard extends EventTarget {
     return [...new Set([...this.jobs.values()].map((job) => job.job_type).filter(Boolean))].sort();
   }
 
+  // A snapshot may come in parts (`data.part` of `data.parts`, one frame each): the jobs of every part
+  // are merged as they come, and those no part listed are missing once the last part is in.
+  #listed = new Set();
+
   #replaceActive(message, now, change) {
-    const listed = new Set();
+    const { part = 1, parts = 1 } = message.data;
+    if (part === 1) this.#listed = new Set();
     for (const summary of message.data.jobs) {
-      listed.add(summary.id);
+      this.#listed.add(summary.id);
       this.#merge(summary, message.timestamp, now, change, true);
     }
+    if (part < parts) return;
     for (const job of this.jobs.values()) {
-      if (!isEnded(job) && !listed.has(job.id)) change.missing.add(job.id);
+      if (!isEnded(job) && !this.#listed.has(job.id)) change.missing.add(job.id);
     }
+    this.#listed = new Set();
   }
 
   #merge(data, timestamp, now, change, complete) {
