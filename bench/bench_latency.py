@@ -638,7 +638,10 @@ def main(argv: list[str] | None = None) -> None:
         [
             s.SummaryRow(
                 bench="latency",
-                metric=f"advance() -> feed p99, {r['jobs']:,} jobs / {r['clients']:,} clients (sidecar CPU {r['sidecar_cpu']:.0f}%)",
+                metric=(
+                    f"advance() -> feed p99, {r['jobs']:,} jobs / {r['clients']:,} clients"
+                    f" (sidecar CPU {r['sidecar_cpu']:.0f}%)"
+                ),
                 value=r["p99"],
                 unit="ms",
                 baseline=None if r["case"] == "baseline" else base_p99,
