@@ -66,6 +66,8 @@ def test_a_late_scheduled_run_fires_job_missed_and_its_start_resolves_it(tmp_pat
         assert resolved.type == "success"
         last = wait_for(lambda: schedules(sidecar)[name]["last_run"], timeout=5)
         assert (last["job_id"], last["status"]) == (job.job_id, "completed")
+        [typed] = [view for view in sidecar.client.schedules().schedules if view.name == name]
+        assert typed.last_run is not None and (typed.last_run.job_id, typed.source) == (job.job_id, "config")
     finally:
         sidecar.stop()
 

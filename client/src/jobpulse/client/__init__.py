@@ -89,6 +89,8 @@ from jobpulse.client.monitor import (
     QueueOfType,
     Queues,
     QueueView,
+    Schedules,
+    ScheduleView,
 )
 
 __all__ = [
@@ -149,6 +151,8 @@ __all__ = [
     "Queues",
     "RateLimited",
     "Resync",
+    "ScheduleView",
+    "Schedules",
     "ServerError",
     "SettingProblem",
     "Silence",

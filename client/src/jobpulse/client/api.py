@@ -35,7 +35,15 @@ from jobpulse.client.jobs import (
     LogPage,
     Status,
 )
-from jobpulse.client.monitor import ActiveJobs, Connections, DeadLetterPage, Health, IngestCounters, Queues
+from jobpulse.client.monitor import (
+    ActiveJobs,
+    Connections,
+    DeadLetterPage,
+    Health,
+    IngestCounters,
+    Queues,
+    Schedules,
+)
 
 Sort = Literal["-started_at", "started_at", "-ended_at", "ended_at", "-duration", "duration", "-name", "name"]
 
@@ -155,6 +163,10 @@ class Api:
     @get("/api/monitor/queues")
     def queues(self, queue: str | None = None, job_type: str | None = None) -> Queues:
         """Jobs waiting now, per queue and job type: how many, and the oldest wait."""
+
+    @get("/api/monitor/schedules")
+    def schedules(self) -> Schedules:
+        """Scheduled job names and types: when the next run is due, the last run, ok, late or missed."""
 
     @get("/api/monitor/connections")
     def connections(self) -> Connections:

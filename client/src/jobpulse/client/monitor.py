@@ -46,6 +46,41 @@ class Queues(msgspec.Struct, frozen=True):
     queues: list[QueueView]
 
 
+class LastRun(msgspec.Struct, frozen=True):
+    """The latest run of a scheduled name or type, and its status now (running, completed, failed...)."""
+
+    job_id: str
+    started_at: Time
+    status: str
+
+
+class ScheduleView(msgspec.Struct, frozen=True):
+    """One schedule: the jobs it is about, when they run, where it comes from, and how they keep to it.
+
+    ``state`` is ``ok`` before ``expected_at``, ``late`` from then until ``grace_ends_at``, and
+    ``missed`` after that while no run has started.
+    """
+
+    name: str
+    match: str
+    source: str
+    cron: str | None
+    every_s: float | None
+    timezone: str
+    grace_s: float
+    since: Time
+    state: str
+    expected_at: Time
+    grace_ends_at: Time
+    last_run: LastRun | None
+
+
+class Schedules(msgspec.Struct, frozen=True):
+    """The schedules in force, by match and name."""
+
+    schedules: list[ScheduleView]
+
+
 class FeedClientInfo(msgspec.Struct, frozen=True):
     """One live-feed client: its filters, queue and counters."""
 
