@@ -121,6 +121,22 @@ def add_json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the summary rows to PATH as JSON")
 
 
+def add_quiet_options(parser: argparse.ArgumentParser, other_cpu_limit: float, retries: int) -> None:
+    """``--wait-quiet`` and ``--retries``: how a script copes with other processes on a shared machine."""
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=60.0,
+        help="before each case wait up to this many s for other processes to calm down (default 60)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=retries,
+        help=f"repeat a case when other processes used > {other_cpu_limit:g}%% of a core meanwhile (default {retries})",
+    )
+
+
 def write_summary(path: Path | None, rows: Sequence[SummaryRow]) -> None:
     """Write ``rows`` to ``path`` (nothing when ``path`` is None)."""
     if path is not None:

@@ -439,18 +439,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="records for the in-process cost-by-stage table (default 20000)",
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin the server and wrk to separate cores")
-    parser.add_argument(
-        "--wait-quiet",
-        type=float,
-        default=60.0,
-        help="before each case wait up to this many s for other processes to calm down (default 60)",
-    )
-    parser.add_argument(
-        "--retries",
-        type=int,
-        default=2,
-        help=f"repeat a case when other processes used > {OTHER_CPU_LIMIT:g}%% of a core meanwhile (default 2)",
-    )
+    s.add_quiet_options(parser, OTHER_CPU_LIMIT, retries=2)
     parser.add_argument("--profile", metavar="DIR", help="py-spy the sidecar during each measured run, stacks into DIR")
     parser.add_argument("--quick", action="store_true", help="smoke run: batches of 10, no warm-up, 1 s, no pinning")
     s.add_json_option(parser)

@@ -486,18 +486,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--drain", type=float, default=2.0, help="seconds clients keep reading after (default 2)")
     parser.add_argument("--feed-tick-ms", type=int, help="sidecar feed tick in ms (default: the sidecar's)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the sidecar to its own core")
-    parser.add_argument(
-        "--wait-quiet",
-        type=float,
-        default=60.0,
-        help="before each case wait up to this many s for other processes to calm down (default 60)",
-    )
-    parser.add_argument(
-        "--retries",
-        type=int,
-        default=1,
-        help=f"repeat a case when other processes used > {OTHER_CPU_LIMIT:g}%% of a core meanwhile (default 1)",
-    )
+    s.add_quiet_options(parser, OTHER_CPU_LIMIT, retries=1)
     parser.add_argument("--profile", metavar="DIR", help="py-spy the sidecar during each measured window, into DIR")
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 100 jobs / 20 clients, no baseline case, 1 s, no pinning"

@@ -18,6 +18,7 @@ import pytest
 from bench import scripts
 from bench._support import SummaryRow
 from tests.conftest import require_binary
+from tests.support.postgres import find_bin_dir
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 600  # generous: the quick suite takes well under a minute on a quiet machine
@@ -28,6 +29,9 @@ pytestmark = pytest.mark.slow
 @pytest.mark.timeout(TIMEOUT_S + 60)
 def test_quick_suite_runs_every_benchmark(tmp_path: Path) -> None:
     require_binary("wrk")
+    require_binary("redis-server")
+    if find_bin_dir() is None:
+        require_binary("initdb")
     rows_path = tmp_path / "rows.json"
     # A session of its own, so that a run past the timeout is stopped with its servers and workers.
     process = subprocess.Popen(

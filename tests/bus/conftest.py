@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,11 +72,23 @@ def replicas(
     tmp_path_factory: pytest.TempPathFactory, postgres_server: Any, redis: RedisServer, hook: HttpReceiver
 ) -> Iterator[tuple[SidecarProcess, SidecarProcess]]:
     """Replicas A and B on one database and one stream."""
-    workdir = tmp_path_factory.mktemp("replicas")
-    url = postgres_server.new_database()
-    toml = ALERTING.format(hook=hook.url("json", "/ops"))
-    first = start_replica(workdir, "a", url, redis, toml)
-    second = start_replica(workdir, "b", url, redis, toml)
-    yield first, second
-    second.stop()
-    first.stop()
+    with replica_pair(tmp_path_factory.mktemp("replicas"), postgres_server, redis, hook, ALERTING) as pair:
+        yield pair
+
+
+@contextmanager
+def replica_pair(
+    workdir: Path, postgres: Any, redis: RedisServer, hook: HttpReceiver, toml: str, **settings: Any
+) -> Iterator[tuple[SidecarProcess, SidecarProcess]]:
+    """Replicas A and B on a new database of ``postgres``, notifying at ``hook``; stopped at the end."""
+    url = postgres.new_database()
+    toml = toml.format(hook=hook.url("json", "/ops"))
+    first = start_replica(workdir, "a", url, redis, toml, **settings)
+    try:
+        second = start_replica(workdir, "b", url, redis, toml, **settings)
+        try:
+            yield first, second
+        finally:
+            second.stop()
+    finally:
+        first.stop()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import msgspec
 import pytest
 
+from jobpulse.sidecar.ingest.receiver import BusUnavailable
 from jobpulse.sidecar.lost_jobs import LostJobDetector
+from jobpulse.sidecar.model.events import JobEvent
 from jobpulse.sidecar.store import JobStore
 from tests.support.job_events import T0, S, run
 
@@ -58,3 +60,30 @@ async def test_when_a_silent_job_is_lost(heard_s, window_s, grace_s, heartbeat_s
         assert lost_between(detector, clock, job_id) == (lost_after_s, lost_after_s + 1)
     finally:
         await detector.stop()
+
+
+async def test_on_a_bus_marks_are_published_not_folded_and_made_again_when_the_bus_refused_them():
+    clock = Clock(T0)
+    store = JobStore()
+    published: list[list[JobEvent]] = []
+    refuse = True
+
+    async def publish(events: list[JobEvent]) -> None:
+        if refuse:
+            raise BusUnavailable("the event bus did not take the events: connection refused")
+        published.append(events)
+
+    detector = LostJobDetector(store, 60, interval_s=3600, restart_grace_s=10, clock_ns=clock, publish=publish)
+    await detector.start()
+    try:
+        job_id = running_job(store, T0 + S)
+        clock.now_ns = T0 + 62 * S
+        assert await detector.check_through_bus() == []
+        refuse = False
+        assert await detector.check_through_bus() == [job_id]
+    finally:
+        await detector.stop()
+    assert [(event.kind, event.job_id, event.seq) for (event,) in published] == [
+        ("lost", job_id, store.get(job_id).max_seq)
+    ]
+    assert store.get(job_id).status == "running", "folded where the bus delivers it, not here"

@@ -57,9 +57,17 @@ class PostgresServer:
             entry = pwd.getpwnam(self._run_as)
             os.chown(self.root, entry.pw_uid, entry.pw_gid)
         self._run("initdb", "-D", str(self.data), "-U", self.user, "--auth=trust", "-E", "UTF8", "--no-sync")
+        self.start_server()
+        return self
+
+    def start_server(self) -> None:
+        """Start the server on its data directory and port (again, after ``stop_server``)."""
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "start")
-        return self
+
+    def stop_server(self) -> None:
+        """Stop the server (fast: every client's connection is closed), keeping its data for ``start_server``."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def restart(self) -> None:
         """Stop the server (fast: every client's connection is closed) and start it again on the same port."""

@@ -11,6 +11,12 @@ was down), and waiting out the whole window would only keep a dead job "running"
 
 A pending job (queued, not started) is never lost: it has no process to heartbeat yet, and may wait
 in its queue for hours. The ``queue_wait`` alert watches jobs that wait too long.
+
+On a bus (``publish``) the marks are published to the stream like ingested events rather than folded
+here, so every replica folds each mark from the same entry and stamps its feed message with that
+entry's cursor: a client resuming on another replica misses no mark. Every replica's detector judges
+the same heard-from times, so several may publish a mark for the same job; the fold keeps the first
+(a mark at a seq already marked changes nothing).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from jobpulse.sidecar.ingest.receiver import BusUnavailable, Publish
 from jobpulse.sidecar.model.events import KIND_LOST, JobEvent
 from jobpulse.sidecar.model.state import LOST, PENDING, JobState
 from jobpulse.sidecar.printable import printable
@@ -42,8 +49,11 @@ class LostJobDetector:
         interval_s: float,
         restart_grace_s: float,
         clock_ns: Callable[[], int] = time.time_ns,
+        publish: Publish | None = None,
     ) -> None:
+        """``publish``: where marks go when replicas share a bus (None: fold them here)."""
         self.store = store
+        self.publish = publish
         self.window_s = window_s
         self.interval_s = interval_s
         self.restart_grace_s = restart_grace_s
@@ -79,26 +89,46 @@ class LostJobDetector:
             return state.last_seen_ns + self.window_ns(state)
         return self.started_ns + self.grace_ns(state)
 
-    def check(self) -> list[str]:
-        """Mark every silent active job lost; return their ids."""
+    def marks(self) -> list[JobEvent]:
+        """A ``lost`` event for every silent active job."""
         now_ns = self.clock_ns()
-        lost = []
-        for state in self.store.active():
-            if state.status in (LOST, PENDING) or not state.last_seen_ns:
-                continue
-            if now_ns > self.deadline_ns(state):
-                event = JobEvent(kind=KIND_LOST, job_id=state.id, seq=state.max_seq, time_ns=now_ns)
-                if self.store.apply(event) is not None:
-                    lost.append(state.id)
+        return [
+            JobEvent(kind=KIND_LOST, job_id=state.id, seq=state.max_seq, time_ns=now_ns)
+            for state in self.store.active()
+            if state.status not in (LOST, PENDING) and state.last_seen_ns and now_ns > self.deadline_ns(state)
+        ]
+
+    def check(self) -> list[str]:
+        """Mark every silent active job lost, here; return their ids."""
+        lost = [event.job_id for event in self.marks() if self.store.apply(event) is not None]
         if lost:
-            log.warning(
-                "no sign of life from %d job(s), marked lost: %s", len(lost), ", ".join(map(printable, lost[:10]))
-            )
+            log.warning("no sign of life from %d job(s), marked lost: %s", len(lost), _some(lost))
+        return lost
+
+    async def check_through_bus(self) -> list[str]:
+        """Publish a mark for every silent active job; return their ids. A mark the bus did not take is
+        made again at the next check, as the job is still silent then."""
+        assert self.publish is not None
+        marks = self.marks()
+        if not marks:
+            return []
+        lost = [event.job_id for event in marks]
+        try:
+            await self.publish(marks)
+        except BusUnavailable as error:
+            log.warning("could not publish the lost marks of %d job(s), trying again: %s", len(lost), error)
+            return []
+        log.warning("no sign of life from %d job(s), marking them lost: %s", len(lost), _some(lost))
         return lost
 
     async def start(self) -> None:
         self.started_ns = self.clock_ns()
-        self._tasks.every(lambda: self.interval_s, self.check, "lost-job check")
+        step = self.check if self.publish is None else self.check_through_bus
+        self._tasks.every(lambda: self.interval_s, step, "lost-job check")
 
     async def stop(self) -> None:
         await self._tasks.cancel()
+
+
+def _some(job_ids: list[str]) -> str:
+    return ", ".join(map(printable, job_ids[:10]))

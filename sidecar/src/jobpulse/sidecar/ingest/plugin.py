@@ -20,12 +20,17 @@ class IngestFeature(Feature):
     name = "ingest"
 
     def __init__(self, core: Core, publish: Publish | None = None) -> None:
-        """``publish``: where requests' events go when replicas share a bus (None: fold them here)."""
+        """``publish``: where requests' events and lost marks go when replicas share a bus (None: fold them
+        here)."""
         super().__init__(core)
         settings = core.settings
         self.ingestor = Ingestor(core.store, settings.max_request_bytes, publish=publish)
         self.detector = LostJobDetector(
-            core.store, settings.heartbeat_window_s, settings.lost_check_interval_s, settings.restart_grace_s
+            core.store,
+            settings.heartbeat_window_s,
+            settings.lost_check_interval_s,
+            settings.restart_grace_s,
+            publish=publish,
         )
         core.live.subscribe(self.ingestor.reconfigure)
         core.live.subscribe(self.detector.reconfigure)
