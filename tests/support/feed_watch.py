@@ -37,7 +37,11 @@ def anything(message: Any) -> bool:
 class FeedWatch:
     """The live feed of the sidecar at ``url`` (a blocking ``jobpulse.client`` feed with ``filters``,
     resuming after ``cursor`` when given), connected on creation and read into :attr:`messages` as
-    a test waits on it; :attr:`states` has each state of its connection."""
+    a test waits on it; :attr:`states` has each state of its connection.
+
+    Without ``filters`` it hears every change: the feed's default progress rate for list watchers
+    would make what a test sees depend on timing (tests of that rate pass their own filters).
+    """
 
     def __init__(
         self,
@@ -49,7 +53,7 @@ class FeedWatch:
         backoff: Backoff | None = None,
     ) -> None:
         self.client = Client(url, token)
-        self.feed = self.client.feed(filters, cursor=cursor, backoff=backoff)
+        self.feed = self.client.feed(filters or Filters(progress_hz=0), cursor=cursor, backoff=backoff)
         self.messages: list[Any] = []
         self.states: list[ConnectionState] = []
         self.feed.feed.on_state = self.states.append
