@@ -169,16 +169,6 @@ def _ns(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
-def _updated_ns(message: FeedMessage) -> int | None:
-    """The updated_at (ns) of a job_progress message, in either encoding (compact: the array's last value)."""
-    data = message.data
-    if isinstance(data, FeedData):
-        return None if data.updated_at is None else _ns(data.updated_at)
-    if isinstance(data, list) and data and isinstance(data[-1], str):
-        return _ns(datetime.fromisoformat(data[-1]))
-    return None
-
-
 def client_worker(index: int, urls: list[str], cpus: set[int] | None, out_path: str, ready: Any, schedule: Any) -> None:
     s.pin(cpus)
     s.raise_nofile(len(urls) + 256)
@@ -209,8 +199,14 @@ async def _clients(index: int, urls: list[str], out_path: str, ready: Any, sched
 
     def learn(raw: bytes) -> int:
         messages = decode(raw)
-        stamps = (_updated_ns(m) for m in messages if m.type == "job_progress")
-        updated = array("q", (stamp for stamp in stamps if stamp is not None))
+        updated = array(
+            "q",
+            (
+                _ns(m.data.updated_at)
+                for m in messages
+                if m.type == "job_progress" and isinstance(m.data, FeedData) and m.data.updated_at is not None
+            ),
+        )
         frames.append((updated.tobytes(), len(messages), len(raw), messages[0].type))
         return len(frames) - 1
 
@@ -250,15 +246,11 @@ def split(items: list[Any], parts: int) -> list[list[Any]]:
     return [chunk for chunk in (items[i::parts] for i in range(parts)) if chunk]
 
 
-def client_urls(
-    ws_url: str, ids: list[str], n_clients: int, watchers: int, progress_hz: float | None, encoding: str
-) -> list[str]:
-    """Dashboards (every job, at ``progress_hz`` when given) and watchers (one job each), all asking for
-    job_progress in ``encoding``."""
-    common = [("encoding", encoding)] if encoding != "full" else []
-    dashboard = common + ([("progress_hz", str(progress_hz))] if progress_hz is not None else [])
+def client_urls(ws_url: str, ids: list[str], n_clients: int, watchers: int, progress_hz: float | None) -> list[str]:
+    """Dashboards (every job, at ``progress_hz`` when given) and watchers (one job each)."""
+    dashboard = [("progress_hz", str(progress_hz))] if progress_hz is not None else []
     urls = [ws_url + (f"?{urlencode(dashboard)}" if dashboard else "") for _ in range(n_clients - watchers)]
-    urls += [f"{ws_url}?{urlencode([('job_id', ids[i * 7919 % len(ids)]), *common])}" for i in range(watchers)]
+    urls += [f"{ws_url}?{urlencode({'job_id': ids[i * 7919 % len(ids)]})}" for i in range(watchers)]
     return urls
 
 
@@ -294,8 +286,7 @@ def _run_case_once(
     with sidecar:
         procs = []
         try:
-            urls = client_urls(sidecar.ws_url, ids, n_clients, watchers, args.progress_hz, args.encoding)
-            groups = split(urls, args.client_procs)
+            groups = split(client_urls(sidecar.ws_url, ids, n_clients, watchers, args.progress_hz), args.client_procs)
             progress(f"{label}: connecting {n_clients} WebSocket clients from {len(groups)} processes")
             client_schedules = []
             for i, urls in enumerate(groups):
@@ -488,12 +479,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--progress-hz", type=float, help="progress rate the other clients ask for (default: the sidecar's)"
     )
-    parser.add_argument(
-        "--encoding",
-        choices=("full", "compact"),
-        default="full",
-        help="how the clients ask for job_progress data (default full)",
-    )
     parser.add_argument("--rate-min", type=float, default=5.0, help="slowest advances/s of a job (default 5)")
     parser.add_argument("--rate-max", type=float, default=10.0, help="fastest advances/s of a job (default 10)")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of advancing before measuring (default 3)")
@@ -554,8 +539,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"Jobs advance every {1 / args.rate_max:g}-{1 / args.rate_min:g} s each, replayed as {args.emitters} job "
         f"processes' OTLP from one process; clients in {args.client_procs} processes ({args.watchers} watching one job "
-        f"each, the others every job at {hz} progress), {args.encoding} job_progress encoding; "
-        f"warm-up {args.warmup:g} s, measured {args.duration:g} s."
+        f"each, the others every job at {hz} progress); warm-up {args.warmup:g} s, measured {args.duration:g} s."
     )
     base_p99 = next((r["p99"] for r in results if r["case"] == "baseline"), float("nan"))
     s.print_table(

@@ -164,51 +164,6 @@ def test_a_bad_progress_rate_is_refused_naming_field_and_value(shared_sidecar):
         assert closed.value.rcvd.code == 1008
 
 
-def test_a_bad_encoding_is_refused_naming_field_and_value(shared_sidecar):
-    with WireFeed(shared_sidecar.ws_url) as feed:
-        for bad in ("tiny", 1, ["compact"]):
-            feed.send({"type": "subscribe", "encoding": bad})
-            error = feed.wait_for(lambda m: m["type"] == "error")
-            assert error["data"]["detail"].startswith(f"encoding: {bad!r} is not one of"), error
-            feed.messages.remove(error)
-    with WireFeed(shared_sidecar.ws_url, encoding="short") as feed:
-        error = feed.wait_for(lambda m: m["type"] == "error")
-        assert error["data"]["detail"].startswith("encoding: 'short' is not one of")
-        with pytest.raises(ConnectionClosed) as closed:
-            feed.receive_frame(5)
-        assert closed.value.rcvd.code == 1008
-
-
-def test_compact_progress_reads_as_the_same_progress_through_the_client(shared_sidecar):
-    job = new_job()
-    post_logs(shared_sidecar.url, [job.start(name="compact", job_type="packed", total=40)])
-    named = Filters(job_ids=[job.job_id])
-    with (
-        FeedWatch(shared_sidecar.url, named) as full,
-        FeedWatch(shared_sidecar.url, Filters(job_ids=[job.job_id], encoding="compact")) as compact,
-        WireFeed(shared_sidecar.ws_url, job_id=job.job_id, encoding="compact") as wire,
-    ):
-        wire.wait_for(lambda m: m["type"] == "snapshot")
-        for processed in (5, 10):
-            post_logs(shared_sidecar.url, [job.progress(processed, failed=1, total=40, step="load")])
-            for feed in (full, compact):
-                feed.wait_for(JobProgress, lambda m, p=processed: m.data.processed == p)
-        on_wire = wire.wait_for(
-            lambda m: m["type"] == "job_progress" and isinstance(m["data"], list) and m["data"][4] == 10
-        )
-        plain = full.of_job(job.job_id, JobProgress)
-        assert isinstance(on_wire["data"], list) and on_wire["data"][0] == job.job_id
-        assert compact.of_job(job.job_id, JobProgress) == plain, "the same typed messages, cursors included"
-        assert plain[-1].data.step.name == "load" and plain[-1].data.progress_percent == pytest.approx(25)
-        # A replay comes in the full form, which a compact client reads as well.
-        resumed_from = plain[0].cursor - 1
-        with FeedWatch(
-            shared_sidecar.url, Filters(job_ids=[job.job_id], encoding="compact"), cursor=resumed_from
-        ) as resumed:
-            resumed.wait_for(JobProgress, lambda m: m.data.processed == 10)
-            assert resumed.of_job(job.job_id, JobProgress) == plain
-
-
 def progress_values(feed: WireFeed, job_id: str) -> list[int]:
     return [m["data"]["processed"] for m in feed.messages if m["type"] == "job_progress" and job_id_of(m) == job_id]
 

@@ -15,7 +15,6 @@ import contextlib
 import random as random_module
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Literal
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import msgspec
@@ -59,9 +58,7 @@ class Filters(msgspec.Struct, frozen=True, kw_only=True):
     """What the feed delivers: a message passes when it matches every dimension given (within one,
     any listed value), as the protocol's ``subscribe`` has it. Snapshots and resyncs always arrive.
     ``progress_hz`` caps job_progress messages per job per second (0: every change; None: the
-    sidecar's default, every change when ``job_ids`` are given). ``encoding="compact"`` has the sidecar
-    send job_progress data as arrays, fewer bytes for the same figures; the messages yielded are the
-    same :class:`~jobpulse.client.messages.JobProgress` either way."""
+    sidecar's default, every change when ``job_ids`` are given)."""
 
     job_ids: list[str] | None = None
     job_types: list[str] | None = None
@@ -69,7 +66,6 @@ class Filters(msgspec.Struct, frozen=True, kw_only=True):
     message_types: list[str] | None = None
     min_log_level: LogLevel | None = None
     progress_hz: float | None = None
-    encoding: Literal["full", "compact"] | None = None
 
     def params(self) -> list[tuple[str, str]]:
         """The connect parameters for these filters."""
@@ -87,8 +83,6 @@ class Filters(msgspec.Struct, frozen=True, kw_only=True):
             params.append(("min_log_level", self.min_log_level))
         if self.progress_hz is not None:
             params.append(("progress_hz", repr(float(self.progress_hz))))
-        if self.encoding is not None:
-            params.append(("encoding", self.encoding))
         return params
 
 

@@ -103,29 +103,11 @@ class UnknownMessage(msgspec.Struct, frozen=True):
     data: Any
 
 
-class _CompactProgress(Progress, frozen=True, array_like=True):
-    """Progress as the compact encoding writes it: its values as an array, in field order."""
-
-
-class _JobProgressWire(Message, tag="job_progress", frozen=True):
-    """A job_progress message as it arrives: its data in either encoding (a replay is always full)."""
-
-    data: Progress | list[Any]
-
-    def message(self) -> JobProgress:
-        data = self.data
-        if isinstance(data, list):
-            data = Progress(*msgspec.structs.astuple(msgspec.convert(data, _CompactProgress)))
-        return JobProgress(self.timestamp, self.cursor, data)
-
-
 FeedMessage = Snapshot | Resync | JobStatusUpdate | JobProgress | JobLog | AlertUpdate | ErrorMessage | Pong
 KNOWN_TYPES = frozenset(message.__struct_config__.tag for message in FeedMessage.__args__)  # type: ignore[attr-defined]
 
 _frame = msgspec.json.Decoder(list[msgspec.Raw])
-_known = msgspec.json.Decoder(
-    Snapshot | Resync | JobStatusUpdate | _JobProgressWire | JobLog | AlertUpdate | ErrorMessage | Pong
-)
+_known = msgspec.json.Decoder(FeedMessage)
 _unknown = msgspec.json.Decoder(UnknownMessage)
 
 
@@ -139,9 +121,7 @@ def decode_frame(frame: str | bytes) -> list[FeedMessage | UnknownMessage]:
     messages: list[FeedMessage | UnknownMessage] = []
     for raw in raws:
         try:
-            message = _known.decode(raw)
-            if isinstance(message, _JobProgressWire):
-                message = message.message()
+            messages.append(_known.decode(raw))
         except msgspec.ValidationError as error:
             try:
                 unknown = _unknown.decode(raw)
@@ -150,6 +130,4 @@ def decode_frame(frame: str | bytes) -> list[FeedMessage | UnknownMessage]:
             if unknown is None or unknown.type in KNOWN_TYPES:
                 raise UnexpectedAnswer(f"live feed: {error}: {bytes(raw)[:300]!r}") from None
             messages.append(unknown)
-        else:
-            messages.append(message)
     return messages

@@ -116,11 +116,6 @@ class ProgressView(msgspec.Struct, frozen=True):
     updated_at: datetime | None
 
 
-class CompactProgressView(ProgressView, frozen=True, array_like=True):
-    """A ProgressView written as a JSON array of its values in field order: the body of ``job_progress``
-    messages for subscriptions with ``encoding: compact`` (about half the bytes)."""
-
-
 class StepView(msgspec.Struct, frozen=True):
     """Timings of one step."""
 

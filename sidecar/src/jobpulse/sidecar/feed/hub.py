@@ -178,9 +178,8 @@ class _Group:
         self.held: dict[str, int] = {}
 
 
-# (message filter data, encoded message, ingest time ns, encoded for compact subscriptions): a message
-# published this tick. The last is the message itself unless it is a job_progress a compact group takes.
-Published = tuple[MessageMeta, bytes, int, bytes]
+# (message filter data, encoded message, ingest time ns): a message published this tick.
+Published = tuple[MessageMeta, bytes, int]
 
 
 class _Pending:
@@ -377,15 +376,14 @@ class FeedHub:
             return
         now_ns = self.clock_ns()
         timestamp = to_datetime(now_ns)
-        compact = any(subscription.compact for subscription in self._groups)
         published: list[Published] = []
         for entry in pending.entries:
             if entry is not None:
-                published.append(self._publish(*entry, timestamp, now_ns, compact))
+                published.append(self._publish(*entry, timestamp, now_ns))
         # A catch-up reports what the newest folded change left, so it carries the newest stamp.
         stamp = self.cursors.stamp()
         catch_ups = {
-            job_id: self._publish(JOB_PROGRESS, state, origin, stamp, timestamp, now_ns, compact)
+            job_id: self._publish(JOB_PROGRESS, state, origin, stamp, timestamp, now_ns)
             for job_id, (state, origin) in lagging.items()
         }
         self.messages_published += len(published) + len(catch_ups)
@@ -400,7 +398,7 @@ class FeedHub:
                 matched = _throttle(group, matched, catch_ups, queued_at, 1 / rate)
             if not matched:
                 continue
-            frame = _frame([entry[3] if subscription.compact else entry[1] for entry in matched])
+            frame = _frame([raw for _, raw, _ in matched])
             if len(matched) < len(published):
                 origins = self._origins(matched)
             else:
@@ -420,17 +418,9 @@ class FeedHub:
         return min(self._hold_s, self.tick_s)
 
     def _publish(
-        self,
-        message_type: str,
-        payload: Any,
-        origin: int,
-        stamp: int,
-        timestamp: datetime,
-        now_ns: int,
-        compact: bool = False,
+        self, message_type: str, payload: Any, origin: int, stamp: int, timestamp: datetime, now_ns: int
     ) -> Published:
-        """Render and encode one message under its cursor, into the replay ring; a job_progress also
-        compactly when ``compact`` (the ring keeps the full form, which every client reads)."""
+        """Render and encode one message under its cursor, into the replay ring."""
         data, meta = self._render(message_type, payload, now_ns)
         cursor = self.cursors.assign(stamp)
         raw = _encode(ServerMessage(message_type, timestamp, cursor, data))
@@ -438,10 +428,7 @@ class FeedHub:
         if len(ring) == ring.maxlen:
             self._floor = ring[0][0]
         ring.append((cursor, meta, raw))
-        if compact and message_type == JOB_PROGRESS:
-            packed = schemas.CompactProgressView(*msgspec.structs.astuple(data))
-            return meta, raw, origin, _encode(ServerMessage(message_type, timestamp, cursor, packed))
-        return meta, raw, origin, raw
+        return meta, raw, origin
 
     def progress_rate(self, subscription: Subscription) -> float:
         """The job_progress messages per job per second ``subscription`` gets (0: every change): what it
@@ -653,9 +640,9 @@ class FeedHub:
                     for histogram, origin_ns in origins:
                         histogram.observe((now_ns - origin_ns) / 1e9)
 
-    def _origins(self, entries: list[Published]) -> Origins:
+    def _origins(self, entries: list[tuple[MessageMeta, bytes, int]]) -> Origins:
         oldest: dict[str, int] = {}
-        for meta, _, origin, _ in entries:
+        for meta, _, origin in entries:
             known = oldest.get(meta.type)
             if known is None or origin < known:
                 oldest[meta.type] = origin

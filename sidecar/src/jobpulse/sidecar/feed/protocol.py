@@ -54,21 +54,13 @@ class _Filters(msgspec.Struct, forbid_unknown_fields=True):
 # A progress rate above this is no rate limit a client could notice: ticks are coarser.
 MAX_PROGRESS_HZ = 1000.0
 
-# How job_progress data is written: an object with named fields, or an array of the same values in
-# the same order (compact).
-FULL = "full"
-COMPACT = "compact"
-ENCODINGS = (FULL, COMPACT)
-
 
 class Subscribe(_Filters, tag="subscribe", tag_field="type"):
     """Receive (also) what matches; no field at all means everything. ``progress_hz`` caps the
     ``job_progress`` messages per job per second (0: every change); it alone changes only the rate.
-    It is checked by :func:`validate_progress_hz` rather than typed, so that a refusal can quote the value.
-    ``encoding`` (``full`` or ``compact``) says how job_progress data is written; alone it changes only that."""
+    It is checked by :func:`validate_progress_hz` rather than typed, so that a refusal can quote the value."""
 
     progress_hz: Any = None
-    encoding: Any = None
 
 
 class Unsubscribe(_Filters, tag="unsubscribe", tag_field="type"):
@@ -108,8 +100,6 @@ def validate_filters(filters: _Filters) -> None:
         raise ProtocolError(f"min_log_level: unknown level {filters.min_log_level!r}; expected one of {list(LEVELS)}")
     if isinstance(filters, Subscribe) and filters.progress_hz is not None:
         validate_progress_hz(filters.progress_hz)
-    if isinstance(filters, Subscribe) and filters.encoding is not None and filters.encoding not in ENCODINGS:
-        raise ProtocolError(f"encoding: {filters.encoding!r} is not one of {list(ENCODINGS)}")
 
 
 def validate_progress_hz(value: Any) -> None:
@@ -167,8 +157,6 @@ class Subscription(NamedTuple):
     min_log_level: int = 0
     # None: the feed's default for this filter (see FeedHub.progress_rate).
     progress_hz: float | None = None
-    # job_progress data as an array (COMPACT) rather than an object.
-    compact: bool = False
 
     def matches_job(self, job_id: str | None, job_type: str | None, statuses: tuple[str | None, ...]) -> bool:
         if not self.job_ids.matches(job_id) or not self.job_types.matches(job_type):
@@ -204,8 +192,6 @@ class Subscription(NamedTuple):
             updated = updated._replace(min_log_level=LEVEL_NUMBERS[message.min_log_level])
         if isinstance(message, Subscribe) and message.progress_hz is not None:
             updated = updated._replace(progress_hz=float(message.progress_hz))
-        if isinstance(message, Subscribe) and message.encoding is not None:
-            updated = updated._replace(compact=message.encoding == COMPACT)
         return updated
 
     def describe(self) -> dict[str, Any]:
@@ -226,7 +212,6 @@ class Subscription(NamedTuple):
             "message_types": show(self.message_types),
             "min_log_level": LEVELS[self.min_log_level],
             "progress_hz": self.progress_hz,
-            "encoding": COMPACT if self.compact else FULL,
         }
 
 
@@ -243,7 +228,6 @@ def subscription_from_query(params: dict[str, list[str]]) -> Subscription:
         message_types=params.get("message_type"),
         min_log_level=(params.get("min_log_level") or [None])[-1],
         progress_hz=_query_rate(params.get("progress_hz")),
-        encoding=(params.get("encoding") or [None])[-1],
     )
     validate_filters(filters)
     return Subscription().subscribe(filters) if not _is_empty(filters) else Subscription()
