@@ -65,6 +65,7 @@ PROBES: dict[str, tuple[Any, Probe, Any]] = {
     "ws_ticket_ttl_s": (5.0, lambda s: the(s, AuthFeature).service.tickets.ttl_ns, 5_000_000_000),
     "max_request_bytes": (1234, lambda s: the(s, IngestFeature).ingestor.max_request_bytes, 1234),
     "feed_tick_ms": (75, lambda s: hub(s).tick_s, 0.075),
+    "feed_frames_per_s": (250, lambda s: hub(s).frames_per_s, 250),
     "feed_progress_hz": (0.5, lambda s: hub(s).progress_hz, 0.5),
     "feed_replay_messages": (50, lambda s: hub(s).replay_messages, 50),
     "feed_client_queue_frames": (7, lambda s: hub(s).queue_frames, 7),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed
 
-from jobpulse.client import JobLog, JobProgress, JobStatusUpdate, Resync, Snapshot
+from jobpulse.client import Filters, JobLog, JobProgress, JobStatusUpdate, Resync, Snapshot
 from jobpulse.sidecar.feed.hub import SNAPSHOT_PART_JOBS
 from tests.feed.wire import StalledClient, WireFeed, job_id_of
 from tests.support.feed_watch import FeedWatch
@@ -267,8 +268,32 @@ def test_a_long_snapshot_comes_in_parts_and_the_client_gets_it_whole(tmp_path):
         sidecar.stop()
 
 
-def test_progress_is_coalesced_within_a_tick(tmp_path):
-    sidecar = SidecarProcess(tmp_path, feed_tick_ms=500).start()
+def test_changes_on_a_quiet_feed_go_out_at_once_not_a_tick_later(tmp_path):
+    sidecar = SidecarProcess(tmp_path, feed_tick_ms=1000).start()
+    try:
+        job = new_job()
+        with FeedWatch(sidecar.url, Filters(progress_hz=0)) as feed:
+            feed.wait_for(Snapshot)
+            post_logs(sidecar.url, [job.start(name="quiet")])
+            feed.wait_for(JobStatusUpdate, lambda m: m.data.id == job.job_id)
+            # Each change follows the flush of the one before within the tick: with a fixed tick it would
+            # wait for the rest of it (about 1 s), with one client the feed sends it at once.
+            for processed in range(1, 4):
+                posted = time.monotonic()
+                post_logs(sidecar.url, [job.progress(processed)])
+                feed.wait_for(JobProgress, lambda m, p=processed: m.data.processed == p)
+                waited = time.monotonic() - posted
+                assert waited < 0.5, f"change {processed} took {waited:.3f} s on a quiet feed with a 1 s tick"
+            families = text_string_to_metric_families(sidecar.get("/metrics").text)
+            [tick] = [s.value for f in families for s in f.samples if s.name == "jobpulse_sidecar_feed_tick_seconds"]
+            assert tick < 0.5
+    finally:
+        sidecar.stop()
+
+
+def test_progress_is_coalesced_within_a_tick_when_the_feed_is_busy(tmp_path):
+    # One frame a second is all this feed may send before it waits the whole tick between flushes.
+    sidecar = SidecarProcess(tmp_path, feed_tick_ms=500, feed_frames_per_s=1).start()
     try:
         job = new_job()
         with FeedWatch(sidecar.url) as feed:

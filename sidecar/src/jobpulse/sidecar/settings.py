@@ -88,7 +88,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     max_request_bytes: Positive = 8 * 1024 * 1024
 
+    # The longest a live-feed change waits; the feed waits less while it sends fewer frames than feed_frames_per_s.
     feed_tick_ms: Positive = 20
+    feed_frames_per_s: Positive = 10_000
     # job_progress messages per job per second for subscriptions that name no rate and no job ids.
     feed_progress_hz: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 2.0
     feed_replay_messages: Positive = 20_000

@@ -4,6 +4,10 @@ Why it is built this way (docs/architecture.md has the measurements):
 
 - Changes are collected for one short tick and sent as one frame per client: one WebSocket frame per
   event per client saturates a core long before a few hundred clients are served.
+- The tick adapts to load: a flush that queued F frames holds the next one back F / ``frames_per_s``
+  seconds, at most ``tick_s``. A quiet feed (few clients, rare changes) sends each change at once; a
+  busy one batches, so the frames it sends per second stay bounded and no change waits longer than
+  ``tick_s``.
 - Within a tick only the newest progress of each job survives; status changes and log lines all do.
 - Each message is encoded once. Clients with equal filters form a group that shares one frame, so the
   per-client cost is a queue append and a send.
@@ -202,6 +206,7 @@ class FeedHub:
         max_lag_s: float = 2.0,
         send_timeout_s: float = 10.0,
         progress_hz: float = 0.0,
+        frames_per_s: float = 10_000.0,
         ack_timeout_s: float = DEFAULT_ACK_TIMEOUT_S,
         test_delay_s: float = 0.0,
         clock_ns: Callable[[], int] = time.time_ns,
@@ -211,7 +216,9 @@ class FeedHub:
         # Tests only: every flush waits this much longer, as a sidecar that cannot keep up would.
         self.test_delay_s = test_delay_s
         self.ack_timeout_s = ack_timeout_s
+        # The longest a change waits, and the frame rate beyond which the feed waits that long.
         self.tick_s = tick_s
+        self.frames_per_s = frames_per_s
         self.queue_frames = queue_frames
         self.max_lag_s = max_lag_s
         self.send_timeout_s = send_timeout_s
@@ -232,6 +239,8 @@ class FeedHub:
         self._pending = _Pending()
         self._wake = asyncio.Event()
         self._last_flush = 0.0
+        # How long after the last flush the next one may start: that flush's frames / frames_per_s.
+        self._hold_s = 0.0
         self._groups: dict[Subscription, _Group] = {}
         # When the next catch-up is due (monotonic), if any group holds a skipped change.
         self._catch_up_at: float | None = None
@@ -271,11 +280,12 @@ class FeedHub:
     def reconfigure(self, settings: Settings) -> None:
         """Apply new settings to the running feed: connected clients stay connected.
 
-        A new tick applies from the next flush, new queue bounds to the next frame queued for each
-        client, a smaller replay window keeps the newest messages, and turning log streaming off
+        A new tick or frame rate applies from the next flush, new queue bounds to the next frame queued
+        for each client, a smaller replay window keeps the newest messages, and turning log streaming off
         stops job_log messages from the next change on (progress and status continue).
         """
         self.tick_s = settings.feed_tick_ms / 1000
+        self.frames_per_s = settings.feed_frames_per_s
         if settings.feed_replay_messages != self._ring.maxlen:
             dropped = len(self._ring) - settings.feed_replay_messages
             if dropped > 0:
@@ -345,8 +355,8 @@ class FeedHub:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), max(0.0, self._catch_up_at - time.monotonic()))
             self._wake.clear()
-            # Idle feeds flush at once; busy ones at most once per tick, batching what arrived.
-            delay = self._last_flush + self.tick_s - loop.time() + self.test_delay_s
+            # Quiet feeds flush at once; busy ones batch what arrives while the last flush's frames are paid for.
+            delay = self._last_flush + self.current_tick_s - loop.time() + self.test_delay_s
             if delay > 0:
                 await asyncio.sleep(delay)
             self._last_flush = loop.time()
@@ -361,6 +371,7 @@ class FeedHub:
         queued_at = time.monotonic()
         lagging = self._lagging(queued_at, pending.progress_at)
         if not pending.entries and not lagging:
+            self._hold_s = 0.0
             self._catch_up_at = self._next_catch_up()
             return
         now_ns = self.clock_ns()
@@ -378,6 +389,7 @@ class FeedHub:
         self.messages_published += len(published) + len(catch_ups)
         self._snapshot_cache.clear()
         everything: Origins | None = None
+        frames = 0
         for subscription, group in self._groups.items():
             clients = group.clients
             matched = [entry for entry in published if subscription.matches(entry[0])]
@@ -394,9 +406,16 @@ class FeedHub:
                 origins = everything = everything or self._origins(published)
             for client in clients:
                 client.enqueue(frame, queued_at, origins)
+            frames += len(clients)
+        self._hold_s = frames / self.frames_per_s
         if self._parked:
             self._release_parked()
         self._catch_up_at = self._next_catch_up()
+
+    @property
+    def current_tick_s(self) -> float:
+        """How long after the last flush the next one waits, collecting changes: the current tick."""
+        return min(self._hold_s, self.tick_s)
 
     def _publish(
         self, message_type: str, payload: Any, origin: int, stamp: int, timestamp: datetime, now_ns: int

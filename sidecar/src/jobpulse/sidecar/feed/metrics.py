@@ -44,6 +44,11 @@ class FeedCollector(Collector):
             "Frames waiting in live-feed client queues.",
             sum(len(client.queue) for client in clients),
         )
+        yield gauge(
+            "jobpulse_sidecar_feed_tick_seconds",
+            "How long the live feed now collects changes after a flush (at most feed_tick_ms).",
+            hub.current_tick_s,
+        )
         yield counter(
             "jobpulse_sidecar_feed_messages_published", "Live-feed messages published.", hub.messages_published
         )

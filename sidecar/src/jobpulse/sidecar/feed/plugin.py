@@ -31,6 +31,7 @@ class FeedFeature(Feature):
             max_lag_s=settings.feed_client_max_lag_s,
             send_timeout_s=settings.feed_send_timeout_s,
             progress_hz=settings.feed_progress_hz,
+            frames_per_s=settings.feed_frames_per_s,
             ack_timeout_s=settings.control_ack_timeout_s,
             test_delay_s=settings.feed_test_delay_ms / 1000,
             # Replicas on a bus stamp each message with its bus entry's cursor, the same on every replica.
