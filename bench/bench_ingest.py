@@ -311,7 +311,7 @@ def measure_stages(
     from jobpulse.sidecar.feed.plugin import FeedFeature
     from jobpulse.sidecar.ingest import otlp_codec as codec
     from jobpulse.sidecar.ingest.plugin import IngestFeature
-    from jobpulse.sidecar.ingest.records import to_event
+    from jobpulse.sidecar.ingest.records import events_of_protobuf
     from jobpulse.sidecar.settings import Settings
     from jobpulse.sidecar.store import JobStore
 
@@ -324,7 +324,7 @@ def measure_stages(
 
     bodies = body_set(0)
     fresh = iter([body_set(seed) for seed in range(1, 6)])
-    events = [to_event(r, time.time_ns()) for body in bodies for r in codec.iter_logs_protobuf(body)]
+    events = [event for body in bodies for event in events_of_protobuf(body, time.time_ns())]
     previous_affinity = os.sched_getaffinity(0)
     previous_cwd = os.getcwd()
     root = logging.getLogger()
@@ -347,16 +347,10 @@ def measure_stages(
             for body in bodies:
                 ExportLogsServiceRequest().ParseFromString(body)
 
-        def decode() -> None:
-            for body in bodies:
-                for _ in codec.iter_logs_protobuf(body):
-                    pass
-
         def decode_to_event() -> None:
             now = time.time_ns()
             for body in bodies:
-                for record in codec.iter_logs_protobuf(body):
-                    to_event(record, now)
+                events_of_protobuf(body, now)
 
         def fold_only() -> None:
             store = JobStore()
@@ -380,8 +374,7 @@ def measure_stages(
         hub.flush()
         stages = [
             ("protobuf parse only (what the bare endpoint does)", best(parse)),
-            ("+ attributes into dicts (otlp_codec.iter_logs_protobuf)", best(decode)),
-            ("+ record -> JobEvent (records.to_event)", best(decode_to_event)),
+            ("+ records -> JobEvents, one pass (records.events_of_protobuf)", best(decode_to_event)),
             ("JobStore.apply alone, no listeners (fold.py)", best(fold_only)),
             ("Ingestor.ingest_logs, all listeners of create_app()", best(ingest(False), 2)),
             ("+ feed flush every 200 records (render, encode)", best(ingest(True), 2)),

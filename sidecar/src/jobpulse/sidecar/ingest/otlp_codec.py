@@ -1,8 +1,10 @@
 """OTLP/HTTP bodies in and out: protobuf and JSON requests decoded into plain records.
 
-Both encodings come out as the same :class:`LogRecordData` (attribute values as plain Python values),
-so everything after decoding has one code path. The JSON side follows the OTLP/JSON mapping:
-lowerCamelCase keys, 64-bit integers as decimal strings or numbers, trace and span ids as hex.
+Log records of either encoding become JobEvents through one function (``records.job_event``), with
+attribute values as plain Python values: JSON records by way of :class:`LogRecordData`, protobuf
+records read straight from the parsed message, in one pass (the hottest path of the sidecar). The
+JSON side follows the OTLP/JSON mapping: lowerCamelCase keys, 64-bit integers as decimal strings or
+numbers, trace and span ids as hex.
 
 Either encoding nests arrays and maps in a value at most :data:`MAX_VALUE_DEPTH` levels deep; a body
 with a deeper value, anywhere, is a 400, whichever encoding and whichever field it is in.
@@ -46,7 +48,8 @@ class BodyError(Exception):
 
 
 class LogRecordData(msgspec.Struct, gc=False):
-    """One log record with its resource attributes, decoded from either encoding."""
+    """One log record with its resource attributes, decoded from OTLP/JSON (protobuf records are read
+    in one pass instead: `logs_protobuf`)."""
 
     resource: dict[str, Any]
     event_name: str
@@ -97,17 +100,20 @@ def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
 
 # ---- protobuf -----------------------------------------------------------------------------------
 
-_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
+PB_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
+"""The AnyValue fields whose value is the attribute's value as it is: a hot loop reads these itself,
+``getattr(value, value.WhichOneof("value"))``, and calls `pb_value` for the others."""
 
 
-def _pb_value(value: Any, depth: int = 0) -> Any:
+def pb_value(value: Any, depth: int = 0) -> Any:
+    """An AnyValue as a plain Python value (BodyError when it nests too deep)."""
     kind = value.WhichOneof("value")
-    if kind in _SCALARS:
+    if kind in PB_SCALARS:
         return getattr(value, kind)
     if kind == "array_value":
-        return [_pb_value(item, _deeper(depth, "protobuf")) for item in value.array_value.values]
+        return [pb_value(item, _deeper(depth, "protobuf")) for item in value.array_value.values]
     if kind == "kvlist_value":
-        return {kv.key: _pb_value(kv.value, _deeper(depth, "protobuf")) for kv in value.kvlist_value.values}
+        return {kv.key: pb_value(kv.value, _deeper(depth, "protobuf")) for kv in value.kvlist_value.values}
     if kind == "bytes_value":
         return base64.b64encode(value.bytes_value).decode()
     return None
@@ -120,7 +126,7 @@ def _deeper(depth: int, encoding: str) -> int:
 
 
 def _pb_attributes(key_values: Any) -> dict[str, Any]:
-    return {kv.key: _pb_value(kv.value) for kv in key_values}
+    return {kv.key: pb_value(kv.value) for kv in key_values}
 
 
 def _parse(message: Any, body: bytes) -> Any:
@@ -133,26 +139,15 @@ def _parse(message: Any, body: bytes) -> Any:
     return message
 
 
-def iter_logs_protobuf(body: bytes) -> Iterator[LogRecordData]:
-    """Yield the log records of a protobuf ExportLogsServiceRequest (BodyError while iterating when
-    a value nests too deep)."""
+def logs_protobuf(body: bytes) -> Iterator[tuple[dict[str, Any], Any]]:
+    """Parse a protobuf ExportLogsServiceRequest; yield (resource attributes, its LogRecord messages)
+    per scope. The records are left as parsed: the caller reads each in one pass (see records.py),
+    turning attribute values with `pb_scalar` and `pb_value`."""
     request = _parse(ExportLogsServiceRequest(), body)
     for resource_logs in request.resource_logs:
         resource = _pb_attributes(resource_logs.resource.attributes)
         for scope_logs in resource_logs.scope_logs:
-            for record in scope_logs.log_records:
-                yield LogRecordData(
-                    resource=resource,
-                    event_name=record.event_name,
-                    time_ns=record.time_unix_nano,
-                    observed_ns=record.observed_time_unix_nano,
-                    severity_number=record.severity_number,
-                    severity_text=record.severity_text,
-                    body=_pb_value(record.body) if record.HasField("body") else None,
-                    attributes=_pb_attributes(record.attributes),
-                    trace_id=record.trace_id.hex() if record.trace_id else None,
-                    span_id=record.span_id.hex() if record.span_id else None,
-                )
+            yield resource, scope_logs.log_records
 
 
 def iter_spans_protobuf(body: bytes) -> Iterator[SpanData]:

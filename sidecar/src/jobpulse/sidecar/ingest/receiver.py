@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 from litestar import Controller, Request, Response, post
@@ -23,7 +23,7 @@ from jobpulse.sidecar.api.openapi import BINARY, OBJECT, success_content
 from jobpulse.sidecar.auth.roles import INGEST, access
 from jobpulse.sidecar.ingest import otlp_codec as codec
 from jobpulse.sidecar.ingest.otlp_codec import BodyError
-from jobpulse.sidecar.ingest.records import RecordError, origin_of, to_event
+from jobpulse.sidecar.ingest.records import events_of_json, events_of_protobuf
 from jobpulse.sidecar.latency import Histogram
 from jobpulse.sidecar.model.events import KIND_RESOURCES, JobEvent
 from jobpulse.sidecar.store import JobStore
@@ -77,29 +77,24 @@ class Ingestor:
         """Fold the records of a logs request; return (rejected count, partial-success message)."""
         # Decoded in full before anything is applied: a body that turns out bad halfway (a value
         # nested too deep) is a 400 that changed nothing.
-        records = list(codec.iter_logs_json(body) if kind == codec.JSON else codec.iter_logs_protobuf(body))
-        stats = self.stats
         received_ns = self.clock_ns()
+        decode = events_of_json if kind == codec.JSON else events_of_protobuf
+        outcomes = decode(body, received_ns)
+        stats = self.stats
         apply = self.store.apply
         rejected = 0
         errors: list[str] = []
         count = 0
-        resource: dict[str, Any] | None = None
-        origin: dict[str, Any] = {}
-        for count, record in enumerate(records, 1):
-            if record.resource is not resource:
-                resource = record.resource
-                origin = origin_of(resource)
-            try:
-                event = to_event(record, received_ns, origin)
-            except RecordError as error:
-                rejected += 1
-                if len(errors) < _QUOTED_ERRORS:
-                    errors.append(f"record {count - 1}: {error}")
+        for count, outcome in enumerate(outcomes, 1):
+            if type(outcome) is not JobEvent:
+                if outcome is None:
+                    stats.records_ignored += 1
+                else:
+                    rejected += 1
+                    if len(errors) < _QUOTED_ERRORS:
+                        errors.append(f"record {count - 1}: {outcome}")
                 continue
-            if event is None:
-                stats.records_ignored += 1
-                continue
+            event = outcome
             if event.kind == KIND_RESOURCES and not self.collect_resources:
                 event = _without_figures(event)
             if apply(event) is not None:
