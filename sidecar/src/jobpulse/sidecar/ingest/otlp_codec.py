@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import msgspec
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
@@ -27,6 +29,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from opentelemetry.proto.common.v1 import common_pb2
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.logs.v1 import logs_pb2
+from opentelemetry.proto.resource.v1 import resource_pb2
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -100,15 +106,13 @@ def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
 
 # ---- protobuf -----------------------------------------------------------------------------------
 
-PB_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
-"""The AnyValue fields whose value is the attribute's value as it is: a hot loop reads these itself,
-``getattr(value, value.WhichOneof("value"))``, and calls `pb_value` for the others."""
+_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 
 
 def pb_value(value: Any, depth: int = 0) -> Any:
     """An AnyValue as a plain Python value (BodyError when it nests too deep)."""
     kind = value.WhichOneof("value")
-    if kind in PB_SCALARS:
+    if kind in _SCALARS:
         return getattr(value, kind)
     if kind == "array_value":
         return [pb_value(item, _deeper(depth, "protobuf")) for item in value.array_value.values]
@@ -139,15 +143,66 @@ def _parse(message: Any, body: bytes) -> Any:
     return message
 
 
+def _logs_request_class() -> Any:
+    """ExportLogsServiceRequest with ``LogRecord.attributes`` declared ``repeated bytes``.
+
+    A KeyValue is length-delimited on the wire like a bytes field, so the same bodies parse, and each
+    record's attributes come out as their encoded bytes instead of two message objects apiece: most
+    of them (job id, step, totals, small seqs and counts) repeat across records byte for byte and are
+    turned into values once (`key_values`).
+    """
+    pool = descriptor_pool.DescriptorPool()
+    for module in (common_pb2, resource_pb2, logs_pb2, logs_service_pb2):
+        proto = descriptor_pb2.FileDescriptorProto()
+        module.DESCRIPTOR.CopyToProto(proto)
+        if module is logs_pb2:
+            record = next(message for message in proto.message_type if message.name == "LogRecord")
+            attributes = next(field for field in record.field if field.name == "attributes")
+            attributes.type = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
+            attributes.ClearField("type_name")
+        pool.Add(proto)
+    full_name = ExportLogsServiceRequest.DESCRIPTOR.full_name
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(full_name))
+
+
+_LogsRequest = _logs_request_class()
+
+# Encoded KeyValue -> (key, value), for scalar values (immutable, so shared between events). Cleared
+# when full: a few thousand distinct attributes cover what a fleet's records repeat.
+_KEY_VALUES: dict[bytes, tuple[str, Any]] = {}
+_KEY_VALUES_CAPACITY = 16_384
+
+
 def logs_protobuf(body: bytes) -> Iterator[tuple[dict[str, Any], Any]]:
     """Parse a protobuf ExportLogsServiceRequest; yield (resource attributes, its LogRecord messages)
-    per scope. The records are left as parsed: the caller reads each in one pass (see records.py),
-    turning attribute values with `pb_scalar` and `pb_value`."""
-    request = _parse(ExportLogsServiceRequest(), body)
+    per scope. The records are left as parsed, their attributes as encoded KeyValues: the caller
+    reads each record in one pass (records.py), its attributes with `key_values`."""
+    request = _parse(_LogsRequest(), body)
     for resource_logs in request.resource_logs:
         resource = _pb_attributes(resource_logs.resource.attributes)
         for scope_logs in resource_logs.scope_logs:
             yield resource, scope_logs.log_records
+
+
+def key_values(encoded: Any) -> dict[str, Any]:
+    """A record's attributes (from `logs_protobuf`) as a dict of plain values; BodyError when one is
+    malformed or nests too deep."""
+    attributes = {}
+    known = _KEY_VALUES.get
+    for raw in encoded:
+        pair = known(raw) or _key_value(raw)
+        attributes[pair[0]] = pair[1]
+    return attributes
+
+
+def _key_value(raw: bytes) -> tuple[str, Any]:
+    key_value = _parse(KeyValue(), raw)
+    pair = (key_value.key, pb_value(key_value.value))
+    if type(pair[1]) in (str, int, float, bool):
+        if len(_KEY_VALUES) >= _KEY_VALUES_CAPACITY:
+            _KEY_VALUES.clear()
+        _KEY_VALUES[raw] = pair
+    return pair
 
 
 def iter_spans_protobuf(body: bytes) -> Iterator[SpanData]:

@@ -179,22 +179,18 @@ Outcome = JobEvent | RecordError | None
 def events_of_protobuf(body: bytes, received_ns: int) -> list[Outcome]:
     """The outcome of each log record of a protobuf ExportLogsServiceRequest, in order.
 
-    Each record is read once, straight from the parsed message into its event: scalar attribute
-    values (nearly all of them) are read in this loop, without a call per value. BodyError when the
-    body is malformed or a value nests too deep, before any outcome is returned.
+    Each record is read once, straight from the parsed message into its event (its attributes through
+    `otlp_codec.key_values`). BodyError when the body is malformed or a value nests too deep, before
+    any outcome is returned.
     """
     outcomes: list[Outcome] = []
     append = outcomes.append
-    scalars = codec.PB_SCALARS
+    key_values = codec.key_values
     pb_value = codec.pb_value
     for resource, records in codec.logs_protobuf(body):
         origin = origin_of(resource)
         for record in records:
-            attributes = {}
-            for key_value in record.attributes:
-                value = key_value.value
-                which = value.WhichOneof("value")
-                attributes[key_value.key] = getattr(value, which) if which in scalars else pb_value(value)
+            attributes = key_values(record.attributes)
             trace_id = record.trace_id
             span_id = record.span_id
             try:
