@@ -144,22 +144,23 @@ def _parse(message: Any, body: bytes) -> Any:
 
 
 def _logs_request_class() -> Any:
-    """ExportLogsServiceRequest with ``LogRecord.attributes`` declared ``repeated bytes``.
+    """ExportLogsServiceRequest with ``LogRecord.attributes`` and ``Resource.attributes`` declared
+    ``repeated bytes``.
 
     A KeyValue is length-delimited on the wire like a bytes field, so the same bodies parse, and each
     record's attributes come out as their encoded bytes instead of two message objects apiece: most
-    of them (job id, step, totals, small seqs and counts) repeat across records byte for byte and are
-    turned into values once (`key_values`).
+    of them (a process's resource, job id, step, totals, small seqs and counts) repeat across records
+    and requests byte for byte and are turned into values once (`key_values`).
     """
     pool = descriptor_pool.DescriptorPool()
     for module in (common_pb2, resource_pb2, logs_pb2, logs_service_pb2):
         proto = descriptor_pb2.FileDescriptorProto()
         module.DESCRIPTOR.CopyToProto(proto)
-        if module is logs_pb2:
-            record = next(message for message in proto.message_type if message.name == "LogRecord")
-            attributes = next(field for field in record.field if field.name == "attributes")
-            attributes.type = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
-            attributes.ClearField("type_name")
+        for message in proto.message_type:
+            if (module, message.name) in ((logs_pb2, "LogRecord"), (resource_pb2, "Resource")):
+                attributes = next(field for field in message.field if field.name == "attributes")
+                attributes.type = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
+                attributes.ClearField("type_name")
         pool.Add(proto)
     full_name = ExportLogsServiceRequest.DESCRIPTOR.full_name
     return message_factory.GetMessageClass(pool.FindMessageTypeByName(full_name))
@@ -179,7 +180,7 @@ def logs_protobuf(body: bytes) -> Iterator[tuple[dict[str, Any], Any]]:
     reads each record in one pass (records.py), its attributes with `key_values`."""
     request = _parse(_LogsRequest(), body)
     for resource_logs in request.resource_logs:
-        resource = _pb_attributes(resource_logs.resource.attributes)
+        resource = key_values(resource_logs.resource.attributes)
         for scope_logs in resource_logs.scope_logs:
             yield resource, scope_logs.log_records
 
@@ -389,14 +390,20 @@ def iter_spans_json(body: bytes) -> Iterator[SpanData]:
 # ---- responses ----------------------------------------------------------------------------------
 
 
+# A full success is an empty message, the same bytes every time.
+_ALL_LOGS_TAKEN = ExportLogsServiceResponse().SerializeToString()
+_ALL_SPANS_TAKEN = ExportTraceServiceResponse().SerializeToString()
+
+
 def logs_response(kind: str, rejected: int, error_message: str) -> bytes:
     """An ExportLogsServiceResponse in the request's encoding."""
     if kind == JSON:
         return _json_response(rejected, error_message, "rejectedLogRecords")
+    if not rejected:
+        return _ALL_LOGS_TAKEN
     response = ExportLogsServiceResponse()
-    if rejected:
-        response.partial_success.rejected_log_records = rejected
-        response.partial_success.error_message = error_message
+    response.partial_success.rejected_log_records = rejected
+    response.partial_success.error_message = error_message
     return response.SerializeToString()
 
 
@@ -404,10 +411,11 @@ def trace_response(kind: str, rejected: int, error_message: str) -> bytes:
     """An ExportTraceServiceResponse in the request's encoding."""
     if kind == JSON:
         return _json_response(rejected, error_message, "rejectedSpans")
+    if not rejected:
+        return _ALL_SPANS_TAKEN
     response = ExportTraceServiceResponse()
-    if rejected:
-        response.partial_success.rejected_spans = rejected
-        response.partial_success.error_message = error_message
+    response.partial_success.rejected_spans = rejected
+    response.partial_success.error_message = error_message
     return response.SerializeToString()
 
 
