@@ -141,7 +141,15 @@ _EVENT_FIELDS: tuple[tuple[str, str, Callable[[str, Any], Any]], ...] = (
 
 # attribute -> (field, converter), looked up per attribute a record carries: a record has a handful,
 # the table has two dozen.
-_FIELD_OF = {key: (field, convert) for key, field, convert in _EVENT_FIELDS}
+# The range of each int converter: an int inside it is taken as it is, without a call (most values
+# a record carries are such ints). Other converters get an empty range.
+_INT_RANGES = {
+    _as_count: (0, INT64_MAX),
+    _as_seq: (1, INT64_MAX),
+    _as_step_index: (0, INT32_MAX),
+    _as_priority: (-INT32_MAX - 1, INT32_MAX),
+}
+_FIELD_OF = {key: (field, convert, *_INT_RANGES.get(convert, (1, 0))) for key, field, convert in _EVENT_FIELDS}
 # Attributes a start event understands; everything else it carries is the job's own attributes.
 _KNOWN_ATTRIBUTES = frozenset(_FIELD_OF) | {conventions.ATTR_JOB_ID, conventions.ATTR_SEQ, conventions.ATTR_EVENT_NAME}
 _LOG_META = frozenset(
@@ -201,7 +209,7 @@ def events_of_protobuf(body: bytes, received_ns: int) -> list[Outcome]:
                     record.observed_time_unix_nano,
                     record.severity_number,
                     record.severity_text,
-                    pb_value(record.body) if record.HasField("body") else None,
+                    pb_value(record.body),
                     trace_id.hex() if trace_id else None,
                     span_id.hex() if span_id else None,
                     received_ns,
@@ -305,7 +313,8 @@ def job_event(
     for key, value in attributes.items():
         known = _FIELD_OF.get(key)
         if known is not None and value is not None:
-            fields[known[0]] = known[1](key, value)
+            field, convert, low, high = known
+            fields[field] = value if type(value) is int and low <= value <= high else convert(key, value)
     _check_kind(kind, fields)
     if kind == ev.KIND_START:
         extra = {key: value for key, value in attributes.items() if key not in _KNOWN_ATTRIBUTES}
