@@ -169,9 +169,9 @@ def _logs_request_class() -> Any:
 _LogsRequest = _logs_request_class()
 
 # Encoded KeyValue -> (key, value), for scalar values (immutable, so shared between events). Cleared
-# when full: a few thousand distinct attributes cover what a fleet's records repeat.
+# when full (about 2 MB): a few thousand distinct attributes cover what a fleet's records repeat.
 _KEY_VALUES: dict[bytes, tuple[str, Any]] = {}
-_KEY_VALUES_CAPACITY = 16_384
+_KEY_VALUES_CAPACITY = 8_192
 
 
 def logs_protobuf(body: bytes) -> Iterator[tuple[dict[str, Any], Any]]:
