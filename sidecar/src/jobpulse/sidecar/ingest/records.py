@@ -280,7 +280,8 @@ def job_event(
     seq = attributes.get(conventions.ATTR_SEQ)
     if seq is None:
         raise RecordError(f"{conventions.ATTR_SEQ} is missing on a record of job {job_id!r}")
-    seq = _as_seq(conventions.ATTR_SEQ, seq)
+    if not (type(seq) is int and 1 <= seq <= INT64_MAX):
+        seq = _as_seq(conventions.ATTR_SEQ, seq)
     event_time_ns = time_ns or observed_ns or received_ns
     if not 0 <= event_time_ns <= INT64_MAX:
         field = "time_unix_nano" if time_ns else "observed_time_unix_nano"
@@ -315,11 +316,16 @@ def job_event(
         if known is not None and value is not None:
             field, convert, low, high = known
             fields[field] = value if type(value) is int and low <= value <= high else convert(key, value)
-    _check_kind(kind, fields)
+    if kind in _CHECKED_KINDS:
+        _check_kind(kind, fields)
     if kind == ev.KIND_START:
         extra = {key: value for key, value in attributes.items() if key not in _KNOWN_ATTRIBUTES}
         fields["attributes"] = extra or None
     return JobEvent(**fields)
+
+
+# The kinds with required attributes (`_check_kind`); progress and resources have none.
+_CHECKED_KINDS = frozenset({ev.KIND_START, ev.KIND_QUEUED, ev.KIND_END, ev.KIND_STEP})
 
 
 def _check_kind(kind: str, fields: dict[str, Any]) -> None:
