@@ -859,8 +859,8 @@ def check_encoder() -> None:
     """The hand-rolled encoding equals the official classes' and the sidecar accepts every record."""
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-    from jobpulse.sidecar.ingest.otlp_codec import iter_logs_protobuf
-    from jobpulse.sidecar.ingest.records import to_event
+    from jobpulse.sidecar.ingest.records import events_of_protobuf
+    from jobpulse.sidecar.model.events import JobEvent
     from tests.support import otlp_build
 
     emitter = EmitterSim(0, 5, seed=1)
@@ -892,9 +892,8 @@ def check_encoder() -> None:
     )
     assert ours == _ld(2, reference.SerializeToString()), "LogRecord encoding differs from protobuf's"
     kinds = collections.Counter()
-    for record in iter_logs_protobuf(body):
-        event = to_event(record, time.time_ns())
-        assert event is not None
+    for event in events_of_protobuf(body, time.time_ns()):
+        assert isinstance(event, JobEvent), event
         kinds[event.kind] += 1
     assert kinds["progress"] and kinds["log"] and kinds["start"] and kinds["end"] and kinds["resources"], kinds
 

@@ -3,14 +3,17 @@ hand-driven clock. Dedupe, grouping, silences, repeats, restarts and the once-on
 
 from __future__ import annotations
 
+import msgspec
 from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
+from jobpulse.sidecar.alerting.config import ErrorRateRule
 from jobpulse.sidecar.alerting.metrics import AlertingCollector
 from jobpulse.sidecar.alerting.model import Silence
 from jobpulse.sidecar.alerting.repository import AlertFilter, NotificationFilter
 from jobpulse.sidecar.alerting.tables import alert_notifications
 from jobpulse.sidecar.history.writer import HistoryWriter
+from jobpulse.sidecar.model.events import JobEvent
 from tests.support.job_events import T0, S, run
 
 
@@ -181,3 +184,32 @@ async def test_the_expected_duration_is_learned_from_history(make_stack, receive
         100.0,
         "history",
     )
+
+
+async def test_the_error_rate_is_judged_when_a_change_can_tip_it_and_at_once_on_new_thresholds(make_stack, receiver):
+    stack = await make_stack(settings(receiver, rules={"error_rate": {"max_ratio": 0.1, "min_processed": 100}}))
+    job = "error-rate-job"
+    seq = iter(range(1, 100))
+
+    def progress(processed: int, failed: int) -> None:
+        stack.store.apply(
+            JobEvent(kind="progress", job_id=job, seq=next(seq), time_ns=T0, processed=processed, failed=failed)
+        )
+
+    def firing() -> bool:
+        return any(alert.rule == "error_rate" and alert.job_id == job for alert in stack.engine.active.values())
+
+    stack.store.apply(JobEvent(kind="start", job_id=job, seq=next(seq), time_ns=T0, name="orders-import"))
+    progress(50, 20)
+    assert not firing(), "under the minimum count nothing is judged a rate"
+    progress(120, 20)
+    assert firing(), "reaching the minimum count with the failed count unchanged tips it"
+    progress(150, 20)
+    assert firing()
+    progress(250, 20)
+    assert not firing(), "a growing processed count resolves an alert of the job"
+    progress(300, 24)
+    assert not firing(), "0.08 is under 0.1"
+    rules = msgspec.structs.replace(stack.settings.rules, error_rate=ErrorRateRule(max_ratio=0.05, min_processed=100))
+    stack.engine.reconfigure(msgspec.structs.replace(stack.settings, rules=rules))
+    assert firing(), "a lower threshold is judged at once, not at the job's next failure"

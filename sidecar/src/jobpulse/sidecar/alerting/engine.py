@@ -28,7 +28,7 @@ from typing import Any
 import msgspec
 
 from jobpulse.sidecar.alerting import rules
-from jobpulse.sidecar.alerting.config import AlertingSettings, RuleConfig
+from jobpulse.sidecar.alerting.config import AlertingSettings, ErrorRateRule, RuleConfig
 from jobpulse.sidecar.alerting.delivery import Channel, Delivery, Outgoing
 from jobpulse.sidecar.alerting.fleet import (
     FLEET_FAILURE_RATE,
@@ -154,6 +154,15 @@ class AlertEngine:
         for alert in list(self.active.values()):
             if not self._rule(alert).enabled:
                 self._resolve(alert, now_ns, "its rule was turned off", notify=False)
+        # Changes judge the error rate only when they can tip it (on_change): new thresholds are
+        # judged here, for every running job, at once.
+        if (
+            self._listening
+            and settings.rules.error_rate.enabled
+            and settings.rules.error_rate != previous.rules.error_rate
+        ):
+            for state in self.store.active():
+                self._judge_error_rate(state, now_ns)
 
     def _routes(self) -> dict[str, list[Channel]]:
         """The channels each rule notifies."""
@@ -201,27 +210,28 @@ class AlertEngine:
         old, new, event = change
         if event.kind == KIND_LOG or not self._listening:
             return
-        now_ns = self.clock_ns()
         status_changed = old is None or old.status != new.status
+        if not status_changed and new.is_terminal:
+            return
+        error_rate = self.rules.error_rate
+        # Most changes are a running job's counts moving: judge only the rules such a change can
+        # tip, so a progress record costs a few comparisons and the stall clock's update.
+        moved = status_changed or old.processed != new.processed
+        judge_errors = error_rate.enabled and (old is None or self._error_rate_may_tip(old, new, error_rate))
+        resources_moved = self.rules.resource_pressure.enabled and (old is None or new.resources is not old.resources)
+        if not (moved or judge_errors or resources_moved):
+            return
+        now_ns = self.clock_ns()
         if status_changed:
             self._status_changed(new, now_ns)
-        if new.is_terminal:
-            return
-        if status_changed or old.processed != new.processed:
+            if new.is_terminal:
+                return
+        if moved:
             self._progress[new.id] = (new.processed, now_ns)
-        error_rate = self.rules.error_rate
-        if error_rate.enabled and (old is None or old.failed != new.failed or old.processed != new.processed):
-            self._level(
-                rules.key(rules.ERROR_RATE, new.id),
-                rules.error_ratio(new, error_rate) is not None,
-                now_ns,
-                "the error rate is back under its threshold",
-                rules.error_rate,
-                new,
-                error_rate,
-            )
-        pressure = self.rules.resource_pressure
-        if pressure.enabled and new.resources is not (old.resources if old else None):
+        if judge_errors:
+            self._judge_error_rate(new, now_ns)
+        if resources_moved:
+            pressure = self.rules.resource_pressure
             self._level(
                 rules.key(rules.RESOURCE_PRESSURE, f"job:{new.id}"),
                 rules.job_rss_mb(new, pressure) is not None,
@@ -231,6 +241,30 @@ class AlertEngine:
                 new,
                 pressure,
             )
+
+    def _error_rate_may_tip(self, old: JobState, new: JobState, rule: ErrorRateRule) -> bool:
+        """Whether the change from ``old`` to ``new`` can fire or resolve the job's error-rate alert.
+
+        With the failed count unchanged, a growing processed count only lowers the ratio: it can fire
+        only by reaching the minimum count, and resolve only an alert of this job that is firing.
+        """
+        if old.failed != new.failed or new.processed < old.processed:
+            return True
+        if old.processed == new.processed:
+            return False
+        return old.processed < rule.min_processed <= new.processed or new.id in self._by_job
+
+    def _judge_error_rate(self, state: JobState, now_ns: int) -> None:
+        error_rate = self.rules.error_rate
+        self._level(
+            rules.key(rules.ERROR_RATE, state.id),
+            rules.error_ratio(state, error_rate) is not None,
+            now_ns,
+            "the error rate is back under its threshold",
+            rules.error_rate,
+            state,
+            error_rate,
+        )
 
     def _status_changed(self, state: JobState, now_ns: int) -> None:
         lost_key = rules.key(rules.JOB_LOST, state.id)

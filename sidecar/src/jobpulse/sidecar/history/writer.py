@@ -19,6 +19,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import literal_column, or_
@@ -205,15 +206,17 @@ class HistoryWriter:
         return first + await self._write_or_isolate(connection, units[middle:])
 
     async def _execute(self, connection: AsyncConnection, units: list[_Unit]) -> None:
+        statements = self._statements
         job_rows = [unit.job for unit in units if unit.job is not None]
         step_rows = [row for unit in units for row in unit.steps]
         line_rows = [unit.line for unit in units if unit.line is not None]
-        if job_rows:
-            await connection.execute(self._statements.upsert_jobs, job_rows)
-        if step_rows:
-            await connection.execute(self._statements.upsert_steps, step_rows)
-        if line_rows:
-            await connection.execute(self._statements.insert_lines, line_rows)
+        for statement, batch in (
+            (statements.upsert_jobs, job_rows),
+            (statements.upsert_steps, step_rows),
+            (statements.insert_lines, line_rows),
+        ):
+            if batch:
+                await connection.exec_driver_sql(statement.sql, list(map(statement.values, batch)))
 
     def _report(self, refused: list[tuple[_Unit, Exception]]) -> None:
         for unit, _error in refused:
@@ -256,39 +259,59 @@ class HistoryWriter:
         self.stats.last_error = None
 
 
+class _Batch(NamedTuple):
+    """A write statement compiled once for the engine's dialect, and the getter turning a row into its
+    parameters, in the statement's order: SQLAlchemy's per-row parameter processing costs more than
+    the database's own work on a batch, and these columns need none (ints, floats, text, bytes)."""
+
+    sql: str
+    values: Callable[[dict[str, Any]], tuple[Any, ...]]
+
+
+def _batch(engine: AsyncEngine, statement: Any, columns: list[str]) -> _Batch:
+    compiled = statement.compile(dialect=engine.dialect, column_keys=columns)
+    return _Batch(compiled.string, itemgetter(*compiled.positiontup))
+
+
 class _Statements:
     """The three write statements, built once per dialect."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        job_insert = insert(engine, jobs)
+        # log_lines_dropped belongs to retention: the writer never sets it (a new row starts at 0).
+        job_insert = insert(engine, jobs).values(log_lines_dropped=literal_column("0"))
         excluded = job_insert.excluded
-        # log_lines_dropped belongs to retention: the writer never sets it.
-        updated = {
-            column.name: excluded[column.name]
-            for column in jobs.columns
-            if column.name not in ("id", "log_lines_dropped")
-        }
+        written = [column.name for column in jobs.columns if column.name != "log_lines_dropped"]
+        updated = {name: excluded[name] for name in written if name != "id"}
         updated["log_bytes"] = jobs.c.log_bytes + excluded.log_bytes
         # A job this process knows only from stray late events (no start seen) must not overwrite
         # the full record of a finished job.
-        self.upsert_jobs = job_insert.on_conflict_do_update(
-            index_elements=[jobs.c.id],
-            set_=updated,
-            # Inlined constants: executemany cannot expand an IN list of bound parameters.
-            where=or_(
-                jobs.c.status.notin_([literal_column(f"'{status}'") for status in sorted(TERMINAL_STATUSES)]),
-                excluded.ident_seq != literal_column("0"),
+        self.upsert_jobs = _batch(
+            engine,
+            job_insert.on_conflict_do_update(
+                index_elements=[jobs.c.id],
+                set_=updated,
+                where=or_(
+                    jobs.c.status.notin_([literal_column(f"'{status}'") for status in sorted(TERMINAL_STATUSES)]),
+                    excluded.ident_seq != literal_column("0"),
+                ),
             ),
+            written,
         )
         step_insert = insert(engine, job_steps)
-        self.upsert_steps = step_insert.on_conflict_do_update(
-            index_elements=[job_steps.c.job_id, job_steps.c.name],
-            set_={
-                column.name: step_insert.excluded[column.name]
-                for column in job_steps.columns
-                if column.name not in ("job_id", "name")
-            },
+        self.upsert_steps = _batch(
+            engine,
+            step_insert.on_conflict_do_update(
+                index_elements=[job_steps.c.job_id, job_steps.c.name],
+                set_={
+                    column.name: step_insert.excluded[column.name]
+                    for column in job_steps.columns
+                    if column.name not in ("job_id", "name")
+                },
+            ),
+            [column.name for column in job_steps.columns],
         )
-        self.insert_lines = insert(engine, job_logs).on_conflict_do_nothing(
-            index_elements=[job_logs.c.job_id, job_logs.c.seq]
+        self.insert_lines = _batch(
+            engine,
+            insert(engine, job_logs).on_conflict_do_nothing(index_elements=[job_logs.c.job_id, job_logs.c.seq]),
+            [column.name for column in job_logs.columns],
         )

@@ -1,8 +1,10 @@
 """OTLP/HTTP bodies in and out: protobuf and JSON requests decoded into plain records.
 
-Both encodings come out as the same :class:`LogRecordData` (attribute values as plain Python values),
-so everything after decoding has one code path. The JSON side follows the OTLP/JSON mapping:
-lowerCamelCase keys, 64-bit integers as decimal strings or numbers, trace and span ids as hex.
+Log records of either encoding become JobEvents through one function (``records.job_event``), with
+attribute values as plain Python values: JSON records by way of :class:`LogRecordData`, protobuf
+records read straight from the parsed message, in one pass (the hottest path of the sidecar). The
+JSON side follows the OTLP/JSON mapping: lowerCamelCase keys, 64-bit integers as decimal strings or
+numbers, trace and span ids as hex.
 
 Either encoding nests arrays and maps in a value at most :data:`MAX_VALUE_DEPTH` levels deep; a body
 with a deeper value, anywhere, is a 400, whichever encoding and whichever field it is in.
@@ -16,7 +18,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import msgspec
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
@@ -25,6 +29,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from opentelemetry.proto.common.v1 import common_pb2
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.logs.v1 import logs_pb2
+from opentelemetry.proto.resource.v1 import resource_pb2
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -46,7 +54,8 @@ class BodyError(Exception):
 
 
 class LogRecordData(msgspec.Struct, gc=False):
-    """One log record with its resource attributes, decoded from either encoding."""
+    """One log record with its resource attributes, decoded from OTLP/JSON (protobuf records are read
+    in one pass instead: `logs_protobuf`)."""
 
     resource: dict[str, Any]
     event_name: str
@@ -100,14 +109,15 @@ def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
 _SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 
 
-def _pb_value(value: Any, depth: int = 0) -> Any:
+def pb_value(value: Any, depth: int = 0) -> Any:
+    """An AnyValue as a plain Python value (BodyError when it nests too deep)."""
     kind = value.WhichOneof("value")
     if kind in _SCALARS:
         return getattr(value, kind)
     if kind == "array_value":
-        return [_pb_value(item, _deeper(depth, "protobuf")) for item in value.array_value.values]
+        return [pb_value(item, _deeper(depth, "protobuf")) for item in value.array_value.values]
     if kind == "kvlist_value":
-        return {kv.key: _pb_value(kv.value, _deeper(depth, "protobuf")) for kv in value.kvlist_value.values}
+        return {kv.key: pb_value(kv.value, _deeper(depth, "protobuf")) for kv in value.kvlist_value.values}
     if kind == "bytes_value":
         return base64.b64encode(value.bytes_value).decode()
     return None
@@ -120,7 +130,7 @@ def _deeper(depth: int, encoding: str) -> int:
 
 
 def _pb_attributes(key_values: Any) -> dict[str, Any]:
-    return {kv.key: _pb_value(kv.value) for kv in key_values}
+    return {kv.key: pb_value(kv.value) for kv in key_values}
 
 
 def _parse(message: Any, body: bytes) -> Any:
@@ -133,26 +143,67 @@ def _parse(message: Any, body: bytes) -> Any:
     return message
 
 
-def iter_logs_protobuf(body: bytes) -> Iterator[LogRecordData]:
-    """Yield the log records of a protobuf ExportLogsServiceRequest (BodyError while iterating when
-    a value nests too deep)."""
-    request = _parse(ExportLogsServiceRequest(), body)
+def _logs_request_class() -> Any:
+    """ExportLogsServiceRequest with ``LogRecord.attributes`` and ``Resource.attributes`` declared
+    ``repeated bytes``.
+
+    A KeyValue is length-delimited on the wire like a bytes field, so the same bodies parse, and each
+    record's attributes come out as their encoded bytes instead of two message objects apiece: most
+    of them (a process's resource, job id, step, totals, small seqs and counts) repeat across records
+    and requests byte for byte and are turned into values once (`key_values`).
+    """
+    pool = descriptor_pool.DescriptorPool()
+    for module in (common_pb2, resource_pb2, logs_pb2, logs_service_pb2):
+        proto = descriptor_pb2.FileDescriptorProto()
+        module.DESCRIPTOR.CopyToProto(proto)
+        for message in proto.message_type:
+            if (module, message.name) in ((logs_pb2, "LogRecord"), (resource_pb2, "Resource")):
+                attributes = next(field for field in message.field if field.name == "attributes")
+                attributes.type = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
+                attributes.ClearField("type_name")
+        pool.Add(proto)
+    full_name = ExportLogsServiceRequest.DESCRIPTOR.full_name
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(full_name))
+
+
+_LogsRequest = _logs_request_class()
+
+# Encoded KeyValue -> (key, value), for scalar values (immutable, so shared between events). Cleared
+# when full (about 2 MB): a few thousand distinct attributes cover what a fleet's records repeat.
+_KEY_VALUES: dict[bytes, tuple[str, Any]] = {}
+_KEY_VALUES_CAPACITY = 8_192
+
+
+def logs_protobuf(body: bytes) -> Iterator[tuple[dict[str, Any], Any]]:
+    """Parse a protobuf ExportLogsServiceRequest; yield (resource attributes, its LogRecord messages)
+    per scope. The records are left as parsed, their attributes as encoded KeyValues: the caller
+    reads each record in one pass (records.py), its attributes with `key_values`."""
+    request = _parse(_LogsRequest(), body)
     for resource_logs in request.resource_logs:
-        resource = _pb_attributes(resource_logs.resource.attributes)
+        resource = key_values(resource_logs.resource.attributes)
         for scope_logs in resource_logs.scope_logs:
-            for record in scope_logs.log_records:
-                yield LogRecordData(
-                    resource=resource,
-                    event_name=record.event_name,
-                    time_ns=record.time_unix_nano,
-                    observed_ns=record.observed_time_unix_nano,
-                    severity_number=record.severity_number,
-                    severity_text=record.severity_text,
-                    body=_pb_value(record.body) if record.HasField("body") else None,
-                    attributes=_pb_attributes(record.attributes),
-                    trace_id=record.trace_id.hex() if record.trace_id else None,
-                    span_id=record.span_id.hex() if record.span_id else None,
-                )
+            yield resource, scope_logs.log_records
+
+
+def key_values(encoded: Any) -> dict[str, Any]:
+    """A record's attributes (from `logs_protobuf`) as a dict of plain values; BodyError when one is
+    malformed or nests too deep."""
+    attributes = {}
+    known = _KEY_VALUES.get
+    for raw in encoded:
+        pair = known(raw) or _key_value(raw)
+        attributes[pair[0]] = pair[1]
+    return attributes
+
+
+def _key_value(raw: bytes) -> tuple[str, Any]:
+    key_value = _parse(KeyValue(), raw)
+    pair = (key_value.key, pb_value(key_value.value))
+    if type(pair[1]) in (str, int, float, bool):
+        if len(_KEY_VALUES) >= _KEY_VALUES_CAPACITY:
+            _KEY_VALUES.clear()
+        _KEY_VALUES[raw] = pair
+    return pair
 
 
 def iter_spans_protobuf(body: bytes) -> Iterator[SpanData]:
@@ -339,14 +390,20 @@ def iter_spans_json(body: bytes) -> Iterator[SpanData]:
 # ---- responses ----------------------------------------------------------------------------------
 
 
+# A full success is an empty message, the same bytes every time.
+_ALL_LOGS_TAKEN = ExportLogsServiceResponse().SerializeToString()
+_ALL_SPANS_TAKEN = ExportTraceServiceResponse().SerializeToString()
+
+
 def logs_response(kind: str, rejected: int, error_message: str) -> bytes:
     """An ExportLogsServiceResponse in the request's encoding."""
     if kind == JSON:
         return _json_response(rejected, error_message, "rejectedLogRecords")
+    if not rejected:
+        return _ALL_LOGS_TAKEN
     response = ExportLogsServiceResponse()
-    if rejected:
-        response.partial_success.rejected_log_records = rejected
-        response.partial_success.error_message = error_message
+    response.partial_success.rejected_log_records = rejected
+    response.partial_success.error_message = error_message
     return response.SerializeToString()
 
 
@@ -354,10 +411,11 @@ def trace_response(kind: str, rejected: int, error_message: str) -> bytes:
     """An ExportTraceServiceResponse in the request's encoding."""
     if kind == JSON:
         return _json_response(rejected, error_message, "rejectedSpans")
+    if not rejected:
+        return _ALL_SPANS_TAKEN
     response = ExportTraceServiceResponse()
-    if rejected:
-        response.partial_success.rejected_spans = rejected
-        response.partial_success.error_message = error_message
+    response.partial_success.rejected_spans = rejected
+    response.partial_success.error_message = error_message
     return response.SerializeToString()
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from jobpulse import conventions
-from jobpulse.sidecar.ingest.otlp_codec import LogRecordData
+from jobpulse.sidecar.ingest import otlp_codec as codec
 from jobpulse.sidecar.model import events as ev
 from jobpulse.sidecar.model.events import INT64_MAX, JobEvent, level_from_severity
 
@@ -142,7 +142,15 @@ _EVENT_FIELDS: tuple[tuple[str, str, Callable[[str, Any], Any]], ...] = (
 
 # attribute -> (field, converter), looked up per attribute a record carries: a record has a handful,
 # the table has two dozen.
-_FIELD_OF = {key: (field, convert) for key, field, convert in _EVENT_FIELDS}
+# The range of each int converter: an int inside it is taken as it is, without a call (most values
+# a record carries are such ints). Other converters get an empty range.
+_INT_RANGES = {
+    _as_count: (0, INT64_MAX),
+    _as_seq: (1, INT64_MAX),
+    _as_step_index: (0, INT32_MAX),
+    _as_priority: (-INT32_MAX - 1, INT32_MAX),
+}
+_FIELD_OF = {key: (field, convert, *_INT_RANGES.get(convert, (1, 0))) for key, field, convert in _EVENT_FIELDS}
 # Attributes a start event understands; everything else it carries is the job's own attributes.
 _KNOWN_ATTRIBUTES = frozenset(_FIELD_OF) | {conventions.ATTR_JOB_ID, conventions.ATTR_SEQ, conventions.ATTR_EVENT_NAME}
 _LOG_META = frozenset(
@@ -173,13 +181,96 @@ def _message(body: Any) -> str:
     return msgspec.json.encode(body).decode()
 
 
-def to_event(record: LogRecordData, received_ns: int, origin: dict[str, Any] | None = None) -> JobEvent | None:
-    """The JobEvent of ``record``; None when it carries no job id; RecordError when it is invalid.
+Outcome = JobEvent | RecordError | None
+"""What one record becomes: its event, why it is rejected, or None (no job id: not a job's record)."""
 
-    ``origin`` is ``origin_of(record.resource)`` when the caller already has it: the records of one
-    resource share it.
+
+def events_of_protobuf(body: bytes, received_ns: int) -> list[Outcome]:
+    """The outcome of each log record of a protobuf ExportLogsServiceRequest, in order.
+
+    Each record is read once, straight from the parsed message into its event (its attributes through
+    `otlp_codec.key_values`). BodyError when the body is malformed or a value nests too deep, before
+    any outcome is returned.
     """
-    attributes = record.attributes
+    outcomes: list[Outcome] = []
+    append = outcomes.append
+    key_values = codec.key_values
+    pb_value = codec.pb_value
+    for resource, records in codec.logs_protobuf(body):
+        origin = origin_of(resource)
+        for record in records:
+            attributes = key_values(record.attributes)
+            trace_id = record.trace_id
+            span_id = record.span_id
+            try:
+                event = job_event(
+                    record.event_name,
+                    attributes,
+                    record.time_unix_nano,
+                    record.observed_time_unix_nano,
+                    record.severity_number,
+                    record.severity_text,
+                    pb_value(record.body),
+                    trace_id.hex() if trace_id else None,
+                    span_id.hex() if span_id else None,
+                    received_ns,
+                    origin,
+                )
+            except RecordError as error:
+                append(error)
+                continue
+            append(event)
+    return outcomes
+
+
+def events_of_json(body: bytes, received_ns: int) -> list[Outcome]:
+    """The outcome of each log record of an OTLP/JSON ExportLogsServiceRequest, in order (BodyError
+    when the body is malformed, before any outcome is returned)."""
+    outcomes: list[Outcome] = []
+    resource: dict[str, Any] | None = None
+    origin: dict[str, Any] = {}
+    for record in list(codec.iter_logs_json(body)):
+        if record.resource is not resource:
+            resource = record.resource
+            origin = origin_of(resource)
+        try:
+            outcomes.append(
+                job_event(
+                    record.event_name,
+                    record.attributes,
+                    record.time_ns,
+                    record.observed_ns,
+                    record.severity_number,
+                    record.severity_text,
+                    record.body,
+                    record.trace_id,
+                    record.span_id,
+                    received_ns,
+                    origin,
+                )
+            )
+        except RecordError as error:
+            outcomes.append(error)
+    return outcomes
+
+
+def job_event(
+    event_name: str,
+    attributes: dict[str, Any],
+    time_ns: int,
+    observed_ns: int,
+    severity_number: int,
+    severity_text: str,
+    body: Any,
+    trace_id: str | None,
+    span_id: str | None,
+    received_ns: int,
+    origin: dict[str, Any],
+) -> JobEvent | None:
+    """The JobEvent of one log record; None when it carries no job id; RecordError when it is invalid.
+
+    ``origin`` is ``origin_of`` the record's resource attributes.
+    """
     job_id = attributes.get(conventions.ATTR_JOB_ID)
     if job_id is None:
         return None
@@ -190,31 +281,32 @@ def to_event(record: LogRecordData, received_ns: int, origin: dict[str, Any] | N
     seq = attributes.get(conventions.ATTR_SEQ)
     if seq is None:
         raise RecordError(f"{conventions.ATTR_SEQ} is missing on a record of job {job_id!r}")
-    seq = _as_seq(conventions.ATTR_SEQ, seq)
-    time_ns = record.time_ns or record.observed_ns or received_ns
-    if not 0 <= time_ns <= INT64_MAX:
-        field = "time_unix_nano" if record.time_ns else "observed_time_unix_nano"
-        raise RecordError(f"{field} must be in 0..{INT64_MAX}, got {time_ns}")
+    if not (type(seq) is int and 1 <= seq <= INT64_MAX):
+        seq = _as_seq(conventions.ATTR_SEQ, seq)
+    event_time_ns = time_ns or observed_ns or received_ns
+    if not 0 <= event_time_ns <= INT64_MAX:
+        field = "time_unix_nano" if time_ns else "observed_time_unix_nano"
+        raise RecordError(f"{field} must be in 0..{INT64_MAX}, got {event_time_ns}")
 
-    event_name = record.event_name or attributes.get(conventions.ATTR_EVENT_NAME) or ""
+    event_name = event_name or attributes.get(conventions.ATTR_EVENT_NAME) or ""
     kind = KIND_OF_EVENT.get(event_name, ev.KIND_LOG) if type(event_name) is str else ev.KIND_LOG
     fields: dict[str, Any] = {
         "kind": kind,
         "job_id": job_id,
         "seq": seq,
-        "time_ns": time_ns,
+        "time_ns": event_time_ns,
         "received_ns": received_ns,
-        "trace_id": record.trace_id,
-        "span_id": record.span_id,
+        "trace_id": trace_id,
+        "span_id": span_id,
     }
-    fields.update(origin_of(record.resource) if origin is None else origin)
+    fields.update(origin)
 
     if kind == ev.KIND_LOG:
         logger = attributes.get(conventions.ATTR_LOGGER_NAME)
         extra = {key: value for key, value in attributes.items() if key not in _LOG_META}
         fields.update(
-            level=level_from_severity(record.severity_number, record.severity_text),
-            message=_message(record.body),
+            level=level_from_severity(severity_number, severity_text),
+            message=_message(body),
             logger=sys.intern(logger) if type(logger) is str else None,
             attributes=extra or None,
         )
@@ -223,12 +315,18 @@ def to_event(record: LogRecordData, received_ns: int, origin: dict[str, Any] | N
     for key, value in attributes.items():
         known = _FIELD_OF.get(key)
         if known is not None and value is not None:
-            fields[known[0]] = known[1](key, value)
-    _check_kind(kind, fields)
+            field, convert, low, high = known
+            fields[field] = value if type(value) is int and low <= value <= high else convert(key, value)
+    if kind in _CHECKED_KINDS:
+        _check_kind(kind, fields)
     if kind == ev.KIND_START:
         extra = {key: value for key, value in attributes.items() if key not in _KNOWN_ATTRIBUTES}
         fields["attributes"] = extra or None
     return JobEvent(**fields)
+
+
+# The kinds with required attributes (`_check_kind`); progress and resources have none.
+_CHECKED_KINDS = frozenset({ev.KIND_START, ev.KIND_QUEUED, ev.KIND_END, ev.KIND_STEP})
 
 
 def _check_kind(kind: str, fields: dict[str, Any]) -> None:

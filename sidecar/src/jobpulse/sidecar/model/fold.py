@@ -34,6 +34,7 @@ from jobpulse.sidecar.model.events import (
     KIND_LOG,
     KIND_LOST,
     KIND_PAUSED,
+    KIND_PROGRESS,
     KIND_QUEUED,
     KIND_RESOURCES,
     KIND_RESUMED,
@@ -91,6 +92,8 @@ def fold(state: JobState | None, event: JobEvent, limits: FoldLimits = DEFAULT_L
         return _fold_queued(state, event)
 
     seq = event.seq
+    if event.kind == KIND_PROGRESS and _next_in_order(state, event):
+        return _fold_next_progress(state, event, limits)
     if _seen(state.seen, seq):
         return state
 
@@ -114,6 +117,55 @@ def fold(state: JobState | None, event: JobEvent, limits: FoldLimits = DEFAULT_L
             _merge_end(state, event, changes)
     _fold_figures(state, event, changes, limits)
     return _with_status(state, changes)
+
+
+def _next_in_order(state: JobState, event: JobEvent) -> bool:
+    """Whether ``event`` is the next seq of a running job that has not ended nor been marked lost,
+    and carries nothing but progress: what nearly every record is, and what `_fold_next_progress`
+    folds."""
+    seen = state.seen
+    return (
+        bool(seen)
+        and event.seq == seen[-1][1] + 1
+        and not state.end_seq
+        and not state.lost_seq
+        and event.name is None
+        and event.command_id is None
+    )
+
+
+def _fold_next_progress(state: JobState, event: JobEvent, limits: FoldLimits) -> JobState:
+    """`fold` of a progress event for which `_next_in_order` holds, without the general path's
+    bookkeeping.
+
+    Its seq is above every seq the state holds, so each register it carries takes it, the seen ranges
+    grow at the top, no checkpoint changes and the status stays: the outcome is the general path's.
+    """
+    seq = event.seq
+    seen = state.seen
+    changes: dict[str, Any] = {"seen": (*seen[:-1], (seen[-1][0], seq)), "max_seq": seq}
+    _merge_times(state, event, changes)
+    if not state.origin_seq or not state.trace_seq:
+        _merge_origin(state, event, changes)
+    processed = event.processed
+    if processed is not None:
+        changes["processed"] = processed
+        changes["counts_seq"] = seq
+        samples = (*state.samples, (seq, event.time_ns, processed))
+        changes["samples"] = samples[-limits.rate_samples :] if len(samples) > limits.rate_samples else samples
+    if event.failed is not None:
+        changes["failed"] = event.failed
+        changes["failed_seq"] = seq
+    if event.total is not None:
+        changes["total"] = event.total
+        changes["total_seq"] = seq
+    if event.step is not None:
+        changes["step"] = event.step
+        changes["step_index"] = event.step_index
+        changes["step_seq"] = seq
+    if event.step_count is not None and (state.step_count is None or event.step_count > state.step_count):
+        changes["step_count"] = event.step_count
+    return _replace(state, **changes)
 
 
 def _fold_figures(state: JobState, event: JobEvent, changes: dict[str, Any], limits: FoldLimits) -> None:
