@@ -165,6 +165,36 @@ def test_a_process_pid_beyond_32_bits_is_ignored_like_a_pid_of_the_wrong_type(li
     assert (detail["service"], detail["pid"]) == ("tests", None)
 
 
+def test_each_job_has_the_origin_of_the_process_that_sent_it(limits_sidecar):
+    processes = [{"service.name": f"svc-{n}", "host.name": f"host-{n}", "process.pid": 100 + n} for n in range(3)]
+    jobs = [JobEmitter(uuid.uuid4().hex) for _ in range(6)]
+    for round_ in range(2):  # each process's resource seen again, in another order
+        for n in range(3) if round_ == 0 else reversed(range(3)):
+            job = jobs[n + 3 * round_]
+            body = logs_request([job.start(name="origin")], resource=processes[n])
+            assert limits_sidecar.post("/v1/logs", content=body, headers=PROTOBUF).status_code == 200
+    for index, job in enumerate(jobs):
+        detail = limits_sidecar.get(f"/api/jobs/{job.job_id}").json()
+        assert (detail["service"], detail["host"], detail["pid"]) == (
+            f"svc-{index % 3}",
+            f"host-{index % 3}",
+            100 + index % 3,
+        )
+
+
+@pytest.mark.parametrize("followed_by_a_record", [False, True])
+def test_a_malformed_resource_is_a_400_that_applies_nothing(limits_sidecar, followed_by_a_record):
+    job = JobEmitter(uuid.uuid4().hex)
+    scope = (
+        wire(2, wire(2, job.start(name="after a bad resource").SerializeToString())) if followed_by_a_record else b""
+    )
+    body = wire(1, wire(1, b"\xff\xff") + scope)  # resource_logs {resource: not a Resource, scope_logs}
+    response = limits_sidecar.post("/v1/logs", content=body, headers=PROTOBUF)
+    assert response.status_code == 400, response.text
+    assert "malformed protobuf body" in response.json()["detail"]
+    assert limits_sidecar.get(f"/api/jobs/{job.job_id}").status_code == 404
+
+
 def test_after_a_poisonous_record_other_jobs_still_reach_history(limits_sidecar):
     poison, name = uuid.uuid4().hex, f"after-poison-{uuid.uuid4().hex[:8]}"
     post(

@@ -28,8 +28,10 @@ HTML_POLICY = (
 )
 
 
-def _is_html(headers: list[tuple[bytes, bytes]]) -> bool:
-    return any(name.lower() == _CONTENT_TYPE and value.startswith(b"text/html") for name, value in headers)
+# What a response that sets none of these headers gets: most of them, every OTLP export among them.
+_ALL_DATA = [*ALWAYS, (CSP, DATA_POLICY)]
+_ALL_HTML = [*ALWAYS, (CSP, HTML_POLICY)]
+_ADDED = frozenset(name for name, _ in _ALL_DATA)
 
 
 async def add_security_headers(message: Message, _: Scope) -> None:
@@ -37,8 +39,17 @@ async def add_security_headers(message: Message, _: Scope) -> None:
     if message["type"] != "http.response.start":
         return
     headers: list[tuple[bytes, bytes]] = list(message.get("headers") or ())
-    present = {name.lower() for name, _ in headers}
-    headers.extend(header for header in ALWAYS if header[0] not in present)
-    if CSP not in present:
-        headers.append((CSP, HTML_POLICY if _is_html(headers) else DATA_POLICY))
+    present = set()
+    html = False
+    for name, value in headers:
+        name = name.lower()
+        present.add(name)
+        if name == _CONTENT_TYPE and value.startswith(b"text/html"):
+            html = True
+    if present.isdisjoint(_ADDED):
+        headers += _ALL_HTML if html else _ALL_DATA
+    else:
+        headers.extend(header for header in ALWAYS if header[0] not in present)
+        if CSP not in present:
+            headers.append((CSP, HTML_POLICY if html else DATA_POLICY))
     message["headers"] = headers

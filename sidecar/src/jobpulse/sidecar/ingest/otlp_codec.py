@@ -143,30 +143,39 @@ def _parse(message: Any, body: bytes) -> Any:
     return message
 
 
-def _logs_request_class() -> Any:
-    """ExportLogsServiceRequest with ``LogRecord.attributes`` and ``Resource.attributes`` declared
-    ``repeated bytes``.
+def _logs_message_classes() -> tuple[Any, Any]:
+    """ExportLogsServiceRequest with ``ResourceLogs.resource`` declared ``bytes``, and the Resource to
+    parse those bytes with, its ``attributes`` (as those of ``LogRecord``) declared ``repeated bytes``.
 
-    A KeyValue is length-delimited on the wire like a bytes field, so the same bodies parse, and each
-    record's attributes come out as their encoded bytes instead of two message objects apiece: most
-    of them (a process's resource, job id, step, totals, small seqs and counts) repeat across records
-    and requests byte for byte and are turned into values once (`key_values`).
+    A message field is length-delimited on the wire like a bytes field, so the same bodies parse.
+    Each record's attributes come out as their encoded bytes instead of two message objects apiece:
+    most of them (job id, step, totals, small seqs and counts) repeat across records and requests
+    byte for byte and are turned into values once (`key_values`). A resource comes out whole, as the
+    bytes every request of one process repeats, so what it means can be remembered the same way.
     """
     pool = descriptor_pool.DescriptorPool()
+    as_bytes = {
+        (resource_pb2, "Resource", "attributes"),
+        (logs_pb2, "LogRecord", "attributes"),
+        (logs_pb2, "ResourceLogs", "resource"),
+    }
     for module in (common_pb2, resource_pb2, logs_pb2, logs_service_pb2):
         proto = descriptor_pb2.FileDescriptorProto()
         module.DESCRIPTOR.CopyToProto(proto)
         for message in proto.message_type:
-            if (module, message.name) in ((logs_pb2, "LogRecord"), (resource_pb2, "Resource")):
-                attributes = next(field for field in message.field if field.name == "attributes")
-                attributes.type = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
-                attributes.ClearField("type_name")
+            for field in message.field:
+                if (module, message.name, field.name) in as_bytes:
+                    field.type = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
+                    field.ClearField("type_name")
         pool.Add(proto)
-    full_name = ExportLogsServiceRequest.DESCRIPTOR.full_name
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName(full_name))
+    request, resource = (
+        message_factory.GetMessageClass(pool.FindMessageTypeByName(message.DESCRIPTOR.full_name))
+        for message in (ExportLogsServiceRequest, resource_pb2.Resource)
+    )
+    return request, resource
 
 
-_LogsRequest = _logs_request_class()
+_LogsRequest, _Resource = _logs_message_classes()
 
 # Encoded KeyValue -> (key, value), for scalar values (immutable, so shared between events). Cleared
 # when full (about 2 MB): a few thousand distinct attributes cover what a fleet's records repeat.
@@ -174,15 +183,20 @@ _KEY_VALUES: dict[bytes, tuple[str, Any]] = {}
 _KEY_VALUES_CAPACITY = 8_192
 
 
-def logs_protobuf(body: bytes) -> Iterator[tuple[dict[str, Any], Any]]:
-    """Parse a protobuf ExportLogsServiceRequest; yield (resource attributes, its LogRecord messages)
-    per scope. The records are left as parsed, their attributes as encoded KeyValues: the caller
-    reads each record in one pass (records.py), its attributes with `key_values`."""
+def logs_protobuf(body: bytes) -> Iterator[tuple[bytes, list[Any]]]:
+    """Parse a protobuf ExportLogsServiceRequest; yield (encoded Resource, the LogRecord messages of
+    each of its scopes) per resource. The records are left as parsed, their attributes as encoded
+    KeyValues: the caller reads each record in one pass (records.py), its attributes with
+    `key_values`, and the resource's with `resource_attributes`."""
     request = _parse(_LogsRequest(), body)
     for resource_logs in request.resource_logs:
-        resource = key_values(resource_logs.resource.attributes)
-        for scope_logs in resource_logs.scope_logs:
-            yield resource, scope_logs.log_records
+        yield resource_logs.resource, [scope_logs.log_records for scope_logs in resource_logs.scope_logs]
+
+
+def resource_attributes(encoded: bytes) -> dict[str, Any]:
+    """The attributes of an encoded Resource (from `logs_protobuf`) as a dict of plain values;
+    BodyError when it is malformed."""
+    return key_values(_parse(_Resource(), encoded).attributes)
 
 
 def key_values(encoded: Any) -> dict[str, Any]:

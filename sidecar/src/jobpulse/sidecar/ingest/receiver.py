@@ -139,10 +139,26 @@ def _without_figures(event: JobEvent) -> JobEvent:
     )
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+_BODY_HEADERS = frozenset({b"content-length", b"content-type", b"content-encoding"})
+
+
+def _body_headers(scope: Scope) -> tuple[str | None, str | None, str | None]:
+    """Content-Length, Content-Type and Content-Encoding of a request, None when absent.
+
+    Read from the ASGI scope in one pass: ``Request.headers`` builds a Headers object, a noticeable
+    share of a one-record request. ASGI servers give header names in lower case; the first of a repeated
+    header counts, as with ``Headers.get``.
+    """
+    found: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        if name in _BODY_HEADERS and name not in found:
+            found[name] = value.decode("latin-1")
+    return found.get(b"content-length"), found.get(b"content-type"), found.get(b"content-encoding")
+
+
+async def _read_body(request: Request, announced: str | None, limit: int) -> bytes:
     # From the ASGI messages themselves: Request.stream() is an async generator with checks of its
     # own, a noticeable share of a one-record request.
-    announced = request.headers.get("content-length")
     if announced is not None and announced.isdigit() and int(announced) > limit:
         raise BodyError(413, f"request body of {announced} bytes is over the {limit}-byte limit")
     chunks: list[bytes] = []
@@ -210,9 +226,10 @@ async def _export(
     """Read, decode and ingest one export request; any bad body is a counted rejection with its 4xx."""
     ingestor.stats.requests += 1
     try:
-        raw = await _read_body(request, ingestor.max_request_bytes)
-        kind = codec.media_type(request.headers.get("content-type"))
-        body = codec.decompress(raw, request.headers.get("content-encoding"), ingestor.max_request_bytes)
+        length, media, encoding = _body_headers(request.scope)
+        raw = await _read_body(request, length, ingestor.max_request_bytes)
+        kind = codec.media_type(media)
+        body = codec.decompress(raw, encoding, ingestor.max_request_bytes)
         ingestor.stats.bytes += len(body)
         arrived = request.scope.get(ARRIVED_AT)  # type: ignore[call-overload]
         if arrived is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
 import msgspec
@@ -173,6 +174,22 @@ def origin_of(resource: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Encoded Resource -> `origin_of` its attributes. A process sends the same resource with every
+# request, so a sidecar sees about one per process it hears from; cleared when full.
+_ORIGINS: dict[bytes, dict[str, Any]] = {}
+_ORIGINS_CAPACITY = 1_024
+
+
+def _origin_of_encoded(resource: bytes) -> dict[str, Any]:
+    origin = _ORIGINS.get(resource)
+    if origin is None:
+        origin = origin_of(codec.resource_attributes(resource))
+        if len(_ORIGINS) >= _ORIGINS_CAPACITY:
+            _ORIGINS.clear()
+        _ORIGINS[resource] = origin
+    return origin
+
+
 def _message(body: Any) -> str:
     if body is None:
         return ""
@@ -196,9 +213,10 @@ def events_of_protobuf(body: bytes, received_ns: int) -> list[Outcome]:
     append = outcomes.append
     key_values = codec.key_values
     pb_value = codec.pb_value
-    for resource, records in codec.logs_protobuf(body):
-        origin = origin_of(resource)
-        for record in records:
+    for resource, scopes in codec.logs_protobuf(body):
+        # Read even when no record follows: a malformed resource is a malformed body.
+        origin = _origin_of_encoded(resource)
+        for record in chain.from_iterable(scopes):
             attributes = key_values(record.attributes)
             trace_id = record.trace_id
             span_id = record.span_id
