@@ -2,6 +2,7 @@
 
     python bench/bench_replicas.py           # 1, 2 and 4 replicas; 2 s warm-up + 8 s ingest, 8 s latency each
     python bench/bench_replicas.py --quick   # smoke run: 1 and 2 replicas, 1 s each
+    python bench/bench_replicas.py --profile DIR   # also py-spy every sidecar while ingest is measured
 
 Every case starts its sidecars afresh on one redis-server and one PostgreSQL server (a new database and
 a new stream per case). The baseline, measured in the same run, is one sidecar without a broker on the
@@ -92,6 +93,17 @@ class Fleet:
             read.append(float(_READ.search(body).group(1)))
             written += float(_WRITTEN.search(body).group(1))
         return read, written
+
+
+def profile_prefix(directory: Path, fleet: Fleet, index: int) -> Path:
+    case = f"replicas{len(fleet.sidecars)}" if fleet.on_bus else "embedded"
+    return directory / f"{case}-sidecar{index + 1}"
+
+
+def print_profiles(directory: Path) -> None:
+    """Each profiled sidecar's self time by area."""
+    for raw in sorted(directory.glob("*-sidecar*.txt")):
+        s.print_profile(raw, f"py-spy, {raw.stem}")
 
 
 def postgres_pids(postgres: PostgresServer) -> list[int]:
@@ -211,12 +223,19 @@ def measure_ingest(fleet: Fleet, pool: Path, script: Path, args: argparse.Namesp
     if args.warmup > 0:
         load(args.warmup, 1)
     read0, written0 = fleet.bus_events() if fleet.on_bus else ([0.0], 0.0)
+    profilers = [
+        s.Profiler(sidecar.pid, profile_prefix(args.profile_dir, fleet, index), args.duration - 1, None).start()
+        for index, sidecar in enumerate(sidecars)
+        if args.profile_dir is not None
+    ]
     meter = s.CpuMeter([sidecar.pid for sidecar in sidecars] + machine_pids).start()
     machine = s.SystemCpu().start()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     results = load(args.duration, 100_000)
     loaded = time.monotonic() - started
+    for profiler in profilers:
+        profiler.wait()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     wrk_cpu_s = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
     answered = sum(result["requests"] for result in results) * args.batch
@@ -314,6 +333,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--background-interval", type=float, default=0.02, help="s between background requests (default 0.02)"
     )
     s.add_quiet_options(parser, OTHER_CPU_LIMIT, retries=1)
+    parser.add_argument(
+        "--profile", metavar="DIR", help="py-spy each sidecar during the measured ingest, stacks into DIR"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 and 2 replicas, 1 s each, no warm-up")
     s.add_json_option(parser)
     args = parser.parse_args(argv)
@@ -321,6 +343,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.replicas, args.duration, args.warmup, args.latency_duration = "1,2", 1, 0, 0.5
         args.pool_records, args.drain_timeout, args.wait_quiet, args.retries = 3_000, 20, 0.0, 0
     args.fleet_sizes = [int(n) for n in args.replicas.split(",")]
+    args.profile_dir = Path(args.profile).resolve() if args.profile else None
+    if args.profile_dir is not None:
+        if not s.Profiler.available():
+            raise SystemExit("--profile needs py-spy: pip install py-spy")
+        args.profile_dir.mkdir(parents=True, exist_ok=True)
     return args
 
 
@@ -368,6 +395,8 @@ def main(argv: list[str] | None = None) -> None:
             redis.stop()
             postgres.stop()
     report(results, args)
+    if args.profile_dir is not None:
+        print_profiles(args.profile_dir)
     failures.exit_if_any()
 
 
