@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from itertools import islice
 from typing import NamedTuple
 
 from jobpulse.sidecar.alerting.config import (
@@ -80,8 +81,10 @@ class Outcomes:
         """The scope's last ``window_jobs`` outcomes that are at most ``window_s`` old."""
         outcomes = self._by_scope.get(scope, ())
         since_ns = now_ns - int(rule.window_s * _NS)
-        recent = list(outcomes)[-rule.window_jobs :]
-        return [outcome for outcome in recent if outcome.ended_ns >= since_ns]
+        # From the newest back: a scope may keep far more outcomes than one rule's window looks at.
+        recent = [outcome for outcome in islice(reversed(outcomes), rule.window_jobs) if outcome.ended_ns >= since_ns]
+        recent.reverse()
+        return recent
 
 
 def failure_ratio(window: list[Outcome], rule: FleetFailureRateRule) -> float | None:
