@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Iterator
 from types import FrameType
@@ -15,6 +16,7 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from jobpulse.sidecar.allocator import keep_large_buffers_in_mmap
 from jobpulse.sidecar.app import create_app
+from jobpulse.sidecar.collector import collect_rarely, freeze_what_start_up_made
 from jobpulse.sidecar.config.secrets import mask_value
 from jobpulse.sidecar.config.validation import Problem
 from jobpulse.sidecar.ingest.receiver import ARRIVED_AT
@@ -92,6 +94,7 @@ class SidecarServer(uvicorn.Server):
         if error := given.serving_error():
             raise SettingsError([Problem(key="auth_enabled", message=error)])
         keep_large_buffers_in_mmap()
+        collect_rarely()
         self.application = create_app(settings)
         self.handle_signals = handle_signals
         live = self.application.plugins.get(Core).live
@@ -108,6 +111,10 @@ class SidecarServer(uvicorn.Server):
             return
         with super().capture_signals():
             yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        freeze_what_start_up_made()
 
     def begin_shutdown(self) -> None:
         """Stop serving (as SIGTERM would, without a signal for uvicorn to re-raise at exit)."""

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
-from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client import CollectorRegistry, GCCollector, ProcessCollector
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.openmetrics import exposition as openmetrics_exposition
 from prometheus_client.registry import Collector
@@ -110,6 +110,8 @@ class SidecarMetrics:
         self.registry.register(SidecarCollector(store, self.probe, lambda: self.last_render_seconds, errors))
         if process_metrics:
             ProcessCollector(registry=self.registry)
+            # Collections per generation: the collector's pauses are the live feed's latency tail (collector.py).
+            GCCollector(registry=self.registry)
 
     def register(self, collector: Collector) -> None:
         """Add a feature's collector (the same as ``registry.register``)."""
