@@ -59,10 +59,12 @@ def test_a_job_steered_through_a_replica_that_never_heard_from_it_keeps_its_row(
         assert requested.status_code == 202, requested.text
         command_id = requested.json()["id"]
 
+        # The real row, not a job made up from the request: running, or already paused when the
+        # command's notification reached the job's replica and its row was written that fast.
         detail = asked.job(job_id)
-        assert (detail.name, detail.job_type, detail.status) == (name, "replicated", "running")
+        assert (detail.name, detail.job_type) == (name, "replicated") and detail.status in ("running", "paused")
         [row] = listed(asked, job_id, "/api/jobs")
-        assert (row["name"], row["status"]) == (name, "running")
+        assert row["name"] == name and row["status"] in ("running", "paused")
         assert listed(asked, job_id, "/api/monitor/jobs") == [], "no job in memory made up from the request"
 
         # The job polls the first replica, which finds the command in the database.
