@@ -88,6 +88,8 @@ class HistoryWriter:
         self.stats = WriterStats()
         self._dirty: dict[str, JobState] = {}
         self._lines: deque[dict[str, Any]] = deque()
+        # Lines of the flush under way: neither waiting nor stored until its transaction commits.
+        self._writing: list[dict[str, Any]] = []
         self._oldest_pending: float | None = None
         self._tasks = BackgroundTasks()
         self._lock = asyncio.Lock()
@@ -123,8 +125,9 @@ class HistoryWriter:
         return len(self._dirty) + len(self._lines)
 
     def pending_lines(self, job_id: str) -> list[dict[str, Any]]:
-        """Log lines of ``job_id`` received but not written yet (readers merge them in)."""
-        return [row for row in self._lines if row["job_id"] == job_id]
+        """Log lines of ``job_id`` received but not written yet, those being written included (readers
+        merge them in, by seq)."""
+        return [row for batch in (self._writing, self._lines) for row in batch if row["job_id"] == job_id]
 
     # ---- writing ------------------------------------------------------------------------------
 
@@ -140,6 +143,7 @@ class HistoryWriter:
             lines, self._lines = list(self._lines), deque()
             oldest, self._oldest_pending = self._oldest_pending, None
             started = self.clock()
+            self._writing = lines
             try:
                 refused = await self._write(list(dirty.values()), lines)
             except BaseException:
@@ -149,6 +153,8 @@ class HistoryWriter:
                 self._lines.extendleft(reversed(lines))
                 self._oldest_pending = oldest
                 raise
+            finally:
+                self._writing = []
             self.stats.flushes += 1
             self.stats.last_flush_seconds = self.clock() - started
             if refused:
