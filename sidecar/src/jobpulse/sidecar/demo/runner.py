@@ -35,6 +35,8 @@ JOB_STOP_TIMEOUT_S = 10.0
 # With authentication on, the demo's jobs send with an ingest token of this name, made at start.
 DEMO_TOKEN_NAME = "jobpulse-demo"
 
+DEMO_API_SEED = 7
+
 
 def _say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
@@ -196,7 +198,9 @@ class DemoRunner:
         for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, self.request_stop, sig)
         server = SidecarServer(self.settings, handle_signals=False)
-        api = FakeApi().start()
+        # Seeded: its busy answers are the same every run, so the retried upload completes every time
+        # (unseeded, a run could now and then draw four 503s in a row for one batch and fail it).
+        api = FakeApi(seed=DEMO_API_SEED).start()
         serving = asyncio.create_task(server.serve(), name="sidecar")
         timer = loop.call_later(self.duration, self.request_stop) if self.duration else None
         try:
