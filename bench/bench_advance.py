@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _support as s
+import _support
 
 from jobpulse.instrumentation import Job, configure, track_job
 
@@ -99,7 +99,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--calls", type=int, default=1_000_000, help="calls per loop (default 1000000)")
     parser.add_argument("--repeats", type=int, default=7, help="loops per operation, the best counts (default 7)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 100,000 calls, best of 3")
-    s.add_json_option(parser)
+    _support.add_json_option(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.calls, args.repeats = 100_000, 3
@@ -139,10 +139,10 @@ def main(argv: list[str] | None = None) -> None:
     verdict = "meets" if advance_ratio <= TARGET_RATIO else "MISSES"
     print(f"advance/tqdm.update ratio: {advance_ratio:.2f} ({verdict} the target <= {TARGET_RATIO})")
     print(f"iter/tqdm iteration ratio: {iter_ratio:.2f}")
-    s.write_summary(
+    _support.write_summary(
         args.json,
         [
-            s.SummaryRow(
+            _support.SummaryRow(
                 bench="advance",
                 metric="job.advance() vs tqdm.update(1)",
                 value=times["job.advance()"],
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
                 target=f"<= {TARGET_RATIO}x",
                 meets=advance_ratio <= TARGET_RATIO,
             ),
-            s.SummaryRow(
+            _support.SummaryRow(
                 bench="advance",
                 metric="for x in job.iter() vs tqdm(), per item",
                 value=times["for x in job.iter(...), per item"],

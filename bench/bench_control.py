@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import _support as s
+import _support
 
 from jobpulse.client import Filters, JobStatusUpdate, Snapshot
 from tests.support.feed_watch import FeedWatch
@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=5)
     parser.add_argument("--requests", type=int, default=100, help="pauses and resumes in all")
     parser.add_argument("--quick", action="store_true")
-    s.add_json_option(parser)
+    _support.add_json_option(parser)
     args = parser.parse_args()
     if args.quick:
         args.jobs, args.requests = 2, 20
@@ -93,13 +93,13 @@ def main() -> None:
     print(f"{'request':8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'p95/floor':>10}  target p95 < 200 ms")
     summary = []
     for action, times in acknowledged.items():
-        p95 = s.percentile(times, 0.95)
+        p95 = _support.percentile(times, 0.95)
         print(
             f"{action:8} {statistics.median(times):>8.1f} {p95:>8.1f} {max(times):>8.1f} {p95 / floor:>10.1f}  "
             f"{'ok' if p95 < 200 else 'MISSED'}"
         )
         summary.append(
-            s.SummaryRow(
+            _support.SummaryRow(
                 bench="control",
                 metric=f"{action} acknowledged, p95 (vs the POST's p50)",
                 value=p95,
@@ -109,7 +109,7 @@ def main() -> None:
                 meets=p95 < 200,
             )
         )
-    s.write_summary(args.json, summary)
+    _support.write_summary(args.json, summary)
 
 
 if __name__ == "__main__":

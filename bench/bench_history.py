@@ -27,7 +27,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import _support as s
+import _support
 
 from jobpulse.sidecar.history.rows import job_row
 from jobpulse.sidecar.history.tables import jobs
@@ -136,7 +136,7 @@ def main() -> None:
     parser.add_argument(
         "--reuse", type=Path, metavar="DB", help="query a database kept by --keep instead of generating"
     )
-    s.add_json_option(parser)
+    _support.add_json_option(parser)
     args = parser.parse_args()
     if args.quick:
         args.jobs, args.samples = 2_000, 5
@@ -178,7 +178,7 @@ def main() -> None:
             for label, params in cases:
                 print(f"  {label} …", flush=True)
                 times, body = timed(client, "/api/jobs", params, args.samples)
-                rows.append((label, _matches(body), statistics.median(times), s.percentile(times, 0.95)))
+                rows.append((label, _matches(body), statistics.median(times), _support.percentile(times, 0.95)))
             _, first = timed(client, "/api/jobs", {"status": "completed"}, 1)
             cursor, pages = first["next_cursor"], 1
             deep = []
@@ -192,7 +192,7 @@ def main() -> None:
                     "status=completed, pages 2-40 by cursor",
                     _matches(first),
                     statistics.median(deep),
-                    s.percentile(deep, 0.95),
+                    _support.percentile(deep, 0.95),
                 )
             )
     finally:
@@ -204,16 +204,16 @@ def main() -> None:
     floor_p50 = statistics.median(floor)
     print(
         f"\n{args.jobs:,} jobs in SQLite; baseline GET /healthz p50 {floor_p50:.2f} ms, "
-        f"p95 {s.percentile(floor, 0.95):.2f} ms"
+        f"p95 {_support.percentile(floor, 0.95):.2f} ms"
     )
     print(f"{'query':42} {'matches':>9} {'p50 ms':>8} {'p95 ms':>8} {'p95/floor':>10}  target p95 < 50 ms")
     for label, total, p50, p95 in rows:
         verdict = "ok" if p95 < 50 else "MISSED"
         print(f"{label:42} {total:>9} {p50:>8.1f} {p95:>8.1f} {p95 / floor_p50:>10.1f}  {verdict}")
-    s.write_summary(
+    _support.write_summary(
         args.json,
         [
-            s.SummaryRow(
+            _support.SummaryRow(
                 bench="history",
                 metric=f"{label}, p95 (vs /healthz p50)",
                 value=p95,

@@ -41,7 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _support as s
+import _support
 import httpx
 
 from tests.support.polling import wait_for
@@ -138,7 +138,7 @@ def generate_pool(
     bodies = 0
     for thread in range(threads):
         emitters = [
-            s.EmitterSim(
+            _support.EmitterSim(
                 thread * emitters_per_thread + k,
                 jobs_per_emitter,
                 seed=seed * 1000 + thread * 10 + k,
@@ -162,7 +162,7 @@ def generate_pool(
             for emitter in emitters:
                 ends = emitter.finish_all()
                 for start in range(0, len(ends), batch):
-                    write(s.logs_request(emitter.resource, ends[start : start + batch]))
+                    write(_support.logs_request(emitter.resource, ends[start : start + batch]))
         for emitter in emitters:
             kinds.update(emitter.kinds)
     return bodies, kinds
@@ -294,7 +294,7 @@ def run_case(
     args: argparse.Namespace,
     workdir: Path,
     script: Path,
-    progress: s.Progress,
+    progress: _support.Progress,
     profile_dir: Path | None,
 ) -> dict[str, float]:
     """One (server, batch) case on a fresh server; repeated when other processes took CPU meanwhile."""
@@ -316,17 +316,18 @@ def _run_case_once(
     args: argparse.Namespace,
     workdir: Path,
     script: Path,
-    progress: s.Progress,
+    progress: _support.Progress,
     profile_dir: Path | None,
 ) -> dict[str, float]:
-    server_cpus, load_cpus = s.cpu_plan(not args.no_pin)
+    server_cpus, load_cpus = _support.cpu_plan(not args.no_pin)
     content_type = PUSH_TEXT if kind == "pushgateway" else OTLP_PROTOBUF
     if kind == "pushgateway":
         server: Any = Pushgateway(workdir, server_cpus)
         pool = pool.with_name(pool.name + "-push")
     else:
-        server = (s.sidecar_process if kind == "sidecar" else s.bare_endpoint_process)(workdir, server_cpus)
-    s.wait_until_quiet(progress, args.wait_quiet)
+        start = _support.sidecar_process if kind == "sidecar" else _support.bare_endpoint_process
+        server = start(workdir, server_cpus)
+    _support.wait_until_quiet(progress, args.wait_quiet)
     progress(f"{kind}, batch {batch}: starting server")
     with server:
         warm = {"sent": 0, "requests": 0, "status": 0}
@@ -336,11 +337,11 @@ def _run_case_once(
                 server.url, pool, 1, args.warmup, args.threads, args.connections, script, load_cpus, content_type
             )
         progress(f"{kind}, batch {batch}: measuring {args.duration:g} s")
-        meter = s.CpuMeter([server.pid]).start()
-        machine = s.SystemCpu().start()
+        meter = _support.CpuMeter([server.pid]).start()
+        machine = _support.SystemCpu().start()
         profiler = None
         if profile_dir is not None and kind == "sidecar":
-            profiler = s.Profiler(
+            profiler = _support.Profiler(
                 server.pid, profile_dir / f"ingest-sidecar-batch{batch}", args.duration - 1, load_cpus
             ).start()
         result = run_wrk(
@@ -435,7 +436,7 @@ def measure_stages(
     n = requests * 100
 
     def body_set(seed: int) -> list[bytes]:
-        emitters = [s.EmitterSim(k, 100, seed=seed * 100 + k) for k in range(4)]
+        emitters = [_support.EmitterSim(k, 100, seed=seed * 100 + k) for k in range(4)]
         return [emitters[i % 4].request(100) for i in range(requests)]
 
     bodies = body_set(0)
@@ -448,7 +449,7 @@ def measure_stages(
     app_dir = workdir / "stages"
     app_dir.mkdir()
     os.chdir(app_dir)  # create_app() may keep its database in the working directory
-    s.pin(cpus)
+    _support.pin(cpus)
     try:
 
         def best(run: Callable[[], object], repeat: int = 3) -> float:
@@ -548,10 +549,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="records for the in-process cost-by-stage table (default 20000)",
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin the server and wrk to separate cores")
-    s.add_quiet_options(parser, OTHER_CPU_LIMIT, retries=2)
+    _support.add_quiet_options(parser, OTHER_CPU_LIMIT, retries=2)
     parser.add_argument("--profile", metavar="DIR", help="py-spy the sidecar during each measured run, stacks into DIR")
     parser.add_argument("--quick", action="store_true", help="smoke run: batches of 10, no warm-up, 1 s, no pinning")
-    s.add_json_option(parser)
+    _support.add_json_option(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.batches, args.duration, args.warmup, args.pool_records = "10", 1, 0, 6_000
@@ -565,12 +566,12 @@ def target_ratio(batch: int) -> float | None:
     return TARGET_RATIO if batch == 1 else TARGET_RATIO_BATCHED if batch >= BATCHED else None
 
 
-def summary_row(batch: int, results: dict[str, Any]) -> s.SummaryRow:
+def summary_row(batch: int, results: dict[str, Any]) -> _support.SummaryRow:
     """The sidecar's events/s at ``batch`` records per request against the bare endpoint's, with the
     target that batch size has (none between 1 and BATCHED)."""
     target = target_ratio(batch)
     sidecar, bare = results["sidecar"]["events_per_s"], results["bare"]["events_per_s"]
-    return s.SummaryRow(
+    return _support.SummaryRow(
         bench="ingest",
         metric=f"events/s, {batch} records/request (vs the bare endpoint)",
         value=sidecar,
@@ -585,19 +586,19 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install -y --no-install-recommends wrk")
-    progress = s.Progress()
-    failures = s.Failures(progress)
-    server_cpus, load_cpus = s.cpu_plan(not args.no_pin)
+    progress = _support.Progress()
+    failures = _support.Failures(progress)
+    server_cpus, load_cpus = _support.cpu_plan(not args.no_pin)
     profile_dir = Path(args.profile).resolve() if args.profile else None
     if profile_dir is not None:
-        if not s.Profiler.available():
+        if not _support.Profiler.available():
             raise SystemExit("--profile needs py-spy: pip install py-spy")
         profile_dir.mkdir(parents=True, exist_ok=True)
     progress("checking the OTLP encoder against protobuf and the sidecar's decoder")
-    s.check_encoder()
+    _support.check_encoder()
 
     rows = []
-    with s.temp_workdir("jobpulse-bench-ingest-") as workdir:
+    with _support.temp_workdir("jobpulse-bench-ingest-") as workdir:
         progress(f"in-process cost per record by stage ({args.stage_records:,} records, pinned like the server)")
         stages, listeners = measure_stages(args.stage_records, workdir, server_cpus)
         script = workdir / "otlp.lua"
@@ -625,13 +626,13 @@ def main(argv: list[str] | None = None) -> None:
             if None in results.values():
                 continue
             verdicts.append(check_ingest(results["sidecar"], batch))
-            rows.append((batch, bodies, size / max(1, sum(kinds.values())), s.record_mix(kinds), results))
+            rows.append((batch, bodies, size / max(1, sum(kinds.values())), _support.record_mix(kinds), results))
 
     print()
-    print(f"Machine: {s.machine_line()}")
+    print(f"Machine: {_support.machine_line()}")
     print(
         f"Load: wrk, {args.threads} threads, {args.connections} keep-alive connections; "
-        f"{s.describe_plan(server_cpus, load_cpus)}"
+        f"{_support.describe_plan(server_cpus, load_cpus)}"
     )
     print(
         f"Each case: fresh server, {args.warmup:g} s warm-up, then {args.duration:g} s measured. "
@@ -660,7 +661,7 @@ def main(argv: list[str] | None = None) -> None:
                     ratio_verdict(kind, batch, r, results),
                 )
             )
-    s.print_table(
+    _support.print_table(
         [
             "batch",
             "server",
@@ -682,12 +683,12 @@ def main(argv: list[str] | None = None) -> None:
     for verdict in verdicts:
         print(verdict)
     parse_us = stages[0][1]
-    s.print_table(
+    _support.print_table(
         ["stage (batches of 100 records, in process, no HTTP)", "us/record", "records/s on one core", "vs parse only"],
         [(name, f"{us:.2f}", round(1e6 / us), f"{us / parse_us:.1f}x") for name, us in stages],
         "Where the sidecar's per-record time goes (cumulative stages; JobStore.apply measured alone)",
     )
-    s.print_table(
+    _support.print_table(
         ["JobStore listener", "us/record"],
         [(name, f"{us:.2f}") for name, us in listeners],
         "Cost of each JobStore listener during Ingestor.ingest_logs (per record applied)",
@@ -706,8 +707,8 @@ def main(argv: list[str] | None = None) -> None:
         for batch in args.batch_sizes:
             raw = profile_dir / f"ingest-sidecar-batch{batch}.txt"
             if raw.exists():
-                s.print_profile(raw, f"py-spy, sidecar, batch {batch}")
-    s.write_summary(args.json, [summary_row(batch, results) for batch, *_, results in rows])
+                _support.print_profile(raw, f"py-spy, sidecar, batch {batch}")
+    _support.write_summary(args.json, [summary_row(batch, results) for batch, *_, results in rows])
     failures.exit_if_any()
 
 

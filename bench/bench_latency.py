@@ -45,7 +45,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _support as s
+import _support
 
 BIN_US = 50  # histogram resolution of the latency distribution
 TARGET_P99_MS = 100.0
@@ -74,12 +74,12 @@ def replay_worker(
     schedule: Any,
     report: Any,
 ) -> None:
-    s.pin(cpus)
+    _support.pin(cpus)
     rng = random.Random(5)
     parts = urlsplit(url)
     owners = [j % emitters for j in range(len(ids))]
-    resources = [s.process_resource(f"bench-latency-{e:02d}", 30_000 + e) for e in range(emitters)]
-    jobs = [s.JobSim(job_id, rng) for job_id in ids]
+    resources = [_support.process_resource(f"bench-latency-{e:02d}", 30_000 + e) for e in range(emitters)]
+    jobs = [_support.JobSim(job_id, rng) for job_id in ids]
     connections = [http.client.HTTPConnection(parts.hostname, parts.port, timeout=60) for _ in range(emitters)]
     requests = records = 0
 
@@ -90,9 +90,8 @@ def replay_worker(
         sent = []
         for emitter, batch in enumerate(batches):
             if batch:
-                connections[emitter].request(
-                    "POST", "/v1/logs", s.logs_request(resources[emitter], batch), {"content-type": s.PROTOBUF}
-                )
+                body = _support.logs_request(resources[emitter], batch)
+                connections[emitter].request("POST", "/v1/logs", body, {"content-type": _support.PROTOBUF})
                 sent.append(emitter)
                 records += len(batch)
         for emitter in sent:
@@ -170,8 +169,8 @@ def _ns(moment: datetime) -> int:
 
 
 def client_worker(index: int, urls: list[str], cpus: set[int] | None, out_path: str, ready: Any, schedule: Any) -> None:
-    s.pin(cpus)
-    s.raise_nofile(len(urls) + 256)
+    _support.pin(cpus)
+    _support.raise_nofile(len(urls) + 256)
     asyncio.run(_clients(index, urls, out_path, ready, schedule))
 
 
@@ -255,7 +254,7 @@ def client_urls(ws_url: str, ids: list[str], n_clients: int, watchers: int, prog
 
 
 def run_case(
-    label: str, n_jobs: int, n_clients: int, args: argparse.Namespace, workdir: Path, progress: s.Progress
+    label: str, n_jobs: int, n_clients: int, args: argparse.Namespace, workdir: Path, progress: _support.Progress
 ) -> dict[str, Any]:
     """One scenario; repeated when other processes took CPU during the measured window."""
     for attempt in range(args.retries + 1):
@@ -268,18 +267,18 @@ def run_case(
 
 
 def _run_case_once(
-    label: str, n_jobs: int, n_clients: int, args: argparse.Namespace, workdir: Path, progress: s.Progress
+    label: str, n_jobs: int, n_clients: int, args: argparse.Namespace, workdir: Path, progress: _support.Progress
 ) -> dict[str, Any]:
     workdir.mkdir(exist_ok=True)
-    server_cpus, load_cpus = s.cpu_plan(not args.no_pin)
+    server_cpus, load_cpus = _support.cpu_plan(not args.no_pin)
     context = multiprocessing.get_context("spawn")
     ready = context.Queue()
     case_dir = workdir / label.replace(" ", "-").replace(",", "")
     case_dir.mkdir()
     result: dict[str, Any] = {"label": label, "jobs": n_jobs, "clients": n_clients}
     settings = {"feed_tick_ms": args.feed_tick_ms} if args.feed_tick_ms else {}
-    sidecar = s.sidecar_process(case_dir, server_cpus, **settings)
-    s.wait_until_quiet(progress, args.wait_quiet)
+    sidecar = _support.sidecar_process(case_dir, server_cpus, **settings)
+    _support.wait_until_quiet(progress, args.wait_quiet)
     progress(f"{label}: starting sidecar")
     ids = job_ids(n_jobs)
     watchers = min(args.watchers, n_clients)
@@ -333,11 +332,11 @@ def _run_case_once(
             progress(f"{label}: warm-up {args.warmup:g} s, then measuring {args.duration:g} s")
             time.sleep(max(0.0, t_m0 - time.time()))
             client_procs = procs[:-1]
-            meter = s.CpuMeter([sidecar.pid, replay.pid] + [p.pid for p in client_procs]).start()
-            machine = s.SystemCpu().start()
+            meter = _support.CpuMeter([sidecar.pid, replay.pid] + [p.pid for p in client_procs]).start()
+            machine = _support.SystemCpu().start()
             profiler = None
             if args.profile:
-                profiler = s.Profiler(
+                profiler = _support.Profiler(
                     sidecar.pid,
                     Path(args.profile) / f"latency-{label.replace(' ', '-').replace(',', '')}",
                     args.duration - 0.5,
@@ -349,14 +348,14 @@ def _run_case_once(
             result["sidecar_cpu"] = cpu[0]
             result["jobs_cpu"] = cpu[1]
             result["clients_cpu"] = sum(cpu[2:])
-            result["sidecar_rss_mb"] = s.rss_mb(sidecar.pid)
+            result["sidecar_rss_mb"] = _support.rss_mb(sidecar.pid)
             progress(f"{label}: draining {args.drain:g} s, stopping jobs and clients")
             if profiler is not None:
                 profiler.wait()
             result["replay"] = job_report.get(timeout=args.drain + 60)
             for proc in procs:
                 proc.join(args.drain + 60)
-            result["sidecar_peak_mb"] = s.peak_rss_mb(sidecar.pid)
+            result["sidecar_peak_mb"] = _support.peak_rss_mb(sidecar.pid)
             connections = sidecar.get_json("/api/monitor/connections")
             result["resyncs"] = connections["resyncs_sent"]
             result["dropped"] = connections["clients_dropped"]
@@ -486,12 +485,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--drain", type=float, default=2.0, help="seconds clients keep reading after (default 2)")
     parser.add_argument("--feed-tick-ms", type=int, help="sidecar feed tick in ms (default: the sidecar's)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the sidecar to its own core")
-    s.add_quiet_options(parser, OTHER_CPU_LIMIT, retries=1)
+    _support.add_quiet_options(parser, OTHER_CPU_LIMIT, retries=1)
     parser.add_argument("--profile", metavar="DIR", help="py-spy the sidecar during each measured window, into DIR")
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 100 jobs / 20 clients, no baseline case, 1 s, no pinning"
     )
-    s.add_json_option(parser)
+    _support.add_json_option(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.jobs, args.clients, args.no_baseline = 100, 20, True
@@ -502,18 +501,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    progress = s.Progress()
-    failures = s.Failures(progress)
-    server_cpus, load_cpus = s.cpu_plan(not args.no_pin)
-    s.raise_nofile(args.clients + 1024)
+    progress = _support.Progress()
+    failures = _support.Failures(progress)
+    server_cpus, load_cpus = _support.cpu_plan(not args.no_pin)
+    _support.raise_nofile(args.clients + 1024)
     if args.profile:
-        if not s.Profiler.available():
+        if not _support.Profiler.available():
             raise SystemExit("--profile needs py-spy: pip install py-spy")
         Path(args.profile).mkdir(parents=True, exist_ok=True)
     cases = [] if args.no_baseline else [("baseline", args.baseline_jobs, args.baseline_clients)]
     cases.append(("target", args.jobs, args.clients))
     results = []
-    with s.temp_workdir("jobpulse-bench-latency-") as workdir:
+    with _support.temp_workdir("jobpulse-bench-latency-") as workdir:
         for label, n_jobs, n_clients in cases:
             name = f"{label} {n_jobs} jobs {n_clients} clients"
             result = failures.run(name, run_case, name, n_jobs, n_clients, args, workdir, progress)
@@ -522,8 +521,9 @@ def main(argv: list[str] | None = None) -> None:
                 results.append(result)
 
     print()
-    print(f"Machine: {s.machine_line()}")
-    print(f"{s.describe_plan(server_cpus, load_cpus)} (the job replay and the client processes share the load cores)")
+    print(f"Machine: {_support.machine_line()}")
+    plan = _support.describe_plan(server_cpus, load_cpus)
+    print(f"{plan} (the job replay and the client processes share the load cores)")
     hz = "the sidecar's default" if args.progress_hz is None else f"{args.progress_hz:g}/s"
     print(
         f"Jobs advance every {1 / args.rate_max:g}-{1 / args.rate_min:g} s each, replayed as {args.emitters} job "
@@ -531,7 +531,7 @@ def main(argv: list[str] | None = None) -> None:
         f"each, the others every job at {hz} progress); warm-up {args.warmup:g} s, measured {args.duration:g} s."
     )
     base_p99 = next((r["p99"] for r in results if r["case"] == "baseline"), float("nan"))
-    s.print_table(
+    _support.print_table(
         [
             "jobs",
             "clients",
@@ -561,7 +561,7 @@ def main(argv: list[str] | None = None) -> None:
         ],
         "job progress -> WebSocket receipt latency (receive time - the message's updated_at)",
     )
-    s.print_table(
+    _support.print_table(
         [
             "jobs",
             "clients",
@@ -623,11 +623,11 @@ def main(argv: list[str] | None = None) -> None:
         for r in results:
             raw = Path(args.profile) / f"latency-{r['label'].replace(' ', '-').replace(',', '')}.txt"
             if raw.exists():
-                s.print_profile(raw, f"py-spy, sidecar, {r['label']}")
-    s.write_summary(
+                _support.print_profile(raw, f"py-spy, sidecar, {r['label']}")
+    _support.write_summary(
         args.json,
         [
-            s.SummaryRow(
+            _support.SummaryRow(
                 bench="latency",
                 metric=(
                     f"advance() -> feed p99, {r['jobs']:,} jobs / {r['clients']:,} clients"

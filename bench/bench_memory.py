@@ -39,7 +39,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _support as s
+import _support
 
 from jobpulse.sidecar.settings import Settings
 
@@ -64,8 +64,8 @@ def client_worker(
     control: Any,
     report: Any,
 ) -> None:
-    s.pin(cpus)
-    s.raise_nofile(n_clients + 256)
+    _support.pin(cpus)
+    _support.raise_nofile(n_clients + 256)
     asyncio.run(_clients(ws_url, n_clients, wave, expected_jobs, counters, control, report))
 
 
@@ -138,31 +138,31 @@ class Poster:
     """Posts OTLP protobuf requests to the sidecar over one keep-alive connection."""
 
     def __init__(self, url: str) -> None:
-        self.client = httpx.Client(base_url=url, timeout=60.0, headers={"content-type": s.PROTOBUF})
+        self.client = httpx.Client(base_url=url, timeout=60.0, headers={"content-type": _support.PROTOBUF})
         self.records = 0
 
     def post(self, resource: bytes, records: list[bytes]) -> None:
         for start in range(0, len(records), 200):
             chunk = records[start : start + 200]
-            self.client.post("/v1/logs", content=s.logs_request(resource, chunk)).raise_for_status()
+            self.client.post("/v1/logs", content=_support.logs_request(resource, chunk)).raise_for_status()
             self.records += len(chunk)
 
     def close(self) -> None:
         self.client.close()
 
 
-def make_processes(n_jobs: int, seed: int) -> list[tuple[bytes, list[s.JobSim]]]:
+def make_processes(n_jobs: int, seed: int) -> list[tuple[bytes, list[_support.JobSim]]]:
     """Job processes (resource, jobs), JOBS_PER_PROCESS jobs each, as the instrumentation would run them."""
     rng = random.Random(seed)
     processes = []
     for p in range(0, n_jobs, JOBS_PER_PROCESS):
-        resource = s.process_resource(f"etl-runner-{p // JOBS_PER_PROCESS % 16:02d}", 20_000 + p)
-        jobs = [s.JobSim(f"{rng.getrandbits(128):032x}", rng) for _ in range(min(JOBS_PER_PROCESS, n_jobs - p))]
+        resource = _support.process_resource(f"etl-runner-{p // JOBS_PER_PROCESS % 16:02d}", 20_000 + p)
+        jobs = [_support.JobSim(f"{rng.getrandbits(128):032x}", rng) for _ in range(min(JOBS_PER_PROCESS, n_jobs - p))]
         processes.append((resource, jobs))
     return processes
 
 
-def post_jobs(poster: Poster, processes: list[tuple[bytes, list[s.JobSim]]], log_lines: int) -> None:
+def post_jobs(poster: Poster, processes: list[tuple[bytes, list[_support.JobSim]]], log_lines: int) -> None:
     for resource, jobs in processes:
         poster.post(resource, [job.start() for job in jobs] + [job.step_started() for job in jobs])
         for _ in range(PROGRESS_PER_JOB):
@@ -171,7 +171,7 @@ def post_jobs(poster: Poster, processes: list[tuple[bytes, list[s.JobSim]]], log
         poster.post(resource, [job.resources() for job in jobs])
 
 
-def post_burst(poster: Poster, processes: list[tuple[bytes, list[s.JobSim]]]) -> None:
+def post_burst(poster: Poster, processes: list[tuple[bytes, list[_support.JobSim]]]) -> None:
     for resource, jobs in processes:
         poster.post(resource, [job.progress() for job in jobs])
 
@@ -209,7 +209,7 @@ class RssSampler:
         self._thread.join()
 
 
-def wait_quiet(counters: Any, sidecar: s.ServerProcess, quiet: float = 1.0, timeout: float = 180.0) -> None:
+def wait_quiet(counters: Any, sidecar: _support.ServerProcess, quiet: float = 1.0, timeout: float = 180.0) -> None:
     """Until the clients' byte counter stops moving and no client has frames queued in the sidecar."""
     deadline = time.monotonic() + timeout
     last, since = -1, time.monotonic()
@@ -250,7 +250,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="first wait up to this many s for other processes to calm down (default 60)",
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: 500 jobs, 50 clients, no pinning")
-    s.add_json_option(parser)
+    _support.add_json_option(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.jobs, args.clients, args.settle, args.wait_quiet, args.no_pin = 500, 50, 0.25, 0.0, True
@@ -259,18 +259,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    progress = s.Progress()
-    server_cpus, load_cpus = s.cpu_plan(not args.no_pin)
-    s.pin(load_cpus)
+    progress = _support.Progress()
+    server_cpus, load_cpus = _support.cpu_plan(not args.no_pin)
+    _support.pin(load_cpus)
     context = multiprocessing.get_context("spawn")
     rows: list[tuple[str, float, float, float, str]] = []
-    with s.temp_workdir("jobpulse-bench-memory-") as workdir:
-        s.wait_until_quiet(progress, args.wait_quiet)
+    with _support.temp_workdir("jobpulse-bench-memory-") as workdir:
+        _support.wait_until_quiet(progress, args.wait_quiet)
         progress("starting sidecar")
         # The jobs send no heartbeats after their first resources sample (10,000 jobs heartbeating every
         # 5 s would be 2,000 records/s fanned out to every client, more than this benchmark is about),
         # so the lost-job window is raised: otherwise they would all turn "lost" a minute in.
-        sidecar = s.sidecar_process(workdir, server_cpus, heartbeat_window_s=3600)
+        sidecar = _support.sidecar_process(workdir, server_cpus, heartbeat_window_s=3600)
         client_proc = None
         with sidecar:
             sampler = RssSampler(sidecar.pid)
@@ -279,15 +279,15 @@ def main(argv: list[str] | None = None) -> None:
             control, report = context.Queue(), context.Queue()
             try:
                 time.sleep(args.settle)
-                idle = s.rss_mb(sidecar.pid)
+                idle = _support.rss_mb(sidecar.pid)
 
                 def row(step: str, note: str) -> None:
-                    rss = s.rss_mb(sidecar.pid)
-                    rows.append((step, rss, sampler.peak(), s.peak_rss_mb(sidecar.pid), note))
+                    rss = _support.rss_mb(sidecar.pid)
+                    rows.append((step, rss, sampler.peak(), _support.peak_rss_mb(sidecar.pid), note))
                     progress(f"  RSS {rss:.1f} MB (peak during step {sampler.peak():.1f} MB)")
                     sampler.reset()
 
-                rows.append(("idle (after start)", idle, sampler.peak(), s.peak_rss_mb(sidecar.pid), "baseline"))
+                rows.append(("idle (after start)", idle, sampler.peak(), _support.peak_rss_mb(sidecar.pid), "baseline"))
                 sampler.reset()
 
                 progress(
@@ -303,7 +303,7 @@ def main(argv: list[str] | None = None) -> None:
                 if ingest["records_rejected"] or ingest["records_applied"] != poster.records or active != args.jobs:
                     raise SystemExit(f"the sidecar did not take the jobs in: {ingest}, {active} active")
                 time.sleep(args.settle)
-                per_job_kb = (s.rss_mb(sidecar.pid) - idle) * 1024 / args.jobs
+                per_job_kb = (_support.rss_mb(sidecar.pid) - idle) * 1024 / args.jobs
                 row(
                     f"{args.jobs:,} active jobs",
                     f"{poster.records:,} records applied in {post_seconds:.1f} s, {active:,} active jobs, "
@@ -362,8 +362,8 @@ def main(argv: list[str] | None = None) -> None:
                     client_proc.join()
 
     print()
-    print(f"Machine: {s.machine_line()}")
-    print(f"{s.describe_plan(server_cpus, load_cpus)} (the poster and the client process share the load cores)")
+    print(f"Machine: {_support.machine_line()}")
+    print(f"{_support.describe_plan(server_cpus, load_cpus)} (the poster and the client process share the load cores)")
     snapshot = outcome["snapshot"]
     print(
         f"Initial snapshot: {snapshot.get('jobs', 0):,} jobs in {snapshot.get('parts', 0)} parts, "
@@ -384,7 +384,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         for step, rss, peak, hwm, note in rows
     ]
-    s.print_table(
+    _support.print_table(
         [
             "step",
             "RSS MB",
@@ -407,10 +407,10 @@ def main(argv: list[str] | None = None) -> None:
         f"{per_job_kb:.1f} KB per job."
     )
     load = f"{args.jobs:,} jobs + {args.clients:,} clients"
-    s.write_summary(
+    _support.write_summary(
         args.json,
         [
-            s.SummaryRow(
+            _support.SummaryRow(
                 bench="memory",
                 metric=f"RSS, {load}, highest ever (VmHWM, connect peak included; vs idle)",
                 value=highest,
@@ -419,8 +419,8 @@ def main(argv: list[str] | None = None) -> None:
                 target=f"< {TARGET_MB:g} MB",
                 meets=highest < TARGET_MB,
             ),
-            s.SummaryRow(bench="memory", metric=f"RSS, {load}, highest settled", value=loaded, unit="MB"),
-            s.SummaryRow(bench="memory", metric="per job", value=per_job_kb, unit="KB"),
+            _support.SummaryRow(bench="memory", metric=f"RSS, {load}, highest settled", value=loaded, unit="MB"),
+            _support.SummaryRow(bench="memory", metric="per job", value=per_job_kb, unit="KB"),
         ],
     )
 

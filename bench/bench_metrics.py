@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _support as s
+import _support
 
 from jobpulse.sidecar.metrics import SidecarMetrics
 from jobpulse.sidecar.model.events import JobEvent
@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--names", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="smoke run: 1,000 jobs, 3 renders")
-    s.add_json_option(parser)
+    _support.add_json_option(parser)
     args = parser.parse_args()
     if args.quick:
         args.jobs, args.repeat = 1_000, 3
@@ -101,14 +101,14 @@ def main() -> None:
         )
         scrape = f"scrape of {args.jobs:,} active jobs ({label})"
         summary += [
-            s.SummaryRow(
+            _support.SummaryRow(
                 bench="metrics", metric=f"{scrape}, event loop held", value=statistics.median(held) * 1e3, unit="ms"
             ),
-            s.SummaryRow(
+            _support.SummaryRow(
                 bench="metrics", metric=f"{scrape}, whole render", value=statistics.median(total) * 1e3, unit="ms"
             ),
         ]
-    s.write_summary(args.json, summary)
+    _support.write_summary(args.json, summary)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _support as s
+import _support
 import bench_ingest
 
 from tests.support.postgres import PostgresServer, find_bin_dir
@@ -73,7 +73,7 @@ class Fleet:
         settings: dict[str, Any] = {"database_url": postgres.new_database()}
         if replicas != EMBEDDED:
             settings.update(broker_url=redis.url, bus_stream=f"bench:{uuid.uuid4().hex[:8]}")
-        self.sidecars = [s.sidecar_process(workdir, **settings) for _ in range(max(1, replicas))]
+        self.sidecars = [_support.sidecar_process(workdir, **settings) for _ in range(max(1, replicas))]
         self.on_bus = replicas != EMBEDDED
 
     def __enter__(self) -> Fleet:
@@ -103,7 +103,7 @@ def profile_prefix(directory: Path, fleet: Fleet, index: int) -> Path:
 def print_profiles(directory: Path) -> None:
     """Each profiled sidecar's self time by area."""
     for raw in sorted(directory.glob("*-sidecar*.txt")):
-        s.print_profile(raw, f"py-spy, {raw.stem}")
+        _support.print_profile(raw, f"py-spy, {raw.stem}")
 
 
 def postgres_pids(postgres: PostgresServer) -> list[int]:
@@ -128,11 +128,11 @@ async def measure_latency(fleet: Fleet, args: argparse.Namespace, seed: int) -> 
     from websockets.asyncio.client import connect
 
     rng = random.Random(seed)
-    probe = s.JobSim(f"probe-{rng.getrandbits(64):016x}", rng)
-    probe_resource = s.process_resource("bench-replicas-probe", 1)
-    background = s.EmitterSim(1, 100, seed=seed)
+    probe = _support.JobSim(f"probe-{rng.getrandbits(64):016x}", rng)
+    probe_resource = _support.process_resource("bench-replicas-probe", 1)
+    background = _support.EmitterSim(1, 100, seed=seed)
     urls = [sidecar.url + "/v1/logs" for sidecar in fleet.sidecars]
-    headers = {"content-type": s.PROTOBUF}
+    headers = {"content-type": _support.PROTOBUF}
     sent_ns: list[int] = []  # sent_ns[v - 1]: when the request making processed == v was sent
     latencies_ms: list[float] = []
     decode = msgspec.json.Decoder(list[FeedMessage]).decode
@@ -142,7 +142,7 @@ async def measure_latency(fleet: Fleet, args: argparse.Namespace, seed: int) -> 
         async def post(url: str, body: bytes) -> None:
             (await http.post(url, content=body, headers=headers)).raise_for_status()
 
-        await post(urls[0], s.logs_request(probe_resource, [probe.start()]))
+        await post(urls[0], _support.logs_request(probe_resource, [probe.start()]))
         ws_url = f"{fleet.sidecars[-1].ws_url}?job_id={probe.id}&message_type=job_progress"
         async with connect(ws_url, compression=None, max_size=None, ping_interval=None) as feed:
 
@@ -166,7 +166,7 @@ async def measure_latency(fleet: Fleet, args: argparse.Namespace, seed: int) -> 
                     await asyncio.sleep(max(0.0, tick - loop.time()))
 
             async def send_probe() -> None:
-                body = s.logs_request(probe_resource, [probe.progress(1)])
+                body = _support.logs_request(probe_resource, [probe.progress(1)])
                 sent_ns.append(time.time_ns())
                 await post(urls[0], body)
 
@@ -190,9 +190,9 @@ async def measure_latency(fleet: Fleet, args: argparse.Namespace, seed: int) -> 
     return {
         "samples": len(latencies_ms),
         "sent": len(sent_ns),
-        "p50": s.percentile(latencies_ms, 0.50),
-        "p95": s.percentile(latencies_ms, 0.95),
-        "p99": s.percentile(latencies_ms, 0.99),
+        "p50": _support.percentile(latencies_ms, 0.50),
+        "p95": _support.percentile(latencies_ms, 0.95),
+        "p99": _support.percentile(latencies_ms, 0.99),
         "max": max(latencies_ms),
     }
 
@@ -224,12 +224,12 @@ def measure_ingest(fleet: Fleet, pool: Path, script: Path, args: argparse.Namesp
         load(args.warmup, 1)
     read0, written0 = fleet.bus_events() if fleet.on_bus else ([0.0], 0.0)
     profilers = [
-        s.Profiler(sidecar.pid, profile_prefix(args.profile_dir, fleet, index), args.duration - 1, None).start()
+        _support.Profiler(sidecar.pid, profile_prefix(args.profile_dir, fleet, index), args.duration - 1, None).start()
         for index, sidecar in enumerate(sidecars)
         if args.profile_dir is not None
     ]
-    meter = s.CpuMeter([sidecar.pid for sidecar in sidecars] + machine_pids).start()
-    machine = s.SystemCpu().start()
+    meter = _support.CpuMeter([sidecar.pid for sidecar in sidecars] + machine_pids).start()
+    machine = _support.SystemCpu().start()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     results = load(args.duration, 100_000)
@@ -281,7 +281,7 @@ def run_case(
     servers: tuple[PostgresServer, RedisServer],
     pool: Path,
     script: Path,
-    progress: s.Progress,
+    progress: _support.Progress,
 ) -> dict[str, Any]:
     """One case on fresh sidecars; repeated when other processes took CPU meanwhile."""
     for attempt in range(args.retries + 1):
@@ -296,7 +296,7 @@ def run_case(
 
 def _run_case_once(replicas, args, workdir, servers, pool, script, progress) -> dict[str, Any]:
     postgres, redis = servers
-    s.wait_until_quiet(progress, args.wait_quiet)
+    _support.wait_until_quiet(progress, args.wait_quiet)
     name = label(replicas)
     progress(f"{name}: starting {max(1, replicas)} sidecar(s)")
     with Fleet(replicas, workdir, postgres, redis) as fleet:
@@ -332,12 +332,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--background-interval", type=float, default=0.02, help="s between background requests (default 0.02)"
     )
-    s.add_quiet_options(parser, OTHER_CPU_LIMIT, retries=1)
+    _support.add_quiet_options(parser, OTHER_CPU_LIMIT, retries=1)
     parser.add_argument(
         "--profile", metavar="DIR", help="py-spy each sidecar during the measured ingest, stacks into DIR"
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 and 2 replicas, 1 s each, no warm-up")
-    s.add_json_option(parser)
+    _support.add_json_option(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.replicas, args.duration, args.warmup, args.latency_duration = "1,2", 1, 0, 0.5
@@ -345,7 +345,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.fleet_sizes = [int(n) for n in args.replicas.split(",")]
     args.profile_dir = Path(args.profile).resolve() if args.profile else None
     if args.profile_dir is not None:
-        if not s.Profiler.available():
+        if not _support.Profiler.available():
             raise SystemExit("--profile needs py-spy: pip install py-spy")
         args.profile_dir.mkdir(parents=True, exist_ok=True)
     return args
@@ -373,10 +373,10 @@ def start_servers(workdir: Path) -> tuple[PostgresServer, RedisServer]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    progress = s.Progress()
-    failures = s.Failures(progress)
+    progress = _support.Progress()
+    failures = _support.Failures(progress)
     results: dict[int, dict[str, Any]] = {}
-    with s.temp_workdir("jobpulse-bench-replicas-") as workdir:
+    with _support.temp_workdir("jobpulse-bench-replicas-") as workdir:
         progress("starting PostgreSQL and redis-server")
         postgres, redis = start_servers(workdir)
         try:
@@ -402,10 +402,10 @@ def main(argv: list[str] | None = None) -> None:
 
 def summary_row(
     replicas: int, metric: str, value: float, baseline: float, unit: str = "events/s", **verdict: Any
-) -> s.SummaryRow:
+) -> _support.SummaryRow:
     """A row of the summary; the embedded case is the baseline, so it has no ratio and no verdict."""
     bus = replicas != EMBEDDED
-    return s.SummaryRow(
+    return _support.SummaryRow(
         bench="replicas",
         metric=f"{metric}, {label(replicas)}",
         value=value,
@@ -417,7 +417,7 @@ def summary_row(
 
 def report(results: dict[int, dict[str, Any]], args: argparse.Namespace) -> None:
     print()
-    print(f"Machine: {s.machine_line()}")
+    print(f"Machine: {_support.machine_line()}")
     print(
         "Nothing pinned: sidecars, wrk, redis-server and PostgreSQL share every core. "
         f"Ingest: one wrk per replica, {args.connections} connections in all, {args.batch} records per request, "
@@ -452,7 +452,7 @@ def report(results: dict[int, dict[str, Any]], args: argparse.Namespace) -> None
                 ingest["errors"],
             )
         )
-    s.print_table(
+    _support.print_table(
         [
             "case",
             "answered events/s",
@@ -472,7 +472,7 @@ def report(results: dict[int, dict[str, Any]], args: argparse.Namespace) -> None
         "Ingest (CPU in % of one core; ceiling = the lowest replica's events folded per CPU-second)",
         left=1,
     )
-    s.print_table(
+    _support.print_table(
         ["case", "samples", "p50 ms", "p95 ms", "p99 ms", "max ms", "p99 vs embedded"],
         [
             (
@@ -508,7 +508,7 @@ def report(results: dict[int, dict[str, Any]], args: argparse.Namespace) -> None
             ),
             summary_row(replicas, "job -> client p99 across replicas", r["latency"]["p99"], base_p99, unit="ms"),
         ]
-    s.write_summary(args.json, rows_out)
+    _support.write_summary(args.json, rows_out)
 
 
 if __name__ == "__main__":

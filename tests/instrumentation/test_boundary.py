@@ -17,12 +17,12 @@ def test_a_tracked_job_imports_nothing_of_the_sidecar(capture: OtlpCapture) -> N
     done = run_script(
         f"""
         import json, logging, sys
-        import jobpulse.instrumentation as jp
-        with jp.track_job("light", steps=["a"]) as job:
+        from jobpulse import instrumentation
+        with instrumentation.track_job("light", steps=["a"]) as job:
             with job.step("a"):
                 for _ in job.iter(range(10)):
                     logging.info("working")
-        assert jp.flush(5)
+        assert instrumentation.flush(5)
         print(json.dumps(sorted(name for name in sys.modules if name.startswith({FORBIDDEN!r}))))
         """,
         capture.url,

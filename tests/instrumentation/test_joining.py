@@ -25,10 +25,10 @@ TRACEPARENT = f"00-{TRACE_ID}-{PARENT_SPAN}-01"
 
 JOINER = """
     import json, os
-    import jobpulse.instrumentation as jp
-    jp.configure(resources_interval=0.05)
+    from jobpulse import instrumentation
+    instrumentation.configure(resources_interval=0.05)
     try:
-        with jp.track_job("joiner", total=30, steps=["copy"]) as job:
+        with instrumentation.track_job("joiner", total=30, steps=["copy"]) as job:
             with job.step("copy"):
                 for _ in job.iter(range(30)):
                     pass
@@ -37,9 +37,9 @@ JOINER = """
     except ValueError:
         pass
     left = [name for name in ("JOBPULSE_JOB_ID", "TRACEPARENT") if name in os.environ]
-    with jp.track_job("afterwards") as own:
+    with instrumentation.track_job("afterwards") as own:
         pass
-    assert jp.flush(5)
+    assert instrumentation.flush(5)
     print(json.dumps({"joined": job.id, "own": own.id, "left": left, "pid": os.getpid()}))
 """
 
@@ -79,10 +79,10 @@ def test_the_first_job_of_a_started_process_joins_the_job_it_was_started_for(cap
 def test_a_job_given_its_own_id_does_not_join(capture: OtlpCapture) -> None:
     done = run_script(
         """
-        import jobpulse.instrumentation as jp
-        with jp.track_job("explicit", job_id="explicit-id"):
+        from jobpulse import instrumentation
+        with instrumentation.track_job("explicit", job_id="explicit-id"):
             pass
-        assert jp.flush(5)
+        assert instrumentation.flush(5)
         """,
         capture.url,
         JOBPULSE_JOB_ID="wrapper-job",

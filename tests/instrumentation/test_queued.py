@@ -130,12 +130,12 @@ def test_a_job_stopped_in_its_queue_ends_without_starting(capture: OtlpCapture) 
 
 
 JOINED_QUEUED_JOB = """
-    import jobpulse.instrumentation as jp
+    from jobpulse import instrumentation
 
-    with jp.track_job("worker", queue="imports", queued=True) as job:
+    with instrumentation.track_job("worker", queue="imports", queued=True) as job:
         job.start()
         job.advance(3)
-    assert jp.flush(5)
+    assert instrumentation.flush(5)
 """
 
 

@@ -15,7 +15,7 @@ from functools import cache
 from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
 
 import msgspec
-import msgspec.inspect as mi
+import msgspec.inspect
 
 from jobpulse.sidecar.config.layers import join
 from jobpulse.sidecar.config.secrets import mask_value
@@ -178,34 +178,34 @@ def _list_item(annotation: Any) -> Any:
 
 def describe(annotation: Any) -> str:
     """What a key of type ``annotation`` accepts, in words: "an integer from 0 to 65535"."""
-    return _describe(mi.type_info(annotation))
+    return _describe(msgspec.inspect.type_info(annotation))
 
 
-def _describe(info: mi.Type) -> str:
-    if isinstance(info, mi.BoolType):
+def _describe(info: msgspec.inspect.Type) -> str:
+    if isinstance(info, msgspec.inspect.BoolType):
         return "true or false"
-    if isinstance(info, mi.IntType | mi.FloatType):
-        return ("an integer" if isinstance(info, mi.IntType) else "a number") + _bounds(info)
-    if isinstance(info, mi.StrType):
+    if isinstance(info, msgspec.inspect.IntType | msgspec.inspect.FloatType):
+        return ("an integer" if isinstance(info, msgspec.inspect.IntType) else "a number") + _bounds(info)
+    if isinstance(info, msgspec.inspect.StrType):
         length = _length(info)
         return "a string" + (f" of {length} characters" if length else "")
-    if isinstance(info, mi.LiteralType):
+    if isinstance(info, msgspec.inspect.LiteralType):
         return "one of " + ", ".join(repr(value) for value in info.values)
-    if isinstance(info, mi.ListType):
+    if isinstance(info, msgspec.inspect.ListType):
         length = _length(info)
         return f"a list{f' of {length} items' if length else ''}, each {_describe(info.item_type)}"
-    if isinstance(info, mi.DictType):
+    if isinstance(info, msgspec.inspect.DictType):
         return f"a table whose values are each {_describe(info.value_type)}"
-    if isinstance(info, mi.UnionType):
-        members = [member for member in info.types if not isinstance(member, mi.NoneType)]
+    if isinstance(info, msgspec.inspect.UnionType):
+        members = [member for member in info.types if not isinstance(member, msgspec.inspect.NoneType)]
         unset = len(members) < len(info.types)
         return " or ".join(_describe(member) for member in members) + (", or unset" if unset else "")
-    if isinstance(info, mi.StructType):
+    if isinstance(info, msgspec.inspect.StructType):
         return "a table with the keys " + ", ".join(field.name for field in info.fields)
     return type(info).__name__.removesuffix("Type").lower()
 
 
-def _bounds(info: mi.IntType | mi.FloatType) -> str:
+def _bounds(info: msgspec.inspect.IntType | msgspec.inspect.FloatType) -> str:
     low = (">=", info.ge) if info.ge is not None else (">", info.gt) if info.gt is not None else None
     high = ("<=", info.le) if info.le is not None else ("<", info.lt) if info.lt is not None else None
     if low and high and low[0] == ">=" and high[0] == "<=":
@@ -216,7 +216,7 @@ def _bounds(info: mi.IntType | mi.FloatType) -> str:
     )
 
 
-def _length(info: mi.StrType | mi.ListType) -> str:
+def _length(info: msgspec.inspect.StrType | msgspec.inspect.ListType) -> str:
     low, high = info.min_length, info.max_length
     if low is not None and high is not None:
         return f"{low} to {high}"

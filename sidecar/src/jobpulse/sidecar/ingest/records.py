@@ -11,7 +11,7 @@ import msgspec
 
 from jobpulse import conventions
 from jobpulse.sidecar.ingest import otlp_codec as codec
-from jobpulse.sidecar.model import events as ev
+from jobpulse.sidecar.model import events
 from jobpulse.sidecar.model.events import INT64_MAX, JobEvent, level_from_severity
 
 MAX_JOB_ID_LENGTH = 200
@@ -20,14 +20,14 @@ MAX_SECONDS = 10 * 365.25 * 86_400.0
 MAX_CPU_UTILIZATION = 1e5
 
 KIND_OF_EVENT = {
-    conventions.EVENT_QUEUED: ev.KIND_QUEUED,
-    conventions.EVENT_START: ev.KIND_START,
-    conventions.EVENT_PROGRESS: ev.KIND_PROGRESS,
-    conventions.EVENT_STEP: ev.KIND_STEP,
-    conventions.EVENT_RESOURCES: ev.KIND_RESOURCES,
-    conventions.EVENT_PAUSED: ev.KIND_PAUSED,
-    conventions.EVENT_RESUMED: ev.KIND_RESUMED,
-    conventions.EVENT_END: ev.KIND_END,
+    conventions.EVENT_QUEUED: events.KIND_QUEUED,
+    conventions.EVENT_START: events.KIND_START,
+    conventions.EVENT_PROGRESS: events.KIND_PROGRESS,
+    conventions.EVENT_STEP: events.KIND_STEP,
+    conventions.EVENT_RESOURCES: events.KIND_RESOURCES,
+    conventions.EVENT_PAUSED: events.KIND_PAUSED,
+    conventions.EVENT_RESUMED: events.KIND_RESUMED,
+    conventions.EVENT_END: events.KIND_END,
 }
 
 STEP_STATES = frozenset({conventions.STEP_STARTED, conventions.STEP_COMPLETED, conventions.STEP_FAILED})
@@ -307,7 +307,7 @@ def job_event(
         raise RecordError(f"{field} must be in 0..{INT64_MAX}, got {event_time_ns}")
 
     event_name = event_name or attributes.get(conventions.ATTR_EVENT_NAME) or ""
-    kind = KIND_OF_EVENT.get(event_name, ev.KIND_LOG) if type(event_name) is str else ev.KIND_LOG
+    kind = KIND_OF_EVENT.get(event_name, events.KIND_LOG) if type(event_name) is str else events.KIND_LOG
     fields: dict[str, Any] = {
         "kind": kind,
         "job_id": job_id,
@@ -319,7 +319,7 @@ def job_event(
     }
     fields.update(origin)
 
-    if kind == ev.KIND_LOG:
+    if kind == events.KIND_LOG:
         logger = attributes.get(conventions.ATTR_LOGGER_NAME)
         extra = {key: value for key, value in attributes.items() if key not in _LOG_META}
         fields.update(
@@ -337,31 +337,31 @@ def job_event(
             fields[field] = value if type(value) is int and low <= value <= high else convert(key, value)
     if kind in _CHECKED_KINDS:
         _check_kind(kind, fields)
-    if kind == ev.KIND_START:
+    if kind == events.KIND_START:
         extra = {key: value for key, value in attributes.items() if key not in _KNOWN_ATTRIBUTES}
         fields["attributes"] = extra or None
     return JobEvent(**fields)
 
 
 # The kinds with required attributes (`_check_kind`); progress and resources have none.
-_CHECKED_KINDS = frozenset({ev.KIND_START, ev.KIND_QUEUED, ev.KIND_END, ev.KIND_STEP})
+_CHECKED_KINDS = frozenset({events.KIND_START, events.KIND_QUEUED, events.KIND_END, events.KIND_STEP})
 
 
 def _check_kind(kind: str, fields: dict[str, Any]) -> None:
-    if kind == ev.KIND_START and not fields.get("name"):
+    if kind == events.KIND_START and not fields.get("name"):
         raise RecordError(f"{conventions.EVENT_START} requires {conventions.ATTR_JOB_NAME}")
-    if kind == ev.KIND_QUEUED:
+    if kind == events.KIND_QUEUED:
         for attribute, field in ((conventions.ATTR_JOB_NAME, "name"), (conventions.ATTR_QUEUE, "queue")):
             if not fields.get(field):
                 raise RecordError(f"{conventions.EVENT_QUEUED} requires {attribute}")
-    if kind == ev.KIND_END:
+    if kind == events.KIND_END:
         status = fields.get("status")
         if status not in conventions.END_STATUSES:
             allowed = sorted(conventions.END_STATUSES)
             raise RecordError(
                 f"{conventions.EVENT_END} requires {conventions.ATTR_STATUS} in {allowed}, got {status!r}"
             )
-    if kind == ev.KIND_STEP:
+    if kind == events.KIND_STEP:
         if not fields.get("step"):
             raise RecordError(f"{conventions.EVENT_STEP} requires {conventions.ATTR_STEP}")
         if fields.get("step_state") not in STEP_STATES:
