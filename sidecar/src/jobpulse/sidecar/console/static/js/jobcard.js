@@ -3,18 +3,18 @@
 
 import { ControlPanel } from './controls.js';
 import { h, setAttr, setText } from './dom.js';
-import * as f from './format.js';
+import * as formats from './format.js';
 import { healthGrade } from './health.js';
 import { routeHref } from './router.js';
 
 export function statusBadge(status) {
-  const badge = h('span', { class: 'badge status', dataset: { status } }, f.label(status));
+  const badge = h('span', { class: 'badge status', dataset: { status } }, formats.label(status));
   return badge;
 }
 
 function updateStatusBadge(badge, status) {
   badge.dataset.status = status;
-  setText(badge, f.label(status));
+  setText(badge, formats.label(status));
 }
 
 function figure(name, label) {
@@ -56,7 +56,7 @@ export class JobFigures {
     }
     const stale = board.isStale(job, now);
     setAttr(this.stale, 'hidden', !stale);
-    if (stale) setText(this.stale, `stale: no news for ${f.duration((now - job.newsAt) / 1000)}`);
+    if (stale) setText(this.stale, `stale: no news for ${formats.duration((now - job.newsAt) / 1000)}`);
     const notLive = stale || !board.live;
     this.bar.dataset.status = job.status;
     setAttr(this.bar, 'data-live', notLive ? 'false' : 'true');
@@ -65,21 +65,21 @@ export class JobFigures {
       setAttr(this.bar, 'aria-valuenow', null);
       setAttr(this.bar, 'aria-valuetext', 'total unknown');
       this.fill.style.transform = 'scaleX(0)';
-      setText(this.percent, f.DASH);
+      setText(this.percent, formats.DASH);
     } else {
       setAttr(this.bar, 'aria-valuenow', percent.toFixed(1));
       setAttr(this.bar, 'aria-valuetext', null);
       this.fill.style.transform = `scaleX(${Math.min(percent, 100) / 100})`;
-      setText(this.percent, f.percent(percent));
+      setText(this.percent, formats.percent(percent));
     }
     setAttr(this.bar, 'aria-label', `Progress of ${job.name ?? job.id}${notLive ? ' (last known)' : ''}`);
-    const total = job.total !== null && job.total !== undefined ? ` of ${f.count(job.total)}` : '';
-    setText(this.values.processed, `${f.count(job.processed)}${total}`);
-    setText(this.values.failed, f.count(job.failed));
-    setText(this.values.rate, f.rate(job.rate_per_s));
-    setText(this.values.eta, f.duration(job.eta_s));
-    setText(this.values.step, f.step(job.step));
-    setText(this.values.duration, f.duration(board.elapsed(job, now)));
+    const total = job.total !== null && job.total !== undefined ? ` of ${formats.count(job.total)}` : '';
+    setText(this.values.processed, `${formats.count(job.processed)}${total}`);
+    setText(this.values.failed, formats.count(job.failed));
+    setText(this.values.rate, formats.rate(job.rate_per_s));
+    setText(this.values.eta, formats.duration(job.eta_s));
+    setText(this.values.step, formats.step(job.step));
+    setText(this.values.duration, formats.duration(board.elapsed(job, now)));
   }
 }
 
@@ -132,7 +132,7 @@ export class JobCard {
     const board = this.ctx.board;
     this.element.dataset.status = job.status;
     setText(this.link, job.name ?? job.id);
-    setText(this.meta, [f.label(job.job_type), job.owner, job.host].filter((part) => part && part !== f.DASH).join(' · '));
+    setText(this.meta, [formats.label(job.job_type), job.owner, job.host].filter((part) => part && part !== formats.DASH).join(' · '));
     this.figures.update(job, board, now);
     this.error.update(job, board.failureAlert(job.id));
     this.controls.update(job);

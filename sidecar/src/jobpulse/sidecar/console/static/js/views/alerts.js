@@ -4,7 +4,7 @@
 import { AuthRequired, ApiError, del, get, post } from '../api.js';
 import { maySilence } from '../auth.js';
 import { fill, h, setText } from '../dom.js';
-import * as f from '../format.js';
+import * as formats from '../format.js';
 import { routeHref } from '../router.js';
 
 const RULES = ['job_failed', 'job_overdue', 'job_predicted_overrun', 'job_stalled', 'job_lost', 'job_missed', 'resource_pressure', 'error_rate', 'alertmanager'];
@@ -26,7 +26,7 @@ function severity(alert) {
 }
 
 function timing(schedule) {
-  if (!schedule.cron) return `every ${f.duration(schedule.every_s)}`;
+  if (!schedule.cron) return `every ${formats.duration(schedule.every_s)}`;
   return [h('code', {}, schedule.cron), schedule.timezone === 'UTC' ? ' UTC' : ` ${schedule.timezone}`];
 }
 
@@ -36,10 +36,10 @@ function scheduleRow(schedule) {
     h('th', { scope: 'row' }, schedule.match === 'job_type' ? `type ${schedule.name}` : schedule.name,
       h('span', { class: 'meta' }, ` (${schedule.source})`)),
     h('td', {}, timing(schedule)),
-    h('td', {}, f.duration(schedule.grace_s)),
-    h('td', {}, f.when(schedule.expected_at)),
+    h('td', {}, formats.duration(schedule.grace_s)),
+    h('td', {}, formats.when(schedule.expected_at)),
     h('td', {}, last
-      ? [h('a', { href: routeHref('job', [last.job_id]) }, f.when(last.started_at)), ' ',
+      ? [h('a', { href: routeHref('job', [last.job_id]) }, formats.when(last.started_at)), ' ',
         h('span', { class: 'badge status', dataset: { status: last.status } }, last.status)]
       : 'none known'),
     h('td', {}, h('span', { class: 'badge schedule', dataset: { state: schedule.state } }, SCHEDULE_STATES[schedule.state] ?? schedule.state)));
@@ -111,7 +111,7 @@ export function mount(container, ctx) {
       ? h('ul', { class: 'alert-list' }, alerts.map((alert) => h('li', { dataset: { key: alert.key } },
         severity(alert), ' ',
         alert.job_id ? h('a', { href: routeHref('job', [alert.job_id]) }, alert.summary) : alert.summary,
-        h('span', { class: 'when' }, ` since ${f.when(alert.fired_at)}${alert.silenced ? ' · silenced' : ''}`),
+        h('span', { class: 'when' }, ` since ${formats.when(alert.fired_at)}${alert.silenced ? ' · silenced' : ''}`),
         canSilence ? h('button', { type: 'button', class: 'secondary small', onclick: () => prefill(alert) }, 'Silence…') : null)))
       : h('p', { class: 'empty' }, 'Nothing fires.'));
   }
@@ -119,14 +119,14 @@ export function mount(container, ctx) {
   async function loadRecent() {
     const page = await get('/api/alerts', { limit: 50 }, options);
     board.setAlerts(page.items.filter((alert) => alert.state === 'firing'));
-    fill(recent, table(`${page.items.length} most recent of ${f.count(page.total)}`,
+    fill(recent, table(`${page.items.length} most recent of ${formats.count(page.total)}`,
       ['Severity', 'Alert', 'State', 'Fired', 'Resolved', 'Rule'],
       page.items.map((alert) => h('tr', {},
         h('td', {}, severity(alert)),
         h('th', { scope: 'row' }, alert.job_id ? h('a', { href: routeHref('job', [alert.job_id]) }, alert.summary) : alert.summary),
         h('td', {}, `${alert.state}${alert.silenced ? ' (silenced)' : ''}`),
-        h('td', {}, f.when(alert.fired_at)),
-        h('td', {}, alert.resolved_at ? `${f.when(alert.resolved_at)}${alert.resolution ? `: ${alert.resolution}` : ''}` : f.DASH),
+        h('td', {}, formats.when(alert.fired_at)),
+        h('td', {}, alert.resolved_at ? `${formats.when(alert.resolved_at)}${alert.resolution ? `: ${alert.resolution}` : ''}` : formats.DASH),
         h('td', {}, alert.rule)))));
   }
 
@@ -146,10 +146,10 @@ export function mount(container, ctx) {
       ? table('Silences, newest first', ['Matches', 'Until', 'Created', 'By', 'Reason', ''],
         items.map((silence) => h('tr', { dataset: { silenceId: silence.id, active: silence.active } },
           h('th', { scope: 'row' }, matcher(silence)),
-          h('td', {}, `${f.when(silence.until)}${silence.active ? '' : ' (expired)'}`),
-          h('td', {}, f.when(silence.created_at)),
-          h('td', {}, silence.created_by ?? f.DASH),
-          h('td', {}, silence.reason ?? f.DASH),
+          h('td', {}, `${formats.when(silence.until)}${silence.active ? '' : ' (expired)'}`),
+          h('td', {}, formats.when(silence.created_at)),
+          h('td', {}, silence.created_by ?? formats.DASH),
+          h('td', {}, silence.reason ?? formats.DASH),
           h('td', {}, silence.active && canSilence
             ? h('button', { type: 'button', class: 'secondary small', 'aria-label': `Expire the silence of ${matcher(silence)}`, onclick: () => expire(silence.id) }, 'Expire')
             : null))))
@@ -161,15 +161,15 @@ export function mount(container, ctx) {
     fill(notifications, page.items.length
       ? table('Deliveries, newest first: attempts so far, the outcome and the last error', ['Created', 'Alert', 'Event', 'Channel', 'Attempts', 'Result', 'Last attempt', 'Sent', 'Error'],
         page.items.map((item) => h('tr', { dataset: { result: item.result } },
-          h('td', {}, f.when(item.created_at)),
+          h('td', {}, formats.when(item.created_at)),
           h('th', { scope: 'row' }, item.alert_key),
           h('td', {}, item.event),
           h('td', {}, item.channel, item.masked_url ? h('br') : null, item.masked_url ? h('code', {}, item.masked_url) : null),
-          h('td', { class: 'number' }, f.count(item.attempts)),
+          h('td', { class: 'number' }, formats.count(item.attempts)),
           h('td', {}, h('span', { class: 'badge result', dataset: { result: item.result } }, item.result)),
-          h('td', {}, f.when(item.last_attempt_at)),
-          h('td', {}, f.when(item.sent_at)),
-          h('td', {}, item.error ?? f.DASH))))
+          h('td', {}, formats.when(item.last_attempt_at)),
+          h('td', {}, formats.when(item.sent_at)),
+          h('td', {}, item.error ?? formats.DASH))))
       : h('p', { class: 'empty' }, 'No notifications were sent.'));
   }
 

@@ -4,7 +4,7 @@
 import { AuthRequired, get } from '../api.js';
 import { barChart, lineChart } from '../charts.js';
 import { fill, h } from '../dom.js';
-import * as f from '../format.js';
+import * as formats from '../format.js';
 import { keepParams, navigate } from '../router.js';
 
 const HOUR = 3_600_000;
@@ -33,7 +33,7 @@ function labelOf(moment, bucket) {
 }
 
 function seconds(value) {
-  return f.duration(value);
+  return formats.duration(value);
 }
 
 function legend(names) {
@@ -50,16 +50,16 @@ function groupCard(group, starts, bucket, windows, windowLabels) {
   const p95 = windows.map((answer) => answer.groups.find((item) => item.key === group.key)?.duration_s.p95 ?? null);
   const name = group.key ?? '(none)';
   return h('article', { class: 'panel', 'aria-label': name },
-    h('h3', {}, f.label(name)),
+    h('h3', {}, formats.label(name)),
     h('p', { class: 'meta' },
-      `${f.count(group.runs)} runs · success ${f.ratio(group.success_rate)} · p50 ${seconds(group.duration_s.p50)} · p95 ${seconds(group.duration_s.p95)}`),
+      `${formats.count(group.runs)} runs · success ${formats.ratio(group.success_rate)} · p50 ${seconds(group.duration_s.p50)} · p95 ${seconds(group.duration_s.p95)}`),
     h('figure', {},
       lineChart({
         series: [{ name: 'success rate', values: success }],
         xLabels: starts.map((start) => labelOf(start, bucket)),
         yMax: 1,
         format: (value) => `${Math.round(value * 100)}%`,
-        label: `Success rate of ${name} per ${bucket}: ${success.map((value) => (value === null ? 'no runs' : f.ratio(value))).join(', ')}`,
+        label: `Success rate of ${name} per ${bucket}: ${success.map((value) => (value === null ? 'no runs' : formats.ratio(value))).join(', ')}`,
       }),
       h('figcaption', {}, `Success rate per ${bucket} (runs that did not fail)`)),
     h('figure', {},
@@ -79,21 +79,21 @@ function summaryTable(groups, grouping) {
       .map((header) => h('th', { scope: 'col' }, header)))),
     h('tbody', {}, groups.map((group) => h('tr', {},
       h('th', { scope: 'row' }, group.key ?? '(none)'),
-      h('td', { class: 'number' }, f.count(group.runs)),
-      h('td', { class: 'number' }, f.count(group.completed)),
-      h('td', { class: 'number' }, f.count(group.failed)),
-      h('td', { class: 'number' }, f.ratio(group.success_rate)),
+      h('td', { class: 'number' }, formats.count(group.runs)),
+      h('td', { class: 'number' }, formats.count(group.completed)),
+      h('td', { class: 'number' }, formats.count(group.failed)),
+      h('td', { class: 'number' }, formats.ratio(group.success_rate)),
       h('td', { class: 'number' }, seconds(group.duration_s.p50)),
       h('td', { class: 'number' }, seconds(group.duration_s.p95)),
       h('td', { class: 'number' }, seconds(group.duration_s.max)),
-      h('td', { class: 'number' }, f.rate(group.records_per_s).replace(' /s', '')))))));
+      h('td', { class: 'number' }, formats.rate(group.records_per_s).replace(' /s', '')))))));
 }
 
 function stepsBlock(answer) {
   if (!answer || answer.steps.length === 0) return h('p', { class: 'empty' }, 'No step timings for this job in the period.');
   const bottleneck = answer.steps.find((step) => step.bottleneck);
   return [
-    bottleneck ? h('p', { dataset: { field: 'bottleneck' } }, `Bottleneck: ${bottleneck.name}, ${f.ratio(bottleneck.share_of_total)} of the run time (p50 ${seconds(bottleneck.duration_s.p50)}).`) : null,
+    bottleneck ? h('p', { dataset: { field: 'bottleneck' } }, `Bottleneck: ${bottleneck.name}, ${formats.ratio(bottleneck.share_of_total)} of the run time (p50 ${seconds(bottleneck.duration_s.p50)}).`) : null,
     h('figure', {}, barChart({
       bars: answer.steps.map((step) => ({ label: step.name, value: step.duration_s.p50, high: step.duration_s.p95, marked: step.bottleneck })),
       format: seconds,
@@ -104,11 +104,11 @@ function stepsBlock(answer) {
       h('thead', {}, h('tr', {}, ['Step', 'Runs', 'Failed', 'p50', 'p95', 'Share', 'Bottleneck'].map((header) => h('th', { scope: 'col' }, header)))),
       h('tbody', {}, answer.steps.map((step) => h('tr', {},
         h('th', { scope: 'row' }, step.name),
-        h('td', { class: 'number' }, f.count(step.runs)),
-        h('td', { class: 'number' }, f.count(step.failed)),
+        h('td', { class: 'number' }, formats.count(step.runs)),
+        h('td', { class: 'number' }, formats.count(step.failed)),
         h('td', { class: 'number' }, seconds(step.duration_s.p50)),
         h('td', { class: 'number' }, seconds(step.duration_s.p95)),
-        h('td', { class: 'number' }, f.ratio(step.share_of_total)),
+        h('td', { class: 'number' }, formats.ratio(step.share_of_total)),
         h('td', {}, step.bottleneck ? 'yes' : ''))))))];
 }
 
@@ -119,9 +119,9 @@ function errorsTable(errors) {
     h('thead', {}, h('tr', {}, ['Exception', 'Runs', 'Last seen', 'Example', 'Jobs'].map((header) => h('th', { scope: 'col' }, header)))),
     h('tbody', {}, errors.map((error) => h('tr', {},
       h('th', { scope: 'row' }, error.error_type ?? '(none)'),
-      h('td', { class: 'number' }, f.count(error.count)),
-      h('td', {}, f.when(error.last_seen)),
-      h('td', {}, error.example_message ?? f.DASH),
+      h('td', { class: 'number' }, formats.count(error.count)),
+      h('td', {}, formats.when(error.last_seen)),
+      h('td', {}, error.example_message ?? formats.DASH),
       h('td', {}, error.job_names.join(', ')))))));
 }
 

@@ -2,7 +2,7 @@
 
 import { AuthRequired, get } from '../api.js';
 import { fill, h } from '../dom.js';
-import * as f from '../format.js';
+import * as formats from '../format.js';
 import { STATUSES } from '../jobs.js';
 import { statusBadge } from '../jobcard.js';
 import { navigate, routeHref } from '../router.js';
@@ -62,7 +62,7 @@ export function mount(container, ctx, route) {
   limit.value = PAGE_SIZES.includes(params.get('limit')) ? params.get('limit') : '50';
   const form = h('form', { class: 'filters', role: 'search', 'aria-label': 'Search job history' },
     h('fieldset', {}, h('legend', {}, 'Status'), h('div', { class: 'checks' },
-      statusBoxes.map((box) => h('label', { class: 'check', for: box.id }, box, f.label(box.value))))),
+      statusBoxes.map((box) => h('label', { class: 'check', for: box.id }, box, formats.label(box.value))))),
     textFields, timeFields, durationFields,
     field('history-sort', 'Order', sort), field('history-limit', 'Per page', limit),
     h('div', { class: 'field end' }, h('button', { type: 'submit', class: 'primary' }, 'Search'),
@@ -92,16 +92,16 @@ export function mount(container, ctx, route) {
     try {
       const page = await get('/api/jobs', query, { signal: controller.signal });
       const first = page.items.length ? 1 : 0;
-      const total = page.total_exact ? f.count(page.total) : `${f.count(page.total)} or more`;
+      const total = page.total_exact ? formats.count(page.total) : `${formats.count(page.total)} or more`;
       const rows = page.items.map((job) => h('tr', { dataset: { jobId: job.id } },
         h('th', { scope: 'row' }, h('a', { href: routeHref('job', [job.id]) }, job.name ?? job.id)),
-        h('td', {}, f.label(job.job_type)),
+        h('td', {}, formats.label(job.job_type)),
         h('td', {}, statusBadge(job.status)),
-        h('td', {}, f.when(job.started_at)),
-        h('td', {}, f.duration(job.execution_time_s)),
-        h('td', { class: 'number' }, f.count(job.processed)),
-        h('td', { class: 'number' }, f.count(job.failed)),
-        h('td', {}, job.owner ?? f.DASH)));
+        h('td', {}, formats.when(job.started_at)),
+        h('td', {}, formats.duration(job.execution_time_s)),
+        h('td', { class: 'number' }, formats.count(job.processed)),
+        h('td', { class: 'number' }, formats.count(job.failed)),
+        h('td', {}, job.owner ?? formats.DASH)));
       const caption = page.items.length
         ? `${page.items.length} of ${total} matching jobs${params.get('cursor') ? ' (a later page)' : ''}` : 'No job matches.';
       const next = page.next_cursor

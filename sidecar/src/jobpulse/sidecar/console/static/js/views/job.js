@@ -5,7 +5,7 @@ import { AuthRequired, ApiError, get } from '../api.js';
 import { sparkline } from '../charts.js';
 import { ControlPanel } from '../controls.js';
 import { fill, h, setAttr, setText } from '../dom.js';
-import * as f from '../format.js';
+import * as formats from '../format.js';
 import { isEnded } from '../jobs.js';
 import { JobError, JobFigures } from '../jobcard.js';
 import { LogPanel } from '../logs.js';
@@ -40,25 +40,25 @@ function stepRows(detail, now) {
     return h('li', { dataset: { state: step.state } },
       h('span', { class: 'name' }, step.name),
       h('span', { class: 'track' }, bar),
-      h('span', { class: 'value' }, `${f.duration(durations[index])}${step.state === 'running' ? ' so far' : ''}`));
+      h('span', { class: 'value' }, `${formats.duration(durations[index])}${step.state === 'running' ? ' so far' : ''}`));
   }));
   const rows = steps.map((step, index) => h('tr', {},
     h('th', { scope: 'row' }, step.name),
-    h('td', {}, f.label(step.state)),
-    h('td', {}, f.when(step.started_at)),
-    h('td', {}, f.duration(durations[index])),
-    h('td', {}, f.count(step.runs))));
+    h('td', {}, formats.label(step.state)),
+    h('td', {}, formats.when(step.started_at)),
+    h('td', {}, formats.duration(durations[index])),
+    h('td', {}, formats.count(step.runs))));
   return [timeline, table('Steps', ['Step', 'State', 'Started', 'Duration', 'Runs'], rows)];
 }
 
 function commandRows(commands) {
   return commands.map((command) => h('tr', { dataset: { state: command.state } },
-    h('td', {}, f.label(command.action)),
-    h('td', {}, command.requested_by ?? f.DASH),
-    h('td', {}, f.when(command.requested_at)),
-    h('td', {}, command.reason ?? f.DASH),
+    h('td', {}, formats.label(command.action)),
+    h('td', {}, command.requested_by ?? formats.DASH),
+    h('td', {}, formats.when(command.requested_at)),
+    h('td', {}, command.reason ?? formats.DASH),
     h('td', {}, h('span', { class: 'badge command', dataset: { state: command.state } }, command.state)),
-    h('td', {}, f.when(command.resolved_at))));
+    h('td', {}, formats.when(command.resolved_at))));
 }
 
 export function mount(container, ctx, route) {
@@ -107,14 +107,14 @@ export function mount(container, ctx, route) {
   function renderFacts(job) {
     const rows = [
       ['Job id', h('code', {}, job.id)],
-      ['Type', f.label(job.job_type)],
-      ['Owner', job.owner ?? f.DASH],
-      ['Host', job.host ? `${job.host}${job.pid ? ` (pid ${job.pid})` : ''}` : f.DASH],
-      ['Service', job.service ?? f.DASH],
-      ['Trace id', job.trace_id ? h('code', { dataset: { field: 'trace-id' } }, job.trace_id) : f.DASH],
-      ['Started', f.when(job.started_at)],
-      ['Ended', f.when(job.ended_at)],
-      ['Expected duration', f.duration(job.expected_duration_s)],
+      ['Type', formats.label(job.job_type)],
+      ['Owner', job.owner ?? formats.DASH],
+      ['Host', job.host ? `${job.host}${job.pid ? ` (pid ${job.pid})` : ''}` : formats.DASH],
+      ['Service', job.service ?? formats.DASH],
+      ['Trace id', job.trace_id ? h('code', { dataset: { field: 'trace-id' } }, job.trace_id) : formats.DASH],
+      ['Started', formats.when(job.started_at)],
+      ['Ended', formats.when(job.ended_at)],
+      ['Expected duration', formats.duration(job.expected_duration_s)],
     ];
     // Rebuilt only when something changed, so a selection (of the trace id, say) survives the ticks.
     const signature = rows.map(([, value]) => (value instanceof Node ? value.textContent : value)).join('\n');
@@ -136,11 +136,11 @@ export function mount(container, ctx, route) {
     };
     fill(resources,
       h('div', { class: 'resource' }, h('span', { class: 'name' }, 'Memory (RSS)'),
-        sparkline(memory, { label: `Memory ${describe(memory, f.bytes)}` }), h('span', { class: 'value', dataset: { field: 'memory' } }, f.bytes(memoryNow))),
+        sparkline(memory, { label: `Memory ${describe(memory, formats.bytes)}` }), h('span', { class: 'value', dataset: { field: 'memory' } }, formats.bytes(memoryNow))),
       h('div', { class: 'resource' }, h('span', { class: 'name' }, 'CPU'),
-        sparkline(cpu, { label: `CPU ${describe(cpu, (value) => f.percent(value))}` }), h('span', { class: 'value', dataset: { field: 'cpu' } }, f.percent(cpuNow))),
+        sparkline(cpu, { label: `CPU ${describe(cpu, (value) => formats.percent(value))}` }), h('span', { class: 'value', dataset: { field: 'cpu' } }, formats.percent(cpuNow))),
       h('p', { class: 'meta' },
-        `Threads ${f.count(latest?.threads)} · open files ${f.count(latest?.open_fds)} · sampled ${f.when(latest?.sampled_at)}`,
+        `Threads ${formats.count(latest?.threads)} · open files ${formats.count(latest?.open_fds)} · sampled ${formats.when(latest?.sampled_at)}`,
         samples.length ? ` · ${samples.length} samples since this page opened` : ''));
   }
 
