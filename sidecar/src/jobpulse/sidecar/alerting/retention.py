@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import and_, delete, func, select
 
+from jobpulse.sidecar.alerting.model import RESOLVED
 from jobpulse.sidecar.alerting.tables import alert_notifications, alert_silences, alerts
 from jobpulse.sidecar.storage.policy import RetentionPolicy
 from jobpulse.sidecar.storage.retention import ReportRow, RetentionCounts, Sweep
@@ -32,7 +33,7 @@ class AlertCounts(RetentionCounts):
 async def expire_alerts(sweep: Sweep) -> AlertCounts:
     """Resolved alerts, their delivery records and lapsed silences older than the policy keeps."""
     cutoff = sweep.cutoff_ns()
-    resolved = and_(alerts.c.state == "resolved", alerts.c.resolved_ns < cutoff)
+    resolved = and_(alerts.c.state == RESOLVED, alerts.c.resolved_ns < cutoff)
     notified = alert_notifications.c.created_ns < cutoff
     counts = AlertCounts()
     async with sweep.engine.begin() as connection:

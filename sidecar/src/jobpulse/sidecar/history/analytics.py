@@ -15,6 +15,7 @@ import msgspec
 from sqlalchemy import BigInteger, ColumnElement, Float, Select, and_, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from jobpulse.conventions import STEP_FAILED
 from jobpulse.sidecar.history.tables import job_steps, jobs
 from jobpulse.sidecar.model.state import ACTIVE_STATUSES, CANCELLED, COMPLETED, FAILED, LOST
 from jobpulse.sidecar.timestamps import to_datetime
@@ -305,7 +306,7 @@ async def step_analytics(engine: AsyncEngine, *, job_name: str, since_ns: int, u
             job_steps.c.name,
             func.min(job_steps.c.step_index).label("index"),
             func.count().label("runs"),
-            _count(job_steps.c.state == "failed").label("failed"),
+            _count(job_steps.c.state == STEP_FAILED).label("failed"),
             cast(func.max(seconds), Float).label("max"),
             cast(func.avg(seconds), Float).label("mean"),
         )

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from jobpulse.sidecar.history.rows import LOG_ROW_OVERHEAD_BYTES
 from jobpulse.sidecar.history.tables import MARKER_SEQ, dead_letters, job_logs, job_steps, jobs
 from jobpulse.sidecar.model.events import LEVEL_NUMBERS
+from jobpulse.sidecar.model.state import LOST
 from jobpulse.sidecar.storage.engine import insert
 from jobpulse.sidecar.storage.policy import RetentionPolicy
 from jobpulse.sidecar.storage.retention import ReportRow, RetentionCounts, Sweep
@@ -122,7 +123,7 @@ class JobRetention:
         # ended); jobs that never ended (lost) by their last sign of life.
         return or_(
             and_(jobs.c.ended_key >= 0, jobs.c.ended_key < cutoff),
-            and_(jobs.c.ended_ns.is_(None), jobs.c.status == "lost", jobs.c.updated_ns < cutoff),
+            and_(jobs.c.ended_ns.is_(None), jobs.c.status == LOST, jobs.c.updated_ns < cutoff),
         )
 
     async def _expire(self, report: JobCounts) -> None:

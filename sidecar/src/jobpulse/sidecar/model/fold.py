@@ -27,6 +27,7 @@ from typing import Any
 
 import msgspec
 
+from jobpulse.conventions import STEP_FAILED, STEP_STARTED
 from jobpulse.sidecar.model.events import (
     INT64_MAX,
     KIND_CONTROL,
@@ -395,7 +396,7 @@ def _merge_step_timing(figures: Figures, event: JobEvent, changes: dict[str, Any
         steps.append(StepTiming(name=name, index=event.step_index))
     timing = steps[position]
     t = event.time_ns
-    if event.step_state == "started":
+    if event.step_state == STEP_STARTED:
         timing = _replace(
             timing,
             starts=timing.starts + 1,
@@ -408,7 +409,7 @@ def _merge_step_timing(figures: Figures, event: JobEvent, changes: dict[str, Any
             ended_ns=t if timing.ended_ns is None else max(timing.ended_ns, t),
             # Saturating: still order-independent, and a sum no column can hold stays storable.
             duration_ns=min(timing.duration_ns + round((event.step_duration_s or 0.0) * 1e9), INT64_MAX),
-            failed=timing.failed or event.step_state == "failed",
+            failed=timing.failed or event.step_state == STEP_FAILED,
         )
     if timing.index is None and event.step_index is not None:
         timing = _replace(timing, index=event.step_index)

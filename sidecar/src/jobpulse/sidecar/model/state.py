@@ -14,6 +14,8 @@ from typing import Any
 
 import msgspec
 
+from jobpulse.conventions import STEP_COMPLETED, STEP_FAILED
+
 PENDING = "pending"
 RUNNING = "running"
 PAUSED = "paused"
@@ -45,11 +47,12 @@ class StepTiming(msgspec.Struct, frozen=True, gc=False):
 
     @property
     def state(self) -> str:
+        # A step that has started and not ended is running, as a job is.
         if self.failed:
-            return "failed"
+            return STEP_FAILED
         if self.starts > self.ends:
-            return "running"
-        return "completed" if self.ends else "running"
+            return RUNNING
+        return STEP_COMPLETED if self.ends else RUNNING
 
 
 class ErrorInfo(msgspec.Struct, frozen=True, gc=False):
