@@ -89,9 +89,9 @@ def main() -> None:
         size = 0
         for _ in range(args.repeat):
             started = time.perf_counter()
-            prepared = metrics._prepare()
+            prepared = metrics.snapshot()
             held.append(time.perf_counter() - started)
-            body, _ = metrics._format(prepared, accept)
+            body, _ = metrics.encode(prepared, accept)
             total.append(time.perf_counter() - started)
             size = len(body)
         lines = body.count(b"\n")

@@ -154,7 +154,7 @@ async def _planned(connection: AsyncConnection, job_filter: JobFilter) -> _Plan:
     return _Plan(list(conditions.values()), countable)
 
 
-async def _count(connection: AsyncConnection, query: Any) -> int | None:
+async def count_within_budget(connection: AsyncConnection, query: Any) -> int | None:
     """Run a count within COUNT_BUDGET_S; None when it would take longer."""
     if connection.dialect.name == "postgresql":
         async with connection.begin_nested() as savepoint:
@@ -242,7 +242,7 @@ async def list_jobs(
         if page:
             by_id = select(jobs.c.id, jobs.c.state).where(jobs.c.id.in_([row.id for row in page]))
             blobs = {row.id: row.state for row in await connection.execute(by_id)}
-        counted = await _count(connection, select(func.count()).select_from(plan.countable.subquery()))
+        counted = await count_within_budget(connection, select(func.count()).select_from(plan.countable.subquery()))
     next_cursor = None
     if len(fetched) > limit:
         last = page[-1]

@@ -117,10 +117,12 @@ class SidecarMetrics:
         """Add a feature's collector (the same as ``registry.register``)."""
         self.registry.register(collector)
 
-    def _prepare(self) -> tuple[list[Any], list[JobState], int]:
+    def snapshot(self) -> tuple[list[Any], list[JobState], int]:
+        """What a scrape shows, taken on the event loop: the collectors' families, the active jobs, the time."""
         return _without_created(self.registry.collect()), self.active.snapshot(), self.clock_ns()
 
-    def _format(self, prepared: tuple[list[Any], list[JobState], int], accept: str | None) -> tuple[bytes, str]:
+    def encode(self, prepared: tuple[list[Any], list[JobState], int], accept: str | None) -> tuple[bytes, str]:
+        """A snapshot as the exposition an ``Accept`` header asks for: (body, content type); any thread."""
         families, states, now_ns = prepared
         encoder, content_type = choose_encoder(accept or "")
         openmetrics = content_type.startswith(OPENMETRICS)
@@ -144,14 +146,14 @@ class SidecarMetrics:
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """The exposition for an ``Accept`` header, all on the calling thread: (body, content type)."""
         started = time.perf_counter()
-        result = self._format(self._prepare(), accept)
+        result = self.encode(self.snapshot(), accept)
         self.last_render_seconds = time.perf_counter() - started
         return result
 
     async def render_async(self, accept: str | None = None) -> tuple[bytes, str]:
         """The exposition, holding the event loop only to collect; formatting runs in a thread."""
         started = time.perf_counter()
-        prepared = self._prepare()
-        result = await asyncio.to_thread(self._format, prepared, accept)
+        prepared = self.snapshot()
+        result = await asyncio.to_thread(self.encode, prepared, accept)
         self.last_render_seconds = time.perf_counter() - started
         return result
