@@ -49,4 +49,5 @@ async def test_prune_command_previews_then_prunes(tmp_path):
     assert rows(preview)["over 25 lines per job"] == ["1", "15"]
     assert rows(preview)["alerts resolved over 30 days ago"] == ["0 alerts", "0 deliveries"]
     assert rows(preview)["rows set aside over 30 days ago"] == ["0 dead letters", ""]
+    assert rows(preview)["commands resolved over 30 days ago"] == ["0 commands", ""]
     assert "removed" in prune() and "would remove" not in prune()

@@ -8,6 +8,7 @@ from prometheus_client.registry import Collector
 from jobpulse.sidecar.control.api import ControlController
 from jobpulse.sidecar.control.metrics import ControlCollector
 from jobpulse.sidecar.control.notify import command_notices
+from jobpulse.sidecar.control.retention import expire_commands
 from jobpulse.sidecar.control.service import ControlService
 from jobpulse.sidecar.history.service import History
 from jobpulse.sidecar.plugin import Core, Feature
@@ -17,6 +18,7 @@ class ControlFeature(Feature):
     """Commands are stored in the database and looked up against jobs in memory or in ``history``."""
 
     name = "control"
+    retention_parts = (expire_commands,)
 
     def __init__(self, core: Core, history: History) -> None:
         super().__init__(core)
