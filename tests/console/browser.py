@@ -24,8 +24,6 @@ CHROMIUM_ARGS = [
 ]
 # Served to the page from its own origin, so its Content Security Policy stays as it is.
 AXE_URL_PATH = "/__tests__/axe.min.js"
-# With authentication off (as here) the console asks for these and is told 404.
-AUTH_PROBES = re.compile(r"^/api/auth/")
 
 
 def origin(url: str) -> str:
@@ -61,8 +59,7 @@ class ConsolePage:
             self.problems.append(f"console error: {message.text}")
 
     def _response(self, response: Any) -> None:
-        path = urlsplit(response.url).path
-        if response.status >= 400 and not (response.status == 404 and AUTH_PROBES.match(path)):
+        if response.status >= 400:
             self.problems.append(f"{response.status} for {response.request.method} {response.url}")
 
     def open(self, route: str = "") -> ConsolePage:

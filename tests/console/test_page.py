@@ -15,6 +15,7 @@ from tests.console.browser import ConsolePage
 from tests.console.history_seed import S, TimedJob, seed_week
 from tests.support.job_scripts import run_script, start_script
 from tests.support.otlp_build import JobEmitter, post_logs
+from tests.support.polling import wait_for
 
 FAILING_JOB = """
 from jobpulse.instrumentation import track_job
@@ -297,6 +298,42 @@ def test_history_searches_pages_and_shows_a_past_jobs_log(console_sidecar, conso
     lines = [json.loads(line) for line in download.value.path().read_text().splitlines()]
     assert [(line["level"], line["message"]) for line in lines] == [("warning", "row 26 looks odd")]
     assert download.value.suggested_filename == f"{jobs[26].job_id}.ndjson"
+
+
+# The log list's lines and its status line, read in one go so that no line arrives between the two.
+LOG_NOW = """(list) => [list.children.length, list.parentElement.querySelector('.log-status').textContent]"""
+PAUSE_AND_COUNT = """(list) => {
+  list.parentElement.querySelector('button[aria-pressed]').click();
+  return list.children.length;
+}"""
+
+
+def test_a_running_jobs_log_is_tailed_live_by_level_and_scrolling_pauses(console_sidecar, console, busy_job):
+    trace_id = wait_for(lambda: (job := console_sidecar.job(busy_job)) and job.trace_id, timeout=20)
+    page = console(console_sidecar.url).open(f"job/{busy_job}")
+    wait_live(page)
+    main = page.page.locator("main")
+    expect(page.page.get_by_role("heading", level=1)).to_have_text("orders-csv-import")
+    expect(main.locator('[data-field="trace-id"]')).to_have_text(trace_id)
+
+    log = main.get_by_role("list", name="Log lines of orders-csv-import")
+    main.get_by_label("Minimum level").select_option("warning")
+    shown = log.locator("li").count()
+    expect(log.locator("li").nth(shown)).to_be_attached()  # a warning logged since, arrived live
+    expect(log.locator('li:not([data-level="warning"])')).to_have_count(0)
+
+    pause = main.get_by_role("button", name="Pause scrolling")
+    # Clicked and counted in one task, so that no line arrives between the two.
+    lines = log.evaluate(PAUSE_AND_COUNT)
+    expect(pause).to_have_attribute("aria-pressed", "true")
+    # Six warnings (every 97th row) span more than 400 rows: an info line (every 400th), not shown at
+    # this level, came in between, and is not counted.
+    expect(main.locator(".log-status")).to_contain_text(re.compile(r"Scrolling paused: ([6-9]|\d\d+) new below"))
+    lines_now, status = log.evaluate(LOG_NOW)
+    assert re.search(rf"Scrolling paused: {lines_now - lines} new below", status), "the lines shown since the pause"
+    pause.click()
+    expect(pause).to_have_attribute("aria-pressed", "false")
+    expect(main.locator(".log-status")).not_to_contain_text("paused")
 
 
 def test_silences_are_created_and_expired(console_sidecar, console):

@@ -1,37 +1,25 @@
 // Who the user is, what they may do, and the sign-in form. With authentication off (the loopback
-// demo) the auth routes answer 404: everyone may do everything, as the sidecar then allows.
+// demo) whoami says so (`auth_enabled: false`, role admin): no sign-in, and every button, as the
+// sidecar then allows everything.
 
-import { ApiError, AuthRequired, clearToken, get, post, setToken } from './api.js';
+import { AuthRequired, clearToken, get, post, setToken } from './api.js';
 import { h } from './dom.js';
 
+/** Whom the console acts as until whoami has answered (and after a sign-out, until it answers again). */
 export const AUTH_OFF = Object.freeze({ name: null, role: 'admin', authEnabled: false });
 
 const RANKS = { viewer: 0, operator: 1, admin: 2 };
 
-function notFound(error) {
-  return error instanceof ApiError && error.status === 404;
-}
-
-/** `{name, role, authEnabled}` of the caller; AUTH_OFF when the sidecar has no authentication. */
+/** `{name, role, authEnabled}` of the caller, as `GET /api/auth/whoami` tells it. */
 export async function whoami(options) {
-  try {
-    const me = await get('/api/auth/whoami', undefined, options);
-    return { name: me.name ?? null, role: me.role ?? 'viewer', authEnabled: true };
-  } catch (error) {
-    if (notFound(error)) return AUTH_OFF;
-    throw error;
-  }
+  const me = await get('/api/auth/whoami', undefined, options);
+  return { name: me.name ?? null, role: me.role ?? 'viewer', authEnabled: me.auth_enabled !== false };
 }
 
-/** A single-use ticket for opening the live feed, or null when the sidecar wants none. */
+/** A single-use ticket for opening the live feed (with authentication off the feed ignores it). */
 export async function wsTicket() {
-  try {
-    const answer = await post('/api/auth/ws-ticket');
-    return answer?.ticket ?? null;
-  } catch (error) {
-    if (notFound(error)) return null;
-    throw error;
-  }
+  const answer = await post('/api/auth/ws-ticket');
+  return answer.ticket;
 }
 
 export function atLeast(principal, role) {

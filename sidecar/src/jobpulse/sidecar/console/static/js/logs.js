@@ -120,14 +120,15 @@ export class LogPanel {
     if (!(error instanceof AuthRequired)) setText(this.status, `Could not read the log: ${error.message}`);
   }
 
-  #merge(lines) {
+  /** Add lines; `arriving` (from the live tail) counts those shown as new below while scrolling is paused. */
+  #merge(lines, { arriving = false } = {}) {
     const known = new Set(this.lines.map((line) => line.seq));
     const fresh = lines.filter((line) => !known.has(line.seq));
-    if (fresh.length === 0) return 0;
+    if (fresh.length === 0) return;
+    if (arriving && !this.follow) this.unseen += fresh.filter((line) => rank(line.level) >= rank(this.minLevel)).length;
     this.lines = [...this.lines, ...fresh].sort((a, b) => a.seq - b.seq);
     if (this.lines.length > KEPT) this.lines = this.lines.slice(this.lines.length - KEPT);
     this.#render();
-    return fresh.length;
   }
 
   #render() {
@@ -149,8 +150,7 @@ export class LogPanel {
     });
     this.feed.addEventListener('messages', (event) => {
       const lines = event.detail.messages.filter((message) => message.type === 'job_log').map((message) => message.data);
-      const added = this.#merge(lines);
-      if (!this.follow) this.unseen += added;
+      this.#merge(lines, { arriving: true });
       if (event.detail.messages.some((message) => message.type === 'resync')) {
         setText(this.status, 'The live tail was interrupted; some lines may be missing here (the download has them all).');
       }
