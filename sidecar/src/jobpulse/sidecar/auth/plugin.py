@@ -6,10 +6,13 @@ and, with authentication on, documents the bearer scheme there. Every route the 
 declare its roles (``opt=access(...)``, see roles): one that does not stops the app from being built.
 
 The middleware sets ``scope["user"]`` to the caller's Principal (None on open routes): middleware that
-needs the caller (rate limits per token) goes after it in the app's middleware list.
+needs the caller (rate limits per token) goes after it in the app's middleware list. ``throttle``
+(the rate limiter's count by client address) is asked before a credential not verified yet is checked.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from litestar import Router
 from litestar.config.app import AppConfig
@@ -19,7 +22,7 @@ from litestar.exceptions import ImproperlyConfiguredException
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
-from litestar.types import ControllerRouterHandler
+from litestar.types import ControllerRouterHandler, Scope
 
 from jobpulse.sidecar.auth.api import AuthController, principal_of
 from jobpulse.sidecar.auth.middleware import AccessMiddleware
@@ -35,11 +38,11 @@ class AuthFeature(Feature, ReceiveRoutePlugin):
 
     name = "auth"
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, throttle: Callable[[Scope], Awaitable[None]] | None = None) -> None:
         super().__init__(core)
         self.service = AuthService(core.settings, core.database)
         self.middleware = AccessMiddleware(
-            self.service.authenticator, metrics_require_token=core.settings.metrics_require_token
+            self.service.authenticator, metrics_require_token=core.settings.metrics_require_token, throttle=throttle
         )
         core.live.subscribe(self.service.reconfigure)
         core.live.subscribe(
