@@ -2,8 +2,9 @@
 
 It adds the access middleware, the ``principal`` and ``auth_service`` dependencies, the ``/api/auth``
 routes, its lifespan (token rechecks) and readiness check, marks the OpenAPI document's routes open
-and, with authentication on, documents the bearer scheme there. Every route the app registers must
-declare its roles (``opt=access(...)``, see roles): one that does not stops the app from being built.
+and, with authentication on, documents the bearer scheme there and which operations need no token.
+Every route the app registers must declare its roles (``opt=access(...)``, see roles): one that does
+not stops the app from being built.
 
 The middleware sets ``scope["user"]`` to the caller's Principal (None on open routes): middleware that
 needs the caller (rate limits per token) goes after it in the app's middleware list. ``throttle``
@@ -26,6 +27,7 @@ from litestar.types import ControllerRouterHandler, Scope
 
 from jobpulse.sidecar.auth.api import AuthController, principal_of
 from jobpulse.sidecar.auth.middleware import AccessMiddleware
+from jobpulse.sidecar.auth.openapi import declare_access
 from jobpulse.sidecar.auth.roles import OPEN, ROLE_KEY, access, declared_roles
 from jobpulse.sidecar.auth.service import AuthService
 from jobpulse.sidecar.plugin import Core, Feature
@@ -79,6 +81,7 @@ class AuthFeature(Feature, ReceiveRoutePlugin):
                 existing = openapi.components if isinstance(openapi.components, list) else [openapi.components]
                 openapi.components = [*existing, Components(security_schemes={_BEARER: scheme})]
                 openapi.security = [{_BEARER: []}]
+                app_config.on_startup.append(declare_access(self.middleware.required))
         return super().on_app_init(app_config)
 
     def receive_route(self, route: BaseRoute) -> None:
