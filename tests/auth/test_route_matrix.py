@@ -156,6 +156,26 @@ def first_frame_or_close(url: str, headers: dict[str, str]) -> tuple[str, int | 
             return "closed", closed.rcvd.code, closed.rcvd.reason
 
 
+def test_the_document_says_which_operations_need_a_token_and_how_they_refuse(matrix_sidecars):
+    sidecar, _ = matrix_sidecars
+    table = route_table()
+    document = httpx.get(sidecar.url + "/schema/openapi.json", timeout=10).json()
+    assert document["security"] == [{"bearer": []}]
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            roles = table[(path, method.upper())]
+            if set(roles) & {"open", "metrics"}:
+                assert operation["security"] == [], (method, path)
+                continue
+            assert "security" not in operation, (method, path)
+            assert "WWW-Authenticate" in operation["responses"]["401"]["headers"], (method, path)
+            assert "403" in operation["responses"], (method, path)
+    pause = document["paths"]["/api/jobs/{job_id}/pause"]["post"]["responses"]
+    assert "401" in pause and "403" in pause
+    assert "admin role" in document["paths"]["/api/auth/tokens"]["get"]["responses"]["403"]["description"]
+
+
 def test_the_live_feed_for_every_credential(matrix_sidecars):
     sidecar, _ = matrix_sidecars
     roles = route_table()[("/ws", "WEBSOCKET")]

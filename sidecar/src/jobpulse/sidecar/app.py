@@ -45,10 +45,11 @@ def features(core: Core) -> list[Feature]:
     schedules = SchedulesFeature(core)
     bus = BusFeature(core, feed.hub)
     ingest = IngestFeature(core, bus.bus.publish if bus.bus is not None else None)
+    guard = GuardFeature(core, feed.admission)
     return [
-        GuardFeature(core, feed.admission),
+        guard,
         StorageFeature(core),
-        AuthFeature(core),
+        AuthFeature(core, throttle=guard.limiter.check_address),
         ConfigFeature(core),
         history,
         schedules,

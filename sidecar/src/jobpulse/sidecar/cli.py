@@ -235,9 +235,9 @@ def list_tokens(
 ) -> None:
     """Name, role, state, creation, last use and expiry of each token (never its secret)."""
     import msgspec
-    from rich.console import Console
 
     from jobpulse.sidecar.auth.manage import token_table, with_tokens
+    from jobpulse.sidecar.terminal.views import console
 
     settings = settings_or_exit(config, database_url=database_url)
     tokens = with_tokens(
@@ -246,7 +246,7 @@ def list_tokens(
     if as_json:
         typer.echo(msgspec.json.encode(tokens).decode())
     else:
-        Console().print(token_table(tokens))
+        console().print(token_table(tokens))
 
 
 @tokens_app.command("revoke")

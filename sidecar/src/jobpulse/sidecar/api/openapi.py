@@ -15,6 +15,17 @@ BINARY = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
 OBJECT = Schema(type=OpenAPIType.OBJECT)
 """Any JSON object."""
 
+ERROR = Schema(
+    type=OpenAPIType.OBJECT,
+    properties={
+        "status_code": Schema(type=OpenAPIType.INTEGER),
+        "detail": Schema(type=OpenAPIType.STRING),
+        "extra": Schema(type=OpenAPIType.OBJECT),
+    },
+    required=["detail", "status_code"],
+)
+"""The project's JSON error shape, for responses that Litestar's own exceptions do not document."""
+
 
 def success_content(content: dict[str, Schema]) -> type[Operation]:
     """An operation class whose success response is documented as ``content`` (media type -> schema).

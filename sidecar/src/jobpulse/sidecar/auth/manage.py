@@ -43,7 +43,8 @@ def token_table(tokens: list[TokenInfo]) -> Table:
     """``tokens`` as ``jobpulse tokens list`` shows them."""
     table = Table(show_header=True)
     for column in ("name", "role", "state", "created", "last used", "expires", "id"):
-        table.add_column(column)
+        # Folded rather than cut short in a narrow terminal: every time and id is shown whole.
+        table.add_column(column, overflow="fold")
     for token in tokens:
         table.add_row(
             token.name,

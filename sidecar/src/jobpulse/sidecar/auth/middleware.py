@@ -9,6 +9,10 @@ roles its route declares, before the route sees it.
   shape. A WebSocket handshake is accepted and at once closed with 4401 or 4403 (the HTTP status
   plus 4000) and the reason, so that a browser, which never sees a refused handshake's status, can
   tell "get a new ticket" from "not allowed"; no job data is sent first.
+- Before it checks an HTTP request's credential that is not a token it has verified already (none,
+  a wrong one, a new one), it hands the request to ``throttle``, which counts it against the client's
+  address and raises the 429 past that budget: refusals count too, and a flood of guessed tokens
+  costs no database reads and hashes past it.
 - The principal goes to ``scope["user"]`` (``request.user``), its token id to ``scope["auth"]``.
 - A WebSocket whose token is revoked or expires is closed with 4401 within the authenticator's
   recheck interval; nothing is sent on it after that.
@@ -21,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -70,8 +75,15 @@ class AccessMiddleware(ASGIMiddleware):
 
     scopes = (ScopeType.HTTP, ScopeType.WEBSOCKET)
 
-    def __init__(self, authenticator: Authenticator | None, *, metrics_require_token: bool) -> None:
+    def __init__(
+        self,
+        authenticator: Authenticator | None,
+        *,
+        metrics_require_token: bool,
+        throttle: Callable[[Scope], Awaitable[None]] | None = None,
+    ) -> None:
         self.authenticator = authenticator
+        self.throttle = throttle
         self.reconfigure(metrics_require_token=metrics_require_token)
 
     def reconfigure(self, *, metrics_require_token: bool) -> None:
@@ -124,19 +136,28 @@ class AccessMiddleware(ASGIMiddleware):
         else:
             await next_app(scope, receive, send)
 
-    @staticmethod
-    async def _authenticate(scope: Scope, authenticator: Authenticator, socket: bool) -> Principal | None:
+    async def _authenticate(self, scope: Scope, authenticator: Authenticator, socket: bool) -> Principal | None:
         authorization = _header(scope, _AUTHORIZATION)
         if authorization is not None:
             scheme, _, token = authorization.strip().partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
+            token = token.strip()
+            if scheme.lower() != "bearer" or not token:
+                await self._throttle(scope, socket)
                 raise InvalidCredentials("Authorization: expected 'Bearer <token>'")
-            return await authenticator.authenticate(token.strip())
+            if not authenticator.knows(token):
+                await self._throttle(scope, socket)
+            return await authenticator.authenticate(token)
+        await self._throttle(scope, socket)
         if socket:
             tickets = parse_qs(scope["query_string"].decode("latin-1")).get("ticket")
             if tickets:
                 return await authenticator.redeem_ticket(tickets[-1])
         return None
+
+    async def _throttle(self, scope: Scope, socket: bool) -> None:
+        # The feed's handshakes are capped by connection counts instead of rates.
+        if self.throttle is not None and not socket:
+            await self.throttle(scope)
 
     @staticmethod
     async def _refuse(

@@ -2,14 +2,18 @@
 
 It adds the access middleware, the ``principal`` and ``auth_service`` dependencies, the ``/api/auth``
 routes, its lifespan (token rechecks) and readiness check, marks the OpenAPI document's routes open
-and, with authentication on, documents the bearer scheme there. Every route the app registers must
-declare its roles (``opt=access(...)``, see roles): one that does not stops the app from being built.
+and, with authentication on, documents the bearer scheme there and which operations need no token.
+Every route the app registers must declare its roles (``opt=access(...)``, see roles): one that does
+not stops the app from being built.
 
 The middleware sets ``scope["user"]`` to the caller's Principal (None on open routes): middleware that
-needs the caller (rate limits per token) goes after it in the app's middleware list.
+needs the caller (rate limits per token) goes after it in the app's middleware list. ``throttle``
+(the rate limiter's count by client address) is asked before a credential not verified yet is checked.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from litestar import Router
 from litestar.config.app import AppConfig
@@ -19,10 +23,11 @@ from litestar.exceptions import ImproperlyConfiguredException
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
-from litestar.types import ControllerRouterHandler
+from litestar.types import ControllerRouterHandler, Scope
 
 from jobpulse.sidecar.auth.api import AuthController, principal_of
 from jobpulse.sidecar.auth.middleware import AccessMiddleware
+from jobpulse.sidecar.auth.openapi import declare_access
 from jobpulse.sidecar.auth.roles import OPEN, ROLE_KEY, access, declared_roles
 from jobpulse.sidecar.auth.service import AuthService
 from jobpulse.sidecar.plugin import Core, Feature
@@ -35,11 +40,11 @@ class AuthFeature(Feature, ReceiveRoutePlugin):
 
     name = "auth"
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, throttle: Callable[[Scope], Awaitable[None]] | None = None) -> None:
         super().__init__(core)
         self.service = AuthService(core.settings, core.database)
         self.middleware = AccessMiddleware(
-            self.service.authenticator, metrics_require_token=core.settings.metrics_require_token
+            self.service.authenticator, metrics_require_token=core.settings.metrics_require_token, throttle=throttle
         )
         core.live.subscribe(self.service.reconfigure)
         core.live.subscribe(
@@ -76,6 +81,7 @@ class AuthFeature(Feature, ReceiveRoutePlugin):
                 existing = openapi.components if isinstance(openapi.components, list) else [openapi.components]
                 openapi.components = [*existing, Components(security_schemes={_BEARER: scheme})]
                 openapi.security = [{_BEARER: []}]
+                app_config.on_startup.append(declare_access(self.middleware.required))
         return super().on_app_init(app_config)
 
     def receive_route(self, route: BaseRoute) -> None:

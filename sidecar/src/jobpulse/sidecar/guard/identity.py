@@ -17,5 +17,10 @@ def client_key(scope: Any) -> str:
     name = getattr(scope.get("user"), "name", None)
     if scope.get("auth") and isinstance(name, str) and name:
         return f"principal:{name}"
+    return address_key(scope)
+
+
+def address_key(scope: Any) -> str:
+    """The budget key of the client's IP address, whoever the request says it is."""
     client = scope.get("client")
     return f"ip:{client[0] if client else 'unknown'}"

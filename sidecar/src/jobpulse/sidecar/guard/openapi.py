@@ -7,20 +7,12 @@ from collections.abc import Callable, Collection
 from litestar import Litestar
 from litestar.openapi.spec import OpenAPIHeader, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Schema
 
+from jobpulse.sidecar.api.openapi import ERROR
 from jobpulse.sidecar.guard.ratelimit import RETRY_AFTER
 
-_ERROR = Schema(
-    type=OpenAPIType.OBJECT,
-    properties={
-        "status_code": Schema(type=OpenAPIType.INTEGER),
-        "detail": Schema(type=OpenAPIType.STRING),
-        "extra": Schema(type=OpenAPIType.OBJECT),
-    },
-    required=["detail", "status_code"],
-)
 TOO_MANY_REQUESTS = OpenAPIResponse(
     description="Over a rate limit; extra.limit names the setting (docs/security.md)",
-    content={"application/json": OpenAPIMediaType(schema=_ERROR)},
+    content={"application/json": OpenAPIMediaType(schema=ERROR)},
     headers={
         RETRY_AFTER: OpenAPIHeader(
             schema=Schema(type=OpenAPIType.INTEGER), description="Seconds until the budget's window closes"
