@@ -147,7 +147,7 @@ class ConfigController(Controller):
         description="Validated as a whole with every other source: a 422 lists every problem (key, value, what "
         "is allowed) and changes nothing. Unknown keys are refused by name; a change of a key listed in "
         "restart_required (the address, the database, authentication on or off, the rate-limit storage, "
-        "the CORS origins) is refused: it needs a restart.",
+        "the CORS origins, the event bus) is refused: it needs a restart.",
         raises=_REFUSALS,
     )
     async def patch_config(
