@@ -81,6 +81,12 @@ PROBES: dict[str, tuple[Any, Probe, Any]] = {
     "rate_limit_enabled": (False, lambda s: the(s, GuardFeature).limiter.enabled, False),
     "rate_limit_rest": ("5/second", lambda s: the(s, GuardFeature).limiter.rest.rate, "5/second"),
     "rate_limit_ingest": ("6 per minute", lambda s: the(s, GuardFeature).limiter.ingest.rate, "6 per minute"),
+    # Nothing connects to it here: a Redis pool connects at its first command.
+    "rate_limit_storage_url": (
+        "redis://127.0.0.1:9/0",
+        lambda s: getattr(the(s, GuardFeature).limiter.counter, "url", None),
+        "redis://127.0.0.1:9/0",
+    ),
     "history_flush_interval_s": (0.25, lambda s: the(s, HistoryFeature).service.writer.interval_s, 0.25),
     "history_max_pending_lines": (99, lambda s: the(s, HistoryFeature).service.writer.max_pending_lines, 99),
     "retention_days": (3.0, lambda s: the(s, StorageFeature).sweeper.policy.job_days, 3.0),

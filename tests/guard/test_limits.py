@@ -199,6 +199,27 @@ def test_replicas_on_one_redis_share_the_budgets(tmp_path: Path, redis_server: R
         assert "rate-limit storage" in a.log()
 
 
+def test_a_replica_moved_onto_the_shared_redis_while_running_counts_there(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    with (
+        SidecarProcess(
+            tmp_path, name="shared", rate_limit_rest="4/minute", rate_limit_storage_url=redis_server.url
+        ) as a,
+        SidecarProcess(tmp_path, name="moved", rate_limit_rest="4/minute") as b,
+        client("127.0.0.7") as http,
+        client("127.0.0.8") as admin,
+    ):
+        assert [http.get(replica.url + "/api/monitor/jobs").status_code for replica in (a, a, b)] == [200] * 3
+        moved = admin.patch(b.url + "/api/monitor/config", json={"rate_limit_storage_url": redis_server.url})
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["sources"]["rate_limit_storage_url"] == "runtime"
+        # Two left of the four in Redis (its own memory would still allow three).
+        statuses = [http.get(b.url + "/api/monitor/jobs").status_code for _ in range(3)]
+        assert statuses == [200, 200, 429]
+        assert http.get(a.url + "/api/monitor/jobs").status_code == 429, "one budget for both"
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [

@@ -9,16 +9,14 @@ from prometheus_client.registry import Collector
 
 from jobpulse.sidecar.guard.connections import FeedAdmission
 from jobpulse.sidecar.guard.ratelimit import RateLimiter
-from jobpulse.sidecar.guard.rates import WindowCounter
 
 
 class GuardCollector(Collector):
     """Register with ``registry.register(GuardCollector(...))``."""
 
-    def __init__(self, admission: FeedAdmission, limiter: RateLimiter, counter: WindowCounter) -> None:
+    def __init__(self, admission: FeedAdmission, limiter: RateLimiter) -> None:
         self.admission = admission
         self.limiter = limiter
-        self.counter = counter
 
     def collect(self) -> Iterator[Metric]:
         refused = CounterMetricFamily(
@@ -30,7 +28,7 @@ class GuardCollector(Collector):
         yield CounterMetricFamily(
             "jobpulse_sidecar_rate_limit_storage_errors",
             "Requests let through because the rate-limit storage failed.",
-            value=self.counter.storage_errors,
+            value=self.limiter.counter.storage_errors,
         )
         yield GaugeMetricFamily(
             "jobpulse_sidecar_feed_connections_open",

@@ -40,11 +40,10 @@ class GuardFeature(Feature):
         super().__init__(core)
         self.admission = admission
         settings = core.settings
-        # The counter's storage and the CORS origins are set up with the app: they apply at start only.
-        self.counter = open_counter(settings.rate_limit_storage_url)
+        self.storage_url = settings.rate_limit_storage_url
         # Always in place, so that limits turned on while the sidecar runs apply at once.
         self.limiter = RateLimiter(
-            self.counter,
+            open_counter(self.storage_url),
             *_budgets(settings),
             ingest_routes=INGEST_ROUTES,
             exempt_routes=EXEMPT_ROUTES,
@@ -52,22 +51,35 @@ class GuardFeature(Feature):
         )
         core.live.subscribe(self._reconfigure)
 
-    def _reconfigure(self, settings: Settings) -> None:
+    async def _reconfigure(self, settings: Settings) -> None:
         self.limiter.enabled = settings.rate_limit_enabled
         if (settings.rate_limit_rest, settings.rate_limit_ingest) != (self.limiter.rest.rate, self.limiter.ingest.rate):
             self.limiter.set_budgets(*_budgets(settings))
+        if settings.rate_limit_storage_url != self.storage_url:
+            await self._move_counts(settings.rate_limit_storage_url)
+
+    async def _move_counts(self, storage_url: str) -> None:
+        """Count in ``storage_url`` from the next request. Counts are not carried over: the new storage's
+        windows start afresh (or are the ones other replicas already share there)."""
+        previous = self.limiter.counter
+        counter = open_counter(storage_url)
+        # jobpulse_sidecar_rate_limit_storage_errors_total counts on across the move.
+        counter.storage_errors = previous.storage_errors
+        self.limiter.counter, self.storage_url = counter, storage_url
+        await previous.close()
 
     def collectors(self) -> list[Collector]:
-        return [GuardCollector(self.admission, self.limiter, self.counter)]
+        return [GuardCollector(self.admission, self.limiter)]
 
     async def stop(self) -> None:
-        await self.counter.close()
+        await self.limiter.counter.close()
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         settings = self.core.settings
         app_config.before_request = _before_request(self.limiter, app_config.before_request)
         app_config.on_startup.append(declare_rate_limits(EXEMPT_ROUTES))
         app_config.before_send.append(add_security_headers)
+        # Litestar builds its CORS handling with the app: the origins apply at start only.
         if settings.cors_allowed_origins:
             app_config.cors_config = CORSConfig(
                 allow_origins=list(settings.cors_allowed_origins),
