@@ -42,6 +42,12 @@ def test_validate_exits_0_for_a_good_file_and_2_listing_every_problem_of_a_bad_o
     assert [line.split()[0] for line in lines[1:]] == ["feed_tick_ms", "log_levl", "alerting.channels[0].url"]
     assert SECRET not in result.stderr
 
+    exposed = tmp_path / "exposed.toml"
+    exposed.write_text('host = "0.0.0.0"\nauth_enabled = false\n')
+    result = jobpulse("config", "validate", str(exposed))
+    assert result.returncode == 2, "the sidecar would refuse to start with it"
+    assert result.stderr.startswith(f"jobpulse: {exposed}: refusing to listen on 0.0.0.0 with authentication off")
+
 
 def test_show_prints_the_running_settings_with_their_sources_and_secrets_masked(tmp_path: Path, receiver: HttpReceiver):
     url = receiver.url("json", "/hook", credentials=f"bot:{SECRET}@")

@@ -271,9 +271,12 @@ app.add_typer(config_app, name="config")
 def validate_config(file: Annotated[Path, typer.Argument(help="TOML or YAML settings file.")]) -> None:
     """Check a settings file alone (no environment, no flags): exit 0 when valid, else 2 listing every problem."""
     try:
-        load_settings(file, environ={})
+        settings = load_settings(file, environ={})
     except SettingsError as error:
         _invalid(error)
+    # Valid values that the sidecar still refuses to serve with would fail its start just the same.
+    if refusal := settings.serving_error():
+        _fail(f"{file}: {refusal}", 2)
     typer.echo(f"{file}: valid")
 
 
