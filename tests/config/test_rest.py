@@ -57,13 +57,19 @@ def test_an_invalid_patch_lists_every_problem_and_changes_nothing(sidecar):
 
 def test_unknown_keys_are_refused_by_name(sidecar):
     before = get_config(sidecar)
-    response = patch_config(sidecar, {"colour": "blue", "feed_tick_ms": 40, "alerting": {"rulez": {}}})
+    response = patch_config(
+        sidecar, {"colour": "blue", "feed_tick_ms": 40, "alerting": {"rulez": {}}, "api_token": "t0ps3cret"}
+    )
     assert response.status_code == 422
     problems = {problem["key"]: problem["message"] for problem in response.json()["extra"]}
     assert problems == {
         "colour": "unknown key 'colour'",
         "alerting.rulez": "unknown key 'rulez' (did you mean 'rules'?)",
+        "api_token": "unknown key 'api_token'",
     }
+    values = {problem["key"]: problem.get("value") for problem in response.json()["extra"]}
+    assert values == {"colour": "blue", "alerting.rulez": None, "api_token": "****"}, "a table is not repeated"
+    assert "t0ps3cret" not in response.text
     assert get_config(sidecar) == before, "the valid key in the same patch is not applied either"
 
 

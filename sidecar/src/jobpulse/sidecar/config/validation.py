@@ -78,7 +78,7 @@ def _check_table(value: Any, struct: type, annotation: Any, path: str, strict: b
     problems: list[Problem] = []
     for key, item in value.items():
         if key not in known:
-            problems.append(_unknown(join(path, key), key, known))
+            problems.append(_unknown(join(path, key), key, item, known))
         else:
             problems.extend(_check(item, hints[key], join(path, key), strict, whole))
     if whole and not problems:
@@ -122,15 +122,21 @@ def _inside(value: Any, where: str) -> Any:
     return value
 
 
+def _shown(path: str, value: Any) -> Any:
+    """``value`` as a Problem repeats it: masked when secret, left out when a table or a list."""
+    return msgspec.UNSET if isinstance(value, dict | list) or value is msgspec.UNSET else mask_value(path, value)
+
+
 def _problem(path: str, value: Any, message: str, annotation: Any) -> Problem:
-    shown = msgspec.UNSET if isinstance(value, dict | list) or value is msgspec.UNSET else mask_value(path, value)
-    return Problem(key=path, value=shown, message=message, allowed=describe(annotation))
+    return Problem(key=path, value=_shown(path, value), message=message, allowed=describe(annotation))
 
 
-def _unknown(path: str, key: str, known: tuple[str, ...]) -> Problem:
+def _unknown(path: str, key: str, value: Any, known: tuple[str, ...]) -> Problem:
     close = difflib.get_close_matches(key, known, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
-    return Problem(key=path, message=f"unknown key '{key}'{hint}", allowed="one of " + ", ".join(known))
+    return Problem(
+        key=path, value=_shown(path, value), message=f"unknown key '{key}'{hint}", allowed="one of " + ", ".join(known)
+    )
 
 
 def _sentence(message: str) -> str:
