@@ -121,6 +121,27 @@ async def test_two_replicas_sharing_a_database_notify_once(make_stack, receiver,
     assert [row.result for row in rows] == ["sent"] * 5
 
 
+async def test_every_attempt_of_a_grouped_notification_is_recorded_for_each_alert(make_stack, receiver, database_url):
+    stack = await make_stack(settings(receiver), database_url=database_url)
+    receiver.fail("/hook", 1)
+    stack.apply(*failing(3, job_type="api_upload"))
+    await stack.tick(1.1)
+    assert [message.status for message in receiver.at("/hook")] == [500, 200]
+    notifications = await stack.repository.list_notifications(NotificationFilter(), 10)
+    assert len(notifications) == 3 and len({row["delivery_id"] for row in notifications}) == 1, "one message"
+    for row in notifications:
+        assert (row["attempts"], row["result"], row["error"]) == (2, "sent", None), "the summary"
+        first, second = row["attempt_history"]
+        assert [(first["attempt"], first["outcome"]), (second["attempt"], second["outcome"])] == [
+            (1, "failed"),
+            (2, "ok"),
+        ]
+        assert "error=500" in first["error"] and second["error"] is None
+        assert first["started_ns"] <= first["finished_ns"] <= second["started_ns"] <= second["finished_ns"]
+        assert row["last_attempt_ns"] == row["sent_ns"] == second["finished_ns"]
+        assert 0 <= first["duration_s"] < 5 and 0 <= second["duration_s"] < 5
+
+
 async def test_a_restarted_engine_keeps_firing_alerts_without_notifying_them_again(make_stack, receiver, tmp_path):
     url = f"sqlite+aiosqlite:///{tmp_path / 'restart.db'}"
     before = await make_stack(settings(receiver), database_url=url)
@@ -148,6 +169,7 @@ async def test_a_full_channel_queue_drops_with_a_record_and_a_metric(make_stack,
     assert len(receiver.at("/hook")) == 1
     dropped = await stack.repository.list_notifications(NotificationFilter(result="dropped"), 10)
     assert len(dropped) == 2 and dropped[0]["claim"] is None and "queue full" in dropped[0]["error"]
+    assert dropped[0]["attempt_history"] == [], "a dropped notification was never tried"
     registry = CollectorRegistry()
     registry.register(AlertingCollector(stack.engine))
     assert registry.get_sample_value("jobpulse_alert_notifications_dropped_total", {"channel": "hook"}) == 2

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from jobpulse.sidecar.alerting.retention import AlertCounts, expire_alerts
-from jobpulse.sidecar.alerting.tables import alert_notifications, alerts
+from jobpulse.sidecar.alerting.tables import alert_notification_attempts, alert_notifications, alerts
 from jobpulse.sidecar.storage.engine import create_engine
 from jobpulse.sidecar.storage.migrate import migrate
 from jobpulse.sidecar.storage.policy import RetentionPolicy
@@ -23,7 +23,7 @@ async def engine(database_url):
     yield engine
 
 
-async def test_old_resolved_alerts_and_their_deliveries_expire(engine):
+async def test_old_resolved_alerts_and_their_deliveries_expire_with_their_attempts(engine):
     def alert(key, state, resolved_ns):
         return {
             "key": key,
@@ -61,6 +61,23 @@ async def test_old_resolved_alerts_and_their_deliveries_expire(engine):
             ],
         )
         await connection.execute(alert_notifications.insert(), [delivery("old", T0), delivery("recent", T0 + 29 * DAY)])
+        ids = dict((await connection.execute(select(alert_notifications.c.alert_key, alert_notifications.c.id))).all())
+        await connection.execute(
+            alert_notification_attempts.insert(),
+            [
+                {
+                    "notification_id": ids[key],
+                    "attempt": number,
+                    "started_ns": created_ns + number * S,
+                    "finished_ns": created_ns + number * S,
+                    "duration_s": 0.1,
+                    "outcome": "ok" if number == 2 else "failed",
+                    "error": None if number == 2 else "HTTP 500",
+                }
+                for key, created_ns in (("old", T0), ("recent", T0 + 29 * DAY))
+                for number in (1, 2)
+            ],
+        )
     retention = RetentionSweeper(engine, RetentionPolicy(), [expire_alerts], clock_ns=lambda: T0 + 31 * DAY)
     preview = (await retention.sweep(dry_run=True)).part(AlertCounts)
     assert (preview.alerts_expired, preview.notifications_expired) == (1, 1)
@@ -68,3 +85,5 @@ async def test_old_resolved_alerts_and_their_deliveries_expire(engine):
     async with engine.connect() as connection:
         assert sorted((await connection.execute(select(alerts.c.key))).scalars()) == ["recent", "still-firing"]
         assert list((await connection.execute(select(alert_notifications.c.alert_key))).scalars()) == ["recent"]
+        kept = (await connection.execute(select(alert_notification_attempts.c.notification_id))).scalars()
+        assert list(kept) == [ids["recent"]] * 2, "the attempts went with their notification"

@@ -3,10 +3,12 @@ with growing delays, a channel that never works, test notifications, and secrets
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
 
+from jobpulse.client import Client
 from tests.alerting.conftest import FLEET_RULES, rules_off, start_sidecar
 from tests.alerting.jobs import FAILING, JobProcess, unique
 from tests.alerting.receivers import HttpReceiver, SmtpReceiver
@@ -118,6 +120,30 @@ def test_a_dead_channel_records_its_failed_attempts_and_blocks_no_other(sidecar,
     assert by_channel["flaky"]["attempts"] == 3 and by_channel["form"]["attempts"] == 1
     channels = {channel["name"]: channel for channel in sidecar.get("/api/notifications/channels").json()}
     assert channels["broken"]["failed"] == 1 and channels["flaky"]["sent"] == 1
+    broken_attempts = by_channel["broken"]["attempt_history"]
+    assert [(a["attempt"], a["outcome"]) for a in broken_attempts] == [(1, "failed"), (2, "failed"), (3, "failed")]
+    assert all("error=500" in attempt["error"] for attempt in broken_attempts)
+
+
+def test_each_attempt_is_listed_with_its_outcome_times_and_error(sidecar, failure, hooks):
+    [row] = sidecar.get("/api/notifications", channel="flaky").json()["items"]
+    history = row["attempt_history"]
+    assert [(a["attempt"], a["outcome"]) for a in history] == [(1, "failed"), (2, "failed"), (3, "ok")]
+    assert "error=500" in history[0]["error"] and "error=500" in history[1]["error"] and history[2]["error"] is None
+    started = [datetime.fromisoformat(attempt["started_at"]) for attempt in history]
+    finished = [datetime.fromisoformat(attempt["finished_at"]) for attempt in history]
+    assert started[0] <= finished[0] <= started[1] <= finished[1] <= started[2] <= finished[2]
+    assert all(0 <= attempt["duration_s"] < 5 for attempt in history)
+    # Attempts are apart by the backoff at least: [0.2, 0.4] s, then [0.4, 0.8] s.
+    assert (started[1] - started[0]).total_seconds() >= 0.2 and (started[2] - started[1]).total_seconds() >= 0.4
+    assert len(hooks.at("/flaky")) == len(history), "one record per request the channel received"
+    assert datetime.fromisoformat(row["sent_at"]) == finished[2]
+    with Client(sidecar.url) as client:
+        [notification] = client.notifications(channel="flaky").items
+    assert [(a.attempt, a.outcome, a.finished_at) for a in notification.attempt_history] == [
+        (number, outcome, at)
+        for number, outcome, at in zip((1, 2, 3), ("failed", "failed", "ok"), finished, strict=True)
+    ], "the typed client reads the same attempts"
 
 
 def test_a_test_notification_goes_to_the_named_channel_or_tag(sidecar, hooks):

@@ -8,9 +8,11 @@ import re
 import time
 import uuid
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.alerting.receivers import HttpReceiver
 from tests.console.browser import ConsolePage
 from tests.console.history_seed import S, TimedJob, seed_week
 from tests.support.job_scripts import run_script, start_script
@@ -354,6 +356,42 @@ def test_silences_are_created_and_expired(console_sidecar, console):
     row.get_by_role("button", name=re.compile("^Expire")).click()
     expect(row).to_have_count(0)
     assert all(s["job_name"] != job_name for s in console_sidecar.get("/api/alerts/silences").json())
+
+
+def test_a_delivery_opens_to_list_each_attempt(console_sidecar, console):
+    url = console_sidecar.url
+    config = f"{url}/api/monitor/config"
+    with HttpReceiver() as receiver:
+        receiver.fail("/console-hook", 1)
+        channel = {"name": "console-hook", "url": receiver.url("json", "/console-hook"), "tags": ["console-tests"]}
+        # Notifications of the alerts other tests left firing are held back: only the test message goes out.
+        changes = {"notifications_enabled": False, "channels": [channel], "delivery": {"base_delay_s": 0.05}}
+        assert httpx.patch(config, json={"alerting": changes}, timeout=30).status_code == 200
+        try:
+            sent = console_sidecar.post("/api/notifications/test", json={"channel": "console-hook"})
+            assert [(r["result"], r["attempts"]) for r in sent.json()["results"]] == [("sent", 2)], sent.text
+        finally:
+            undo = {name: None for name in changes}
+            assert httpx.patch(config, json={"alerting": undo}, timeout=30).status_code == 200
+    [notification] = console_sidecar.get("/api/notifications", channel="console-hook").json()["items"]
+    page = console(url).open("alerts")
+    main = page.page.locator("main")
+    row = main.locator(f'tr[data-notification-id="{notification["id"]}"]')
+    toggle = row.get_by_role("button", name="2 attempts")
+    attempts = main.locator(f"#notification-{notification['id']}-attempts")
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    expect(attempts).to_be_hidden()
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    listed = attempts.locator("tbody tr")
+    expect(listed).to_have_count(2)
+    expect(listed.nth(0).locator(".badge")).to_have_text("failed")
+    expect(listed.nth(0)).to_contain_text("error=500")
+    expect(listed.nth(1).locator(".badge")).to_have_text("ok")
+    assert page.axe_violations() == []
+    page.screenshot("alerts-attempts")
+    toggle.click()
+    expect(attempts).to_be_hidden()
 
 
 HEALTH_AND_BACKOFF = """async () => {

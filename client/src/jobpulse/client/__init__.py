@@ -17,6 +17,7 @@ from jobpulse.client.alerting import (
     Channel,
     ChannelTestResults,
     Notification,
+    NotificationAttempt,
     NotificationPage,
     Silence,
 )
@@ -144,6 +145,7 @@ __all__ = [
     "LogPage",
     "NotFound",
     "Notification",
+    "NotificationAttempt",
     "NotificationPage",
     "Progress",
     "QueueOfType",

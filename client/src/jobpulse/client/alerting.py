@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -66,8 +66,21 @@ class SilenceRequest(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     reason: str | None = None
 
 
+class NotificationAttempt(msgspec.Struct, frozen=True):
+    """One attempt to send a notification: its number, times, duration, outcome (``ok`` or
+    ``failed``) and, when it failed, why (channel secrets masked)."""
+
+    attempt: int
+    started_at: Time
+    finished_at: Time
+    duration_s: float
+    outcome: Literal["ok", "failed"]
+    error: str | None
+
+
 class Notification(msgspec.Struct, frozen=True):
-    """One notification of one alert occurrence on one channel, and how its delivery went."""
+    """One notification of one alert occurrence on one channel: how its delivery went (``attempts``
+    so far, ``result``, last ``error``) and each attempt, first to last (``attempt_history``)."""
 
     id: int
     alert_key: str
@@ -85,6 +98,7 @@ class Notification(msgspec.Struct, frozen=True):
     created_at: Time
     last_attempt_at: Time | None
     sent_at: Time | None
+    attempt_history: list[NotificationAttempt]
 
 
 class NotificationPage(msgspec.Struct, frozen=True):

@@ -263,7 +263,7 @@ class Api:
         alert_key: str | None = None,
         limit: int = 100,
     ) -> NotificationPage:
-        """Notification deliveries, newest first: channel, attempts, result, error."""
+        """Notification deliveries, newest first: channel, result, last error and each attempt."""
 
     @get("/api/notifications/channels")
     def channels(self) -> list[Channel]:

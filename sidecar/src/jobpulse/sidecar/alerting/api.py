@@ -25,6 +25,7 @@ from jobpulse.sidecar.timestamps import to_datetime, to_ns
 
 AlertState = Literal["firing", "resolved"]
 Result = Literal["sending", "retrying", "sent", "failed", "dropped"]
+Outcome = Literal["ok", "failed"]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=400)]
 # A silence longer than a century is a mistake, and one much longer would end past the times storage holds.
 LONGEST_SILENCE_S = 100 * 366 * 86400
@@ -50,8 +51,21 @@ class SilenceRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     reason: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
 
 
+class NotificationAttemptView(msgspec.Struct):
+    """One attempt to send a notification: when it started and finished, how long it took, its
+    outcome and, when it failed, why (channel secrets masked)."""
+
+    attempt: int
+    started_at: datetime
+    finished_at: datetime
+    duration_s: float
+    outcome: Outcome
+    error: str | None
+
+
 class NotificationView(msgspec.Struct):
-    """One notification of one alert occurrence on one channel."""
+    """One notification of one alert occurrence on one channel: the summary of its delivery
+    (``attempts`` so far, ``result``, last ``error``) and each attempt, first to last."""
 
     id: int
     alert_key: str
@@ -69,6 +83,7 @@ class NotificationView(msgspec.Struct):
     created_at: datetime
     last_attempt_at: datetime | None
     sent_at: datetime | None
+    attempt_history: list[NotificationAttemptView]
 
 
 class NotificationPage(msgspec.Struct):
@@ -128,6 +143,17 @@ def _notification_view(row: dict[str, Any]) -> NotificationView:
         created_at=to_datetime(row["created_ns"]),
         last_attempt_at=to_datetime(row["last_attempt_ns"]),
         sent_at=to_datetime(row["sent_ns"]),
+        attempt_history=[
+            NotificationAttemptView(
+                attempt=attempt["attempt"],
+                started_at=to_datetime(attempt["started_ns"]),
+                finished_at=to_datetime(attempt["finished_ns"]),
+                duration_s=attempt["duration_s"],
+                outcome=attempt["outcome"],
+                error=attempt["error"],
+            )
+            for attempt in row["attempt_history"]
+        ],
     )
 
 
@@ -238,7 +264,7 @@ class NotificationsController(Controller):
     tags = ["alerting"]
     opt = access(VIEWER)
 
-    @get("/", summary="Notifications: channel, attempts, result, error; newest first")
+    @get("/", summary="Notifications: channel, result, last error and each attempt; newest first")
     async def list_notifications(
         self,
         alert_engine: AlertEngine,

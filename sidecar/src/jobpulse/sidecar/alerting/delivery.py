@@ -9,7 +9,8 @@
 - Before sending, a worker inserts one claim per (alert occurrence, event, channel) with ON CONFLICT DO
   NOTHING; it sends only what it claimed, so replicas sharing a database notify once.
 - A failed send is retried up to ``attempts`` times with exponential backoff and jitter; every attempt
-  is recorded, and the final failure stays visible in ``GET /api/notifications``.
+  is recorded (a row of its own: start, duration, outcome, error; and the notification's summary), and
+  the final failure stays visible in ``GET /api/notifications``.
 - Channel URLs carry secrets: only masked URLs are shown, and secrets are scrubbed from errors and
   from Apprise's own log records.
 """
@@ -34,7 +35,15 @@ import msgspec
 from jobpulse.sidecar.alerting.config import ChannelConfig, DeliverySettings
 from jobpulse.sidecar.alerting.messages import Message, render
 from jobpulse.sidecar.alerting.model import TEST, Alert
-from jobpulse.sidecar.alerting.repository import DROPPED, FAILED, SENDING, SENT, AlertRepository, claim_key
+from jobpulse.sidecar.alerting.repository import (
+    DROPPED,
+    FAILED,
+    SENDING,
+    SENT,
+    AlertRepository,
+    Attempt,
+    claim_key,
+)
 from jobpulse.sidecar.tasks import BackgroundTasks
 
 log = logging.getLogger("jobpulse.sidecar.alerting")
@@ -359,10 +368,12 @@ class Delivery:
         error: str | None = None
         attempts = self.settings.attempts
         for attempt in range(1, attempts + 1):
+            started_ns, started = self.clock_ns(), time.monotonic()
             error = await channel.send(message, self.settings.timeout_s)
+            record = Attempt(attempt, started_ns, self.clock_ns(), time.monotonic() - started, error)
             result = SENT if error is None else FAILED if attempt == attempts else RETRYING
             try:
-                await self.repository.record_attempt(delivery_id, attempt, result, error, self.clock_ns())
+                await self.repository.record_attempt(delivery_id, record, result)
             except Exception as db_error:
                 log.warning("could not record a notification attempt: %s: %s", type(db_error).__name__, db_error)
             if error is None:

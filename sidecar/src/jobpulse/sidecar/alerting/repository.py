@@ -1,9 +1,10 @@
-"""AlertRepository: alerts, notification claims and silences in alerting's tables.
+"""AlertRepository: alerts, notification claims and attempts, and silences in alerting's tables.
 
 Alert changes are written behind (the engine runs on the ingest path and never waits for the disk);
-claims, attempts and silences are written at once by the background tasks and API calls that make
-them. Every statement works on SQLite and PostgreSQL: upserts go through ``storage.engine.insert`` and
-executemany statements use no IN lists (they cannot be expanded per row).
+claims, attempts (a row each, and the notification's summary) and silences are written at once by the
+background tasks and API calls that make them. Every statement works on SQLite and PostgreSQL: upserts
+go through ``storage.engine.insert`` and executemany statements use no IN lists (they cannot be
+expanded per row).
 """
 
 from __future__ import annotations
@@ -15,11 +16,24 @@ from collections.abc import Iterable
 from typing import Any
 
 import msgspec
-from sqlalchemy import bindparam, delete, func, literal_column, select, update
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    delete,
+    func,
+    literal,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobpulse.sidecar.alerting.model import FIRING, RESOLVED, Alert, Silence
-from jobpulse.sidecar.alerting.tables import alert_notifications, alert_silences, alerts
+from jobpulse.sidecar.alerting.tables import alert_notification_attempts, alert_notifications, alert_silences, alerts
 from jobpulse.sidecar.history.analytics import percentiles
 from jobpulse.sidecar.history.tables import jobs
 from jobpulse.sidecar.model.state import COMPLETED
@@ -32,6 +46,8 @@ SENDING = "sending"
 SENT = "sent"
 FAILED = "failed"
 DROPPED = "dropped"
+# The outcome of one attempt (``FAILED`` otherwise).
+OK = "ok"
 
 _ALERT_FIELDS = (
     "key",
@@ -93,6 +109,24 @@ class NotificationFilter(msgspec.Struct, kw_only=True):
     rule: str | None = None
     event: str | None = None
     alert_key: str | None = None
+
+
+class Attempt(msgspec.Struct, frozen=True):
+    """One try at sending a notification: when it started and ended, how long it took (monotonic
+    clock) and why it failed (None: the channel accepted it)."""
+
+    number: int
+    started_ns: int
+    finished_ns: int
+    duration_s: float
+    error: str | None
+
+    @property
+    def outcome(self) -> str:
+        return OK if self.error is None else FAILED
+
+
+_ATTEMPT_COLUMNS = ("notification_id", "attempt", "started_ns", "finished_ns", "duration_s", "outcome", "error")
 
 
 def _equal(table: Any, values: dict[str, Any]) -> list[Any]:
@@ -212,18 +246,34 @@ class AlertRepository:
             )
             return {row.claim for row in result}
 
-    async def record_attempt(
-        self, delivery_id: str, attempts: int, result: str, error: str | None, now_ns: int
-    ) -> None:
-        values: dict[str, Any] = {"attempts": attempts, "result": result, "error": error, "last_attempt_ns": now_ns}
+    async def record_attempt(self, delivery_id: str, attempt: Attempt, result: str) -> None:
+        """Record ``attempt`` for every notification of the delivery: a row of its own, and the
+        notification's summary (attempts so far, ``result``, last error, times)."""
+        values: dict[str, Any] = {
+            "attempts": attempt.number,
+            "result": result,
+            "error": attempt.error,
+            "last_attempt_ns": attempt.finished_ns,
+        }
         if result == SENT:
-            values["sent_ns"] = now_ns
+            values["sent_ns"] = attempt.finished_ns
+        of_delivery = alert_notifications.c.delivery_id == delivery_id
+        # Typed literals: PostgreSQL must know each column's type, the error's even when it is NULL.
+        attempt_rows = select(
+            alert_notifications.c.id,
+            literal(attempt.number, Integer()),
+            literal(attempt.started_ns, BigInteger()),
+            literal(attempt.finished_ns, BigInteger()),
+            literal(attempt.duration_s, Float()),
+            literal(attempt.outcome, String()),
+            literal(attempt.error, Text()),
+        ).where(of_delivery)
         async with self.engine.begin() as connection:
-            await connection.execute(
-                update(alert_notifications).where(alert_notifications.c.delivery_id == delivery_id).values(**values)
-            )
+            await connection.execute(update(alert_notifications).where(of_delivery).values(**values))
+            await connection.execute(alert_notification_attempts.insert().from_select(_ATTEMPT_COLUMNS, attempt_rows))
 
     async def list_notifications(self, notification_filter: NotificationFilter, limit: int) -> list[dict[str, Any]]:
+        """Matching notifications, newest first, each with its attempts in order (``attempt_history``)."""
         query = (
             select(alert_notifications)
             .where(*_equal(alert_notifications, msgspec.structs.asdict(notification_filter)))
@@ -231,7 +281,16 @@ class AlertRepository:
             .limit(limit)
         )
         async with self.engine.connect() as connection:
-            return [dict(row._mapping) for row in await connection.execute(query)]
+            rows = {row.id: {**row._mapping, "attempt_history": []} for row in await connection.execute(query)}
+            if rows:
+                attempts = await connection.execute(
+                    select(alert_notification_attempts)
+                    .where(alert_notification_attempts.c.notification_id.in_(list(rows)))
+                    .order_by(alert_notification_attempts.c.notification_id, alert_notification_attempts.c.attempt)
+                )
+                for attempt in attempts:
+                    rows[attempt.notification_id]["attempt_history"].append(dict(attempt._mapping))
+        return list(rows.values())
 
     # ---- alerts --------------------------------------------------------------------------------
 

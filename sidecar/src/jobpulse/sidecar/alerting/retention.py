@@ -1,4 +1,5 @@
-"""Alerting's share of retention: resolved alerts, their delivery records and lapsed silences expire.
+"""Alerting's share of retention: resolved alerts, their delivery records (with each one's attempts)
+and lapsed silences expire.
 
 They go with the jobs of their time (``retention_days``); ``expire_alerts`` is registered with the
 storage sweep (``storage.retention``).
@@ -9,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import and_, delete, func, select
 
 from jobpulse.sidecar.alerting.model import RESOLVED
-from jobpulse.sidecar.alerting.tables import alert_notifications, alert_silences, alerts
+from jobpulse.sidecar.alerting.tables import alert_notification_attempts, alert_notifications, alert_silences, alerts
 from jobpulse.sidecar.storage.policy import RetentionPolicy
 from jobpulse.sidecar.storage.retention import ReportRow, RetentionCounts, Sweep
 
@@ -31,7 +32,7 @@ class AlertCounts(RetentionCounts):
 
 
 async def expire_alerts(sweep: Sweep) -> AlertCounts:
-    """Resolved alerts, their delivery records and lapsed silences older than the policy keeps."""
+    """Resolved alerts, delivery records with their attempts, and lapsed silences older than the policy keeps."""
     cutoff = sweep.cutoff_ns()
     resolved = and_(alerts.c.state == RESOLVED, alerts.c.resolved_ns < cutoff)
     notified = alert_notifications.c.created_ns < cutoff
@@ -43,6 +44,11 @@ async def expire_alerts(sweep: Sweep) -> AlertCounts:
             counts.alerts_expired = (await connection.execute(count_alerts)).scalar_one()
             counts.notifications_expired = (await connection.execute(count_notifications)).scalar_one()
             return counts
+        # Attempts first: SQLite does not enforce the foreign key's ON DELETE CASCADE (PostgreSQL would).
+        expired_ids = select(alert_notifications.c.id).where(notified)
+        await connection.execute(
+            delete(alert_notification_attempts).where(alert_notification_attempts.c.notification_id.in_(expired_ids))
+        )
         counts.notifications_expired = (await connection.execute(delete(alert_notifications).where(notified))).rowcount
         counts.alerts_expired = (await connection.execute(delete(alerts).where(resolved))).rowcount
         await connection.execute(delete(alert_silences).where(alert_silences.c.until_ns < cutoff))

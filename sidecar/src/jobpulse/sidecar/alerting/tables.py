@@ -1,8 +1,21 @@
-"""Alerting's tables: alerts, their notifications (claims and delivery records) and silences."""
+"""Alerting's tables: alerts, their notifications (claims and delivery records), each delivery
+attempt, and silences."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from jobpulse.sidecar.storage.schema import metadata
 
@@ -60,6 +73,26 @@ alert_notifications = Table(
     Index("ix_alert_notifications_created", "created_ns"),
     Index("ix_alert_notifications_delivery", "delivery_id"),
     Index("ix_alert_notifications_alert", "alert_key", "occurrence"),
+)
+
+# One row per attempt to send a notification; the notification's own row keeps the summary (attempts
+# so far, result, last error). A message carrying several notifications is one attempt of each.
+# ``duration_s`` is measured on the monotonic clock: a wall-clock step does not bend it.
+alert_notification_attempts = Table(
+    "alert_notification_attempts",
+    metadata,
+    Column(
+        "notification_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("alert_notifications.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("attempt", Integer, primary_key=True),
+    Column("started_ns", BigInteger, nullable=False),
+    Column("finished_ns", BigInteger, nullable=False),
+    Column("duration_s", Float, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("error", Text),
 )
 
 alert_silences = Table(

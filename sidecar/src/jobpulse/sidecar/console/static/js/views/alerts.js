@@ -1,5 +1,5 @@
 // Alerts: what fires now (live), the scheduled job names and types (is each run on time?), what fired
-// lately, silences (create and expire), and how each notification was delivered.
+// lately, silences (create and expire), and how each notification was delivered, attempt by attempt.
 
 import { AuthRequired, ApiError, del, get, post } from '../api.js';
 import { maySilence } from '../auth.js';
@@ -13,6 +13,7 @@ const RESULTS = ['sending', 'retrying', 'sent', 'failed', 'dropped'];
 // Due times move on as time passes: the schedules are read again this often (and when alerts change).
 const SCHEDULES_REFRESH_MS = 10_000;
 const SCHEDULE_STATES = { ok: 'on time', late: 'late', missed: 'missed' };
+const DELIVERY_HEADERS = ['Created', 'Alert', 'Event', 'Channel', 'Attempts', 'Result', 'Last attempt', 'Sent', 'Error'];
 
 function table(caption, headers, rows) {
   return h('div', { class: 'table-wrap' }, h('table', {},
@@ -43,6 +44,52 @@ function scheduleRow(schedule) {
         h('span', { class: 'badge status', dataset: { status: last.status } }, last.status)]
       : 'none known'),
     h('td', {}, h('span', { class: 'badge schedule', dataset: { state: schedule.state } }, SCHEDULE_STATES[schedule.state] ?? schedule.state)));
+}
+
+// Most attempts take well under a second: milliseconds say more than "0.0 s".
+function took(seconds) {
+  return seconds < 1 ? `${Math.round(seconds * 1000)} ms` : formats.duration(seconds);
+}
+
+function attemptsTable(item) {
+  return table(`Each attempt to deliver ${item.alert_key} (${item.event}) on ${item.channel}`,
+    ['Attempt', 'Started', 'Took', 'Outcome', 'Error'],
+    item.attempt_history.map((attempt) => h('tr', { dataset: { attempt: attempt.attempt, outcome: attempt.outcome } },
+      h('th', { scope: 'row' }, formats.count(attempt.attempt)),
+      h('td', {}, formats.when(attempt.started_at)),
+      h('td', { class: 'number' }, took(attempt.duration_s)),
+      h('td', {}, h('span', { class: 'badge result', dataset: { result: attempt.outcome } }, attempt.outcome)),
+      h('td', {}, attempt.error ?? formats.DASH))));
+}
+
+// A delivery's row, and below it a row listing each attempt, shown by the Attempts button (a
+// disclosure: its name stays, aria-expanded says whether the list is open).
+function deliveryRows(item) {
+  const tried = item.attempt_history.length;
+  const row = (attempts) => h('tr', { dataset: { result: item.result, notificationId: item.id } },
+    h('td', {}, formats.when(item.created_at)),
+    h('th', { scope: 'row' }, item.alert_key),
+    h('td', {}, item.event),
+    h('td', {}, item.channel, item.masked_url ? h('br') : null, item.masked_url ? h('code', {}, item.masked_url) : null),
+    h('td', { class: 'number' }, attempts),
+    h('td', {}, h('span', { class: 'badge result', dataset: { result: item.result } }, item.result)),
+    h('td', {}, formats.when(item.last_attempt_at)),
+    h('td', {}, formats.when(item.sent_at)),
+    h('td', {}, item.error ?? formats.DASH));
+  if (!tried) return row(formats.count(item.attempts));
+  const list = h('tr', { id: `notification-${item.id}-attempts`, class: 'attempts', hidden: true },
+    h('td', { colspan: DELIVERY_HEADERS.length }, attemptsTable(item)));
+  const toggle = h('button', {
+    type: 'button',
+    class: 'secondary small',
+    'aria-expanded': 'false',
+    'aria-controls': list.id,
+    onclick: () => {
+      list.hidden = !list.hidden;
+      toggle.setAttribute('aria-expanded', String(!list.hidden));
+    },
+  }, `${formats.count(tried)} attempt${tried === 1 ? '' : 's'}`);
+  return [row(toggle), list];
 }
 
 function field(id, text, control) {
@@ -159,17 +206,8 @@ export function mount(container, ctx) {
   async function loadNotifications() {
     const page = await get('/api/notifications', { limit: 100, result: resultFilter.value }, options);
     fill(notifications, page.items.length
-      ? table('Deliveries, newest first: attempts so far, the outcome and the last error', ['Created', 'Alert', 'Event', 'Channel', 'Attempts', 'Result', 'Last attempt', 'Sent', 'Error'],
-        page.items.map((item) => h('tr', { dataset: { result: item.result } },
-          h('td', {}, formats.when(item.created_at)),
-          h('th', { scope: 'row' }, item.alert_key),
-          h('td', {}, item.event),
-          h('td', {}, item.channel, item.masked_url ? h('br') : null, item.masked_url ? h('code', {}, item.masked_url) : null),
-          h('td', { class: 'number' }, formats.count(item.attempts)),
-          h('td', {}, h('span', { class: 'badge result', dataset: { result: item.result } }, item.result)),
-          h('td', {}, formats.when(item.last_attempt_at)),
-          h('td', {}, formats.when(item.sent_at)),
-          h('td', {}, item.error ?? formats.DASH))))
+      ? table('Deliveries, newest first: the outcome, the last error, and each attempt (open its list with the Attempts button)',
+        DELIVERY_HEADERS, page.items.map(deliveryRows))
       : h('p', { class: 'empty' }, 'No notifications were sent.'));
   }
 
