@@ -28,7 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from jobpulse.sidecar.auth.principal import Principal
 from jobpulse.sidecar.control.access import may_control
 from jobpulse.sidecar.control.notify import CommandNotices
-from jobpulse.sidecar.control.tables import control_commands
+from jobpulse.sidecar.control.tables import (
+    COMMAND_ACKNOWLEDGED,
+    COMMAND_EXPIRED,
+    COMMAND_PENDING,
+    COMMAND_SUPERSEDED,
+    control_commands,
+)
 from jobpulse.sidecar.control.waiters import Waiters
 from jobpulse.sidecar.model.events import KIND_CONTROL, JobEvent
 from jobpulse.sidecar.model.state import PAUSED, PENDING, RUNNING, JobState
@@ -152,7 +158,7 @@ class ControlService:
                         reason=reason,
                         requested_by=principal.name,
                         requested_ns=now,
-                        state="pending",
+                        state=COMMAND_PENDING,
                     )
                     .returning(control_commands.c.id)
                 )
@@ -177,7 +183,7 @@ class ControlService:
             printable(job_id),
             command_id,
         )
-        return Command(command_id, job_id, action, reason, principal.name, now, "pending", None)
+        return Command(command_id, job_id, action, reason, principal.name, now, COMMAND_PENDING, None)
 
     async def commands(self, job_ids: list[str], after: int) -> list[Command]:
         query = (
@@ -248,7 +254,7 @@ class ControlService:
 
     async def _resolve(self, state: JobState, acknowledged: bool, expired: bool) -> None:
         now = self.clock_ns()
-        pending = and_(control_commands.c.job_id == state.id, control_commands.c.state == "pending")
+        pending = and_(control_commands.c.job_id == state.id, control_commands.c.state == COMMAND_PENDING)
         try:
             async with self.engine.begin() as connection:
                 if acknowledged:
@@ -256,16 +262,16 @@ class ControlService:
                     await connection.execute(
                         update(control_commands)
                         .where(pending, control_commands.c.id == ack)
-                        .values(state="acknowledged", resolved_ns=now)
+                        .values(state=COMMAND_ACKNOWLEDGED, resolved_ns=now)
                     )
                     await connection.execute(
                         update(control_commands)
                         .where(pending, control_commands.c.id < ack)
-                        .values(state="superseded", resolved_ns=now)
+                        .values(state=COMMAND_SUPERSEDED, resolved_ns=now)
                     )
                 if expired:
                     await connection.execute(
-                        update(control_commands).where(pending).values(state="expired", resolved_ns=now)
+                        update(control_commands).where(pending).values(state=COMMAND_EXPIRED, resolved_ns=now)
                     )
         except Exception:
             log.exception("could not record the outcome of job %s's control commands", printable(state.id))

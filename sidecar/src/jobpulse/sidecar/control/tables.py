@@ -6,6 +6,15 @@ from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text
 
 from jobpulse.sidecar.storage.schema import metadata
 
+# What became of a command (the ``state`` column): waiting for the job, answered by it, replaced by a
+# later command before it was answered, or left unanswered when its job ended.
+COMMAND_PENDING, COMMAND_ACKNOWLEDGED, COMMAND_SUPERSEDED, COMMAND_EXPIRED = (
+    "pending",
+    "acknowledged",
+    "superseded",
+    "expired",
+)
+
 control_commands = Table(
     "control_commands",
     metadata,
