@@ -17,6 +17,7 @@ import pytest
 
 from tests.support.otlp_build import JobEmitter, post_logs
 from tests.support.polling import wait_for
+from tests.support.sidecar import SidecarProcess
 
 DEEP = 100_000
 
@@ -88,6 +89,50 @@ def test_a_control_character_in_a_log_search_is_a_400(shared_sidecar):
     job = new_job(shared_sidecar)
     response = shared_sidecar.get(f"/api/jobs/{job.job_id}/logs", q="\x00")
     assert response.status_code == 400 and response.json()["detail"].startswith("q: control character")
+
+
+# ---- NUL, which PostgreSQL text cannot hold -----------------------------------------------------
+
+NUL_ID = quote("a\x00b", safe="")
+# (method, path, query, JSON body, the key the refusal names, its status): each once reached
+# PostgreSQL and answered 500.
+NUL_REQUESTS = [
+    ("GET", "/api/jobs", {"owner": "\x00"}, None, "owner", 400),
+    ("GET", "/api/jobs", {"job_type": "x\x00"}, None, "job_type", 400),
+    ("GET", "/api/analytics/steps", {"name": "\x00"}, None, "name", 400),
+    ("GET", "/api/alerts", {"job_id": "\x00"}, None, "job_id", 400),
+    ("GET", "/api/alerts", {"rule": "\x00"}, None, "rule", 400),
+    ("GET", "/api/monitor/dead-letters", {"job_id": "\x00"}, None, "job_id", 400),
+    *[("GET", f"/api/jobs/{NUL_ID}{tail}", {}, None, "job_id", 400) for tail in ("", "/status", "/logs", "/commands")],
+    ("POST", f"/api/jobs/{NUL_ID}/pause", {}, {}, "job_id", 400),
+    ("POST", "/api/alerts/silences", {}, {"rule": "job_failed\x00", "duration_s": 60}, "rule", 422),
+    ("POST", "/api/alerts/silences", {}, {"rule": "job_failed", "job_name": "\x00", "duration_s": 60}, "job_name", 422),
+    ("POST", "/api/control/poll", {}, {"job_ids": ["ok", "a\x00"], "after": 0, "wait": 0}, "job_ids[1]", 422),
+]
+
+
+@pytest.fixture(scope="module")
+def postgres_sidecar(tmp_path_factory, postgres_server):
+    with SidecarProcess(tmp_path_factory.mktemp("nul"), database_url=postgres_server.new_database()) as sidecar:
+        yield sidecar
+
+
+@pytest.mark.parametrize(("method", "path", "query", "body", "key", "status"), NUL_REQUESTS)
+def test_a_nul_in_a_parameter_or_a_body_is_refused_naming_it_before_it_reaches_storage(
+    postgres_sidecar, method, path, query, body, key, status
+):
+    response = httpx.request(method, postgres_sidecar.url + path, params=query, json=body, timeout=10)
+    assert response.status_code == status, response.text
+    answer = response.json()
+    assert "control character '\\x00' (NUL) is not allowed" in answer["detail"] and answer["extra"][0]["key"] == key
+    assert "Traceback" not in postgres_sidecar.log()
+
+
+def test_text_without_nul_is_untouched(shared_sidecar):
+    job = new_job(shared_sidecar, name="no-nul \\u0000 here")
+    assert job.job_id in [item["id"] for item in shared_sidecar.get("/api/jobs", name="\\u0000").json()["items"]]
+    silence = {"rule": "job_failed", "job_name": "no-nul \\u0000 here", "duration_s": 60}
+    assert shared_sidecar.post("/api/alerts/silences", json=silence).status_code == 201
 
 
 # ---- content types ------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from litestar.types import ControllerRouterHandler
 from prometheus_client.registry import Collector
 
 from jobpulse.sidecar.api.failures import ServerErrors
+from jobpulse.sidecar.api.nul import refuse_nul_parameters
 from jobpulse.sidecar.config.live import LiveSettings
 from jobpulse.sidecar.model.fold import FoldLimits
 from jobpulse.sidecar.settings import Settings, Sources
@@ -89,6 +90,8 @@ class Core(InitPlugin):
             app_config,
             {"settings": Provide(current_settings, sync_to_thread=False), "store": self.store},
         )
+        # The core is the first plugin: features that add a check of their own run it before this one.
+        app_config.before_request = refuse_nul_parameters
         return app_config
 
 
