@@ -138,6 +138,20 @@ def test_a_time_beyond_int64_rejects_its_record(limits_sidecar, encoding):
     assert limits_sidecar.get(f"/api/jobs/{job}").status_code == 404
 
 
+@pytest.mark.parametrize("encoding", ["protobuf", "json"])
+def test_a_job_id_with_a_nul_rejects_its_record_and_no_other(limits_sidecar, encoding):
+    bad, good = f"nul\x00{uuid.uuid4().hex}", uuid.uuid4().hex
+    rejected, message = post(
+        limits_sidecar,
+        encoding,
+        [("jobpulse.job.start", start_attributes(bad)), ("jobpulse.job.start", start_attributes(good))],
+    )
+    assert rejected == 1
+    assert f"jobpulse.job.id must not contain a NUL character, got 'nul\\x00{bad[4:]}'" in message, message
+    assert limits_sidecar.get(f"/api/jobs/{good}").status_code == 200
+    assert bad not in [item["id"] for item in limits_sidecar.get("/api/jobs", name="limits", limit=500).json()["items"]]
+
+
 @pytest.mark.parametrize(
     ("attributes", "expected"),
     [

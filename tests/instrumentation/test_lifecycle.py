@@ -272,3 +272,29 @@ def test_service_name_defaults_to_the_script_name(capture: OtlpCapture, tmp_path
     assert done.returncode == 0, done.stderr
     ends = capture.wait_for(lambda c: len(c.events(EVENT_START)) == 2 and c.events(EVENT_START))
     assert ends[1]["resource"][RESOURCE_SERVICE_NAME] == "billing"
+
+
+def test_a_job_id_the_sidecar_would_refuse_is_refused_where_the_job_is_made(capture: OtlpCapture) -> None:
+    done = run_script(
+        """
+        import json
+        from jobpulse.instrumentation import track_job
+
+        refused = []
+        for job_id in ("x" * 201, "orders\\x00import"):
+            try:
+                with track_job("refused", job_id=job_id):
+                    pass
+            except ValueError as error:
+                refused.append(str(error))
+        print(json.dumps(refused))
+        """,
+        capture.url,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [
+        "job_id is longer than 200 characters",
+        "job_id must not contain a NUL character (the sidecar refuses such an id)",
+    ]
+    # The script has exited, so its exit flush is over: nothing was sent for either id.
+    assert not [event for job_id in ("x" * 201, "orders\x00import") for event in capture.events(job_id=job_id)]

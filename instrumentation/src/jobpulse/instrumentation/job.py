@@ -163,6 +163,8 @@ class Job:
         job_id = job_id or uuid.uuid4().hex
         if len(job_id) > MAX_JOB_ID_LENGTH:
             raise ValueError(f"job_id is longer than {MAX_JOB_ID_LENGTH} characters")
+        if "\x00" in job_id:
+            raise ValueError("job_id must not contain a NUL character (the sidecar refuses such an id)")
         self._runtime = runtime
         self._id = job_id
         self._name = name

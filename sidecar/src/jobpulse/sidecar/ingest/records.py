@@ -13,6 +13,7 @@ from jobpulse import conventions
 from jobpulse.sidecar.ingest import otlp_codec as codec
 from jobpulse.sidecar.model import events
 from jobpulse.sidecar.model.events import INT64_MAX, JobEvent, level_from_severity
+from jobpulse.sidecar.printable import printable
 
 MAX_JOB_ID_LENGTH = 200
 INT32_MAX = 2**31 - 1
@@ -296,6 +297,10 @@ def job_event(
         raise RecordError(f"{conventions.ATTR_JOB_ID} must be a non-empty string, got {job_id!r}")
     if len(job_id) > MAX_JOB_ID_LENGTH:
         raise RecordError(f"{conventions.ATTR_JOB_ID} is longer than {MAX_JOB_ID_LENGTH} characters")
+    if "\x00" in job_id:
+        # An id is what REST addresses and every table keys on: PostgreSQL cannot hold it, and the
+        # REST API refuses it in a path (api/nul.py), so such a job could be neither stored nor read.
+        raise RecordError(f"{conventions.ATTR_JOB_ID} must not contain a NUL character, got '{printable(job_id)}'")
     seq = attributes.get(conventions.ATTR_SEQ)
     if seq is None:
         raise RecordError(f"{conventions.ATTR_SEQ} is missing on a record of job {job_id!r}")
