@@ -377,6 +377,22 @@ async def test_a_cancelled_flush_keeps_its_batch_for_the_next(history):
     assert await scalar(history, select(func.count()).select_from(job_logs)) == 2
 
 
+async def test_a_listing_during_a_flush_waits_for_it_and_lists_what_it_writes(history):
+    # The flush under way holds the job's change; nothing is pending, yet nothing is stored either.
+    gated = GatedEngine(history.engine)
+    history.writer = HistoryWriter(gated, history.store, interval_s=3600)
+    events = run(name="listed-mid-flush")
+    history.store.apply_all(events)
+    flushing = asyncio.create_task(history.writer.flush())
+    await asyncio.wait_for(gated.entered.wait(), 10)
+    listing = asyncio.create_task(history.list_jobs(queries.JobFilter(name="listed-mid-flush")))
+    await asyncio.wait({listing}, timeout=1.0)  # before the fix the listing answered here, empty
+    gated.gate.set()
+    page = await asyncio.wait_for(listing, 10)
+    await flushing
+    assert [state.id for state in page.states] == [events[0].job_id]
+
+
 # ---- retention ----------------------------------------------------------------------------------
 
 

@@ -92,9 +92,10 @@ class History:
     async def list_jobs(self, job_filter: queries.JobFilter, **page: Any) -> queries.JobListPage:
         """A page of stored jobs, each replaced by its in-memory state when fresher.
 
-        Job changes not written yet are written first, so a job that just started or ended is listed.
+        Job changes not written yet are written first, so a job that just started or ended is listed;
+        a flush under way is waited for, as the changes it took are not pending any more.
         """
-        if self.writer.jobs_pending:
+        if self.writer.jobs_pending or self.writer.flushing:
             await self.writer.flush()
         result = await queries.list_jobs(self.engine, job_filter, **page)
         result.states = [self.store.get(state.id) or state for state in result.states]

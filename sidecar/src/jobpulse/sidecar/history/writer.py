@@ -121,6 +121,11 @@ class HistoryWriter:
         return len(self._dirty)
 
     @property
+    def flushing(self) -> bool:
+        """A flush is under way: what it writes is neither pending nor stored until it commits."""
+        return self._lock.locked()
+
+    @property
     def pending(self) -> int:
         return len(self._dirty) + len(self._lines)
 
