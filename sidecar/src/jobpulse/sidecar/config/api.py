@@ -146,8 +146,8 @@ class ConfigController(Controller):
         summary="Change settings now (a JSON merge patch of the runtime changes; null removes one)",
         description="Validated as a whole with every other source: a 422 lists every problem (key, value, what "
         "is allowed) and changes nothing. Unknown keys are refused by name; a change of a key listed in "
-        "restart_required (the address, the database, authentication on or off, the CORS origins, the "
-        "event bus) is refused: it needs a restart.",
+        "restart_required (the address, the database, authentication on or off, the event bus) is "
+        "refused: it needs a restart.",
         raises=_REFUSALS,
     )
     async def patch_config(
