@@ -82,12 +82,11 @@ def test_keys_that_apply_at_start_are_refused_at_runtime(sidecar):
             "database_url": "sqlite+aiosqlite:///other.db",
             "auth_enabled": True,
             "broker_url": "redis://:hunter22@127.0.0.1:6379/0",
-            "cors_allowed_origins": ["https://ops.example"],
         },
     )
     assert response.status_code == 422
     problems = {problem["key"]: problem for problem in response.json()["extra"]}
-    assert set(problems) == {"port", "database_url", "auth_enabled", "broker_url", "cors_allowed_origins"}
+    assert set(problems) == {"port", "database_url", "auth_enabled", "broker_url"}
     assert all(problem["message"].startswith("applies only when the sidecar starts") for problem in problems.values())
     assert problems["broker_url"]["value"] == "redis://:****@127.0.0.1:6379/0"
     assert "hunter22" not in response.text
@@ -102,7 +101,6 @@ def test_keys_that_apply_at_start_are_refused_at_runtime(sidecar):
         "broker_url",
         "auth_enabled",
         "insecure_no_auth",
-        "cors_allowed_origins",
         "bus_stream",
         "bus_stream_maxlen",
     }
@@ -174,6 +172,29 @@ def test_every_change_is_audited_with_who_when_what_and_secrets_masked(sidecar, 
     assert [item["id"] for item in page["items"]] == [local["id"], bob["id"]] and page["next_cursor"] == bob["id"]
     rest = sidecar.get_json(f"/api/monitor/config/history?limit=2&cursor={page['next_cursor']}")
     assert [item["id"] for item in rest["items"]] == [alice["id"]] and rest["next_cursor"] is None
+
+
+def test_a_body_that_is_no_json_object_is_refused_naming_it_and_audited(sidecar):
+    before = get_config(sidecar)
+    url, user = sidecar.url + CONFIG, {"X-JobPulse-User": "carol"}
+    array = httpx.patch(url, json=[1], headers=user, timeout=30)
+    assert array.status_code == 422, array.text
+    [problem] = array.json()["extra"]
+    assert (problem["key"], problem["message"], problem["allowed"]) == (
+        "",
+        "must be a JSON object, not an array",
+        "a JSON object",
+    )
+    assert "the body: must be a JSON object, not an array" in array.json()["detail"]
+    malformed = httpx.put(url, content=b'{"feed_tick_ms": 40', headers=user, timeout=30)
+    assert malformed.status_code == 400, malformed.text
+    assert malformed.json()["detail"] == "the body is not valid JSON: input data was truncated; nothing was changed"
+    assert get_config(sidecar) == before
+    put, patch = history(sidecar)
+    assert (patch["who"], patch["source"], patch["accepted"], patch["request"]) == ("carol", "patch", False, [1])
+    assert patch["errors"] == [problem]
+    assert (put["who"], put["source"], put["accepted"], put["request"]) == ("carol", "put", False, None)
+    assert put["errors"] == malformed.json()["extra"]
 
 
 def test_with_authentication_on_only_admins_change_settings_and_the_token_name_is_the_author(tmp_path):

@@ -50,6 +50,14 @@ def hub(server: SidecarServer) -> Any:
     return the(server, FeedFeature).hub
 
 
+def the_origins(server: SidecarServer) -> list[str] | None:
+    """The origins the CORS middleware in front of the app allows (None: CORS off, or not in front)."""
+    cors = the(server, GuardFeature).cors
+    if cors.middleware is None or server.application.asgi_handler is not cors:
+        return None
+    return cors.middleware.config.allow_origins
+
+
 def metrics_roles(server: SidecarServer) -> tuple[str, ...]:
     """The roles ``/metrics`` admits as the access middleware sees it now."""
     [route] = the(server, MetricsFeature).route_handlers()
@@ -87,6 +95,7 @@ PROBES: dict[str, tuple[Any, Probe, Any]] = {
         lambda s: getattr(the(s, GuardFeature).limiter.counter, "url", None),
         "redis://127.0.0.1:9/0",
     ),
+    "cors_allowed_origins": (["https://ops.example"], the_origins, ["https://ops.example"]),
     "history_flush_interval_s": (0.25, lambda s: the(s, HistoryFeature).service.writer.interval_s, 0.25),
     "history_max_pending_lines": (99, lambda s: the(s, HistoryFeature).service.writer.max_pending_lines, 99),
     "retention_days": (3.0, lambda s: the(s, StorageFeature).sweeper.policy.job_days, 3.0),

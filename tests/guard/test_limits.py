@@ -322,16 +322,16 @@ def test_one_client_cannot_take_more_than_its_share_of_the_feed(limited: Sidecar
 # ---- CORS and security headers -------------------------------------------------------------------
 
 
-def preflight(sidecar: SidecarProcess, origin: str) -> httpx.Response:
-    return httpx.options(
-        sidecar.url + "/api/jobs",
-        headers={
-            "Origin": origin,
-            "Access-Control-Request-Method": "GET",
-            "Access-Control-Request-Headers": "authorization",
-        },
-        timeout=10,
-    )
+def preflight(sidecar: SidecarProcess, origin: str, source: str = "127.0.0.1") -> httpx.Response:
+    with client(source) as http:
+        return http.options(
+            sidecar.url + "/api/jobs",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
 
 
 def test_cross_origin_requests_are_refused_by_default(limited: SidecarProcess) -> None:
@@ -349,6 +349,33 @@ def test_a_configured_origin_is_allowed_and_no_other(tmp_path: Path) -> None:
         simple = httpx.get(sidecar.url + "/api/monitor/jobs", headers={"Origin": "https://ops.example"}, timeout=10)
         assert simple.headers["access-control-allow-origin"] == "https://ops.example"
         assert "access-control-allow-origin" not in preflight(sidecar, "https://evil.example").headers
+
+
+def test_the_allowed_origins_change_while_the_sidecar_runs(limited: SidecarProcess) -> None:
+    origin, source = "https://ops.example", "127.0.0.15"
+
+    def change(origins: list[str] | None) -> None:
+        with client("127.0.0.16") as admin:
+            answer = admin.patch(limited.url + "/api/monitor/config", json={"cors_allowed_origins": origins})
+        assert answer.status_code == 200, answer.text
+
+    pid = limited.pid
+    assert "access-control-allow-origin" not in preflight(limited, origin, source).headers
+    change([origin])
+    try:
+        allowed = preflight(limited, origin, source)
+        assert allowed.status_code == 204
+        assert allowed.headers["access-control-allow-origin"] == origin
+        with client(source) as http:
+            simple = http.get(limited.url + "/api/monitor/jobs", headers={"Origin": origin})
+        assert simple.headers["access-control-allow-origin"] == origin
+        assert "access-control-allow-origin" not in preflight(limited, "https://evil.example", source).headers
+    finally:
+        change(None)
+    # CORS off again: no CORS headers at all, on the same process all along.
+    off = preflight(limited, origin, source)
+    assert not [name for name in off.headers if name.startswith("access-control-")]
+    assert limited.pid == pid
 
 
 def directives(response: httpx.Response) -> dict[str, str]:

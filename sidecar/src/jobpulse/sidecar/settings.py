@@ -28,16 +28,14 @@ ENV_PREFIX = "JOBPULSE_"
 DEFAULT_ACK_TIMEOUT_S = 30.0
 
 # What only applies when the sidecar starts: where it listens and where its history is; whether it asks
-# for credentials at all (checked against the address before anything is bound); the CORS origins
-# (Litestar builds its CORS middleware with the app); and the event bus replicas share (a connection,
-# and the stream every replica reads).
+# for credentials at all (checked against the address before anything is bound); and the event bus
+# replicas share (a connection, and the stream every replica reads).
 RESTART_KEYS = (
     "host",
     "port",
     "database_url",
     "auth_enabled",
     "insecure_no_auth",
-    "cors_allowed_origins",
     "broker_url",
     "bus_stream",
     "bus_stream_maxlen",

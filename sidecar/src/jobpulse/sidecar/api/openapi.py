@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+)
 
 TEXT = Schema(type=OpenAPIType.STRING)
 """Any text."""
@@ -45,3 +53,19 @@ def success_content(content: dict[str, Schema]) -> type[Operation]:
                     }
 
     return ContentOperation
+
+
+def request_content(content: dict[str, Schema], description: str) -> type[Operation]:
+    """An operation class whose (required) request body is documented as ``content`` (media type ->
+    schema): for handlers that read the raw body themselves, which Litestar then does not document."""
+
+    @dataclass
+    class RequestOperation(Operation):
+        def __post_init__(self) -> None:
+            self.request_body = RequestBody(
+                content={media_type: OpenAPIMediaType(schema=schema) for media_type, schema in content.items()},
+                description=description,
+                required=True,
+            )
+
+    return RequestOperation

@@ -1,7 +1,9 @@
 """REST: ``/api/monitor/config`` (read, merge-patch, replace the runtime changes) and its history.
 
 Every route is for admins; the caller's name (its token's, or with authentication off the
-``X-JobPulse-User`` header's or "local") goes into the audit trail.
+``X-JobPulse-User`` header's or "local") goes into the audit trail. PATCH and PUT read their body
+themselves rather than let Litestar decode it: a body that is not JSON, or not a JSON object, is then
+refused here and recorded in the audit trail like every other rejected change.
 """
 
 from __future__ import annotations
@@ -11,17 +13,19 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get, patch, put
-from litestar.exceptions import ServiceUnavailableException
-from litestar.params import Parameter
+from litestar.exceptions import ServiceUnavailableException, ValidationException
+from litestar.openapi.spec import OpenAPIType, Schema
+from litestar.params import Parameter, RawBody
 
 from jobpulse.sidecar.api.bounds import INT64_MAX
 from jobpulse.sidecar.api.errors import ConflictException, UnprocessableEntityException
+from jobpulse.sidecar.api.openapi import request_content
 from jobpulse.sidecar.api.paging import Limit
 from jobpulse.sidecar.auth.principal import Principal
 from jobpulse.sidecar.auth.roles import ADMIN, access
 from jobpulse.sidecar.config.layers import DEFAULT, leaves, origin_of
 from jobpulse.sidecar.config.secrets import masked
-from jobpulse.sidecar.config.service import ConfigConflict, ConfigService, Rejection, StorageUnavailable
+from jobpulse.sidecar.config.service import REQUEST, ConfigConflict, ConfigService, Rejection, StorageUnavailable
 from jobpulse.sidecar.config.validation import Problem
 from jobpulse.sidecar.settings import RESTART_KEYS, SettingsError
 from jobpulse.sidecar.timestamps import to_datetime
@@ -110,16 +114,56 @@ def _record(row: Any) -> ChangeRecord:
     )
 
 
-async def _change(service: ConfigService, body: dict[str, Any], principal: Principal, *, replace: bool) -> ConfigView:
+_OBJECT = "a JSON object"
+
+# What each kind of JSON value is called when it is sent where an object is expected.
+_JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+
+
+def _invalid(problems: list[Problem]) -> UnprocessableEntityException:
+    count = len(problems)
+    return UnprocessableEntityException(
+        detail=f"{count} invalid setting{'s' if count != 1 else ''}, nothing was changed: "
+        + "; ".join(f"{problem.key or 'the body'}: {problem.message}" for problem in problems),
+        extra=[msgspec.to_builtins(problem) for problem in problems],
+    )
+
+
+async def _read(service: ConfigService, body: bytes, who: str, *, replace: bool) -> dict[str, Any]:
+    """The JSON object ``body`` holds; otherwise the refusal, recorded in the audit trail."""
     try:
-        await service.change(body, principal.name or "local", replace=replace)
-    except SettingsError as error:
-        count = len(error.problems)
-        raise UnprocessableEntityException(
-            detail=f"{count} invalid setting{'s' if count != 1 else ''}, nothing was changed: "
-            + "; ".join(f"{problem.key or 'the body'}: {problem.message}" for problem in error.problems),
-            extra=[msgspec.to_builtins(problem) for problem in error.problems],
+        document = msgspec.json.decode(body)
+    except msgspec.DecodeError as error:
+        # 400 (malformed), not 422: errors.py. The bytes are not kept: unread, their secrets cannot be masked.
+        why = str(error).removeprefix("JSON is malformed: ")
+        message = "empty" if not body.strip() else f"not valid JSON: {why[:1].lower()}{why[1:]}"
+        problem = Problem(key="", message=message, allowed=_OBJECT, source=REQUEST)
+        await service.refuse(who, problem, replace=replace)
+        raise ValidationException(
+            detail=f"the body is {message}; nothing was changed", extra=[msgspec.to_builtins(problem)]
         ) from None
+    if not isinstance(document, dict):
+        kind = "null" if document is None else _JSON_KINDS[type(document)]
+        problem = Problem(
+            key="",
+            message=f"must be a JSON object, not {kind}",
+            allowed=_OBJECT,
+            # Like a table's, an array's value is not repeated: it is in the audit trail, masked.
+            value=msgspec.UNSET if isinstance(document, list) else masked(document),
+            source=REQUEST,
+        )
+        await service.refuse(who, problem, replace=replace, request=document)
+        raise _invalid([problem])
+    return document
+
+
+async def _change(service: ConfigService, body: bytes, principal: Principal, *, replace: bool) -> ConfigView:
+    who = principal.name or "local"
+    document = await _read(service, body, who, replace=replace)
+    try:
+        await service.change(document, who, replace=replace)
+    except SettingsError as error:
+        raise _invalid(error.problems) from None
     except ConfigConflict as error:
         raise ConflictException(detail=str(error)) from None
     except StorageUnavailable as error:
@@ -127,7 +171,18 @@ async def _change(service: ConfigService, body: dict[str, Any], principal: Princ
     return config_view(service)
 
 
-_REFUSALS = [UnprocessableEntityException, ConflictException, ServiceUnavailableException]
+_REFUSALS = [ValidationException, UnprocessableEntityException, ConflictException, ServiceUnavailableException]
+
+# Settings by key, any JSON value each: what Litestar documents for ``dict[str, Any]``.
+_SETTINGS = {"application/json": Schema(type=OpenAPIType.OBJECT, additional_properties=Schema())}
+_PATCH_BODY = request_content(
+    _SETTINGS,
+    "A JSON merge patch of the runtime changes: a key's new value, null to remove its runtime change",
+)
+_PUT_BODY = request_content(
+    _SETTINGS,
+    "Every runtime change, as a document of settings ({} for none)",
+)
 
 
 class ConfigController(Controller):
@@ -146,23 +201,23 @@ class ConfigController(Controller):
         summary="Change settings now (a JSON merge patch of the runtime changes; null removes one)",
         description="Validated as a whole with every other source: a 422 lists every problem (key, value, what "
         "is allowed) and changes nothing. Unknown keys are refused by name; a change of a key listed in "
-        "restart_required (the address, the database, authentication on or off, the CORS origins, the "
-        "event bus) is refused: it needs a restart.",
+        "restart_required (the address, the database, authentication on or off, the event bus) is "
+        "refused: it needs a restart.",
         raises=_REFUSALS,
+        operation_class=_PATCH_BODY,
     )
-    async def patch_config(
-        self, config_service: ConfigService, principal: Principal, data: dict[str, Any]
-    ) -> ConfigView:
-        return await _change(config_service, data, principal, replace=False)
+    async def patch_config(self, config_service: ConfigService, principal: Principal, body: RawBody) -> ConfigView:
+        return await _change(config_service, body, principal, replace=False)
 
     @put(
         "/",
         summary="Replace every runtime change with this document ({} removes them all)",
         description="Validated like PATCH. Masked secrets read from GET may be sent back: they keep their value.",
         raises=_REFUSALS,
+        operation_class=_PUT_BODY,
     )
-    async def put_config(self, config_service: ConfigService, principal: Principal, data: dict[str, Any]) -> ConfigView:
-        return await _change(config_service, data, principal, replace=True)
+    async def put_config(self, config_service: ConfigService, principal: Principal, body: RawBody) -> ConfigView:
+        return await _change(config_service, body, principal, replace=True)
 
     @get("/history", summary="Accepted and rejected changes, newest first (secrets masked)")
     async def config_history(

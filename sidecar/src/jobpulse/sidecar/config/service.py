@@ -46,7 +46,7 @@ DATABASE = "database"
 FILE_WHO = "settings file"
 
 # What a runtime change that came in a request, or one read back from the database, is called in errors.
-_REQUEST = "the request"
+REQUEST = "the request"
 _STORED = "the runtime changes stored in the database"
 # Attempts at storing a change while other replicas keep changing the runtime layer first.
 _WRITE_ATTEMPTS = 5
@@ -152,7 +152,7 @@ class ConfigService:
 
     # ---- runtime changes -----------------------------------------------------------------------
 
-    async def change(self, body: Any, who: str, *, replace: bool) -> None:
+    async def change(self, body: dict[str, Any], who: str, *, replace: bool) -> None:
         """Validate ``body`` (a merge patch of the runtime layer, or with ``replace`` the whole of it)
         against every layer, store it and apply it; SettingsError lists every problem otherwise."""
         how = PUT if replace else PATCH
@@ -186,11 +186,9 @@ class ConfigService:
         raise ConfigConflict(f"the settings kept changing on other replicas; {_WRITE_ATTEMPTS} attempts failed")
 
     def _changed(
-        self, body: Any, effective: dict[str, Any], replace: bool
+        self, body: dict[str, Any], effective: dict[str, Any], replace: bool
     ) -> tuple[dict[str, Any], list[Layer], Settings]:
         """The new runtime layer, all layers, and the settings they make; or SettingsError."""
-        if not isinstance(body, dict):
-            raise SettingsError([Problem(key="", message="the body must be a JSON object", source=_REQUEST)])
         incoming = unmasked(body, effective)
         # Empty tables go only once checked: an unknown one is still an unknown key.
         document = incoming if replace else merge_patch(self.runtime, incoming)
@@ -205,13 +203,13 @@ class ConfigService:
                 Problem(
                     key=key,
                     value=mask_value(key, document[key]),
-                    source=_REQUEST,
+                    source=REQUEST,
                     message="applies only when the sidecar starts: set it in the settings file, "
                     f"{ENV_PREFIX}{key.upper()} or a flag, and restart",
                     allowed=f"only the running value, {mask_value(key, effective[key])!r}",
                 )
             )
-        layers = self._layers(document, _REQUEST)
+        layers = self._layers(document, REQUEST)
         try:
             settings = resolve(layers)
         except SettingsError as error:
@@ -219,6 +217,11 @@ class ConfigService:
         if problems:
             raise SettingsError(problems)
         return pruned(document), layers, settings
+
+    async def refuse(self, who: str, problem: Problem, *, replace: bool, request: Any = None) -> None:
+        """Record in the audit trail a change refused before it could be validated: its body is not a
+        JSON object (``request``: what it was instead, if it was JSON at all)."""
+        await self._record(who, PUT if replace else PATCH, accepted=False, request=request, errors=[problem])
 
     # ---- the file and the database -------------------------------------------------------------
 

@@ -6,16 +6,16 @@ from typing import Any
 
 from litestar import Request
 from litestar.config.app import AppConfig
-from litestar.config.cors import CORSConfig
 from litestar.types import BeforeRequestHookHandler
 from litestar.utils import ensure_async_callable
 from prometheus_client.registry import Collector
 
 from jobpulse.sidecar.guard.connections import FeedAdmission
+from jobpulse.sidecar.guard.cors import LiveCors
 from jobpulse.sidecar.guard.headers import add_security_headers
 from jobpulse.sidecar.guard.metrics import GuardCollector
 from jobpulse.sidecar.guard.openapi import declare_rate_limits
-from jobpulse.sidecar.guard.ratelimit import RETRY_AFTER, RateLimiter
+from jobpulse.sidecar.guard.ratelimit import RateLimiter
 from jobpulse.sidecar.guard.rates import Budget, open_counter
 from jobpulse.sidecar.plugin import Core, Feature
 from jobpulse.sidecar.settings import Settings
@@ -25,9 +25,6 @@ INGEST_ROUTES = ("/v1/logs", "/v1/traces", "/api/control/poll")
 
 EXEMPT_ROUTES = ("/healthz", "/readyz", "/metrics")
 """Probes and scrapes: never limited, so an overloaded client cannot make the sidecar look down."""
-
-_CORS_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-_CORS_HEADERS = ["Authorization", "Content-Type", "Content-Encoding"]
 
 
 class GuardFeature(Feature):
@@ -49,6 +46,7 @@ class GuardFeature(Feature):
             exempt_routes=EXEMPT_ROUTES,
             enabled=settings.rate_limit_enabled,
         )
+        self.cors = LiveCors(settings.cors_allowed_origins)
         core.live.subscribe(self._reconfigure)
 
     async def _reconfigure(self, settings: Settings) -> None:
@@ -57,6 +55,7 @@ class GuardFeature(Feature):
             self.limiter.set_budgets(*_budgets(settings))
         if settings.rate_limit_storage_url != self.storage_url:
             await self._move_counts(settings.rate_limit_storage_url)
+        self.cors.reconfigure(settings.cors_allowed_origins)
 
     async def _move_counts(self, storage_url: str) -> None:
         """Count in ``storage_url`` from the next request. Counts are not carried over: the new storage's
@@ -75,19 +74,11 @@ class GuardFeature(Feature):
         await self.limiter.counter.close()
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        settings = self.core.settings
         app_config.before_request = _before_request(self.limiter, app_config.before_request)
         app_config.on_startup.append(declare_rate_limits(EXEMPT_ROUTES))
         app_config.before_send.append(add_security_headers)
-        # Litestar builds its CORS handling with the app: the origins apply at start only.
-        if settings.cors_allowed_origins:
-            app_config.cors_config = CORSConfig(
-                allow_origins=list(settings.cors_allowed_origins),
-                allow_methods=_CORS_METHODS,  # type: ignore[arg-type]
-                allow_headers=_CORS_HEADERS,
-                expose_headers=[RETRY_AFTER],
-                max_age=600,
-            )
+        # In front of the app's request handling once it is built (guard/cors.py).
+        app_config.on_startup.append(self.cors.install)
         return super().on_app_init(app_config)
 
 
