@@ -6,11 +6,15 @@ command itself is tested in test_tokens_cli).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
 
 from jobpulse.sidecar.auth.manage import with_tokens
 from tests.support.sidecar import SidecarProcess
@@ -68,3 +72,33 @@ def auth_sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthSidec
     sidecar = start_auth_sidecar(tmp_path_factory.mktemp("auth"))
     yield sidecar
     sidecar.process.stop()
+
+
+@contextmanager
+def opened(url: str, **headers: str) -> Iterator[tuple[ClientConnection, dict]]:
+    """A connection to the feed and the snapshot it got first, over the protocol itself: what a test
+    of close codes and of tickets (a browser's way in) needs."""
+    with connect(url, open_timeout=10, additional_headers=headers) as connection:
+        snapshot = json.loads(connection.recv(timeout=10))[0]
+        assert snapshot["type"] == "snapshot", snapshot
+        yield connection, snapshot
+
+
+def closing(connection: ClientConnection) -> tuple[int, str]:
+    """The close code and reason of an open connection the sidecar closes within 10 s."""
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            connection.recv(timeout=10)
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+def refusal(url: str, **headers: str) -> tuple[int, str]:
+    """The close code and reason of a connection the sidecar refuses; fails if any message comes first."""
+    with connect(url, open_timeout=10, additional_headers=headers) as connection:
+        try:
+            message = connection.recv(timeout=10)
+        except ConnectionClosed as closed:
+            assert closed.rcvd is not None
+            return closed.rcvd.code, closed.rcvd.reason
+    raise AssertionError(f"the connection was not refused; it got {message!r}")

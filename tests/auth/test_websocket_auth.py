@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import httpx
 import pytest
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
 
 from jobpulse.client import Backoff, Client, Forbidden, JobStatusUpdate, Snapshot, Unauthorized
-from tests.auth.conftest import AuthSidecar, bearer, start_auth_sidecar
+from tests.auth.conftest import AuthSidecar, bearer, closing, opened, refusal, start_auth_sidecar
 from tests.support.feed_watch import FeedWatch
 from tests.support.otlp_build import JobEmitter, post_logs
 from tests.support.polling import wait_for
@@ -39,36 +35,6 @@ def ticket(sidecar: AuthSidecar, token: str) -> dict:
     response = httpx.post(sidecar.url + "/api/auth/ws-ticket", headers=bearer(token), timeout=10)
     assert response.status_code == 200, response.text
     return response.json()
-
-
-@contextmanager
-def opened(url: str, **headers: str) -> Iterator[tuple[ClientConnection, dict]]:
-    """A connection to the feed and the snapshot it got first, over the protocol itself: what a test
-    of close codes and of tickets (a browser's way in) needs."""
-    with connect(url, open_timeout=10, additional_headers=headers) as connection:
-        snapshot = json.loads(connection.recv(timeout=10))[0]
-        assert snapshot["type"] == "snapshot", snapshot
-        yield connection, snapshot
-
-
-def closing(connection: ClientConnection) -> tuple[int, str]:
-    """The close code and reason of an open connection the sidecar closes within 10 s."""
-    with pytest.raises(ConnectionClosed) as closed:
-        while True:
-            connection.recv(timeout=10)
-    assert closed.value.rcvd is not None
-    return closed.value.rcvd.code, closed.value.rcvd.reason
-
-
-def refusal(url: str, **headers: str) -> tuple[int, str]:
-    """The close code and reason of a connection the sidecar refuses; fails if any message comes first."""
-    with connect(url, open_timeout=10, additional_headers=headers) as connection:
-        try:
-            message = connection.recv(timeout=10)
-        except ConnectionClosed as closed:
-            assert closed.rcvd is not None
-            return closed.rcvd.code, closed.rcvd.reason
-    raise AssertionError(f"the connection was not refused; it got {message!r}")
 
 
 def test_without_credentials_or_with_a_bad_ticket_the_handshake_is_refused(feed_sidecar):

@@ -13,7 +13,8 @@ from websockets.exceptions import ConnectionClosed
 from jobpulse.client import Filters, JobLog, JobProgress, JobStatusUpdate, Snapshot
 from tests.alerting.jobs import STEERED, JobProcess, unique
 from tests.alerting.receivers import HttpReceiver
-from tests.config.conftest import config_sidecar, patch_config
+from tests.auth.conftest import bearer, closing, opened, refusal
+from tests.config.conftest import CONFIG, config_sidecar, history, patch_config
 from tests.feed.wire import StalledClient, WireFeed
 from tests.support.feed_watch import FeedWatch
 from tests.support.otlp_build import JobEmitter, post_logs
@@ -280,3 +281,33 @@ def test_running_jobs_adopt_the_progress_interval_the_sidecar_suggests(sidecar):
         job.finish()
     finally:
         job.kill()
+
+
+def test_authentication_turned_on_closes_anonymous_feeds_and_wants_tokens_until_turned_off(sidecar):
+    # A token made while authentication is off, through the tokens API, as the local admin.
+    created = sidecar.post("/api/auth/tokens", json={"name": "ops", "role": "admin"})
+    assert created.status_code == 201, created.text
+    token = created.json()["token"]
+    with opened(sidecar.ws_url) as (anonymous, _):
+        accepted(sidecar, {"auth_enabled": True})
+        code, reason = closing(anonymous)
+        assert code == 4401 and "now required" in reason
+
+    refused = httpx.get(sidecar.url + "/api/jobs", headers={"X-JobPulse-User": "alice"}, timeout=10)
+    assert refused.status_code == 401, "a name alone is no credential any more"
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+    assert httpx.get(sidecar.url + "/api/jobs", headers=bearer(token), timeout=10).status_code == 200
+    me = httpx.get(sidecar.url + "/api/auth/whoami", headers=bearer(token), timeout=10).json()
+    assert (me["name"], me["auth_enabled"]) == ("ops", True)
+    code, _ = refusal(sidecar.ws_url)
+    assert code == 4401
+    with opened(sidecar.ws_url, **bearer(token)):
+        pass
+
+    turned_off = httpx.patch(sidecar.url + CONFIG, json={"auth_enabled": False}, headers=bearer(token), timeout=30)
+    assert turned_off.status_code == 200, turned_off.text
+    me = httpx.get(sidecar.url + "/api/auth/whoami", headers={"X-JobPulse-User": "alice"}, timeout=10).json()
+    assert me == {"name": "alice", "role": "admin", "auth_enabled": False}
+    with opened(sidecar.ws_url) as (_, snapshot):
+        assert snapshot["type"] == "snapshot"
+    assert [entry["who"] for entry in history(sidecar)[:2]] == ["ops", "local"]

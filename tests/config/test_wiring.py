@@ -58,6 +58,11 @@ def the_origins(server: SidecarServer) -> list[str] | None:
     return cors.middleware.config.allow_origins
 
 
+def tokens_required(server: SidecarServer) -> tuple[bool, bool]:
+    """Whether the access middleware asks for tokens, and whether the auth routes say it does."""
+    return the(server, AuthFeature).middleware.enabled, the(server, AuthFeature).service.enabled
+
+
 def metrics_roles(server: SidecarServer) -> tuple[str, ...]:
     """The roles ``/metrics`` admits as the access middleware sees it now."""
     [route] = the(server, MetricsFeature).route_handlers()
@@ -68,6 +73,9 @@ def metrics_roles(server: SidecarServer) -> tuple[str, ...]:
 PROBES: dict[str, tuple[Any, Probe, Any]] = {
     "log_level": ("debug", lambda s: logging.getLogger("jobpulse").level, logging.DEBUG),
     "access_log": (True, lambda s: logging.getLogger("uvicorn.access").disabled, False),
+    "auth_enabled": (False, tokens_required, (False, False)),
+    # Served on an address beyond loopback (SERVED_WITH), where nothing but it turns authentication off.
+    "insecure_no_auth": (True, tokens_required, (False, False)),
     "metrics_require_token": (True, metrics_roles, ("viewer",)),
     "auth_recheck_interval_s": (0.5, lambda s: the(s, AuthFeature).service.authenticator.recheck_s, 0.5),
     "ws_ticket_ttl_s": (5.0, lambda s: the(s, AuthFeature).service.tickets.ttl_ns, 5_000_000_000),
@@ -129,14 +137,20 @@ PROBES: dict[str, tuple[Any, Probe, Any]] = {
 }
 
 
+# Settings a probe needs the sidecar to start with, besides the fixture's. Nothing binds the address.
+SERVED_WITH: dict[str, dict[str, Any]] = {"insecure_no_auth": {"host": "0.0.0.0", "auth_enabled": None}}
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[SidecarServer]:
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SidecarServer]:
     loggers = [
         logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi", "jobpulse")
     ]
     saved = [(logger.level, logger.disabled) for logger in loggers]
+    key = getattr(request, "param", None)
     # Authentication on, so that its live keys have something running to reach.
-    yield SidecarServer(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'history.db'}", auth_enabled=True))
+    settings: dict[str, Any] = {"auth_enabled": True, **SERVED_WITH.get(key, {})}
+    yield SidecarServer(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'history.db'}", **settings))
     for logger, (level, disabled) in zip(loggers, saved, strict=True):
         logger.setLevel(level)
         logger.disabled = disabled
@@ -146,7 +160,9 @@ def test_every_live_key_has_a_probe():
     assert set(PROBES) == set(Settings.__struct_fields__) - set(RESTART_KEYS)
 
 
-@pytest.mark.parametrize("key", sorted(PROBES))
+@pytest.mark.parametrize(
+    ("server", "key"), [(key, key) for key in sorted(PROBES)], indirect=["server"], ids=sorted(PROBES)
+)
 async def test_a_changed_key_reaches_the_part_that_uses_it(server, key):
     value, probe, expected = PROBES[key]
     async with AsyncTestClient(server.application) as client:

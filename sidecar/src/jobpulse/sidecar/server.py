@@ -18,7 +18,6 @@ from jobpulse.sidecar.allocator import keep_large_buffers_in_mmap
 from jobpulse.sidecar.app import create_app
 from jobpulse.sidecar.collector import collect_rarely, freeze_what_start_up_made
 from jobpulse.sidecar.config.secrets import mask_value
-from jobpulse.sidecar.config.validation import Problem
 from jobpulse.sidecar.ingest.receiver import ARRIVED_AT
 from jobpulse.sidecar.plugin import Core, features_of
 from jobpulse.sidecar.settings import Settings, SettingsError, Sources
@@ -91,8 +90,8 @@ class SidecarServer(uvicorn.Server):
 
     def __init__(self, settings: Settings | Sources, *, handle_signals: bool = True) -> None:
         given = settings.settings if isinstance(settings, Sources) else settings
-        if error := given.serving_error():
-            raise SettingsError([Problem(key="auth_enabled", message=error)])
+        if problem := given.serving_problem():
+            raise SettingsError([problem])
         keep_large_buffers_in_mmap()
         collect_rarely()
         self.application = create_app(settings)

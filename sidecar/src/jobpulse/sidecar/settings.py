@@ -27,15 +27,13 @@ ENV_PREFIX = "JOBPULSE_"
 # How long a job may take to acknowledge a control command before it is shown as overdue.
 DEFAULT_ACK_TIMEOUT_S = 30.0
 
-# What only applies when the sidecar starts: where it listens and where its history is; whether it asks
-# for credentials at all (checked against the address before anything is bound); and the event bus
-# replicas share (a connection, and the stream every replica reads).
+# What only applies when the sidecar starts: where it listens and where its history is, and the event
+# bus replicas share (a connection, and the stream every replica reads). Whether requests need a token
+# applies live, checked against the address as at start (Settings.serving_problem).
 RESTART_KEYS = (
     "host",
     "port",
     "database_url",
-    "auth_enabled",
-    "insecure_no_auth",
     "broker_url",
     "bus_stream",
     "bus_stream_maxlen",
@@ -160,6 +158,26 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         """Why a sidecar must not serve with these settings (docs/security.md), or None."""
         return exposure_error(self.host, self.auth_enabled, self.insecure_no_auth)
 
+    def serving_problem(self, running: Settings | None = None) -> Problem | None:
+        """`serving_error` as a settings problem. Against the ``running`` settings it names
+        ``insecure_no_auth`` when only that changed (turned off), else ``auth_enabled``."""
+        error = self.serving_error()
+        if error is None:
+            return None
+        only_insecure = (
+            running is not None
+            and running.insecure_no_auth != self.insecure_no_auth
+            and running.auth_enabled == self.auth_enabled
+        )
+        key = "insecure_no_auth" if only_insecure else "auth_enabled"
+        allowed = (
+            "not both: auth_enabled = true or insecure_no_auth = true"
+            if self.insecure_no_auth
+            else f"authentication on (auth_enabled true or unset) while host is {self.host!r}, "
+            "unless insecure_no_auth = true"
+        )
+        return Problem(key=key, value=getattr(self, key), message=error, allowed=allowed)
+
     def retention_policy(self) -> RetentionPolicy:
         return RetentionPolicy(
             job_days=self.retention_days,
@@ -243,6 +261,19 @@ def resolve(layers: Sequence[Layer]) -> Settings:
     if problems:
         raise SettingsError(problems)
     return msgspec.convert(merged(layers), Settings, strict=False)
+
+
+def resolve_serving(layers: Sequence[Layer], running: Settings) -> Settings:
+    """What `resolve` gives, for a sidecar serving with ``running`` now: also refused, as its start would
+    be, when it would then serve unprotected (`Settings.serving_problem`), naming the layer to blame."""
+    settings = resolve(layers)
+    # Checked on the address it listens on now, and on the one it would listen on after a restart.
+    here = msgspec.structs.replace(settings, host=running.host)
+    problem = here.serving_problem(running) or settings.serving_problem(running)
+    if problem is not None:
+        layer = giver(problem.key, layers)
+        raise SettingsError([msgspec.structs.replace(problem, source=layer.label if layer else "")])
+    return settings
 
 
 def load_sources(

@@ -3,6 +3,8 @@ roles its route declares, before the route sees it.
 
 - Open routes (and CORS preflights) pass without a look at any credential.
 - With authentication off every caller is an admin, named by ``X-JobPulse-User`` if it sends one.
+  Whether it is on changes while the sidecar runs (`require_tokens`): from the next request on; a
+  WebSocket accepted while it was off is closed with 4401 once it is turned on.
 - Otherwise ``Authorization: Bearer <token>``, or for a WebSocket ``?ticket=`` from
   ``POST /api/auth/ws-ticket``. A missing or invalid credential is a 401 with ``WWW-Authenticate:
   Bearer``, a role that does not suffice a 403 naming the role needed, in the project's JSON error
@@ -15,7 +17,8 @@ roles its route declares, before the route sees it.
   costs no database reads and hashes past it.
 - The principal goes to ``scope["user"]`` (``request.user``), its token id to ``scope["auth"]``.
 - A WebSocket whose token is revoked or expires is closed with 4401 within the authenticator's
-  recheck interval; nothing is sent on it after that.
+  recheck interval; nothing is sent on it after that. One accepted without a credential is closed the
+  same way at once when authentication is turned on.
 
 Checking here rather than in a guard answers a refused OTLP export before its body is read.
 """
@@ -50,6 +53,7 @@ _MISSING = "missing credentials: send Authorization: Bearer <token>"
 _MISSING_SOCKET = (
     "missing credentials: send Authorization: Bearer <token>, or connect with ?ticket= from POST /api/auth/ws-ticket"
 )
+_NOW_REQUIRED = "authentication is now required: reconnect with a token or a ticket"
 _UNCHECKABLE = "cannot check the token now: the token database does not answer; try again shortly"
 # RFC 6455 "try again later", for a handshake whose token cannot be checked now.
 _CLOSE_TRY_AGAIN = 1013
@@ -77,14 +81,27 @@ class AccessMiddleware(ASGIMiddleware):
 
     def __init__(
         self,
-        authenticator: Authenticator | None,
+        authenticator: Authenticator,
         *,
+        enabled: bool,
         metrics_require_token: bool,
         throttle: Callable[[Scope], Awaitable[None]] | None = None,
     ) -> None:
         self.authenticator = authenticator
         self.throttle = throttle
+        self.enabled = enabled
+        # Set when authentication is turned on: ends the WebSockets accepted without a credential.
+        self._anonymous_ended = asyncio.Event()
         self.reconfigure(metrics_require_token=metrics_require_token)
+
+    def require_tokens(self, enabled: bool) -> None:
+        """Turn authentication on or off from the next request; turning it on closes the WebSockets
+        accepted without a credential."""
+        if enabled and not self.enabled:
+            self._anonymous_ended.set()
+        elif not enabled and self.enabled:
+            self._anonymous_ended = asyncio.Event()
+        self.enabled = enabled
 
     def reconfigure(self, *, metrics_require_token: bool) -> None:
         """Whether ``/metrics`` needs a token, from the next request on."""
@@ -108,9 +125,12 @@ class AccessMiddleware(ASGIMiddleware):
             scope["user"] = None
             await next_app(scope, receive, send)
             return
-        if self.authenticator is None:
+        if not self.enabled:
             scope["user"] = Principal(name=_header(scope, _USER) or None, role=ADMIN)
-            await next_app(scope, receive, send)
+            if socket:
+                await _serve_until(self._anonymous_ended, _NOW_REQUIRED, scope, receive, send, next_app)
+            else:
+                await next_app(scope, receive, send)
             return
         try:
             principal = await self._authenticate(scope, self.authenticator, socket)
@@ -185,6 +205,17 @@ async def _serve_watched(
 ) -> None:
     """Run a WebSocket route; close the connection when its token is revoked or expires."""
     ended = authenticator.watch(token_id)
+    try:
+        await _serve_until(ended, "token revoked or expired", scope, receive, send, next_app)
+    finally:
+        authenticator.unwatch(token_id)
+
+
+async def _serve_until(
+    ended: asyncio.Event, reason: str, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp
+) -> None:
+    """Run a WebSocket route; once ``ended`` is set, close the connection with 4401 and ``reason`` and
+    send nothing more on it."""
     closed = False
 
     async def guarded_send(message: Message) -> None:
@@ -202,13 +233,10 @@ async def _serve_watched(
             closed = True
             # The client may have gone meanwhile: then there is nothing left to close.
             with contextlib.suppress(OSError, RuntimeError):
-                await send(
-                    {"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED, "reason": "token revoked or expired"}
-                )
+                await send({"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED, "reason": reason})
 
     watcher: asyncio.Task[Any] = asyncio.get_running_loop().create_task(close_when_ended())
     try:
         await next_app(scope, receive, guarded_send)
     finally:
         watcher.cancel()
-        authenticator.unwatch(token_id)

@@ -31,6 +31,7 @@ from jobpulse.sidecar.auth.openapi import declare_access
 from jobpulse.sidecar.auth.roles import OPEN, ROLE_KEY, access, declared_roles
 from jobpulse.sidecar.auth.service import AuthService
 from jobpulse.sidecar.plugin import Core, Feature
+from jobpulse.sidecar.settings import Settings
 
 _BEARER = "bearer"
 
@@ -44,12 +45,19 @@ class AuthFeature(Feature, ReceiveRoutePlugin):
         super().__init__(core)
         self.service = AuthService(core.settings, core.database)
         self.middleware = AccessMiddleware(
-            self.service.authenticator, metrics_require_token=core.settings.metrics_require_token, throttle=throttle
+            self.service.authenticator,
+            enabled=self.service.enabled,
+            metrics_require_token=core.settings.metrics_require_token,
+            throttle=throttle,
         )
-        core.live.subscribe(self.service.reconfigure)
-        core.live.subscribe(
-            lambda settings: self.middleware.reconfigure(metrics_require_token=settings.metrics_require_token)
-        )
+        core.live.subscribe(self._reconfigure)
+
+    async def _reconfigure(self, settings: Settings) -> None:
+        # The middleware first: requests need a token (and anonymous WebSockets end) at once, before
+        # the service's log lines, which read the database.
+        self.middleware.reconfigure(metrics_require_token=settings.metrics_require_token)
+        self.middleware.require_tokens(settings.auth_on)
+        await self.service.reconfigure(settings)
 
     def route_handlers(self) -> list[ControllerRouterHandler]:
         return [AuthController]

@@ -9,6 +9,8 @@
   ``config_poll_interval_s``) and apply a newer one: the fleet converges within seconds.
 - What only applies at start (RESTART_KEYS) is never changed at runtime: a runtime change of it is
   rejected, and a file that changes it is applied except for it, which is reported as pending.
+- Settings a sidecar would refuse to start with (authentication off on an address beyond loopback,
+  docs/security.md) are refused from every source the same way, whatever else they change.
 """
 
 from __future__ import annotations
@@ -33,7 +35,15 @@ from jobpulse.sidecar.config.live import LiveSettings
 from jobpulse.sidecar.config.repository import ConfigRepository
 from jobpulse.sidecar.config.secrets import mask_value, masked, unmasked
 from jobpulse.sidecar.config.validation import Problem
-from jobpulse.sidecar.settings import ENV_PREFIX, RESTART_KEYS, Settings, SettingsError, Sources, read_file, resolve
+from jobpulse.sidecar.settings import (
+    ENV_PREFIX,
+    RESTART_KEYS,
+    Settings,
+    SettingsError,
+    Sources,
+    read_file,
+    resolve_serving,
+)
 from jobpulse.sidecar.tasks import BackgroundTasks
 
 log = logging.getLogger("jobpulse.sidecar.config")
@@ -211,7 +221,7 @@ class ConfigService:
             )
         layers = self._layers(document, REQUEST)
         try:
-            settings = resolve(layers)
+            settings = resolve_serving(layers, self.live.current)
         except SettingsError as error:
             raise SettingsError([*problems, *error.problems]) from None
         if problems:
@@ -240,7 +250,7 @@ class ConfigService:
         try:
             file_layer = read_file(path)
             layers = self._layers(self.runtime, _STORED, file_layer)
-            settings = resolve(layers)
+            settings = resolve_serving(layers, self.live.current)
         except SettingsError as error:
             self._reject(f"settings file {path} ({reason})", error.problems, FILE_WHO)
             await self._record(FILE_WHO, reason, accepted=False, errors=error.problems)
@@ -261,7 +271,7 @@ class ConfigService:
         self.version, self.runtime = await self.repository.read()
         layers = self._layers(self.runtime, _STORED)
         try:
-            settings = resolve(layers)
+            settings = resolve_serving(layers, self.live.current)
         except SettingsError as error:
             self._reject(f"runtime changes version {self.version} from the database", error.problems, DATABASE)
             return
