@@ -3,7 +3,8 @@
 Authentication is off by default only while the sidecar listens on loopback: the embedded demo stays
 zero-config, and only processes on the same machine can reach it. Listening on any other address turns
 it on unless the operator explicitly accepts the risk with ``insecure_no_auth``; turning it off with
-``auth_enabled = false`` alone on such an address is refused before anything is bound.
+``auth_enabled = false`` alone on such an address is refused before anything is bound, and, while the
+sidecar runs, as a change of its settings (Settings.serving_problem).
 """
 
 from __future__ import annotations
