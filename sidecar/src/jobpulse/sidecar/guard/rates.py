@@ -24,9 +24,6 @@ from collections.abc import Callable
 from typing import Protocol
 
 import limits
-import redis.asyncio
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 
 log = logging.getLogger("jobpulse.sidecar.guard")
@@ -95,6 +92,11 @@ class SharedWindows:
     """Fixed windows in Redis, shared by every replica that uses the same server."""
 
     def __init__(self, url: str) -> None:
+        # Imported only for a shared counter: the Redis client is a tenth of a second of every start.
+        import redis.asyncio
+        from limits.aio.storage import RedisStorage
+        from limits.aio.strategies import FixedWindowRateLimiter
+
         self.url = url
         self.storage_errors = 0
         self._failing = False
