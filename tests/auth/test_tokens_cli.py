@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -77,13 +78,20 @@ def test_create_list_and_the_token_working(tmp_path):
 
 def test_bad_arguments_are_refused_naming_the_value(tmp_path):
     database_url = database_in(tmp_path)
-    bad_role = jobpulse("tokens", "create", "bo", "--role", "root", database_url=database_url)
+    # None of them writes anything, so they run side by side.
+    with ThreadPoolExecutor(4) as pool:
+        bad_role, bad_expiry, bad_name, missing = pool.map(
+            lambda args: jobpulse(*args, database_url=database_url),
+            [
+                ("tokens", "create", "bo", "--role", "root"),
+                ("tokens", "create", "bo", "--role", "viewer", "--expires", "soon"),
+                ("tokens", "create", " bo", "--role", "viewer"),
+                ("tokens", "revoke", "nobody"),
+            ],
+        )
     assert bad_role.returncode == 2 and "role 'root'" in bad_role.stderr
-    bad_expiry = jobpulse("tokens", "create", "bo", "--role", "viewer", "--expires", "soon", database_url=database_url)
     assert bad_expiry.returncode == 2 and "'soon'" in bad_expiry.stderr
-    bad_name = jobpulse("tokens", "create", " bo", "--role", "viewer", database_url=database_url)
     assert bad_name.returncode == 1 and "token name" in bad_name.stderr
-    missing = jobpulse("tokens", "revoke", "nobody", database_url=database_url)
     assert missing.returncode == 1 and "no usable token named 'nobody'" in missing.stderr
     assert listed(database_url, "--all") == []
 
