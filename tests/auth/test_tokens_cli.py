@@ -10,10 +10,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-import httpx
 from websockets.sync.client import connect
 
 from tests.auth.conftest import bearer, database_in
+from tests.support import loopback
 from tests.support.polling import wait_for
 from tests.support.sidecar import REPO, SidecarProcess
 
@@ -69,7 +69,7 @@ def test_create_list_and_the_token_working(tmp_path):
 
     before = datetime.now(UTC)
     with replica(tmp_path, database_url, "sidecar") as sidecar:
-        whoami = httpx.get(sidecar.url + "/api/auth/whoami", headers=bearer(token)).json()
+        whoami = loopback.get(sidecar.url + "/api/auth/whoami", headers=bearer(token)).json()
         assert whoami == {"name": "ana", "role": "operator", "auth_enabled": True}
     # Written in batches, and at the latest when the sidecar stops.
     [entry] = listed(database_url)
@@ -104,11 +104,11 @@ def test_every_replica_sharing_the_database_accepts_tokens_tickets_and_revocatio
         # Made after both started, on neither of them.
         token = create("bo", "viewer", database_url)
         for sidecar in (a, b):
-            assert httpx.get(sidecar.url + "/api/jobs", headers=bearer(token)).status_code == 200
+            assert loopback.get(sidecar.url + "/api/jobs", headers=bearer(token)).status_code == 200
 
         # A ticket from one replica opens the feed on the other, once. Tickets are a browser's way in,
         # over the protocol itself; jobpulse.client sends its token.
-        ticket = httpx.post(a.url + "/api/auth/ws-ticket", headers=bearer(token)).json()["ticket"]
+        ticket = loopback.post(a.url + "/api/auth/ws-ticket", headers=bearer(token)).json()["ticket"]
         with connect(f"{b.ws_url}?ticket={ticket}", open_timeout=10) as feed:
             assert json.loads(feed.recv(timeout=10))[0]["type"] == "snapshot"
 
@@ -116,22 +116,22 @@ def test_every_replica_sharing_the_database_accepts_tokens_tickets_and_revocatio
         revoked_at = time.monotonic()
         for sidecar in (a, b):
             wait_for(
-                lambda s=sidecar: httpx.get(s.url + "/api/jobs", headers=bearer(token)).status_code == 401,
+                lambda s=sidecar: loopback.get(s.url + "/api/jobs", headers=bearer(token)).status_code == 401,
                 timeout=RECHECK_S + 5,
                 interval=0.05,
             )
-            assert httpx.get(sidecar.url + "/api/jobs", headers=bearer(replaced)).status_code == 200
+            assert loopback.get(sidecar.url + "/api/jobs", headers=bearer(replaced)).status_code == 200
         assert time.monotonic() - revoked_at < RECHECK_S + 5
 
         result = jobpulse("tokens", "revoke", "bo", database_url=database_url)
         assert result.returncode == 0 and "revoked token 'bo'" in result.stdout
         for sidecar in (a, b):
             wait_for(
-                lambda s=sidecar: httpx.get(s.url + "/api/jobs", headers=bearer(replaced)).status_code == 401,
+                lambda s=sidecar: loopback.get(s.url + "/api/jobs", headers=bearer(replaced)).status_code == 401,
                 timeout=RECHECK_S + 5,
                 interval=0.05,
             )
-        refused = httpx.get(b.url + "/api/jobs", headers=bearer(replaced)).json()
+        refused = loopback.get(b.url + "/api/jobs", headers=bearer(replaced)).json()
         assert refused["detail"] == "token 'bo' has been revoked"
     states = sorted(entry["state"] for entry in listed(database_url, "--all"))
     assert states == ["revoked", "revoked"]

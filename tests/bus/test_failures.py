@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.bus.conftest import replica_process, start_redis
 from tests.conftest import start_postgres
 from tests.feed.wire import WireFeed, job_id_of
+from tests.support import loopback
 from tests.support.otlp_build import JobEmitter, logs_request, post_logs
 from tests.support.polling import wait_for
 from tests.support.postgres import PostgresServer
@@ -64,7 +64,7 @@ def test_redis_restarted_without_its_data_resyncs_every_client_and_the_replicas_
         feed.wait_for(lambda m: m["type"] == "job_status_update" and job_id_of(m) == job.job_id)
         redis.stop()
         # While Redis is away, the job is told to retry (503) rather than answered and forgotten.
-        response = httpx.post(
+        response = loopback.post(
             a.url + "/v1/logs",
             content=logs_request([job.log("during the outage")]),
             headers={"content-type": "application/x-protobuf"},

@@ -30,6 +30,7 @@ from jobpulse.sidecar.guard.plugin import GuardFeature
 from jobpulse.sidecar.plugin import Core
 from jobpulse.sidecar.settings import Settings, SettingsError, load_settings
 from tests.conftest import require_binary
+from tests.support import loopback
 from tests.support.otlp_build import JobEmitter, logs_request
 from tests.support.polling import wait_for
 from tests.support.redis_server import RedisServer
@@ -289,7 +290,7 @@ def test_past_the_connection_cap_a_handshake_is_refused_and_the_others_keep_rece
         assert metric(limited, CAPACITY_FAILURES) == failed_before + 1
 
         job = JobEmitter(f"capped-{uuid.uuid4().hex[:8]}")
-        httpx.post(
+        loopback.post(
             limited.url + "/v1/logs", content=logs_request([job.start(name="capped")]), headers=OTLP
         ).raise_for_status()
         for connection in admitted:
@@ -346,7 +347,7 @@ def test_a_configured_origin_is_allowed_and_no_other(tmp_path: Path) -> None:
         assert allowed.status_code in (200, 204)
         assert allowed.headers["access-control-allow-origin"] == "https://ops.example"
         assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
-        simple = httpx.get(sidecar.url + "/api/monitor/jobs", headers={"Origin": "https://ops.example"}, timeout=10)
+        simple = loopback.get(sidecar.url + "/api/monitor/jobs", headers={"Origin": "https://ops.example"}, timeout=10)
         assert simple.headers["access-control-allow-origin"] == "https://ops.example"
         assert "access-control-allow-origin" not in preflight(sidecar, "https://evil.example").headers
 

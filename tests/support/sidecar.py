@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from jobpulse.client import Client, JobDetail, NotFound
+from tests.support import loopback
 from tests.support.polling import wait_for
 from tests.support.ports import free_port
 
@@ -93,7 +94,7 @@ class SidecarProcess:
         if self.process is not None and self.process.poll() is not None:
             raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.log()}")
         try:
-            return httpx.get(self.url + "/readyz", timeout=1.0).status_code == 200
+            return loopback.get(self.url + "/readyz", timeout=1.0).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -139,15 +140,15 @@ class SidecarProcess:
             self.process.wait()
 
     def get(self, path: str, **params: Any) -> httpx.Response:
-        return httpx.get(self.url + path, params=params, timeout=10.0)
+        return loopback.get(self.url + path, params=params, timeout=10.0)
 
     def get_json(self, path: str) -> Any:
-        response = httpx.get(self.url + path, timeout=30.0)
+        response = loopback.get(self.url + path, timeout=30.0)
         response.raise_for_status()
         return response.json()
 
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.post(self.url + path, timeout=10.0, **kwargs)
+        return loopback.post(self.url + path, timeout=10.0, **kwargs)
 
 
 def start_together(*processes: SidecarProcess) -> tuple[SidecarProcess, ...]:

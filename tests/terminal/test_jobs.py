@@ -12,11 +12,11 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 
 from tests.auth.conftest import bearer, start_auth_sidecar
 from tests.client.scripts import TALKING_JOB, Job
+from tests.support import loopback
 from tests.support.polling import wait_for
 from tests.support.ports import free_port
 from tests.terminal.console import command_env, jobpulse, jobpulse_each
@@ -201,7 +201,7 @@ def test_with_authentication_on_the_token_decides(tmp_path) -> None:
             job.say("info hello")
             admin = sidecar.tokens["admin"]
             wait_for(
-                lambda: httpx.get(f"{sidecar.url}/api/jobs/{job.id}", headers=bearer(admin)).status_code == 200,
+                lambda: loopback.get(f"{sidecar.url}/api/jobs/{job.id}", headers=bearer(admin)).status_code == 200,
                 timeout=20,
                 interval=0.05,
             )
