@@ -34,7 +34,7 @@ from tests.support import loopback
 from tests.support.otlp_build import JobEmitter, logs_request
 from tests.support.polling import wait_for
 from tests.support.redis_server import RedisServer
-from tests.support.sidecar import SidecarProcess
+from tests.support.sidecar import SidecarProcess, running_together
 
 # Long enough for a burst on a busy machine, short enough to wait for recovery.
 WINDOW = "5 per 5 seconds"
@@ -180,11 +180,20 @@ def metric(sidecar: SidecarProcess, name: str) -> float:
     return float(match.group(1))
 
 
+def workdir(parent: Path, name: str) -> Path:
+    path = parent / name
+    path.mkdir()
+    return path
+
+
 def test_replicas_on_one_redis_share_the_budgets(tmp_path: Path, redis_server: RedisServer) -> None:
     settings = {"rate_limit_rest": "6/minute", "rate_limit_storage_url": redis_server.url}
+    # Each in a directory of its own: their default databases are apart, so they may start together.
     with (
-        SidecarProcess(tmp_path, name="a", **settings) as a,
-        SidecarProcess(tmp_path, name="b", **settings) as b,
+        running_together(
+            SidecarProcess(workdir(tmp_path, "a"), name="a", **settings),
+            SidecarProcess(workdir(tmp_path, "b"), name="b", **settings),
+        ) as (a, b),
         client("127.0.0.6") as http,
     ):
         statuses = [http.get(replica.url + "/api/monitor/jobs").status_code for replica in (a, b, a, b, a, b)]
@@ -204,10 +213,15 @@ def test_a_replica_moved_onto_the_shared_redis_while_running_counts_there(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
     with (
-        SidecarProcess(
-            tmp_path, name="shared", rate_limit_rest="4/minute", rate_limit_storage_url=redis_server.url
-        ) as a,
-        SidecarProcess(tmp_path, name="moved", rate_limit_rest="4/minute") as b,
+        running_together(
+            SidecarProcess(
+                workdir(tmp_path, "shared"),
+                name="shared",
+                rate_limit_rest="4/minute",
+                rate_limit_storage_url=redis_server.url,
+            ),
+            SidecarProcess(workdir(tmp_path, "moved"), name="moved", rate_limit_rest="4/minute"),
+        ) as (a, b),
         client("127.0.0.7") as http,
         client("127.0.0.8") as admin,
     ):

@@ -6,7 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +169,14 @@ def start_together(*processes: SidecarProcess) -> tuple[SidecarProcess, ...]:
             process.stop()
         raise
     return processes
+
+
+@contextmanager
+def running_together(*processes: SidecarProcess) -> Iterator[tuple[SidecarProcess, ...]]:
+    """``processes`` started together (`start_together`), stopped at the end of the block."""
+    start_together(*processes)
+    try:
+        yield processes
+    finally:
+        for process in reversed(processes):
+            process.stop()
