@@ -78,20 +78,20 @@ def test_create_list_and_the_token_working(tmp_path):
 
 def test_bad_arguments_are_refused_naming_the_value(tmp_path):
     database_url = database_in(tmp_path)
-    # None of them writes anything, so they run side by side.
-    with ThreadPoolExecutor(4) as pool:
-        bad_role, bad_expiry, bad_name, missing = pool.map(
+    # Side by side: none of them writes, and only the last opens (so migrates) the new database.
+    with ThreadPoolExecutor(3) as pool:
+        bad_role, bad_expiry, bad_name = pool.map(
             lambda args: jobpulse(*args, database_url=database_url),
             [
                 ("tokens", "create", "bo", "--role", "root"),
                 ("tokens", "create", "bo", "--role", "viewer", "--expires", "soon"),
                 ("tokens", "create", " bo", "--role", "viewer"),
-                ("tokens", "revoke", "nobody"),
             ],
         )
     assert bad_role.returncode == 2 and "role 'root'" in bad_role.stderr
     assert bad_expiry.returncode == 2 and "'soon'" in bad_expiry.stderr
     assert bad_name.returncode == 1 and "token name" in bad_name.stderr
+    missing = jobpulse("tokens", "revoke", "nobody", database_url=database_url)
     assert missing.returncode == 1 and "no usable token named 'nobody'" in missing.stderr
     assert listed(database_url, "--all") == []
 
