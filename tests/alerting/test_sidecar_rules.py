@@ -6,13 +6,13 @@ from __future__ import annotations
 import signal
 from typing import Any
 
-import httpx
 import pytest
 
 from jobpulse.client import AlertUpdate, Filters
 from tests.alerting.conftest import FLEET_RULES, rules_off, start_sidecar
 from tests.alerting.jobs import BURST, FAILING, JobProcess, unique
 from tests.alerting.receivers import HttpReceiver
+from tests.support import loopback
 from tests.support.feed_watch import FeedWatch
 from tests.support.polling import wait_for
 
@@ -254,8 +254,8 @@ def test_silences_mute_notifications_and_are_listed_and_lifted(sidecar, hooks):
     assert sidecar.get("/api/notifications", alert_key=alert["key"]).json()["items"] == []
     assert not hooks.at("/hook", about(muted))
 
-    assert httpx.delete(f"{sidecar.url}/api/alerts/silences/{silence['id']}").status_code == 204
-    missing = httpx.delete(f"{sidecar.url}/api/alerts/silences/{silence['id']}")
+    assert loopback.delete(f"{sidecar.url}/api/alerts/silences/{silence['id']}").status_code == 204
+    missing = loopback.delete(f"{sidecar.url}/api/alerts/silences/{silence['id']}")
     assert missing.status_code == 404 and f"silence {silence['id']} not found" in missing.json()["detail"]
     hooks.wait("/hook", about(muted, "[HIGH]")), "lifting the silence sends what it held back"
 

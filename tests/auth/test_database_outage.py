@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.auth.conftest import bearer, make_token
 from tests.conftest import start_postgres
+from tests.support import loopback
 from tests.support.polling import wait_for
 from tests.support.sidecar import SidecarProcess
 
@@ -24,7 +24,7 @@ def test_a_database_outage(tmp_path):
             tmp_path, auth_enabled="true", database_url=database_url, auth_recheck_interval_s=0.3
         ).start()
         assert sidecar.get("/readyz").json()["checks"]["auth"] == "ok"
-        assert httpx.get(sidecar.url + "/api/monitor/jobs", headers=bearer(seen)).status_code == 200
+        assert loopback.get(sidecar.url + "/api/monitor/jobs", headers=bearer(seen)).status_code == 200
 
         server.stop()
         checks = wait_for(
@@ -33,8 +33,8 @@ def test_a_database_outage(tmp_path):
         assert checks["auth"].startswith("token recheck failing")
         assert sidecar.get("/readyz").status_code == 503
 
-        assert httpx.get(sidecar.url + "/api/monitor/jobs", headers=bearer(seen)).status_code == 200
-        refused = httpx.get(sidecar.url + "/api/monitor/jobs", headers=bearer(unseen))
+        assert loopback.get(sidecar.url + "/api/monitor/jobs", headers=bearer(seen)).status_code == 200
+        refused = loopback.get(sidecar.url + "/api/monitor/jobs", headers=bearer(unseen))
         assert refused.status_code == 503 and "cannot check the token now" in refused.json()["detail"]
         with (
             connect(sidecar.ws_url, open_timeout=10, additional_headers=bearer(unseen)) as connection,

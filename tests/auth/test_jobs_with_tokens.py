@@ -13,6 +13,7 @@ import pytest
 
 from jobpulse.instrumentation.transport import log_export_headers
 from tests.auth.conftest import AuthSidecar, bearer, start_auth_sidecar
+from tests.support import loopback
 from tests.support.job_scripts import run_script, start_script
 from tests.support.polling import wait_for
 
@@ -36,7 +37,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthSidecar]:
 
 
 def job_status(sidecar: AuthSidecar, job_id: str) -> dict:
-    response = httpx.get(f"{sidecar.url}/api/jobs/{job_id}", headers=bearer(sidecar.tokens["viewer"]), timeout=10)
+    response = loopback.get(f"{sidecar.url}/api/jobs/{job_id}", headers=bearer(sidecar.tokens["viewer"]), timeout=10)
     return response.json() if response.status_code == 200 else {}
 
 
@@ -53,7 +54,7 @@ def start_steady(sidecar: AuthSidecar, owner: str = "ana") -> tuple[str, subproc
 
 
 def control(sidecar: AuthSidecar, job_id: str, action: str, token: str, **headers: str) -> httpx.Response:
-    return httpx.post(f"{sidecar.url}/api/jobs/{job_id}/{action}", headers={**bearer(token), **headers}, timeout=10)
+    return loopback.post(f"{sidecar.url}/api/jobs/{job_id}/{action}", headers={**bearer(token), **headers}, timeout=10)
 
 
 def test_a_job_with_an_ingest_token_reports_and_obeys_a_pause(sidecar):
@@ -70,7 +71,7 @@ def test_a_job_with_an_ingest_token_reports_and_obeys_a_pause(sidecar):
         assert process.wait(15) != 0
         # The job's own long poll may read its commands with the ingest token, as viewers may.
         for role in ("ingest", "viewer"):
-            listed = httpx.get(f"{sidecar.url}/api/jobs/{job_id}/commands", headers=bearer(sidecar.tokens[role]))
+            listed = loopback.get(f"{sidecar.url}/api/jobs/{job_id}/commands", headers=bearer(sidecar.tokens[role]))
             assert [c["requested_by"] for c in listed.json()["commands"]] == ["operator", "admin", "operator"]
     finally:
         process.kill()
@@ -143,12 +144,12 @@ def test_the_cli_controls_jobs_with_a_token(sidecar):
 def test_silences_are_attributed_to_the_token(sidecar):
     body = {"rule": "job_failed", "duration_s": 60, "created_by": "somebody-else"}
     assert (
-        httpx.post(
+        loopback.post(
             sidecar.url + "/api/alerts/silences", json=body, headers=bearer(sidecar.tokens["viewer"])
         ).status_code
         == 403
     )
-    created = httpx.post(sidecar.url + "/api/alerts/silences", json=body, headers=bearer(sidecar.tokens["operator"]))
+    created = loopback.post(sidecar.url + "/api/alerts/silences", json=body, headers=bearer(sidecar.tokens["operator"]))
     assert created.status_code == 201 and created.json()["created_by"] == "operator"
 
 

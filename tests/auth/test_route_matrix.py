@@ -29,6 +29,7 @@ from jobpulse.sidecar.auth.roles import declared_roles
 from jobpulse.sidecar.plugin import Core
 from jobpulse.sidecar.settings import Settings
 from tests.auth.conftest import AuthSidecar, bearer, start_auth_sidecar
+from tests.support import loopback
 from tests.support.sidecar import SidecarProcess
 
 INVALID = ("none", "wrong", "revoked", "expired")
@@ -79,7 +80,7 @@ def matrix_sidecars(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
 
 
 def request(base_url: str, method: str, path: str, headers: dict[str, str]) -> httpx.Response:
-    return httpx.request(method, base_url + path, headers=headers, timeout=30.0)
+    return loopback.request(method, base_url + path, headers=headers, timeout=30.0)
 
 
 def concrete(path: str, operation: dict) -> str:
@@ -94,7 +95,7 @@ def concrete(path: str, operation: dict) -> str:
 def test_every_route_and_credential_gives_the_expected_status(matrix_sidecars):
     sidecar, baseline = matrix_sidecars
     table = route_table()
-    document = httpx.get(sidecar.url + "/schema/openapi.json", timeout=10).json()
+    document = loopback.get(sidecar.url + "/schema/openapi.json", timeout=10).json()
     operations = [
         (method.upper(), path, operation)
         for path, item in document["paths"].items()
@@ -159,7 +160,7 @@ def first_frame_or_close(url: str, headers: dict[str, str]) -> tuple[str, int | 
 def test_the_document_says_which_operations_need_a_token_and_how_they_refuse(matrix_sidecars):
     sidecar, _ = matrix_sidecars
     table = route_table()
-    document = httpx.get(sidecar.url + "/schema/openapi.json", timeout=10).json()
+    document = loopback.get(sidecar.url + "/schema/openapi.json", timeout=10).json()
     assert document["security"] == [{"bearer": []}]
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     for path, item in document["paths"].items():
@@ -193,13 +194,13 @@ def test_the_live_feed_for_every_credential(matrix_sidecars):
 def test_metrics_can_require_a_viewer_token(tmp_path):
     sidecar = start_auth_sidecar(tmp_path, metrics_require_token="true")
     try:
-        assert httpx.get(sidecar.url + "/metrics").status_code == 401
-        assert httpx.get(sidecar.url + "/metrics", headers=bearer(sidecar.tokens["ingest"])).status_code == 403
+        assert loopback.get(sidecar.url + "/metrics").status_code == 401
+        assert loopback.get(sidecar.url + "/metrics", headers=bearer(sidecar.tokens["ingest"])).status_code == 403
         for role in ("viewer", "operator", "admin"):
-            response = httpx.get(sidecar.url + "/metrics", headers=bearer(sidecar.tokens[role]))
+            response = loopback.get(sidecar.url + "/metrics", headers=bearer(sidecar.tokens[role]))
             assert response.status_code == 200 and "jobpulse_jobs_active" in response.text
-        assert httpx.get(sidecar.url + "/healthz").status_code == 200
-        assert httpx.get(sidecar.url + "/readyz").status_code == 200
+        assert loopback.get(sidecar.url + "/healthz").status_code == 200
+        assert loopback.get(sidecar.url + "/readyz").status_code == 200
     finally:
         sidecar.process.stop()
 

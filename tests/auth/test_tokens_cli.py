@@ -7,12 +7,13 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-import httpx
 from websockets.sync.client import connect
 
 from tests.auth.conftest import bearer, database_in
+from tests.support import loopback
 from tests.support.polling import wait_for
 from tests.support.sidecar import REPO, SidecarProcess
 
@@ -68,7 +69,7 @@ def test_create_list_and_the_token_working(tmp_path):
 
     before = datetime.now(UTC)
     with replica(tmp_path, database_url, "sidecar") as sidecar:
-        whoami = httpx.get(sidecar.url + "/api/auth/whoami", headers=bearer(token)).json()
+        whoami = loopback.get(sidecar.url + "/api/auth/whoami", headers=bearer(token)).json()
         assert whoami == {"name": "ana", "role": "operator", "auth_enabled": True}
     # Written in batches, and at the latest when the sidecar stops.
     [entry] = listed(database_url)
@@ -77,11 +78,18 @@ def test_create_list_and_the_token_working(tmp_path):
 
 def test_bad_arguments_are_refused_naming_the_value(tmp_path):
     database_url = database_in(tmp_path)
-    bad_role = jobpulse("tokens", "create", "bo", "--role", "root", database_url=database_url)
+    # Side by side: none of them writes, and only the last opens (so migrates) the new database.
+    with ThreadPoolExecutor(3) as pool:
+        bad_role, bad_expiry, bad_name = pool.map(
+            lambda args: jobpulse(*args, database_url=database_url),
+            [
+                ("tokens", "create", "bo", "--role", "root"),
+                ("tokens", "create", "bo", "--role", "viewer", "--expires", "soon"),
+                ("tokens", "create", " bo", "--role", "viewer"),
+            ],
+        )
     assert bad_role.returncode == 2 and "role 'root'" in bad_role.stderr
-    bad_expiry = jobpulse("tokens", "create", "bo", "--role", "viewer", "--expires", "soon", database_url=database_url)
     assert bad_expiry.returncode == 2 and "'soon'" in bad_expiry.stderr
-    bad_name = jobpulse("tokens", "create", " bo", "--role", "viewer", database_url=database_url)
     assert bad_name.returncode == 1 and "token name" in bad_name.stderr
     missing = jobpulse("tokens", "revoke", "nobody", database_url=database_url)
     assert missing.returncode == 1 and "no usable token named 'nobody'" in missing.stderr
@@ -96,11 +104,11 @@ def test_every_replica_sharing_the_database_accepts_tokens_tickets_and_revocatio
         # Made after both started, on neither of them.
         token = create("bo", "viewer", database_url)
         for sidecar in (a, b):
-            assert httpx.get(sidecar.url + "/api/jobs", headers=bearer(token)).status_code == 200
+            assert loopback.get(sidecar.url + "/api/jobs", headers=bearer(token)).status_code == 200
 
         # A ticket from one replica opens the feed on the other, once. Tickets are a browser's way in,
         # over the protocol itself; jobpulse.client sends its token.
-        ticket = httpx.post(a.url + "/api/auth/ws-ticket", headers=bearer(token)).json()["ticket"]
+        ticket = loopback.post(a.url + "/api/auth/ws-ticket", headers=bearer(token)).json()["ticket"]
         with connect(f"{b.ws_url}?ticket={ticket}", open_timeout=10) as feed:
             assert json.loads(feed.recv(timeout=10))[0]["type"] == "snapshot"
 
@@ -108,22 +116,22 @@ def test_every_replica_sharing_the_database_accepts_tokens_tickets_and_revocatio
         revoked_at = time.monotonic()
         for sidecar in (a, b):
             wait_for(
-                lambda s=sidecar: httpx.get(s.url + "/api/jobs", headers=bearer(token)).status_code == 401,
+                lambda s=sidecar: loopback.get(s.url + "/api/jobs", headers=bearer(token)).status_code == 401,
                 timeout=RECHECK_S + 5,
                 interval=0.05,
             )
-            assert httpx.get(sidecar.url + "/api/jobs", headers=bearer(replaced)).status_code == 200
+            assert loopback.get(sidecar.url + "/api/jobs", headers=bearer(replaced)).status_code == 200
         assert time.monotonic() - revoked_at < RECHECK_S + 5
 
         result = jobpulse("tokens", "revoke", "bo", database_url=database_url)
         assert result.returncode == 0 and "revoked token 'bo'" in result.stdout
         for sidecar in (a, b):
             wait_for(
-                lambda s=sidecar: httpx.get(s.url + "/api/jobs", headers=bearer(replaced)).status_code == 401,
+                lambda s=sidecar: loopback.get(s.url + "/api/jobs", headers=bearer(replaced)).status_code == 401,
                 timeout=RECHECK_S + 5,
                 interval=0.05,
             )
-        refused = httpx.get(b.url + "/api/jobs", headers=bearer(replaced)).json()
+        refused = loopback.get(b.url + "/api/jobs", headers=bearer(replaced)).json()
         assert refused["detail"] == "token 'bo' has been revoked"
     states = sorted(entry["state"] for entry in listed(database_url, "--all"))
     assert states == ["revoked", "revoked"]

@@ -6,11 +6,11 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 
 from jobpulse.client import Backoff, Client, Forbidden, JobStatusUpdate, Snapshot, Unauthorized
 from tests.auth.conftest import AuthSidecar, bearer, closing, opened, refusal, start_auth_sidecar
+from tests.support import loopback
 from tests.support.feed_watch import FeedWatch
 from tests.support.otlp_build import JobEmitter, post_logs
 from tests.support.polling import wait_for
@@ -32,7 +32,7 @@ def feed_sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthSidec
 
 
 def ticket(sidecar: AuthSidecar, token: str) -> dict:
-    response = httpx.post(sidecar.url + "/api/auth/ws-ticket", headers=bearer(token), timeout=10)
+    response = loopback.post(sidecar.url + "/api/auth/ws-ticket", headers=bearer(token), timeout=10)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -68,9 +68,9 @@ def test_an_expired_ticket_is_refused(feed_sidecar):
 
 
 def test_tickets_need_the_viewer_role_and_carry_the_tokens_role(feed_sidecar):
-    response = httpx.post(feed_sidecar.url + "/api/auth/ws-ticket", headers=bearer(feed_sidecar.tokens["ingest"]))
+    response = loopback.post(feed_sidecar.url + "/api/auth/ws-ticket", headers=bearer(feed_sidecar.tokens["ingest"]))
     assert response.status_code == 403 and "viewer role" in response.json()["detail"]
-    assert httpx.post(feed_sidecar.url + "/api/auth/ws-ticket").status_code == 401
+    assert loopback.post(feed_sidecar.url + "/api/auth/ws-ticket").status_code == 401
 
 
 def test_an_ingest_token_on_the_handshake_is_forbidden_not_unauthenticated(feed_sidecar):
@@ -101,7 +101,7 @@ def test_a_revoked_tokens_open_connections_are_closed_within_seconds(feed_sideca
         assert [state.phase for state in bystander.states] == ["connecting", "open"], "never cut off"
 
         # And the token opens nothing any more.
-        assert httpx.get(feed_sidecar.url + "/api/jobs", headers=bearer(doomed)).status_code == 401
+        assert loopback.get(feed_sidecar.url + "/api/jobs", headers=bearer(doomed)).status_code == 401
         code, reason = refusal(feed_sidecar.process.ws_url, **bearer(doomed))
         assert code == 4401 and "revoked" in reason
 

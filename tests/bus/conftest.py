@@ -13,7 +13,7 @@ from tests.alerting.conftest import FLEET_RULES, rules_off
 from tests.alerting.receivers import HttpReceiver
 from tests.conftest import require_binary
 from tests.support.redis_server import RedisServer
-from tests.support.sidecar import SidecarProcess
+from tests.support.sidecar import SidecarProcess, start_together
 
 # Every failed job is notified on one channel; nothing else notifies.
 ALERTING = """
@@ -38,8 +38,11 @@ def start_redis(workdir: Path) -> RedisServer:
     return RedisServer(workdir / "redis", require_binary("redis-server")).start()
 
 
-def start_replica(workdir: Path, name: str, database_url: str, redis: RedisServer, toml: str = "", **settings: Any):
-    """One replica: the shared database and broker; control polls kept short so a stop is prompt."""
+def replica_process(
+    workdir: Path, name: str, database_url: str, redis: RedisServer, toml: str = "", **settings: Any
+) -> SidecarProcess:
+    """One replica, not yet started: the shared database and broker; control polls kept short so a stop
+    is prompt."""
     config = workdir / f"{name}.toml"
     config.write_text(toml)
     return SidecarProcess(
@@ -51,7 +54,7 @@ def start_replica(workdir: Path, name: str, database_url: str, redis: RedisServe
         history_flush_interval_s=0.05,
         control_poll_max_wait_s=1,
         **settings,
-    ).start()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -83,12 +86,12 @@ def replica_pair(
     """Replicas A and B on a new database of ``postgres``, notifying at ``hook``; stopped at the end."""
     url = postgres.new_database()
     toml = toml.format(hook=hook.url("json", "/ops"))
-    first = start_replica(workdir, "a", url, redis, toml, **settings)
+    first, second = start_together(
+        replica_process(workdir, "a", url, redis, toml, **settings),
+        replica_process(workdir, "b", url, redis, toml, **settings),
+    )
     try:
-        second = start_replica(workdir, "b", url, redis, toml, **settings)
-        try:
-            yield first, second
-        finally:
-            second.stop()
+        yield first, second
     finally:
+        second.stop()
         first.stop()

@@ -8,17 +8,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.bus.conftest import start_redis, start_replica
+from tests.bus.conftest import replica_process, start_redis
 from tests.conftest import start_postgres
 from tests.feed.wire import WireFeed, job_id_of
+from tests.support import loopback
 from tests.support.otlp_build import JobEmitter, logs_request, post_logs
 from tests.support.polling import wait_for
 from tests.support.postgres import PostgresServer
 from tests.support.redis_server import RedisServer
-from tests.support.sidecar import SidecarProcess
+from tests.support.sidecar import SidecarProcess, start_together
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -28,8 +28,7 @@ def fleet(tmp_path: Path, postgres_server: Any) -> Iterator[tuple[RedisServer, S
     """A Redis of this test's own and replicas A and B, which the test may kill or stop."""
     redis = start_redis(tmp_path)
     url = postgres_server.new_database()
-    a = start_replica(tmp_path, "a", url, redis)
-    b = start_replica(tmp_path, "b", url, redis)
+    a, b = start_together(replica_process(tmp_path, "a", url, redis), replica_process(tmp_path, "b", url, redis))
     yield redis, a, b
     b.stop()
     a.stop()
@@ -65,7 +64,7 @@ def test_redis_restarted_without_its_data_resyncs_every_client_and_the_replicas_
         feed.wait_for(lambda m: m["type"] == "job_status_update" and job_id_of(m) == job.job_id)
         redis.stop()
         # While Redis is away, the job is told to retry (503) rather than answered and forgotten.
-        response = httpx.post(
+        response = loopback.post(
             a.url + "/v1/logs",
             content=logs_request([job.log("during the outage")]),
             headers={"content-type": "application/x-protobuf"},
@@ -93,8 +92,7 @@ def fleet_on_own_postgres(tmp_path: Path) -> Iterator[tuple[PostgresServer, str,
     postgres = start_postgres()
     redis = start_redis(tmp_path)
     url = postgres.new_database()
-    a = start_replica(tmp_path, "a", url, redis)
-    b = start_replica(tmp_path, "b", url, redis)
+    a, b = start_together(replica_process(tmp_path, "a", url, redis), replica_process(tmp_path, "b", url, redis))
     yield postgres, url, a, b
     b.stop()
     a.stop()

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.alerting.receivers import HttpReceiver
+from tests.support import loopback
 from tests.support.sidecar import SidecarProcess
 
 CONFIG = "/api/monitor/config"
@@ -32,11 +33,11 @@ def get_config(sidecar: SidecarProcess) -> dict[str, Any]:
 
 def patch_config(sidecar: SidecarProcess, body: Any, user: str | None = None) -> httpx.Response:
     headers = {"X-JobPulse-User": user} if user else {}
-    return httpx.patch(sidecar.url + CONFIG, json=body, headers=headers, timeout=30)
+    return loopback.patch(sidecar.url + CONFIG, json=body, headers=headers, timeout=30)
 
 
 def put_config(sidecar: SidecarProcess, body: Any) -> httpx.Response:
-    return httpx.put(sidecar.url + CONFIG, json=body, timeout=30)
+    return loopback.put(sidecar.url + CONFIG, json=body, timeout=30)
 
 
 def history(sidecar: SidecarProcess) -> list[dict[str, Any]]:

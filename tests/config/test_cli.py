@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.alerting.receivers import HttpReceiver
@@ -26,25 +27,31 @@ def jobpulse(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def jobpulse_each(*commands: list[str]) -> list[subprocess.CompletedProcess[str]]:
+    """``jobpulse(*command)`` for each of ``commands``, which must not depend on each other, side by side."""
+    with ThreadPoolExecutor(len(commands)) as pool:
+        return list(pool.map(lambda command: jobpulse(*command), commands))
+
+
 def test_validate_exits_0_for_a_good_file_and_2_listing_every_problem_of_a_bad_one(tmp_path: Path):
     good = tmp_path / "good.toml"
     good.write_text("feed_tick_ms = 25\n[alerting.rules.job_stalled]\nafter_s = 120\n")
-    result = jobpulse("config", "validate", str(good))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"feed_tick_ms: 0\nlog_levl: debug\nalerting:\n  channels:\n    - url: 'nosuch://{SECRET}@x'\n")
+    exposed = tmp_path / "exposed.toml"
+    exposed.write_text('host = "0.0.0.0"\nauth_enabled = false\n')
+    result, on_bad, on_exposed = jobpulse_each(*(["config", "validate", str(file)] for file in (good, bad, exposed)))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"{good}: valid"
 
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(f"feed_tick_ms: 0\nlog_levl: debug\nalerting:\n  channels:\n    - url: 'nosuch://{SECRET}@x'\n")
-    result = jobpulse("config", "validate", str(bad))
+    result = on_bad
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert lines[0] == "jobpulse: 3 invalid settings:"
     assert [line.split()[0] for line in lines[1:]] == ["feed_tick_ms", "log_levl", "alerting.channels[0].url"]
     assert SECRET not in result.stderr
 
-    exposed = tmp_path / "exposed.toml"
-    exposed.write_text('host = "0.0.0.0"\nauth_enabled = false\n')
-    result = jobpulse("config", "validate", str(exposed))
+    result = on_exposed
     assert result.returncode == 2, "the sidecar would refuse to start with it"
     assert result.stderr.startswith(f"jobpulse: {exposed}: refusing to listen on 0.0.0.0 with authentication off")
 
@@ -91,12 +98,13 @@ def test_show_tells_the_settings_file_the_runtime_version_and_a_file_not_applied
 def test_show_presents_the_token_as_a_bearer_and_needs_an_admin(tmp_path: Path):
     sidecar = start_auth_sidecar(tmp_path)
     try:
-        result = jobpulse("config", "show", "--url", sidecar.url, "--token", sidecar.tokens["admin"])
+        show = ["config", "show", "--url", sidecar.url]
+        result, viewer, anonymous = jobpulse_each(
+            [*show, "--token", sidecar.tokens["admin"]], [*show, "--token", sidecar.tokens["viewer"]], show
+        )
         assert result.returncode == 0, result.stderr
         assert "auth_enabled = true  (env)" in result.stdout.splitlines()
-        viewer = jobpulse("config", "show", "--url", sidecar.url, "--token", sidecar.tokens["viewer"])
         assert viewer.returncode == 1 and "refused (403)" in viewer.stderr and "admin role" in viewer.stderr
-        anonymous = jobpulse("config", "show", "--url", sidecar.url)
         assert anonymous.returncode == 1 and "refused (401)" in anonymous.stderr and "--token" in anonymous.stderr
     finally:
         sidecar.process.stop()

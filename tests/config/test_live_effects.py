@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
@@ -16,6 +15,7 @@ from tests.alerting.receivers import HttpReceiver
 from tests.auth.conftest import bearer, closing, opened, refusal
 from tests.config.conftest import CONFIG, config_sidecar, history, patch_config
 from tests.feed.wire import StalledClient, WireFeed
+from tests.support import loopback
 from tests.support.feed_watch import FeedWatch
 from tests.support.otlp_build import JobEmitter, post_logs
 from tests.support.polling import wait_for
@@ -169,14 +169,14 @@ def test_rate_limits_turned_on_while_running_refuse_the_next_request_over_the_bu
         assert all(status(sidecar, "/api/monitor/jobs") == 200 for _ in range(5)), "no limit yet"
         accepted(sidecar, {"rate_limit_enabled": True, "rate_limit_rest": "3 per minute"})
         assert [status(sidecar, "/api/monitor/jobs") for _ in range(4)] == [200, 200, 200, 429]
-        refused = httpx.get(sidecar.url + "/api/monitor/jobs", timeout=10).json()
+        refused = loopback.get(sidecar.url + "/api/monitor/jobs", timeout=10).json()
         assert refused["extra"]["limit"] == "rate_limit_rest" and refused["extra"]["rate"] == "3 per minute"
     finally:
         sidecar.stop()
 
 
 def status(sidecar: SidecarProcess, path: str) -> int:
-    return httpx.get(sidecar.url + path, timeout=10).status_code
+    return loopback.get(sidecar.url + path, timeout=10).status_code
 
 
 def test_resource_figures_are_not_kept_while_metrics_collection_is_off(sidecar):
@@ -293,20 +293,20 @@ def test_authentication_turned_on_closes_anonymous_feeds_and_wants_tokens_until_
         code, reason = closing(anonymous)
         assert code == 4401 and "now required" in reason
 
-    refused = httpx.get(sidecar.url + "/api/jobs", headers={"X-JobPulse-User": "alice"}, timeout=10)
+    refused = loopback.get(sidecar.url + "/api/jobs", headers={"X-JobPulse-User": "alice"}, timeout=10)
     assert refused.status_code == 401, "a name alone is no credential any more"
     assert refused.headers["www-authenticate"].startswith("Bearer")
-    assert httpx.get(sidecar.url + "/api/jobs", headers=bearer(token), timeout=10).status_code == 200
-    me = httpx.get(sidecar.url + "/api/auth/whoami", headers=bearer(token), timeout=10).json()
+    assert loopback.get(sidecar.url + "/api/jobs", headers=bearer(token), timeout=10).status_code == 200
+    me = loopback.get(sidecar.url + "/api/auth/whoami", headers=bearer(token), timeout=10).json()
     assert (me["name"], me["auth_enabled"]) == ("ops", True)
     code, _ = refusal(sidecar.ws_url)
     assert code == 4401
     with opened(sidecar.ws_url, **bearer(token)):
         pass
 
-    turned_off = httpx.patch(sidecar.url + CONFIG, json={"auth_enabled": False}, headers=bearer(token), timeout=30)
+    turned_off = loopback.patch(sidecar.url + CONFIG, json={"auth_enabled": False}, headers=bearer(token), timeout=30)
     assert turned_off.status_code == 200, turned_off.text
-    me = httpx.get(sidecar.url + "/api/auth/whoami", headers={"X-JobPulse-User": "alice"}, timeout=10).json()
+    me = loopback.get(sidecar.url + "/api/auth/whoami", headers={"X-JobPulse-User": "alice"}, timeout=10).json()
     assert me == {"name": "alice", "role": "admin", "auth_enabled": False}
     with opened(sidecar.ws_url) as (_, snapshot):
         assert snapshot["type"] == "snapshot"

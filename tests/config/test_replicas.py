@@ -9,17 +9,21 @@ from typing import Any
 
 from tests.config.conftest import get_config, patch_config
 from tests.support.polling import wait_for
-from tests.support.sidecar import SidecarProcess
+from tests.support.sidecar import SidecarProcess, start_together
 
 
 def replica(workdir: Path, database_url: str, name: str) -> SidecarProcess:
+    return replica_process(workdir, database_url, name).start()
+
+
+def replica_process(workdir: Path, database_url: str, name: str) -> SidecarProcess:
     # The default watch interval (2 s): what a fleet runs with.
-    return SidecarProcess(workdir, database_url=database_url, name=name, control_poll_max_wait_s=1).start()
+    return SidecarProcess(workdir, database_url=database_url, name=name, control_poll_max_wait_s=1)
 
 
 def test_two_sidecars_on_one_database_converge(tmp_path: Path, postgres_server: Any):
     url = postgres_server.new_database()
-    first, second = replica(tmp_path, url, "first"), replica(tmp_path, url, "second")
+    first, second = start_together(replica_process(tmp_path, url, "first"), replica_process(tmp_path, url, "second"))
     try:
         answer = patch_config(first, {"feed_tick_ms": 60, "alerting": {"rules": {"job_stalled": {"after_s": 42}}}})
         assert answer.status_code == 200, answer.text

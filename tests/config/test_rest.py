@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.alerting.receivers import HttpReceiver
 from tests.auth.conftest import bearer, start_auth_sidecar
 from tests.config.conftest import CONFIG, config_sidecar, get_config, history, patch_config, put_config
+from tests.support import loopback
 
 SECRET = "sekrit-token-42"
 
@@ -174,7 +174,7 @@ def test_every_change_is_audited_with_who_when_what_and_secrets_masked(sidecar, 
 def test_a_body_that_is_no_json_object_is_refused_naming_it_and_audited(sidecar):
     before = get_config(sidecar)
     url, user = sidecar.url + CONFIG, {"X-JobPulse-User": "carol"}
-    array = httpx.patch(url, json=[1], headers=user, timeout=30)
+    array = loopback.patch(url, json=[1], headers=user, timeout=30)
     assert array.status_code == 422, array.text
     [problem] = array.json()["extra"]
     assert (problem["key"], problem["message"], problem["allowed"]) == (
@@ -183,7 +183,7 @@ def test_a_body_that_is_no_json_object_is_refused_naming_it_and_audited(sidecar)
         "a JSON object",
     )
     assert "the body: must be a JSON object, not an array" in array.json()["detail"]
-    malformed = httpx.put(url, content=b'{"feed_tick_ms": 40', headers=user, timeout=30)
+    malformed = loopback.put(url, content=b'{"feed_tick_ms": 40', headers=user, timeout=30)
     assert malformed.status_code == 400, malformed.text
     assert malformed.json()["detail"] == "the body is not valid JSON: input data was truncated; nothing was changed"
     assert get_config(sidecar) == before
@@ -200,13 +200,13 @@ def test_with_authentication_on_only_admins_change_settings_and_the_token_name_i
     try:
         # The X-JobPulse-User header names nobody once tokens are required.
         as_operator = {**bearer(sidecar.tokens["operator"]), "X-JobPulse-User": "mallory"}
-        refused = httpx.patch(config, json={"feed_tick_ms": 40}, headers=as_operator, timeout=30)
+        refused = loopback.patch(config, json={"feed_tick_ms": 40}, headers=as_operator, timeout=30)
         assert refused.status_code == 403 and "admin role" in refused.json()["detail"]
-        assert httpx.get(config, headers=bearer(sidecar.tokens["viewer"]), timeout=30).status_code == 403
+        assert loopback.get(config, headers=bearer(sidecar.tokens["viewer"]), timeout=30).status_code == 403
         as_admin = {**bearer(sidecar.tokens["admin"]), "X-JobPulse-User": "mallory"}
-        changed = httpx.patch(config, json={"feed_tick_ms": 40}, headers=as_admin, timeout=30)
+        changed = loopback.patch(config, json={"feed_tick_ms": 40}, headers=as_admin, timeout=30)
         assert changed.status_code == 200 and changed.json()["values"]["feed_tick_ms"] == 40
-        [entry] = httpx.get(config + "/history", headers=as_admin, timeout=30).json()["items"]
+        [entry] = loopback.get(config + "/history", headers=as_admin, timeout=30).json()["items"]
         assert (entry["who"], entry["accepted"]) == ("admin", True)
     finally:
         sidecar.process.stop()

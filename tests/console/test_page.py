@@ -8,13 +8,13 @@ import re
 import time
 import uuid
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
 from tests.alerting.receivers import HttpReceiver
 from tests.console.browser import ConsolePage
 from tests.console.history_seed import S, TimedJob, seed_week
+from tests.support import loopback
 from tests.support.job_scripts import run_script, start_script
 from tests.support.otlp_build import JobEmitter, post_logs
 from tests.support.polling import wait_for
@@ -366,13 +366,13 @@ def test_a_delivery_opens_to_list_each_attempt(console_sidecar, console):
         channel = {"name": "console-hook", "url": receiver.url("json", "/console-hook"), "tags": ["console-tests"]}
         # Notifications of the alerts other tests left firing are held back: only the test message goes out.
         changes = {"notifications_enabled": False, "channels": [channel], "delivery": {"base_delay_s": 0.05}}
-        assert httpx.patch(config, json={"alerting": changes}, timeout=30).status_code == 200
+        assert loopback.patch(config, json={"alerting": changes}, timeout=30).status_code == 200
         try:
             sent = console_sidecar.post("/api/notifications/test", json={"channel": "console-hook"})
             assert [(r["result"], r["attempts"]) for r in sent.json()["results"]] == [("sent", 2)], sent.text
         finally:
             undo = {name: None for name in changes}
-            assert httpx.patch(config, json={"alerting": undo}, timeout=30).status_code == 200
+            assert loopback.patch(config, json={"alerting": undo}, timeout=30).status_code == 200
     [notification] = console_sidecar.get("/api/notifications", channel="console-hook").json()["items"]
     page = console(url).open("alerts")
     main = page.page.locator("main")

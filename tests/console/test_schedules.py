@@ -6,16 +6,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.support import loopback
 from tests.support.otlp_build import JobEmitter, post_logs
 from tests.support.sidecar import SidecarProcess
 
 
 def set_schedules(sidecar: SidecarProcess, schedules: list[dict]) -> None:
-    response = httpx.patch(sidecar.url + "/api/monitor/config", json={"schedules": schedules}, timeout=30)
+    response = loopback.patch(sidecar.url + "/api/monitor/config", json={"schedules": schedules}, timeout=30)
     assert response.status_code == 200, response.text
 
 

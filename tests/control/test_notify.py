@@ -11,11 +11,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import start_postgres
+from tests.support import loopback
 from tests.support.otlp_build import JobEmitter, post_logs
 from tests.support.polling import wait_for
 from tests.support.postgres import PostgresServer
@@ -59,7 +59,7 @@ class Poll(threading.Thread):
         self.answered_at = 0.0
 
     def run(self) -> None:
-        response = httpx.post(
+        response = loopback.post(
             self.sidecar.url + "/api/control/poll",
             json={"job_ids": [self.job_id], "after": 0, "wait": POLL_WAIT_S},
             timeout=POLL_WAIT_S + 10,

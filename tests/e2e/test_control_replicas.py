@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.job_scripts import start_script
 from tests.support.polling import wait_for
-from tests.support.sidecar import SidecarProcess
+from tests.support.sidecar import SidecarProcess, start_together
 
 STEADY_JOB = """
 import time
@@ -27,15 +27,16 @@ with track_job({name!r}, job_id={job_id!r}, job_type="replicated") as job:
 @pytest.fixture
 def replicas(tmp_path: Path, postgres_server: Any):
     url = postgres_server.new_database()
-    started: list[SidecarProcess] = []
-    try:
-        for name in ("heard", "asked"):
-            started.append(
-                SidecarProcess(
-                    tmp_path, database_url=url, name=name, history_flush_interval_s=0.05, control_poll_max_wait_s=1
-                ).start()
+    started = start_together(
+        *(
+            SidecarProcess(
+                tmp_path, database_url=url, name=name, history_flush_interval_s=0.05, control_poll_max_wait_s=1
             )
-        yield started
+            for name in ("heard", "asked")
+        )
+    )
+    try:
+        yield list(started)
     finally:
         for sidecar in started:
             sidecar.stop()

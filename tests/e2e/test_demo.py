@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from jobpulse.sidecar.demo.browser import can_open_browser
+from tests.support import loopback
 from tests.support.job_scripts import job_env
 from tests.support.polling import wait_for
 from tests.support.ports import free_port
@@ -66,7 +67,7 @@ def test_demo_runs_every_job_once_and_exits(tmp_path):
 
 def running_jobs(port: int) -> set[str]:
     try:
-        response = httpx.get(f"http://127.0.0.1:{port}/api/monitor/jobs", params={"status": "running"}, timeout=5)
+        response = loopback.get(f"http://127.0.0.1:{port}/api/monitor/jobs", params={"status": "running"}, timeout=5)
     except httpx.HTTPError:
         return set()
     return {job["id"] for job in response.json()["items"]} if response.status_code == 200 else set()

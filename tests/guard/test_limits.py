@@ -30,10 +30,11 @@ from jobpulse.sidecar.guard.plugin import GuardFeature
 from jobpulse.sidecar.plugin import Core
 from jobpulse.sidecar.settings import Settings, SettingsError, load_settings
 from tests.conftest import require_binary
+from tests.support import loopback
 from tests.support.otlp_build import JobEmitter, logs_request
 from tests.support.polling import wait_for
 from tests.support.redis_server import RedisServer
-from tests.support.sidecar import SidecarProcess
+from tests.support.sidecar import SidecarProcess, running_together
 
 # Long enough for a burst on a busy machine, short enough to wait for recovery.
 WINDOW = "5 per 5 seconds"
@@ -179,11 +180,20 @@ def metric(sidecar: SidecarProcess, name: str) -> float:
     return float(match.group(1))
 
 
+def workdir(parent: Path, name: str) -> Path:
+    path = parent / name
+    path.mkdir()
+    return path
+
+
 def test_replicas_on_one_redis_share_the_budgets(tmp_path: Path, redis_server: RedisServer) -> None:
     settings = {"rate_limit_rest": "6/minute", "rate_limit_storage_url": redis_server.url}
+    # Each in a directory of its own: their default databases are apart, so they may start together.
     with (
-        SidecarProcess(tmp_path, name="a", **settings) as a,
-        SidecarProcess(tmp_path, name="b", **settings) as b,
+        running_together(
+            SidecarProcess(workdir(tmp_path, "a"), name="a", **settings),
+            SidecarProcess(workdir(tmp_path, "b"), name="b", **settings),
+        ) as (a, b),
         client("127.0.0.6") as http,
     ):
         statuses = [http.get(replica.url + "/api/monitor/jobs").status_code for replica in (a, b, a, b, a, b)]
@@ -203,10 +213,15 @@ def test_a_replica_moved_onto_the_shared_redis_while_running_counts_there(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
     with (
-        SidecarProcess(
-            tmp_path, name="shared", rate_limit_rest="4/minute", rate_limit_storage_url=redis_server.url
-        ) as a,
-        SidecarProcess(tmp_path, name="moved", rate_limit_rest="4/minute") as b,
+        running_together(
+            SidecarProcess(
+                workdir(tmp_path, "shared"),
+                name="shared",
+                rate_limit_rest="4/minute",
+                rate_limit_storage_url=redis_server.url,
+            ),
+            SidecarProcess(workdir(tmp_path, "moved"), name="moved", rate_limit_rest="4/minute"),
+        ) as (a, b),
         client("127.0.0.7") as http,
         client("127.0.0.8") as admin,
     ):
@@ -289,7 +304,7 @@ def test_past_the_connection_cap_a_handshake_is_refused_and_the_others_keep_rece
         assert metric(limited, CAPACITY_FAILURES) == failed_before + 1
 
         job = JobEmitter(f"capped-{uuid.uuid4().hex[:8]}")
-        httpx.post(
+        loopback.post(
             limited.url + "/v1/logs", content=logs_request([job.start(name="capped")]), headers=OTLP
         ).raise_for_status()
         for connection in admitted:
@@ -346,7 +361,7 @@ def test_a_configured_origin_is_allowed_and_no_other(tmp_path: Path) -> None:
         assert allowed.status_code in (200, 204)
         assert allowed.headers["access-control-allow-origin"] == "https://ops.example"
         assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
-        simple = httpx.get(sidecar.url + "/api/monitor/jobs", headers={"Origin": "https://ops.example"}, timeout=10)
+        simple = loopback.get(sidecar.url + "/api/monitor/jobs", headers={"Origin": "https://ops.example"}, timeout=10)
         assert simple.headers["access-control-allow-origin"] == "https://ops.example"
         assert "access-control-allow-origin" not in preflight(sidecar, "https://evil.example").headers
 

@@ -18,7 +18,7 @@ from jobpulse.sidecar.metrics.active import GAUGES
 from jobpulse.sidecar.metrics.labels import OTHER, LabelBudget
 from jobpulse.sidecar.model.events import JobEvent
 from jobpulse.sidecar.store import JobStore
-from tests.support import job_events
+from tests.support import job_events, loopback
 from tests.support.otlp_build import JobEmitter, logs_request, post_logs
 from tests.support.polling import wait_for
 
@@ -354,7 +354,7 @@ def test_metrics_endpoint_negotiates_the_format(shared_sidecar):
     post_logs(shared_sidecar.url, records)
 
     def finished() -> httpx.Response | None:
-        response = httpx.get(shared_sidecar.url + "/metrics", headers={"accept": OPENMETRICS}, timeout=10)
+        response = loopback.get(shared_sidecar.url + "/metrics", headers={"accept": OPENMETRICS}, timeout=10)
         return response if f'trace_id="{trace_id}"'.encode() in response.content else None
 
     response = wait_for(finished, timeout=10, interval=0.1)
@@ -369,7 +369,7 @@ def test_metrics_endpoint_negotiates_the_format(shared_sidecar):
     assert "jobpulse_sidecar_ingest_records" in families
     assert "jobpulse_sidecar_fold_lag_seconds" in families
 
-    plain = httpx.get(shared_sidecar.url + "/metrics", timeout=10)
+    plain = loopback.get(shared_sidecar.url + "/metrics", timeout=10)
     assert plain.headers["content-type"].startswith("text/plain; version=0.0.4")
     names = {family.name for family in parse_text(plain.text)}
     assert {
@@ -382,7 +382,7 @@ def test_metrics_endpoint_negotiates_the_format(shared_sidecar):
 
 def test_every_export_request_is_timed_from_its_arrival_also_on_a_kept_alive_connection(shared_sidecar):
     def requests_timed() -> float:
-        body = httpx.get(shared_sidecar.url + "/metrics", timeout=10).text
+        body = loopback.get(shared_sidecar.url + "/metrics", timeout=10).text
         return value(samples_of(body), "jobpulse_sidecar_ingest_queue_seconds_count")
 
     before = requests_timed()

@@ -38,6 +38,7 @@ from websockets.sync.client import connect
 from tests.alerting.conftest import FLEET_RULES, JOB_RULES, rules_off
 from tests.alerting.receivers import HttpReceiver
 from tests.conftest import require_binary
+from tests.support import loopback
 from tests.support.grafana import REPO
 from tests.support.polling import wait_for
 from tests.support.ports import free_port
@@ -223,7 +224,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 if demo.poll() is not None:
                     raise AssertionError(f"jobpulse demo exited with {demo.returncode}:\n{demo_log.read_text()}")
                 try:
-                    return httpx.get(sidecar_url + "/readyz", timeout=1).status_code == 200
+                    return loopback.get(sidecar_url + "/readyz", timeout=1).status_code == 200
                 except httpx.HTTPError:
                     return False
 

@@ -8,10 +8,10 @@ delivers the alert through its Apprise json:// channel to a loopback HTTP receiv
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from tests.observability.conftest import NOTIFY_PATH, Stack
+from tests.support import loopback
 from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.slow
@@ -58,7 +58,7 @@ def test_failed_demo_job_reaches_the_receiver_through_alertmanager(stack: Stack)
     assert "exception_type=sqlite3.IntegrityError" in notification.body
 
     # 4. The sidecar recorded it as an Alertmanager alert and counts the delivery on its channel.
-    alerts = httpx.get(
+    alerts = loopback.get(
         stack.sidecar_url + "/api/alerts", headers={"Authorization": f"Bearer {stack.viewer_token}"}, timeout=10
     ).json()
     items = alerts["items"] if isinstance(alerts, dict) else alerts

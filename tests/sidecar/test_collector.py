@@ -8,8 +8,7 @@ import subprocess
 import sys
 import uuid
 
-import httpx
-
+from tests.support import loopback
 from tests.support.otlp_build import JobEmitter, post_logs
 from tests.support.polling import wait_for
 
@@ -25,7 +24,7 @@ def test_the_collector_is_set_for_a_long_lived_server() -> None:
 
 
 def young_collections(sidecar) -> float:
-    metrics = httpx.get(sidecar.url + "/metrics", timeout=10).text
+    metrics = loopback.get(sidecar.url + "/metrics", timeout=10).text
     [line] = [line for line in metrics.splitlines() if line.startswith('python_gc_collections_total{generation="0"}')]
     return float(line.split()[-1])
 

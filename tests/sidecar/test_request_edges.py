@@ -15,6 +15,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from tests.support import loopback
 from tests.support.otlp_build import JobEmitter, post_logs
 from tests.support.polling import wait_for
 from tests.support.sidecar import SidecarProcess
@@ -121,7 +122,7 @@ def postgres_sidecar(tmp_path_factory, postgres_server):
 def test_a_nul_in_a_parameter_or_a_body_is_refused_naming_it_before_it_reaches_storage(
     postgres_sidecar, method, path, query, body, key, status
 ):
-    response = httpx.request(method, postgres_sidecar.url + path, params=query, json=body, timeout=10)
+    response = loopback.request(method, postgres_sidecar.url + path, params=query, json=body, timeout=10)
     assert response.status_code == status, response.text
     answer = response.json()
     assert "control character '\\x00' (NUL) is not allowed" in answer["detail"] and answer["extra"][0]["key"] == key
@@ -141,7 +142,7 @@ def test_text_without_nul_is_untouched(shared_sidecar):
 def test_content_types_carry_one_charset(shared_sidecar):
     job = new_job(shared_sidecar)
     assert shared_sidecar.get("/metrics").headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
-    openmetrics = httpx.get(shared_sidecar.url + "/metrics", headers={"accept": "application/openmetrics-text"})
+    openmetrics = loopback.get(shared_sidecar.url + "/metrics", headers={"accept": "application/openmetrics-text"})
     assert openmetrics.headers["content-type"] == "application/openmetrics-text; version=1.0.0; charset=utf-8"
     text = shared_sidecar.get(f"/api/jobs/{job.job_id}/logs/download", format="text")
     assert text.headers["content-type"] == "text/plain; charset=utf-8"
@@ -195,7 +196,7 @@ def test_numbers_past_64_bits_are_a_4xx_naming_them(shared_sidecar):
         assert response.status_code == 400 and "cursor" in response.json()["detail"], forged
     poll = shared_sidecar.post("/api/control/poll", json={"job_ids": [job.job_id], "after": 2**64})
     assert poll.status_code in (400, 422) and "after" in json.dumps(poll.json())
-    assert httpx.delete(f"{shared_sidecar.url}/api/alerts/silences/{huge}").status_code == 400
+    assert loopback.delete(f"{shared_sidecar.url}/api/alerts/silences/{huge}").status_code == 400
 
 
 def test_a_silence_ending_past_what_storage_holds_is_a_422_naming_the_field(shared_sidecar):

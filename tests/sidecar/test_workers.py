@@ -10,11 +10,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 
 from tests.conftest import require_binary
+from tests.support import loopback
 from tests.support.polling import wait_for
 from tests.support.redis_server import RedisServer
 from tests.support.sidecar import SidecarProcess
@@ -64,7 +64,7 @@ def redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 def answering_pid(fleet: SidecarProcess) -> int:
     """The pid of the worker that answered a request on a new connection."""
-    detail = httpx.get(fleet.url + "/readyz", timeout=10).json()["details"]["process"]
+    detail = loopback.get(fleet.url + "/readyz", timeout=10).json()["details"]["process"]
     return int(detail.removeprefix("pid "))
 
 

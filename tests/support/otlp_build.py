@@ -19,6 +19,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
+from tests.support import loopback
+
 SEVERITY = {"debug": 5, "info": 9, "warning": 13, "error": 17, "critical": 21}
 
 
@@ -85,7 +87,7 @@ def logs_request(records: list[LogRecord], resource: dict[str, Any] | None = Non
 def post_logs(
     base_url: str, records: list[LogRecord], headers: dict[str, str] | None = None, **kwargs: Any
 ) -> httpx.Response:
-    response = httpx.post(
+    response = loopback.post(
         base_url + "/v1/logs",
         content=logs_request(records, **kwargs),
         headers={"content-type": "application/x-protobuf", **(headers or {})},

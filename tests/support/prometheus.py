@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import yaml
 
+from tests.support import loopback
 from tests.support.polling import wait_for
 from tests.support.ports import free_port
 
@@ -63,7 +64,7 @@ class ServerProcess:
         if self.process is not None and self.process.poll() is not None:
             raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.log()}")
         try:
-            return httpx.get(self.url + "/-/ready", timeout=1.0).status_code == 200
+            return loopback.get(self.url + "/-/ready", timeout=1.0).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -130,7 +131,7 @@ class PrometheusServer(ServerProcess):
 
     def api(self, path: str, **params: Any) -> Any:
         """GET ``/api/v1/{path}``; the ``data`` of a success, PromQLError otherwise."""
-        response = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=10.0)
+        response = loopback.get(f"{self.url}/api/v1/{path}", params=params, timeout=10.0)
         body = response.json()
         if body.get("status") != "success":
             raise PromQLError(f"{path} {params}: {body.get('errorType')}: {body.get('error')}")
@@ -204,6 +205,6 @@ class AlertmanagerServer(ServerProcess):
         ]
 
     def alerts(self) -> list[dict[str, Any]]:
-        response = httpx.get(f"{self.url}/api/v2/alerts", timeout=10.0)
+        response = loopback.get(f"{self.url}/api/v2/alerts", timeout=10.0)
         response.raise_for_status()
         return response.json()

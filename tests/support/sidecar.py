@@ -6,12 +6,16 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from jobpulse.client import Client, JobDetail, NotFound
+from tests.support import loopback
 from tests.support.polling import wait_for
 from tests.support.ports import free_port
 
@@ -92,7 +96,7 @@ class SidecarProcess:
         if self.process is not None and self.process.poll() is not None:
             raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.log()}")
         try:
-            return httpx.get(self.url + "/readyz", timeout=1.0).status_code == 200
+            return loopback.get(self.url + "/readyz", timeout=1.0).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -138,12 +142,41 @@ class SidecarProcess:
             self.process.wait()
 
     def get(self, path: str, **params: Any) -> httpx.Response:
-        return httpx.get(self.url + path, params=params, timeout=10.0)
+        return loopback.get(self.url + path, params=params, timeout=10.0)
 
     def get_json(self, path: str) -> Any:
-        response = httpx.get(self.url + path, timeout=30.0)
+        response = loopback.get(self.url + path, timeout=30.0)
         response.raise_for_status()
         return response.json()
 
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.post(self.url + path, timeout=10.0, **kwargs)
+        return loopback.post(self.url + path, timeout=10.0, **kwargs)
+
+
+def start_together(*processes: SidecarProcess) -> tuple[SidecarProcess, ...]:
+    """Start ``processes`` at once, as a fleet's replicas start, each ready when this returns.
+
+    Starting is mostly waiting for the interpreter to import: side by side it takes the time of one.
+    If any fails to start, all are stopped and its error raised.
+    """
+    with ThreadPoolExecutor(len(processes)) as pool:
+        futures = [pool.submit(process.start) for process in processes]
+    try:
+        for future in futures:
+            future.result()
+    except BaseException:
+        for process in processes:
+            process.stop()
+        raise
+    return processes
+
+
+@contextmanager
+def running_together(*processes: SidecarProcess) -> Iterator[tuple[SidecarProcess, ...]]:
+    """``processes`` started together (`start_together`), stopped at the end of the block."""
+    start_together(*processes)
+    try:
+        yield processes
+    finally:
+        for process in reversed(processes):
+            process.stop()

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import termios
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tests.support.sidecar import REPO
@@ -38,6 +39,13 @@ def jobpulse(*args: str, timeout: float = 30, **variables: str) -> subprocess.Co
         env=command_env(**variables),
         cwd=REPO,
     )
+
+
+def jobpulse_each(*commands: list[str], **variables: str) -> list[subprocess.CompletedProcess[str]]:
+    """``jobpulse(*command)`` for each of ``commands``, which must not depend on each other, run side by
+    side: each is mostly the interpreter importing, so together they take about the time of one per core."""
+    with ThreadPoolExecutor(len(commands)) as pool:
+        return list(pool.map(lambda command: jobpulse(*command, **variables), commands))
 
 
 def plain(output: bytes) -> str:

@@ -10,14 +10,16 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.auth.conftest import start_auth_sidecar
+from tests.auth.conftest import bearer, start_auth_sidecar
 from tests.client.scripts import TALKING_JOB, Job
+from tests.support import loopback
 from tests.support.polling import wait_for
 from tests.support.ports import free_port
-from tests.terminal.console import command_env, jobpulse
+from tests.terminal.console import command_env, jobpulse, jobpulse_each
 
 
 def job_type() -> str:
@@ -147,8 +149,9 @@ def test_logs_follow_prints_each_line_as_it_comes_and_exits_0_when_the_job_ends(
 
 def test_an_unknown_job_is_named(shared_sidecar) -> None:
     job_id = f"no-such-job-{uuid.uuid4().hex[:8]}"
-    for args in (["show", job_id], ["logs", job_id], ["logs", job_id, "--follow"], ["pause", job_id]):
-        result = jobpulse("jobs", *args, "--url", shared_sidecar.url)
+    commands = [["show", job_id], ["logs", job_id], ["logs", job_id, "--follow"], ["pause", job_id]]
+    results = jobpulse_each(*(["jobs", *args, "--url", shared_sidecar.url] for args in commands))
+    for args, result in zip(commands, results, strict=True):
         assert result.returncode == 1, args
         assert result.stderr.strip() == f"jobpulse: job '{job_id}' not found at {shared_sidecar.url} (404)", args
         assert result.stdout == ""
@@ -156,8 +159,9 @@ def test_an_unknown_job_is_named(shared_sidecar) -> None:
 
 def test_without_a_sidecar_the_url_is_named() -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    for args in (["jobs", "ls"], ["jobs", "show", "some-job"], ["jobs", "logs", "some-job", "--follow"], ["watch"]):
-        result = jobpulse(*args, "--url", url)
+    commands = [["jobs", "ls"], ["jobs", "show", "some-job"], ["jobs", "logs", "some-job", "--follow"], ["watch"]]
+    results = jobpulse_each(*([*args, "--url", url] for args in commands))
+    for args, result in zip(commands, results, strict=True):
         assert result.returncode == 1, args
         [line] = result.stderr.splitlines()
         assert line.startswith(f"jobpulse: cannot reach the sidecar at {url}: ") and "refused" in line, args
@@ -166,21 +170,26 @@ def test_without_a_sidecar_the_url_is_named() -> None:
 def test_with_authentication_on_the_token_decides(tmp_path) -> None:
     sidecar = start_auth_sidecar(tmp_path)
     try:
-        for args in (["jobs", "ls"], ["jobs", "show", "some-job"], ["watch"]):
-            missing = jobpulse(*args, "--url", sidecar.url)
+        viewer = sidecar.tokens["viewer"]
+        gone = sidecar.token("gone", "viewer")
+        sidecar.revoke("gone")
+        commands = [["jobs", "ls"], ["jobs", "show", "some-job"], ["watch"]]
+        # The commands do not depend on each other: side by side, they take about the time of one per core.
+        with ThreadPoolExecutor() as pool:
+            missing_runs = [pool.submit(jobpulse, *args, "--url", sidecar.url) for args in commands]
+            allowed_run = pool.submit(jobpulse, "jobs", "ls", "--json", "--url", sidecar.url, JOBPULSE_TOKEN=viewer)
+            revoked_run = pool.submit(jobpulse, "jobs", "ls", "--url", sidecar.url, "--token", gone)
+        for args, missing in zip(commands, (run.result() for run in missing_runs), strict=True):
             assert missing.returncode == 1, args
             assert missing.stderr.strip() == (
                 f"jobpulse: the sidecar at {sidecar.url} requires a token (401): "
                 "give yours with --token or JOBPULSE_TOKEN"
             ), args
 
-        viewer = sidecar.tokens["viewer"]
-        allowed = jobpulse("jobs", "ls", "--json", "--url", sidecar.url, JOBPULSE_TOKEN=viewer)
+        allowed = allowed_run.result()
         assert allowed.returncode == 0 and json.loads(allowed.stdout)["items"] == [], allowed.stderr
 
-        gone = sidecar.token("gone", "viewer")
-        sidecar.revoke("gone")
-        revoked = jobpulse("jobs", "ls", "--url", sidecar.url, "--token", gone)
+        revoked = revoked_run.result()
         assert revoked.returncode == 1
         assert f"refused token jp_{gone.split('_')[1]}_… from --token or JOBPULSE_TOKEN (401)" in revoked.stderr
         assert "has been revoked" in revoked.stderr and gone.split("_")[2] not in revoked.stderr, "never the secret"
@@ -190,18 +199,18 @@ def test_with_authentication_on_the_token_decides(tmp_path) -> None:
         )
         try:
             job.say("info hello")
+            admin = sidecar.tokens["admin"]
             wait_for(
-                lambda: (
-                    jobpulse(
-                        "jobs", "show", job.id, "--url", sidecar.url, JOBPULSE_TOKEN=sidecar.tokens["admin"]
-                    ).returncode
-                    == 0
-                ),
+                lambda: loopback.get(f"{sidecar.url}/api/jobs/{job.id}", headers=bearer(admin)).status_code == 200,
                 timeout=20,
+                interval=0.05,
             )
-            refused = jobpulse(
-                "jobs", "pause", job.id, "--url", sidecar.url, JOBPULSE_TOKEN=sidecar.token("eve", "viewer")
-            )
+            eve = sidecar.token("eve", "viewer")
+            with ThreadPoolExecutor() as pool:
+                shown = pool.submit(jobpulse, "jobs", "show", job.id, "--url", sidecar.url, JOBPULSE_TOKEN=admin)
+                refused = pool.submit(jobpulse, "jobs", "pause", job.id, "--url", sidecar.url, JOBPULSE_TOKEN=eve)
+            assert shown.result().returncode == 0, shown.result().stderr
+            refused = refused.result()
             assert refused.returncode == 1
             assert f"pause of job '{job.id}' refused to token jp_" in refused.stderr
             assert "(403): eve may not pause job" in refused.stderr and "needs the operator role" in refused.stderr
