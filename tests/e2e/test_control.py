@@ -155,7 +155,7 @@ def test_a_job_that_does_not_listen_is_flagged_overdue(tmp_path):
     try:
         assert control(sidecar, job_id, "pause").status_code == 202
         pending = wait_for(lambda: (p := sidecar.job(job_id).pending_command) and p.overdue and p, timeout=10)
-        assert pending.action == "pause" and pending.waiting_s > 1
+        assert pending.action == "pause" and pending.waiting_s >= 1  # overdue past 1 s, shown to a tenth
         assert sidecar.job(job_id).status == "running" and sidecar.job(job_id).pause_requested
         monitored = sidecar.client.active_jobs().items
         assert next(job for job in monitored if job.id == job_id).pending_command.overdue, (
