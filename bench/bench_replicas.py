@@ -1,7 +1,7 @@
 """Replicas on the bus: ingest and job-to-client latency with 1, 2 and 4 replicas, against one embedded process.
 
     python bench/bench_replicas.py           # 1, 2 and 4 replicas; 2 s warm-up + 8 s ingest, 8 s latency each
-    python bench/bench_replicas.py --quick   # smoke run: 1 and 2 replicas, 1 s each
+    python bench/bench_replicas.py --quick   # smoke run: 2 replicas against the embedded process, 1 s each
     python bench/bench_replicas.py --profile DIR   # also py-spy every sidecar while ingest is measured
 
 Every case starts its sidecars afresh on one redis-server and one PostgreSQL server (a new database and
@@ -336,11 +336,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", metavar="DIR", help="py-spy each sidecar during the measured ingest, stacks into DIR"
     )
-    parser.add_argument("--quick", action="store_true", help="smoke run: 1 and 2 replicas, 1 s each, no warm-up")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 2 replicas against the embedded process, 1 s each, no warm-up"
+    )
     _support.add_json_option(parser)
     args = parser.parse_args(argv)
     if args.quick:
-        args.replicas, args.duration, args.warmup, args.latency_duration = "1,2", 1, 0, 0.5
+        args.replicas, args.duration, args.warmup, args.latency_duration = "2", 1, 0, 0.5
         args.pool_records, args.drain_timeout, args.wait_quiet, args.retries = 3_000, 20, 0.0, 0
     args.fleet_sizes = [int(n) for n in args.replicas.split(",")]
     args.profile_dir = Path(args.profile).resolve() if args.profile else None
