@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from jobpulse.sidecar.storage.engine import create_engine
+from jobpulse.sidecar.storage.migrate import migrate
 from tests.support.postgres import PostgresServer, find_bin_dir
 from tests.support.sidecar import SidecarProcess
 
@@ -75,3 +78,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'history.db'}"
     return request.getfixturevalue("postgres_server").new_database()
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on ``database_url`` with the schema at its newest revision."""
+    engine = create_engine(database_url)
+    await migrate(engine)
+    yield engine
+    await engine.dispose()

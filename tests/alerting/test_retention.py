@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 
 from jobpulse.sidecar.alerting.retention import AlertCounts, expire_alerts
 from jobpulse.sidecar.alerting.tables import alert_notification_attempts, alert_notifications, alerts
-from jobpulse.sidecar.storage.engine import create_engine
-from jobpulse.sidecar.storage.migrate import migrate
 from jobpulse.sidecar.storage.policy import RetentionPolicy
 from jobpulse.sidecar.storage.retention import RetentionSweeper
 from tests.support.job_events import T0, S
 
 DAY = 86400 * S
-
-
-@pytest.fixture
-async def engine(database_url):
-    engine = create_engine(database_url)
-    await migrate(engine)
-    yield engine
 
 
 async def test_old_resolved_alerts_and_their_deliveries_expire_with_their_attempts(engine):

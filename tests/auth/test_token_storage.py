@@ -10,16 +10,6 @@ import pytest
 from jobpulse.sidecar.auth.authenticator import Authenticator, InvalidCredentials
 from jobpulse.sidecar.auth.tickets import TicketBook
 from jobpulse.sidecar.auth.tokens import TokenError, TokenRepository
-from jobpulse.sidecar.storage.engine import create_engine
-from jobpulse.sidecar.storage.migrate import migrate
-
-
-@pytest.fixture
-async def engine(database_url):
-    engine = create_engine(database_url)
-    await migrate(engine)
-    yield engine
-    await engine.dispose()
 
 
 async def test_one_usable_token_per_name_revocation_and_expiry(engine):

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 
 from jobpulse.sidecar.control.plugin import ControlFeature
 from jobpulse.sidecar.control.retention import CommandCounts, expire_commands
 from jobpulse.sidecar.control.tables import control_commands
-from jobpulse.sidecar.storage.engine import create_engine
-from jobpulse.sidecar.storage.migrate import migrate
 from jobpulse.sidecar.storage.policy import RetentionPolicy
 from jobpulse.sidecar.storage.retention import RetentionSweeper
 from tests.support.job_events import T0, S
 
 DAY = 86400 * S
-
-
-@pytest.fixture
-async def engine(database_url):
-    engine = create_engine(database_url)
-    await migrate(engine)
-    yield engine
 
 
 async def test_commands_resolved_before_the_retention_window_expire_and_pending_ones_stay(engine):

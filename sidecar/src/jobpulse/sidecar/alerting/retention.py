@@ -7,7 +7,7 @@ storage sweep (``storage.retention``).
 
 from __future__ import annotations
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, select
 
 from jobpulse.sidecar.alerting.model import RESOLVED
 from jobpulse.sidecar.alerting.tables import alert_notification_attempts, alert_notifications, alert_silences, alerts
@@ -38,18 +38,11 @@ async def expire_alerts(sweep: Sweep) -> AlertCounts:
     notified = alert_notifications.c.created_ns < cutoff
     counts = AlertCounts()
     async with sweep.engine.begin() as connection:
-        if sweep.dry_run:
-            count_alerts = select(func.count()).select_from(alerts).where(resolved)
-            count_notifications = select(func.count()).select_from(alert_notifications).where(notified)
-            counts.alerts_expired = (await connection.execute(count_alerts)).scalar_one()
-            counts.notifications_expired = (await connection.execute(count_notifications)).scalar_one()
-            return counts
         # Attempts first: SQLite does not enforce the foreign key's ON DELETE CASCADE (PostgreSQL would).
         expired_ids = select(alert_notifications.c.id).where(notified)
-        await connection.execute(
-            delete(alert_notification_attempts).where(alert_notification_attempts.c.notification_id.in_(expired_ids))
-        )
-        counts.notifications_expired = (await connection.execute(delete(alert_notifications).where(notified))).rowcount
-        counts.alerts_expired = (await connection.execute(delete(alerts).where(resolved))).rowcount
-        await connection.execute(delete(alert_silences).where(alert_silences.c.until_ns < cutoff))
+        attempts = alert_notification_attempts.c.notification_id.in_(expired_ids)
+        await sweep.expire(connection, alert_notification_attempts, attempts)
+        counts.notifications_expired = await sweep.expire(connection, alert_notifications, notified)
+        counts.alerts_expired = await sweep.expire(connection, alerts, resolved)
+        await sweep.expire(connection, alert_silences, alert_silences.c.until_ns < cutoff)
     return counts

@@ -7,8 +7,6 @@ still be running. ``expire_commands`` is registered with the storage sweep (``st
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
-
 from jobpulse.sidecar.control.tables import control_commands
 from jobpulse.sidecar.storage.policy import RetentionPolicy
 from jobpulse.sidecar.storage.retention import ReportRow, RetentionCounts, Sweep
@@ -29,9 +27,5 @@ async def expire_commands(sweep: Sweep) -> CommandCounts:
     expired = control_commands.c.resolved_ns < sweep.cutoff_ns()
     counts = CommandCounts()
     async with sweep.engine.begin() as connection:
-        if sweep.dry_run:
-            count = select(func.count()).select_from(control_commands).where(expired)
-            counts.commands_expired = (await connection.execute(count)).scalar_one()
-        else:
-            counts.commands_expired = (await connection.execute(delete(control_commands).where(expired))).rowcount
+        counts.commands_expired = await sweep.expire(connection, control_commands, expired)
     return counts

@@ -74,11 +74,7 @@ async def expire_dead_letters(sweep: Sweep) -> DeadLetterCounts:
     old = dead_letters.c.at_ns < sweep.cutoff_ns()
     counts = DeadLetterCounts()
     async with sweep.engine.begin() as connection:
-        if sweep.dry_run:
-            count = select(func.count()).select_from(dead_letters).where(old)
-            counts.dead_letters_expired = (await connection.execute(count)).scalar_one()
-        else:
-            counts.dead_letters_expired = (await connection.execute(delete(dead_letters).where(old))).rowcount
+        counts.dead_letters_expired = await sweep.expire(connection, dead_letters, old)
     return counts
 
 

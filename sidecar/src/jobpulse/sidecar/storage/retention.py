@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import ColumnElement, Table, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from jobpulse.sidecar.storage.policy import RetentionPolicy
 from jobpulse.sidecar.tasks import BackgroundTasks
@@ -62,6 +63,12 @@ class Sweep(msgspec.Struct, frozen=True):
     def cutoff_ns(self) -> int:
         """Rows older than this, by their own time, are past ``policy.job_days``."""
         return self.clock_ns() - int(self.policy.job_days * 86400 * 1e9)
+
+    async def expire(self, connection: AsyncConnection, table: Table, condition: ColumnElement[bool]) -> int:
+        """Delete the rows of ``table`` matching ``condition`` and say how many; on a dry run, only count them."""
+        if self.dry_run:
+            return (await connection.execute(select(func.count()).select_from(table).where(condition))).scalar_one()
+        return (await connection.execute(delete(table).where(condition))).rowcount
 
     async def batch_done(self, phase: str, done: int) -> None:
         """Between two batches: say how far ``phase`` got, then let the event loop run everything else."""
