@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _support
 import httpx
+import psutil
 
 from tests.support.polling import wait_for
 from tests.support.ports import free_port
@@ -50,6 +51,7 @@ from tests.support.ports import free_port
 TARGET_RATIO = 0.7  # sidecar / bare records per second, at 1 record per request
 TARGET_RATIO_BATCHED = 0.15  # ... at BATCHED records per request or more
 BATCHED = 100
+HELPER_START_S = 5.0  # how long after the warm-up the sidecar's writer process may take to appear
 OTHER_CPU_LIMIT = 15.0  # % of a core used by other processes during a measurement before it is repeated
 JOB_ID_TAIL = "x000000"  # the last 7 characters of every job id; the Lua script renews them
 OTLP_PROTOBUF = "application/x-protobuf"
@@ -324,9 +326,10 @@ def _run_case_once(
     if kind == "pushgateway":
         server: Any = Pushgateway(workdir, server_cpus)
         pool = pool.with_name(pool.name + "-push")
+    elif kind == "sidecar":
+        server = _support.sidecar_process(workdir, server_cpus, **dict(args.setting))
     else:
-        start = _support.sidecar_process if kind == "sidecar" else _support.bare_endpoint_process
-        server = start(workdir, server_cpus)
+        server = _support.bare_endpoint_process(workdir, server_cpus)
     _support.wait_until_quiet(progress, args.wait_quiet)
     progress(f"{kind}, batch {batch}: starting server")
     with server:
@@ -337,7 +340,12 @@ def _run_case_once(
                 server.url, pool, 1, args.warmup, args.threads, args.connections, script, load_cpus, content_type
             )
         progress(f"{kind}, batch {batch}: measuring {args.duration:g} s")
-        meter = _support.CpuMeter([server.pid]).start()
+        # The sidecar's own processes (its history writer, once started) are not the server's event
+        # loop: they run on any core, as they would unpinned, and their CPU is reported apart.
+        helpers = _helpers(psutil.Process(server.pid)) if kind == "sidecar" else []
+        for helper in helpers:
+            os.sched_setaffinity(helper.pid, os.sched_getaffinity(0))
+        meter = _support.CpuMeter([server.pid, *(helper.pid for helper in helpers)]).start()
         machine = _support.SystemCpu().start()
         profiler = None
         if profile_dir is not None and kind == "sidecar":
@@ -347,7 +355,7 @@ def _run_case_once(
         result = run_wrk(
             server.url, pool, 100_000, args.duration, args.threads, args.connections, script, load_cpus, content_type
         )
-        (server_cpu,) = meter.stop()
+        server_cpu, *helper_cpus = meter.stop()
         machine_cpu = machine.stop()
         if profiler is not None:
             profiler.wait()
@@ -360,11 +368,12 @@ def _run_case_once(
             "p50_ms": result["p50_us"] / 1000,
             "p99_ms": result["p99_us"] / 1000,
             "server_cpu": server_cpu,
+            "helper_cpu": sum(helper_cpus),
             # records per second of the server's own CPU: what contention for its core does not change
             "events_per_cpu_s": result["requests"] * batch / seconds / max(server_cpu / 100, 1e-9),
             "wrk_cpu": result["wrk_cpu_percent"],
             # what neither the server nor wrk used (other processes, this script, py-spy)
-            "other_cpu": max(0.0, machine_cpu - server_cpu - result["wrk_cpu_percent"]),
+            "other_cpu": max(0.0, machine_cpu - server_cpu - sum(helper_cpus) - result["wrk_cpu_percent"]),
             "errors": errors + warm["status"],
             "wraps": result["wraps"],
             "sent_requests": warm["sent"] + result["sent"],
@@ -373,6 +382,16 @@ def _run_case_once(
         if kind == "sidecar":
             row["ingest"] = server.get_json("/api/monitor/ingest")
     return row
+
+
+def _helpers(server: psutil.Process) -> list[psutil.Process]:
+    """The sidecar's child processes, given a few seconds to start (the history writer starts once
+    the load is heavy enough: history_writer_process = auto); none when it keeps writing itself."""
+    try:
+        wait_for(server.children, timeout=HELPER_START_S)
+    except AssertionError:
+        return []
+    return server.children(recursive=True)
 
 
 def ratio_verdict(kind: str, batch: int, row: dict, results: dict[str, dict]) -> str:
@@ -550,6 +569,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin the server and wrk to separate cores")
     _support.add_quiet_options(parser, OTHER_CPU_LIMIT, retries=2)
+    parser.add_argument(
+        "--setting",
+        metavar="KEY=VALUE",
+        action="append",
+        type=lambda text: tuple(text.split("=", 1)),
+        default=[],
+        help="a sidecar setting for the sidecar cases (repeatable), e.g. history_writer_process=never",
+    )
     parser.add_argument("--profile", metavar="DIR", help="py-spy the sidecar during each measured run, stacks into DIR")
     parser.add_argument("--quick", action="store_true", help="smoke run: batches of 10, no warm-up, 1 s, no pinning")
     _support.add_json_option(parser)
@@ -639,7 +666,10 @@ def main(argv: list[str] | None = None) -> None:
         f"Targets: sidecar >= {TARGET_RATIO}x bare at 1 record/request, >= {TARGET_RATIO_BATCHED}x at "
         f"{BATCHED} or more, and more records/s than the Pushgateway given the same updates."
     )
-    print("CPU columns: % of one core during the measured run; 'other CPU' is what the rest of the machine used.")
+    print(
+        "CPU columns: % of one core during the measured run; 'writer CPU' is the sidecar's history writer process "
+        "(on any core); 'other CPU' is what the rest of the machine used."
+    )
     for batch, bodies, record_size, mix, _ in rows:
         print(f"batch {batch}: {bodies:,} distinct bodies, {record_size:.0f} bytes per record on the wire; mix: {mix}")
     table = []
@@ -654,6 +684,7 @@ def main(argv: list[str] | None = None) -> None:
                     f"{r['p50_ms']:.2f}",
                     f"{r['p99_ms']:.2f}",
                     f"{r['server_cpu']:.0f}%",
+                    f"{r['helper_cpu']:.0f}%",
                     round(r["events_per_cpu_s"]),
                     f"{r['wrk_cpu']:.0f}%",
                     f"{r['other_cpu']:.0f}%",
@@ -670,6 +701,7 @@ def main(argv: list[str] | None = None) -> None:
             "p50 ms",
             "p99 ms",
             "server CPU",
+            "writer CPU",
             "events per server CPU-s",
             "wrk CPU",
             "other CPU",

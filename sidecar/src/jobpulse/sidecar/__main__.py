@@ -2,4 +2,6 @@
 
 from jobpulse.sidecar.cli import main
 
-main()
+# Guarded: the history writer process (spawned) imports the main module without running it.
+if __name__ == "__main__":
+    main()

@@ -27,6 +27,7 @@ class HistoryFeature(Feature):
             core.store,
             flush_interval_s=settings.history_flush_interval_s,
             max_pending_lines=settings.history_max_pending_lines,
+            process_mode=settings.history_writer_process,
         )
         core.live.subscribe(self.service.reconfigure)
 

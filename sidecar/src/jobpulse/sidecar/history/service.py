@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobpulse.sidecar.history import analytics, dead_letters, queries
-from jobpulse.sidecar.history.writer import HistoryWriter
+from jobpulse.sidecar.history.writer import HistoryWriter, ProcessMode
 from jobpulse.sidecar.model.state import ACTIVE_STATUSES, TERMINAL_STATUSES, JobState
 from jobpulse.sidecar.store import JobStore
 
@@ -25,16 +25,26 @@ class History:
     """Durable job history behind a JobStore, on a migrated ``engine``."""
 
     def __init__(
-        self, engine: AsyncEngine, store: JobStore, *, flush_interval_s: float, max_pending_lines: int
+        self,
+        engine: AsyncEngine,
+        store: JobStore,
+        *,
+        flush_interval_s: float,
+        max_pending_lines: int,
+        process_mode: ProcessMode = "auto",
     ) -> None:
         self.store = store
         self.engine = engine
-        self.writer = HistoryWriter(engine, store, interval_s=flush_interval_s, max_pending_lines=max_pending_lines)
+        self.writer = HistoryWriter(
+            engine, store, interval_s=flush_interval_s, max_pending_lines=max_pending_lines, process_mode=process_mode
+        )
 
     def reconfigure(self, settings: Settings) -> None:
-        """A new flush interval applies from the next wait, a new bound to the next line."""
+        """A new flush interval applies from the next wait, a new bound to the next line, a new writer
+        process mode to the next batch."""
         self.writer.interval_s = settings.history_flush_interval_s
         self.writer.max_pending_lines = settings.history_max_pending_lines
+        self.writer.process_mode = settings.history_writer_process
 
     async def start(self) -> None:
         """Rebuild memory from what is stored, then start writing."""

@@ -10,6 +10,11 @@ A failure retrying cannot cure — a value the database cannot hold — is isola
 cause it: they are set aside as dead letters (see ``dead_letters``) and the rest of the batch is
 written, in the same transaction. Any other failure (a lost connection, a locked database) keeps the
 whole batch for the next attempt.
+
+Batches are written by a process of their own (``writer_process``) when that pays: always or never
+as ``process_mode`` says, or, in the default ``auto``, from the first batch of at least
+:data:`AUTO_PROCESS_ROWS` rows that took :data:`AUTO_PROCESS_SECONDS` or more to write on the event
+loop's core. An in-memory SQLite database is only reachable from this process: it is always written here.
 """
 
 from __future__ import annotations
@@ -19,18 +24,16 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any, Literal
 
-from sqlalchemy import literal_column, or_
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobpulse.sidecar.history import dead_letters, rows
-from jobpulse.sidecar.history.tables import job_logs, job_steps, jobs
+from jobpulse.sidecar.history.batches import BatchWriter, Refusal
+from jobpulse.sidecar.history.writer_process import WriterProcess, WriterProcessFailed
 from jobpulse.sidecar.model.events import KIND_LOG
 from jobpulse.sidecar.model.fold import folded_line
-from jobpulse.sidecar.model.state import TERMINAL_STATUSES, JobState
-from jobpulse.sidecar.storage.engine import insert, transaction
+from jobpulse.sidecar.model.state import JobState
 from jobpulse.sidecar.store import JobChange, JobStore
 from jobpulse.sidecar.tasks import BackgroundTasks
 
@@ -38,6 +41,14 @@ log = logging.getLogger("jobpulse.sidecar.history")
 
 # Refused rows named one by one in the log per batch; beyond that, a count.
 _LOGGED_PER_BATCH = 10
+
+ProcessMode = Literal["auto", "always", "never"]
+
+# In ``auto``, a batch this large that took this long on the event loop's core moves the writing to
+# the writer process: from then on it costs the loop an encode (about a microsecond a row) instead
+# of the statements. Below that, the process would cost more (memory, a start-up) than it saves.
+AUTO_PROCESS_ROWS = 200
+AUTO_PROCESS_SECONDS = 0.02
 
 
 class WriterStats:
@@ -57,17 +68,6 @@ class WriterStats:
         return sum(self.dead_letters.values())
 
 
-class _Unit(NamedTuple):
-    """What is written, or set aside, whole: a job's row with its steps, or one log line."""
-
-    kind: str
-    job_id: str
-    data: Any  # the JobState or the log row: what a dead letter keeps
-    job: dict[str, Any] | None = None
-    steps: list[dict[str, Any]] = []
-    line: dict[str, Any] | None = None
-
-
 class HistoryWriter:
     """Listens to the JobStore and persists what changed, off the request path."""
 
@@ -78,9 +78,11 @@ class HistoryWriter:
         *,
         interval_s: float = 0.5,
         max_pending_lines: int = 200_000,
+        process_mode: ProcessMode = "auto",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = engine
+        self.process_mode: ProcessMode = process_mode
         self.store = store
         self.interval_s = interval_s
         self.max_pending_lines = max_pending_lines
@@ -93,7 +95,11 @@ class HistoryWriter:
         self._oldest_pending: float | None = None
         self._tasks = BackgroundTasks()
         self._lock = asyncio.Lock()
-        self._statements = _Statements(engine)
+        self._batches = BatchWriter(engine)
+        # None: the database is only reachable from this process (an in-memory SQLite database).
+        self._process = None if _in_memory(engine) else WriterProcess(engine.url.render_as_string(hide_password=False))
+        self._loaded = False
+        self._process_died = False
         store.add_listener(self.on_change)
 
     # ---- collecting ---------------------------------------------------------------------------
@@ -149,8 +155,9 @@ class HistoryWriter:
             oldest, self._oldest_pending = self._oldest_pending, None
             started = self.clock()
             self._writing = lines
+            states = list(dirty.values())
             try:
-                refused = await self._write(list(dirty.values()), lines)
+                refused, cancelled = await self._write(states, lines)
             except BaseException:
                 # Cancellation included: a flush cut short must not lose its batch. Newer states that
                 # arrived meanwhile win; lines go back in front, in order.
@@ -160,85 +167,63 @@ class HistoryWriter:
                 raise
             finally:
                 self._writing = []
+            elapsed = self.clock() - started
             self.stats.flushes += 1
-            self.stats.last_flush_seconds = self.clock() - started
+            self.stats.last_flush_seconds = elapsed
             if refused:
                 self._report(refused)
+            if cancelled:
+                raise asyncio.CancelledError
+            if (
+                self.process_mode == "auto"
+                and len(states) + len(lines) >= AUTO_PROCESS_ROWS
+                and elapsed >= AUTO_PROCESS_SECONDS
+            ):
+                self._loaded = True
 
-    async def _write(self, states: list[JobState], lines: list[dict[str, Any]]) -> list[tuple[_Unit, Exception]]:
-        """Write a batch in one transaction; return the units set aside, with why."""
-        bytes_by_job: dict[str, int] = {}
-        for row in lines:
-            bytes_by_job[row["job_id"]] = bytes_by_job.get(row["job_id"], 0) + rows.log_row_bytes(row)
-        units: list[_Unit] = []
-        refused: list[tuple[_Unit, Exception]] = []
-        for state in states:
-            unit = _Unit(dead_letters.KIND_JOB, state.id, state)
-            try:
-                job = rows.job_row(state)
-                steps = rows.step_rows(state)
-            except Exception as error:
-                # Turning one state into rows depends on nothing but that state: a retry fails alike.
-                refused.append((unit, error))
-                continue
-            job["log_bytes"] = bytes_by_job.pop(state.id, 0)
-            units.append(unit._replace(job=job, steps=steps))
-        units += [_Unit(dead_letters.KIND_LOG, row["job_id"], row, line=row) for row in lines]
-        at_ns = time.time_ns()
-        async with transaction(self.engine) as connection:
-            refused += await self._write_or_isolate(connection, units)
-            if refused:
-                letters = [
-                    dead_letters.letter(unit.kind, unit.job_id, error, unit.data, at_ns) for unit, error in refused
-                ]
-                await dead_letters.set_aside(connection, letters)
-        return refused
+    @property
+    def uses_process(self) -> bool:
+        """Batches go to the writer process (``process_mode`` and, in ``auto``, the load so far)."""
+        if self._process is None or self.process_mode == "never":
+            return False
+        return self.process_mode == "always" or (self._loaded and not self._process_died)
 
-    async def _write_or_isolate(self, connection: AsyncConnection, units: list[_Unit]) -> list[tuple[_Unit, Exception]]:
-        """Write ``units``, or, when the database refuses them for their data, every one it takes.
+    async def writer_pid(self) -> int | None:
+        """The writer process's id (started if need be) while batches go there, else None."""
+        return await self._process.pid() if self._process is not None and self.uses_process else None
 
-        Each attempt runs in a savepoint; a refused group is halved until the rows at fault stand
-        alone, so a few bad rows among n cost about 2·log2(n) extra statements. Returns the refused
-        units with the reason; any other failure is raised.
-        """
-        if not units:
-            return []
+    async def _write(self, states: list[JobState], lines: list[dict[str, Any]]) -> tuple[list[Refusal], bool]:
+        """Write a batch here or in the writer process; return the rows set aside, and whether the
+        flush was cancelled after the process had taken the batch (and written it)."""
+        process = self._process
+        if process is None or not self.uses_process:
+            if process is not None and process.running:
+                await process.close()
+            return await self._batches.write(states, lines), False
+        write = asyncio.ensure_future(process.write(states, lines))
         try:
-            async with connection.begin_nested():
-                await self._execute(connection, units)
-            return []
-        except Exception as error:
-            if not dead_letters.is_data_error(error):
-                raise
-            if len(units) == 1:
-                return [(units[0], error)]
-        middle = len(units) // 2
-        first = await self._write_or_isolate(connection, units[:middle])
-        return first + await self._write_or_isolate(connection, units[middle:])
+            return await asyncio.shield(write), False
+        except asyncio.CancelledError:
+            # Once handed over, the batch is written or not however long anyone waits: wait for the
+            # outcome, so a written batch is not also kept and written twice (log_bytes adds up).
+            return await write, True
+        except WriterProcessFailed:
+            if self.process_mode == "auto" and not self._process_died:
+                # What kills a process may kill the next: auto goes back to writing here, for good.
+                self._process_died = True
+                log.warning("the history writer process died; history is written by the sidecar's own process now")
+            raise
 
-    async def _execute(self, connection: AsyncConnection, units: list[_Unit]) -> None:
-        statements = self._statements
-        job_rows = [unit.job for unit in units if unit.job is not None]
-        step_rows = [row for unit in units for row in unit.steps]
-        line_rows = [unit.line for unit in units if unit.line is not None]
-        for statement, batch in (
-            (statements.upsert_jobs, job_rows),
-            (statements.upsert_steps, step_rows),
-            (statements.insert_lines, line_rows),
-        ):
-            if batch:
-                await connection.exec_driver_sql(statement.sql, list(map(statement.values, batch)))
-
-    def _report(self, refused: list[tuple[_Unit, Exception]]) -> None:
-        for unit, _error in refused:
-            self.stats.dead_letters[unit.kind] += 1
-        for unit, error in refused[:_LOGGED_PER_BATCH]:
-            what = "state" if unit.kind == dead_letters.KIND_JOB else f"log line {unit.data['seq']}"
+    def _report(self, refused: list[Refusal]) -> None:
+        for refusal in refused:
+            self.stats.dead_letters[refusal.kind] += 1
+        for refusal in refused[:_LOGGED_PER_BATCH]:
+            what = "state" if refusal.kind == dead_letters.KIND_JOB else f"log line {refusal.seq}"
             log.error(
                 "history storage refused the %s of job %r; set aside in dead_letters: %s",
                 what,
-                unit.job_id,
-                dead_letters.describe(error),
+                refusal.job_id,
+                refusal.reason,
             )
         if len(refused) > _LOGGED_PER_BATCH:
             log.error("%d more row(s) of this batch set aside in dead_letters", len(refused) - _LOGGED_PER_BATCH)
@@ -258,6 +243,8 @@ class HistoryWriter:
             await self.flush()
         except Exception:
             log.exception("could not write the last %d history changes at shutdown", self.pending)
+        if self._process is not None:
+            await self._process.close()
 
     def _failed(self, error: Exception, first: bool) -> None:
         self.stats.failures += 1
@@ -270,59 +257,5 @@ class HistoryWriter:
         self.stats.last_error = None
 
 
-class _Batch(NamedTuple):
-    """A write statement compiled once for the engine's dialect, and the getter turning a row into its
-    parameters, in the statement's order: SQLAlchemy's per-row parameter processing costs more than
-    the database's own work on a batch, and these columns need none (ints, floats, text, bytes)."""
-
-    sql: str
-    values: Callable[[dict[str, Any]], tuple[Any, ...]]
-
-
-def _batch(engine: AsyncEngine, statement: Any, columns: list[str]) -> _Batch:
-    compiled = statement.compile(dialect=engine.dialect, column_keys=columns)
-    return _Batch(compiled.string, itemgetter(*compiled.positiontup))
-
-
-class _Statements:
-    """The three write statements, built once per dialect."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        # log_lines_dropped belongs to retention: the writer never sets it (a new row starts at 0).
-        job_insert = insert(engine, jobs).values(log_lines_dropped=literal_column("0"))
-        excluded = job_insert.excluded
-        written = [column.name for column in jobs.columns if column.name != "log_lines_dropped"]
-        updated = {name: excluded[name] for name in written if name != "id"}
-        updated["log_bytes"] = jobs.c.log_bytes + excluded.log_bytes
-        # A job this process knows only from stray late events (no start seen) must not overwrite
-        # the full record of a finished job.
-        self.upsert_jobs = _batch(
-            engine,
-            job_insert.on_conflict_do_update(
-                index_elements=[jobs.c.id],
-                set_=updated,
-                where=or_(
-                    jobs.c.status.notin_([literal_column(f"'{status}'") for status in sorted(TERMINAL_STATUSES)]),
-                    excluded.ident_seq != literal_column("0"),
-                ),
-            ),
-            written,
-        )
-        step_insert = insert(engine, job_steps)
-        self.upsert_steps = _batch(
-            engine,
-            step_insert.on_conflict_do_update(
-                index_elements=[job_steps.c.job_id, job_steps.c.name],
-                set_={
-                    column.name: step_insert.excluded[column.name]
-                    for column in job_steps.columns
-                    if column.name not in ("job_id", "name")
-                },
-            ),
-            [column.name for column in job_steps.columns],
-        )
-        self.insert_lines = _batch(
-            engine,
-            insert(engine, job_logs).on_conflict_do_nothing(index_elements=[job_logs.c.job_id, job_logs.c.seq]),
-            [column.name for column in job_logs.columns],
-        )
+def _in_memory(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
