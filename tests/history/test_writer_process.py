@@ -114,7 +114,7 @@ async def test_auto_moves_to_the_process_after_a_large_slow_batch_and_never_stay
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'history.db'}")
     await migrate(engine)
     store = JobStore()
-    writer = HistoryWriter(engine, store, interval_s=3600, clock=SlowClock())
+    writer = HistoryWriter(engine, store, interval_s=3600, process_mode="auto", clock=SlowClock())
     try:
         store.apply_all(run(name="small", log_lines=5))
         await writer.flush()
@@ -153,7 +153,7 @@ async def test_in_auto_a_dead_writer_process_hands_writing_back_to_the_sidecar(t
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'history.db'}")
     await migrate(engine)
     store = JobStore()
-    writer = HistoryWriter(engine, store, interval_s=3600, clock=SlowClock())
+    writer = HistoryWriter(engine, store, interval_s=3600, process_mode="auto", clock=SlowClock())
     try:
         store.apply_all([event for n in range(AUTO_PROCESS_ROWS // 20) for event in run(name=f"big-{n}", log_lines=20)])
         await writer.flush()

@@ -111,7 +111,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     database_url: str = msgspec.field(default_factory=default_database_url)
     history_flush_interval_s: PositiveFloat = 0.5
     history_max_pending_lines: Positive = 200_000
-    history_writer_process: Literal["auto", "always", "never"] = "auto"
+    history_writer_process: Literal["auto", "always", "never"] = "never"
     retention_days: PositiveFloat = 30.0
     retention_log_lines_per_job: Positive = 10_000
     retention_log_storage_mb: PositiveFloat = 1024.0

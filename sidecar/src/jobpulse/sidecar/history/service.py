@@ -31,7 +31,7 @@ class History:
         *,
         flush_interval_s: float,
         max_pending_lines: int,
-        process_mode: ProcessMode = "auto",
+        process_mode: ProcessMode = "never",
     ) -> None:
         self.store = store
         self.engine = engine

@@ -11,8 +11,8 @@ cause it: they are set aside as dead letters (see ``dead_letters``) and the rest
 written, in the same transaction. Any other failure (a lost connection, a locked database) keeps the
 whole batch for the next attempt.
 
-Batches are written by a process of their own (``writer_process``) when that pays: always or never
-as ``process_mode`` says, or, in the default ``auto``, from the first batch of at least
+Batches are written by a process of their own (``writer_process``) as ``process_mode`` says: never
+(the default), always, or, in ``auto``, from the first batch of at least
 :data:`AUTO_PROCESS_ROWS` rows that took :data:`AUTO_PROCESS_SECONDS` or more to write on the event
 loop's core. An in-memory SQLite database is only reachable from this process: it is always written here.
 """
@@ -78,7 +78,7 @@ class HistoryWriter:
         *,
         interval_s: float = 0.5,
         max_pending_lines: int = 200_000,
-        process_mode: ProcessMode = "auto",
+        process_mode: ProcessMode = "never",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = engine
