@@ -106,7 +106,7 @@ PROBES: dict[str, tuple[Any, Probe, Any]] = {
     "cors_allowed_origins": (["https://ops.example"], the_origins, ["https://ops.example"]),
     "history_flush_interval_s": (0.25, lambda s: the(s, HistoryFeature).service.writer.interval_s, 0.25),
     "history_max_pending_lines": (99, lambda s: the(s, HistoryFeature).service.writer.max_pending_lines, 99),
-    "history_writer_process": ("never", lambda s: the(s, HistoryFeature).service.writer.process_mode, "never"),
+    "history_writer_process": ("always", lambda s: the(s, HistoryFeature).service.writer.process_mode, "always"),
     "retention_days": (3.0, lambda s: the(s, StorageFeature).sweeper.policy.job_days, 3.0),
     "retention_log_lines_per_job": (11, lambda s: the(s, StorageFeature).sweeper.policy.log_lines_per_job, 11),
     "retention_log_storage_mb": (12.0, lambda s: the(s, StorageFeature).sweeper.policy.log_storage_mb, 12.0),
