@@ -34,6 +34,7 @@ from jobpulse.sidecar.terminal.board import Board
 from jobpulse.sidecar.terminal.keys import parse
 from jobpulse.sidecar.terminal.remote import Remote, failure_line
 from jobpulse.sidecar.terminal.screen import banner, render
+from jobpulse.sidecar.terminal.views import job_table
 
 URL = "http://sidecar:4318"
 TOKEN = "jp_0123456789abcdef_c2VjcmV0LXNlY3JldC1zZWNyZXQ"
@@ -211,3 +212,54 @@ def test_the_screen_escapes_what_jobs_sent() -> None:
     text = console.export_text()
     assert "evil\\x1b[2J[bold]name" in text and "42.0%" in text and "▶" in text
     assert "\x1b" not in text
+
+
+@pytest.mark.parametrize("width", [80, 100, 140, 200])
+def test_the_watch_table_keeps_every_figure_whole_and_drops_columns_to_fit(width: int) -> None:
+    board = Board()
+    jobs = [
+        summary(
+            "c5791903ed4b4a7c9f1e",
+            name="customer-field-mapping",
+            job_type="field_mapping",
+            processed=12_999,
+            failed=323,
+            total=20_000,
+            progress_percent=65.0,
+            rate_per_s=997.04,
+            eta_s=7.0,
+            step={"name": "validate", "index": 2, "count": 4},
+        ),
+        summary("bd72ba5e6dd", name="crm-api-upload", job_type="api", processed=3, total=6, progress_percent=50.0),
+    ]
+    board.apply(message(Snapshot, listed(*jobs)), 0)
+    console = Console(record=True, width=width, color_system=None)
+    console.print(render(board, title="jobpulse watch", top=None, note=None, interactive=True))
+    lines = console.export_text().splitlines()
+    assert all(len(line) <= width for line in lines)
+    [row] = [line for line in lines if "65.0%" in line]
+    assert "running" in row and "997.0/s" in row and "7.0s" in row, row
+    assert "customer-field-mapping" in row
+    # Whole columns give way, least useful first: the id, the type, the bar, the step, the records.
+    assert ("c5791903ed4…" in row) == (width >= 200), row
+    assert ("field_mapping" in row) == (width >= 140), row
+    assert ("validate (3 of 4)" in row) == (width >= 120), row
+    assert ("12,999/20,000 (323 failed)" in row) == (width >= 100), row
+
+
+def test_jobs_ls_keeps_the_whole_id_on_a_narrow_terminal() -> None:
+    job = summary(
+        "06a85c1308964e69aaf8b2745991999d",
+        name="customer-field-mapping",
+        job_type="field_mapping",
+        progress_percent=43.3,
+        processed=5_200,
+        total=12_000,
+    )
+    for width, whole in ((80, False), (200, True)):
+        console = Console(record=True, width=width, color_system=None)
+        console.print(job_table([job]))
+        [_header, row] = console.export_text().splitlines()
+        assert "06a85c1308964e69aaf8b2745991999d" in row and "running" in row and "43.3%" in row, row
+        assert ("5,200/12,000" in row) == whole and ("field_mapping" in row) == whole, row
+        assert len(row) <= width

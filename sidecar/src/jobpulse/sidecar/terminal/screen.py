@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from rich.console import Group, RenderableType
 from rich.progress_bar import ProgressBar
-from rich.table import Table
 from rich.text import Text
 
 from jobpulse.client import ConnectionState, JobSummary
 from jobpulse.sidecar.terminal.board import Board
+from jobpulse.sidecar.terminal.columns import Column, FittedTable
 from jobpulse.sidecar.terminal.views import NONE, duration, percent, rate, records, shown, status_text, step_text
 
 KEYS = "↑/↓ select  p pause  r resume  c cancel  q quit"
 DISPLAY_ONLY = "display only: standard input is not a terminal (Ctrl+C quits)"
 RESYNC_SHOWN_S = 10.0
 ID_WIDTH = 12
+BAR_WIDTH = 20
 
 
 def banner(state: ConnectionState, opened: bool, since_resync_s: float | None) -> Text | None:
@@ -43,32 +44,43 @@ def banner(state: ConnectionState, opened: bool, since_resync_s: float | None) -
 def _progress(job: JobSummary) -> RenderableType:
     if job.progress_percent is None:
         return Text(NONE)
-    return ProgressBar(total=100.0, completed=job.progress_percent, width=20)
+    return ProgressBar(total=100.0, completed=job.progress_percent, width=BAR_WIDTH)
 
 
-def jobs_table(board: Board, interactive: bool) -> Table:
-    """The watched jobs; the selected one highlighted, ended ones dimmed."""
-    table = Table(box=None, pad_edge=False, header_style="bold", expand=False)
-    for column in ("", "JOB", "ID", "TYPE", "STATUS", "PROGRESS", "%", "RECORDS", "RATE", "ETA", "STEP"):
-        table.add_column(column, no_wrap=True, overflow="ellipsis", justify="right" if column == "%" else "left")
-    for job in board.rows():
-        chosen = interactive and job.id == board.selected
-        short_id = job.id if len(job.id) <= ID_WIDTH else job.id[: ID_WIDTH - 1] + "…"
-        table.add_row(
-            "▶" if chosen else " ",
-            shown(job.name),
-            shown(short_id),
-            shown(job.job_type),
-            status_text(job),
-            _progress(job),
-            percent(job.progress_percent),
-            records(job),
-            rate(job.rate_per_s),
-            duration(job.eta_s),
-            step_text(job),
-            style="reverse" if chosen else ("dim" if job.id in board.ended_at else None),
-        )
-    return table
+def _short_id(job: JobSummary) -> Text:
+    return shown(job.id if len(job.id) <= ID_WIDTH else job.id[: ID_WIDTH - 1] + "…")
+
+
+# In the order shown; a narrow terminal shrinks the name and the step, then leaves out whole columns
+# in the order of DROPPED: every figure is shown in full.
+COLUMNS: list[Column[JobSummary]] = [
+    Column("JOB", lambda job: shown(job.name), shortest=24),
+    Column("ID", _short_id),
+    Column("TYPE", lambda job: shown(job.job_type)),
+    Column("STATUS", status_text),
+    Column("PROGRESS", _progress, width=BAR_WIDTH),
+    Column("%", lambda job: Text(percent(job.progress_percent)), "right"),
+    Column("RECORDS", lambda job: Text(records(job))),
+    Column("RATE", lambda job: Text(rate(job.rate_per_s)), "right"),
+    Column("ETA", lambda job: Text(duration(job.eta_s)), "right"),
+    Column("STEP", step_text, shortest=16),
+]
+DROPPED = ("ID", "TYPE", "PROGRESS", "STEP", "RECORDS")
+
+
+def jobs_table(board: Board, interactive: bool) -> FittedTable[JobSummary]:
+    """The watched jobs; the selected one marked and highlighted, ended ones dimmed."""
+
+    def chosen(job: JobSummary) -> bool:
+        return interactive and job.id == board.selected
+
+    return FittedTable(
+        COLUMNS,
+        board.rows(),
+        DROPPED,
+        marker=lambda job: "▶" if chosen(job) else " ",
+        style=lambda job: "reverse" if chosen(job) else ("dim" if job.id in board.ended_at else None),
+    )
 
 
 def render(board: Board, *, title: str, top: Text | None, note: Text | None, interactive: bool) -> RenderableType:

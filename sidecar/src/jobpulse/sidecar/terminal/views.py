@@ -17,6 +17,7 @@ from rich.text import Text
 
 from jobpulse.client import JobDetail, JobSummary, LogLine
 from jobpulse.sidecar.printable import printable
+from jobpulse.sidecar.terminal.columns import Column, FittedTable
 
 STATUS_STYLES = {
     "pending": "cyan",
@@ -93,23 +94,24 @@ def step_text(job: JobSummary) -> Text:
     return text
 
 
-def job_table(jobs: list[JobSummary]) -> Table:
+# A job's full id is what the other commands take: it is never cut short. A narrow terminal shrinks
+# the name, then leaves out whole columns in the order of LIST_DROPPED.
+LIST_COLUMNS: list[Column[JobSummary]] = [
+    Column("ID", lambda job: shown(job.id)),
+    Column("NAME", lambda job: shown(job.name), shortest=16),
+    Column("TYPE", lambda job: shown(job.job_type)),
+    Column("STATUS", status_text),
+    Column("PROGRESS", lambda job: Text(percent(job.progress_percent)), "right"),
+    Column("RECORDS", lambda job: Text(records(job))),
+    Column("STARTED", lambda job: Text(when(job.started_at))),
+    Column("DURATION", lambda job: Text(duration(job.execution_time_s)), "right"),
+]
+LIST_DROPPED = ("TYPE", "STARTED", "RECORDS", "DURATION")
+
+
+def job_table(jobs: list[JobSummary]) -> FittedTable[JobSummary]:
     """The jobs of ``jobs ls``, one row each."""
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("ID", "NAME", "TYPE", "STATUS", "PROGRESS", "RECORDS", "STARTED", "DURATION"):
-        table.add_column(column, no_wrap=True, overflow="ellipsis")
-    for job in jobs:
-        table.add_row(
-            shown(job.id),
-            shown(job.name),
-            shown(job.job_type),
-            status_text(job),
-            percent(job.progress_percent),
-            records(job),
-            when(job.started_at),
-            duration(job.execution_time_s),
-        )
-    return table
+    return FittedTable(LIST_COLUMNS, jobs, LIST_DROPPED)
 
 
 def log_text(line: LogLine) -> Text:
