@@ -302,6 +302,46 @@ def test_history_searches_pages_and_shows_a_past_jobs_log(console_sidecar, conso
     assert download.value.suggested_filename == f"{jobs[26].job_id}.ndjson"
 
 
+def test_an_analytics_card_and_its_charts_tell_the_same_story(console_sidecar, console):
+    """One name with a failed run and a running one: 0 % success in the summary and on the chart (the
+    running run has not ended; it is no success yet). One with a single running run: "1 run", no rate,
+    no point. And both charts end on the same day."""
+    url = console_sidecar.url
+    probe = uuid.uuid4().hex[:8]
+    mixed, running = f"analytics-mixed-{probe}", f"analytics-running-{probe}"
+    going, failed, alone = (JobEmitter(uuid.uuid4().hex) for _ in range(3))
+    post_logs(
+        url,
+        [
+            going.start(name=mixed, job_type="csv_import", total=10),
+            failed.start(name=mixed, job_type="csv_import", total=10),
+            failed.end(status="failed", processed=3),
+            alone.start(name=running, job_type="csv_import", total=10),
+        ],
+    )
+
+    def stored() -> bool:
+        answer = console_sidecar.get("/api/analytics", group_by="name").json()
+        groups = {group["key"]: group for group in answer["groups"]}
+        return groups.get(mixed, {}).get("failed") == 1 and running in groups
+
+    wait_for(stored)
+    page = console(url).open("analytics?group_by=name")
+    main = page.page.locator("main")
+    cards = {name: main.get_by_role("article", name=name, exact=True) for name in (mixed, running)}
+    expect(cards[mixed].locator(".meta")).to_contain_text("2 runs · success 0.0 % ·")
+    expect(cards[running].locator(".meta")).to_contain_text("1 run · success — ·")
+    charts = {name: card.locator("figure", has_text="Success rate").locator("svg") for name, card in cards.items()}
+    expect(charts[mixed]).to_have_attribute("aria-label", re.compile(r"completed over ended runs: .*: 0\.0 %$"))
+    expect(charts[mixed].locator(".series circle")).to_have_count(1)
+    expect(charts[running]).to_have_attribute("aria-label", re.compile(r": none ended$"))
+    expect(charts[running].locator(".series circle")).to_have_count(0)
+    durations = cards[mixed].locator("figure", has_text="Duration").locator("svg")
+    expect(durations).to_have_attribute("aria-label", re.compile(r"each of 7 windows of 1 day up to now, named by"))
+    expect(durations.locator("text.axis").last).to_have_text(charts[mixed].locator("text.axis").last.text_content())
+    post_logs(url, [going.end(processed=10), alone.end(processed=10)])
+
+
 # The log list's lines and its status line, read in one go so that no line arrives between the two.
 LOG_NOW = """(list) => [list.children.length, list.parentElement.querySelector('.log-status').textContent]"""
 PAUSE_AND_COUNT = """(list) => {

@@ -230,6 +230,20 @@ async def test_analytics_by_type_with_percentiles_trend_and_errors(history):
     assert {group.key for group in by_name.groups} == {"csv-a", "csv-b", "api-a"}
 
 
+async def test_each_trend_bucket_counts_its_ended_runs_as_the_success_rate_does(history):
+    day = (T0 // DAY + 1) * DAY
+    first = [run(start_ns=day + S, status="completed"), run(start_ns=day + 2 * S, status="failed")]
+    first += [run(start_ns=day + 3 * S, status="cancelled"), run(start_ns=day + 4 * S, status=None)]
+    second = [run(start_ns=day + DAY + S, status=None)]
+    await persist(history, *first, *second)
+    result = await history.analytics(since_ns=day, until_ns=day + 2 * DAY, group_by="job_type", bucket="day")
+    [group] = result.groups
+    counts = [(p.runs, p.failed_runs, p.completed_runs, p.ended_runs, p.failure_rate) for p in group.trend]
+    assert counts == [(4, 1, 1, 3, 0.25), (1, 0, 0, 0, 0.0)], "a running job is a run, not an ended one"
+    ended = sum(point.ended_runs for point in group.trend)
+    assert group.success_rate == pytest.approx(sum(point.completed_runs for point in group.trend) / ended)
+
+
 async def test_step_analytics_finds_the_bottleneck(history):
     runs = [
         run(name="nightly", start_ns=T0 + n * S, steps=(("extract", 1.0 + n), ("transform", 2.0), ("load", 10.0 + n)))

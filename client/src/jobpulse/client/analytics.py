@@ -17,12 +17,18 @@ class Durations(msgspec.Struct, frozen=True):
 
 
 class TrendPoint(msgspec.Struct, frozen=True):
-    """Runs and records of one hour or day."""
+    """Runs and records of one hour or day.
+
+    ``completed_runs / ended_runs`` is the bucket's success rate, as ``GroupStats.success_rate`` is
+    taken (none while nothing ended); ``failure_rate`` is failed runs over all runs, running ones included.
+    """
 
     bucket_start: Time
     runs: int
     failed_runs: int
     failure_rate: float
+    completed_runs: int
+    ended_runs: int
     records_processed: int
     records_failed: int
     record_error_rate: float | None

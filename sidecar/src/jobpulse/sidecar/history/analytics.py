@@ -27,6 +27,7 @@ GROUP_COLUMNS = {"job_type": jobs.c.job_type, "name": jobs.c.name}
 # but here it counts once, under lost, one of the outcomes the success rate is taken over: a run that
 # went silent is no success. "active" is therefore the runs still going: pending, running, paused.
 _IN_PROGRESS = tuple(sorted(ACTIVE_STATUSES - {LOST}))
+_ENDED = (COMPLETED, FAILED, CANCELLED, LOST)
 _ERROR_NAMES_SHOWN = 5
 
 
@@ -40,12 +41,18 @@ class Durations(msgspec.Struct):
 
 
 class TrendPoint(msgspec.Struct):
-    """One time bucket of a group's runs."""
+    """One time bucket of a group's runs.
+
+    ``completed_runs`` over ``ended_runs`` is the bucket's success rate, taken as the group's
+    ``success_rate`` is; ``failure_rate`` is over all its runs, those still going included.
+    """
 
     bucket_start: datetime
     runs: int
     failed_runs: int
     failure_rate: float
+    completed_runs: int
+    ended_runs: int
     records_processed: int
     records_failed: int
     record_error_rate: float | None
@@ -196,6 +203,8 @@ async def job_analytics(
             bucket_of,
             func.count().label("runs"),
             _count(jobs.c.status == FAILED).label("failed"),
+            _count(completed).label("completed"),
+            _count(jobs.c.status.in_(_ENDED)).label("ended"),
             _total(jobs.c.processed).label("processed"),
             _total(jobs.c.failed).label("records_failed"),
         )
@@ -238,6 +247,8 @@ async def job_analytics(
                 runs=row.runs,
                 failed_runs=row.failed,
                 failure_rate=round(row.failed / row.runs, 6),
+                completed_runs=row.completed,
+                ended_runs=row.ended,
                 records_processed=row.processed,
                 records_failed=row.records_failed,
                 record_error_rate=_rate(row.records_failed, row.processed),

@@ -9,6 +9,11 @@ export function count(value) {
   return value === null || value === undefined ? DASH : integer.format(value);
 }
 
+/** "1 run", "3 runs": a count with its noun, plural but for exactly one. */
+export function counted(value, noun, plural = `${noun}s`) {
+  return `${count(value)} ${value === 1 ? noun : plural}`;
+}
+
 export function percent(value, digits = 1) {
   if (value === null || value === undefined || Number.isNaN(value)) return DASH;
   return `${value.toFixed(digits)} %`;

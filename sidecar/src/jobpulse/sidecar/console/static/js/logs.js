@@ -3,7 +3,7 @@
 
 import { AuthRequired, apiUrl, download, get, getToken } from './api.js';
 import { h, setAttr, setText } from './dom.js';
-import { when } from './format.js';
+import { counted, when } from './format.js';
 import { LiveFeed } from './feed.js';
 
 const LEVELS = ['debug', 'info', 'warning', 'error', 'critical'];
@@ -141,7 +141,7 @@ export class LogPanel {
   #describe() {
     const shown = this.list.children.length;
     const paused = this.live && !this.follow ? ` Scrolling paused${this.unseen ? `: ${this.unseen} new below` : ''}.` : '';
-    setText(this.status, `${shown} line${shown === 1 ? '' : 's'} shown.${paused}`);
+    setText(this.status, `${counted(shown, 'line')} shown.${paused}`);
   }
 
   #openFeed() {
@@ -166,7 +166,7 @@ export class LogPanel {
       this.#render();
       this.nextCursor = page.next_cursor;
       this.moreButton.hidden = !this.nextCursor;
-      if (page.total > this.lines.length) setText(this.status, `${this.lines.length} of ${page.total} lines shown.`);
+      if (page.total > this.lines.length) setText(this.status, `${this.lines.length} of ${counted(page.total, 'line')} shown.`);
     } catch (error) {
       this.#problem(error);
     }

@@ -4,7 +4,7 @@
 import { h, setAttr, setText } from '../dom.js';
 import { isEnded, STATUSES } from '../jobs.js';
 import { JobCard } from '../jobcard.js';
-import { label, when } from '../format.js';
+import { counted, label, when } from '../format.js';
 import { keepParams, routeHref } from '../router.js';
 
 const TICK_MS = 1000;
@@ -133,7 +133,7 @@ export function mount(container, ctx, route) {
     const activeCount = [...board.jobs.values()].filter((job) => !isEnded(job)).length;
     setAttr(empty, 'hidden', activeCount > 0);
     setAttr(endedSection, 'hidden', endedList.children.length === 0);
-    setText(shown, `${visible} of ${cards.size} jobs shown`);
+    setText(shown, `${visible} of ${counted(cards.size, 'job')} shown`);
     syncTypes();
   }
 

@@ -88,7 +88,7 @@ function deliveryRows(item) {
       list.hidden = !list.hidden;
       toggle.setAttribute('aria-expanded', String(!list.hidden));
     },
-  }, `${formats.count(tried)} attempt${tried === 1 ? '' : 's'}`);
+  }, formats.counted(tried, 'attempt'));
   return [row(toggle), list];
 }
 

@@ -18,7 +18,9 @@ const PERIODS = {
 };
 const GROUPINGS = { job_type: 'Job type', name: 'Job name' };
 
-const shortDate = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' });
+// The API's day buckets are UTC days, so a day is named by its UTC date, on both charts alike: the
+// same name is the same day on each.
+const shortDate = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', timeZone: 'UTC' });
 const shortHour = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 
 function bucketStarts(since, until, bucket) {
@@ -32,6 +34,25 @@ function labelOf(moment, bucket) {
   return bucket === 'hour' ? shortHour.format(moment) : shortDate.format(moment);
 }
 
+function grainText(bucket) {
+  return bucket === 'day' ? 'day (UTC)' : 'hour';
+}
+
+// "3 hours", "1 day": the length of a duration window.
+function spanText(span) {
+  return span < DAY ? formats.counted(span / HOUR, 'hour') : formats.counted(span / DAY, 'day');
+}
+
+// A bucket's success rate taken as the group's is: completed over ended runs, none while none ended.
+function successOf(point) {
+  return point && point.ended_runs ? point.completed_runs / point.ended_runs : null;
+}
+
+// "Dec 1: 50.0 %, Dec 2: none ended": a chart's numbers, each with its x label, for its text alternative.
+function described(labels, values, write) {
+  return labels.map((text, index) => `${text}: ${write(values[index], index)}`).join(', ');
+}
+
 function seconds(value) {
   return formats.duration(value);
 }
@@ -40,36 +61,39 @@ function legend(names) {
   return h('ul', { class: 'legend' }, names.map((name, index) => h('li', { class: `series-${index % 6}` }, h('span', { class: 'swatch' }), name)));
 }
 
-function groupCard(group, starts, bucket, windows, windowLabels) {
+/**
+ * A group's card: its summary, its success rate per bucket of `starts`, and its duration percentiles
+ * per window of `windows` (`{answers, labels, span, text}`: an answer of the API and an x label each).
+ */
+function groupCard(group, starts, bucket, windows) {
   const byStart = new Map(group.trend.map((point) => [Date.parse(point.bucket_start), point]));
-  const success = starts.map((start) => {
-    const point = byStart.get(start);
-    return point && point.runs ? 1 - point.failure_rate : null;
-  });
-  const p50 = windows.map((answer) => answer.groups.find((item) => item.key === group.key)?.duration_s.p50 ?? null);
-  const p95 = windows.map((answer) => answer.groups.find((item) => item.key === group.key)?.duration_s.p95 ?? null);
+  const success = starts.map((start) => successOf(byStart.get(start)));
+  const xLabels = starts.map((start) => labelOf(start, bucket));
+  const stats = windows.answers.map((answer) => answer.groups.find((item) => item.key === group.key)?.duration_s);
+  const p50 = stats.map((durations) => durations?.p50 ?? null);
+  const p95 = stats.map((durations) => durations?.p95 ?? null);
   const name = group.key ?? '(none)';
   return h('article', { class: 'panel', 'aria-label': name },
     h('h3', {}, formats.label(name)),
     h('p', { class: 'meta' },
-      `${formats.count(group.runs)} runs · success ${formats.ratio(group.success_rate)} · p50 ${seconds(group.duration_s.p50)} · p95 ${seconds(group.duration_s.p95)}`),
+      `${formats.counted(group.runs, 'run')} · success ${formats.ratio(group.success_rate)} · p50 ${seconds(group.duration_s.p50)} · p95 ${seconds(group.duration_s.p95)}`),
     h('figure', {},
       lineChart({
         series: [{ name: 'success rate', values: success }],
-        xLabels: starts.map((start) => labelOf(start, bucket)),
+        xLabels,
         yMax: 1,
         format: (value) => `${Math.round(value * 100)}%`,
-        label: `Success rate of ${name} per ${bucket}: ${success.map((value) => (value === null ? 'no runs' : formats.ratio(value))).join(', ')}`,
+        label: `Success rate of ${name} per ${grainText(bucket)}, completed over ended runs: ${described(xLabels, success, (value) => (value === null ? 'none ended' : formats.ratio(value)))}`,
       }),
-      h('figcaption', {}, `Success rate per ${bucket} (runs that did not fail)`)),
+      h('figcaption', {}, `Success rate per ${grainText(bucket)}: completed over ended runs (no point while none ended)`)),
     h('figure', {},
       lineChart({
         series: [{ name: 'p50', values: p50 }, { name: 'p95', values: p95 }],
-        xLabels: windowLabels,
+        xLabels: windows.labels,
         format: seconds,
-        label: `Duration of ${name}, p50 and p95 per window: ${p50.map((value, index) => `${seconds(value)} / ${seconds(p95[index])}`).join(', ')}`,
+        label: `Duration of ${name}, p50 / p95 of the completed runs that started in each of ${windows.text}: ${described(windows.labels, p50, (value, index) => `${seconds(value)} / ${seconds(p95[index])}`)}`,
       }),
-      h('figcaption', {}, 'Duration of completed runs ', legend(['p50', 'p95']))));
+      h('figcaption', {}, `Duration of completed runs per window of ${spanText(windows.span)}, named by its end `, legend(['p50', 'p95']))));
 }
 
 function summaryTable(groups, grouping) {
@@ -175,15 +199,23 @@ export function mount(container, ctx, route) {
     try {
       const width = period.span / period.windows;
       const windowStarts = Array.from({ length: period.windows }, (_, index) => since + index * width);
-      const [main, names, ...windows] = await Promise.all([
+      const [main, names, ...answers] = await Promise.all([
         get('/api/analytics', { since: iso(since), until: iso(until), group_by: grouping, bucket: period.bucket }, options),
         get('/api/analytics', { since: iso(since), until: iso(until), group_by: 'name', bucket: period.bucket }, options),
         ...windowStarts.map((start) => get('/api/analytics', { since: iso(start), until: iso(start + width), group_by: grouping, bucket: period.bucket }, options)),
       ]);
       const starts = bucketStarts(since, until, period.bucket);
-      const windowLabels = windowStarts.map((start) => labelOf(start, width < DAY ? 'hour' : 'day'));
+      // A window is named by its end (a bucket beside it by its start), so that both charts of a card
+      // end on the same name: the present, today or this hour.
+      const grain = width < DAY ? 'hour' : 'day';
+      const windows = {
+        answers,
+        labels: windowStarts.map((start) => labelOf(start + width, grain)),
+        span: width,
+        text: `${formats.counted(period.windows, 'window')} of ${spanText(width)} up to now, named by the ${grain === 'day' ? 'day (UTC)' : 'time'} each ends`,
+      };
       fill(groups, main.groups.length
-        ? main.groups.map((group) => groupCard(group, starts, period.bucket, windows, windowLabels))
+        ? main.groups.map((group) => groupCard(group, starts, period.bucket, windows))
         : h('p', { class: 'empty' }, 'No job ran in the period.'));
       fill(summary, main.groups.length ? summaryTable(main.groups, grouping) : null);
       fill(errors, errorsTable(main.errors));

@@ -92,7 +92,8 @@ export function mount(container, ctx, route) {
     try {
       const page = await get('/api/jobs', query, { signal: controller.signal });
       const first = page.items.length ? 1 : 0;
-      const total = page.total_exact ? formats.count(page.total) : `${formats.count(page.total)} or more`;
+      const matching = page.total_exact
+        ? formats.counted(page.total, 'matching job') : `${formats.count(page.total)} or more matching jobs`;
       const rows = page.items.map((job) => h('tr', { dataset: { jobId: job.id } },
         h('th', { scope: 'row' }, h('a', { href: routeHref('job', [job.id]) }, job.name ?? job.id)),
         h('td', {}, formats.label(job.job_type)),
@@ -103,7 +104,7 @@ export function mount(container, ctx, route) {
         h('td', { class: 'number' }, formats.count(job.failed)),
         h('td', {}, job.owner ?? formats.DASH)));
       const caption = page.items.length
-        ? `${page.items.length} of ${total} matching jobs${params.get('cursor') ? ' (a later page)' : ''}` : 'No job matches.';
+        ? `${page.items.length} of ${matching}${params.get('cursor') ? ' (a later page)' : ''}` : 'No job matches.';
       const next = page.next_cursor
         ? h('a', { class: 'button-link', href: routeHref('history', [], { ...query, cursor: page.next_cursor }) }, 'Next page') : null;
       const firstPage = params.get('cursor') ? h('a', { class: 'button-link', href: routeHref('history', [], { ...query, cursor: '' }) }, 'First page') : null;

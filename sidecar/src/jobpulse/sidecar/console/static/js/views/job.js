@@ -132,7 +132,7 @@ export function mount(container, ctx, route) {
     const cpuNow = job.cpu_percent ?? latest?.cpu_percent ?? null;
     const describe = (values, format) => {
       const known = values.filter((value) => value !== null);
-      return known.length ? `from ${format(Math.min(...known))} to ${format(Math.max(...known))} over ${known.length} samples` : 'no samples yet';
+      return known.length ? `from ${format(Math.min(...known))} to ${format(Math.max(...known))} over ${formats.counted(known.length, 'sample')}` : 'no samples yet';
     };
     fill(resources,
       h('div', { class: 'resource' }, h('span', { class: 'name' }, 'Memory (RSS)'),
@@ -141,7 +141,7 @@ export function mount(container, ctx, route) {
         sparkline(cpu, { label: `CPU ${describe(cpu, (value) => formats.percent(value))}` }), h('span', { class: 'value', dataset: { field: 'cpu' } }, formats.percent(cpuNow))),
       h('p', { class: 'meta' },
         `Threads ${formats.count(latest?.threads)} · open files ${formats.count(latest?.open_fds)} · sampled ${formats.when(latest?.sampled_at)}`,
-        samples.length ? ` · ${samples.length} samples since this page opened` : ''));
+        samples.length ? ` · ${formats.counted(samples.length, 'sample')} since this page opened` : ''));
   }
 
   async function refreshCommands() {
