@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,6 +19,12 @@ from tests.support.sidecar import SidecarProcess
 
 # Settings default to a database in the per-user data directory: never the real one in tests.
 os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="jobpulse-data-")
+
+# A suite a shell started in the background without job control inherits SIGINT ignored, and passes
+# that on to every process it starts, where the commands rightly keep it (as under nohup): the tests
+# that press Ctrl+C on a command would wait in vain. Handled here, it is back to its default in them.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
