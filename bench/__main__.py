@@ -1,13 +1,15 @@
 """Run the benchmarks, each as a subprocess, and print one summary table of their results.
 
     python -m bench                          # every benchmark at its target size (about 10 minutes)
-    python -m bench --quick                  # smoke sizes, well under a minute
+    python -m bench --quick                  # smoke sizes, side by side, well under a minute
     python -m bench --only ingest,latency --json results.json
 
-Each ``bench/bench_NAME.py`` runs with ``--json`` (and ``--quick``), its output shown as it goes, and
-writes its summary rows. The exit status is non-zero when a script crashed: it exited non-zero or wrote
-no valid rows (rows it did write are still shown). A missed target is reported in the table, not as a
-failure.
+Each ``bench/bench_NAME.py`` runs with ``--json`` (and ``--quick``) and writes its summary rows. A full run
+goes one script after the other, each one's output shown as it goes: a measurement needs the machine to
+itself. A quick run starts them all side by side, since its figures are smoke figures anyway, and shows
+each one's output when it ends. The exit status is non-zero when a script crashed: it exited non-zero or
+wrote no valid rows (rows it did write are still shown). A missed target is reported in the table, not as
+a failure.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ import argparse
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import IO
 
 import msgspec
 
@@ -45,10 +50,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def run_script(name: str, path: Path, quick: bool, out: Path) -> tuple[list[SummaryRow], str | None]:
-    """Run one script; its rows, and why it counts as crashed (None when it did not)."""
+def run_script(
+    name: str, path: Path, quick: bool, out: Path, output: IO[bytes] | None = None
+) -> tuple[list[SummaryRow], str | None]:
+    """Run one script, its output to ``output`` (ours when None); its rows, and why it counts as crashed
+    (None when it did not)."""
     command = [sys.executable, str(path), "--json", str(out), *(["--quick"] if quick else [])]
-    returncode = subprocess.run(command, cwd=REPO).returncode
+    errors = subprocess.STDOUT if output else None
+    returncode = subprocess.run(command, cwd=REPO, stdout=output, stderr=errors).returncode
     rows: list[SummaryRow] = []
     problem = None
     if out.exists():
@@ -72,22 +81,40 @@ def verdict(row: SummaryRow) -> str:
     return "meets" if row.meets else "MISSES"
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+def run_all(names: list[str], quick: bool, directory: Path) -> list[tuple[list[SummaryRow], str | None]]:
+    """Every script's rows and problem (`run_script`), in ``names`` order: one after the other, or side by
+    side when ``quick``, each one's output then held back and shown whole when it ends."""
     known = scripts()
     progress = Progress()
+    showing = threading.Lock()
+
+    def run(number: int, name: str) -> tuple[list[SummaryRow], str | None]:
+        progress(f"== [{number}/{len(names)}] {name}: running bench/{known[name].name}")
+        started = time.monotonic()
+        with tempfile.TemporaryFile(dir=directory) as held:
+            rows, problem = run_script(name, known[name], quick, directory / f"{name}.json", held if quick else None)
+            held.seek(0)
+            with showing:
+                sys.stdout.flush()
+                sys.stdout.buffer.write(held.read())
+                outcome = f"CRASHED: {problem}" if problem else f"{len(rows)} summary rows"
+                progress(f"== {name}: done in {time.monotonic() - started:.1f} s, {outcome}")
+        return rows, problem
+
+    with ThreadPoolExecutor(len(names) if quick else 1) as pool:
+        return list(pool.map(run, range(1, len(names) + 1), names))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     rows: list[SummaryRow] = []
     crashed: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="jobpulse-bench-") as directory:
-        for number, name in enumerate(args.names, 1):
-            progress(f"== [{number}/{len(args.names)}] {name}: running bench/{known[name].name}")
-            started = time.monotonic()
-            script_rows, problem = run_script(name, known[name], args.quick, Path(directory) / f"{name}.json")
-            rows += script_rows
-            outcome = f"CRASHED: {problem}" if problem else f"{len(script_rows)} summary rows"
-            progress(f"== {name}: done in {time.monotonic() - started:.1f} s, {outcome}")
-            if problem:
-                crashed.append((name, problem))
+        results = run_all(args.names, args.quick, Path(directory))
+    for name, (script_rows, problem) in zip(args.names, results, strict=True):
+        rows += script_rows
+        if problem:
+            crashed.append((name, problem))
     write_summary(args.json, rows)
     print_table(
         ["bench", "metric", "value", "unit", "baseline", "ratio", "target", "verdict"],
