@@ -13,7 +13,7 @@ from jobpulse.client import Filters, JobLog, JobProgress, JobStatusUpdate, Snaps
 from tests.alerting.jobs import STEERED, JobProcess, unique
 from tests.alerting.receivers import HttpReceiver
 from tests.auth.conftest import bearer, closing, opened, refusal
-from tests.config.conftest import CONFIG, config_sidecar, history, patch_config
+from tests.config.conftest import CONFIG, config_sidecar, history, patch_config, put_config
 from tests.feed.wire import StalledClient, WireFeed
 from tests.support import loopback
 from tests.support.feed_watch import FeedWatch
@@ -39,11 +39,21 @@ url = "{url}"
 """
 
 
-@pytest.fixture
-def sidecar(tmp_path) -> Any:
-    process = config_sidecar(tmp_path, ALERTING)
+@pytest.fixture(scope="module")
+def module_sidecar(tmp_path_factory) -> Any:
+    process = config_sidecar(tmp_path_factory.mktemp("live"), ALERTING)
     yield process
     process.stop()
+
+
+@pytest.fixture
+def sidecar(module_sidecar: SidecarProcess) -> Any:
+    """The module's sidecar as its file sets it up: no feed client left connected by the test before, and
+    the runtime changes a test made removed after it. Its jobs, alerts and tokens stay: tests use their own."""
+    wait_for(lambda: not clients(module_sidecar), timeout=10)
+    yield module_sidecar
+    reset = put_config(module_sidecar, {})
+    assert reset.status_code == 200, reset.text
 
 
 def accepted(sidecar: SidecarProcess, body: dict[str, Any]) -> dict[str, Any]:
