@@ -55,9 +55,10 @@ def sidecar(tmp_path: Path) -> Iterator[SidecarProcess]:
     process.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def shared_sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess]:
-    """One sidecar for a whole module; tests keep apart by using their own job ids."""
+    """One sidecar for every test that needs no fresh one; tests keep apart by using their own job ids,
+    names and types."""
     process = SidecarProcess(tmp_path_factory.mktemp("sidecar")).start()
     yield process
     process.stop()

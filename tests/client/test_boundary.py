@@ -18,14 +18,15 @@ FORBIDDEN = (
 )
 
 
-def test_a_program_using_the_client_loads_no_server_or_job_module(shared_sidecar) -> None:
+def test_a_program_using_the_client_loads_no_server_or_job_module(sidecar) -> None:
+    # A sidecar of its own: the program pages through every job it holds, one per request.
     emitter = JobEmitter("boundary-job")
-    post_logs(shared_sidecar.url, [emitter.start(name="boundary"), emitter.end(processed=1)])
+    post_logs(sidecar.url, [emitter.start(name="boundary"), emitter.end(processed=1)])
     done = run_script(
         f"""
         import json, sys
         from jobpulse.client import Client, Filters, Snapshot
-        with Client({shared_sidecar.url!r}) as client:
+        with Client({sidecar.url!r}) as client:
             assert client.wait_for_end({emitter.job_id!r}).status == "completed"
             assert [job.id for job in client.iter_jobs(limit=1)]
             with client.feed(Filters(job_types=["none"])) as feed:
