@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from jobpulse.sidecar.storage.engine import create_engine
 from jobpulse.sidecar.storage.migrate import migrate
 from tests.support.postgres import PostgresServer, find_bin_dir
-from tests.support.sidecar import SidecarProcess
+from tests.support.sidecar import SidecarProcess, finish_stopping
 
 # Settings default to a database in the per-user data directory: never the real one in tests.
 os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="jobpulse-data-")
@@ -47,12 +47,19 @@ def require_binary(name: str, *candidates: str) -> str:
     pytest.skip(message)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _sidecars_stopped_by_the_end() -> Iterator[None]:
+    """Sidecars stopped without waiting (`SidecarProcess.stop_soon`) have exited when the run ends."""
+    yield
+    finish_stopping()
+
+
 @pytest.fixture
 def sidecar(tmp_path: Path) -> Iterator[SidecarProcess]:
     """A fresh sidecar for one test."""
     process = SidecarProcess(tmp_path).start()
     yield process
-    process.stop()
+    process.stop_soon()
 
 
 @pytest.fixture(scope="session")

@@ -116,7 +116,7 @@ def hooks(module_receiver: HttpReceiver) -> HttpReceiver:
 def sidecar(tmp_path_factory: pytest.TempPathFactory, hooks: HttpReceiver):
     process = start_sidecar(tmp_path_factory.mktemp("fleet"), CONFIG.format(fleet=hooks.url("json", "/fleet")))
     yield process
-    process.stop()
+    process.stop_soon()
 
 
 def firing(sidecar: Any, **filters: Any) -> list[dict[str, Any]]:

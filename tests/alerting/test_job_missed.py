@@ -69,7 +69,7 @@ def test_a_late_scheduled_run_fires_job_missed_and_its_start_resolves_it(tmp_pat
         [typed] = [view for view in sidecar.client.schedules().schedules if view.name == name]
         assert typed.last_run is not None and (typed.last_run.job_id, typed.source) == (job.job_id, "config")
     finally:
-        sidecar.stop()
+        sidecar.stop_soon()
 
 
 def test_jobpulse_run_schedule_teaches_the_sidecar_a_schedule_that_alerts(tmp_path: Path, receiver: HttpReceiver):
@@ -93,4 +93,4 @@ def test_jobpulse_run_schedule_teaches_the_sidecar_a_schedule_that_alerts(tmp_pa
         [fired] = receiver.wait("/hook", about(name, "[HIGH] Job"), timeout=10)
         assert f"The last run (job id {last['job_id']})" in fired.body and "the schedule is learned" in fired.body
     finally:
-        sidecar.stop()
+        sidecar.stop_soon()

@@ -71,7 +71,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory, hooks: HttpReceiver, smtp:
     )
     process = start_sidecar(tmp_path_factory.mktemp("delivery"), config)
     yield process
-    process.stop()
+    process.stop_soon()
 
 
 @pytest.fixture(scope="module")

@@ -85,7 +85,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory, hooks: HttpReceiver):
     config = CONFIG.format(hook=hooks.url("json", "/hook"), capacity=hooks.url("json", "/capacity"))
     process = start_sidecar(tmp_path_factory.mktemp("alerting"), config)
     yield process
-    process.stop()
+    process.stop_soon()
 
 
 def alerts(sidecar: Any, **filters: Any) -> list[dict[str, Any]]:

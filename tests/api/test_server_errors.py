@@ -26,7 +26,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess
     process = SidecarProcess(tmp_path_factory.mktemp("faulty"), argv=faulty_sidecar.ARGV, name="faulty-sidecar")
     process.start()
     yield process
-    process.stop()
+    process.stop_soon()
 
 
 def errors_counted(sidecar: SidecarProcess, route: str, method: str) -> float:

@@ -71,7 +71,7 @@ def start_auth_sidecar(workdir: Path, **settings: object) -> AuthSidecar:
 def auth_sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthSidecar]:
     sidecar = start_auth_sidecar(tmp_path_factory.mktemp("auth"))
     yield sidecar
-    sidecar.process.stop()
+    sidecar.process.stop_soon()
 
 
 @contextmanager

@@ -33,7 +33,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthSidecar]:
     sidecar.tokens["ana"] = sidecar.token("ana", "viewer")
     sidecar.tokens["bo"] = sidecar.token("bo", "viewer")
     yield sidecar
-    sidecar.process.stop()
+    sidecar.process.stop_soon()
 
 
 def job_status(sidecar: AuthSidecar, job_id: str) -> dict:

@@ -33,7 +33,7 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthSidecar]:
     for name, role in (("ana", "viewer"), ("bo", "viewer"), ("cy", "admin")):
         sidecar.tokens[name] = sidecar.token(name, role)
     yield sidecar
-    sidecar.process.stop()
+    sidecar.process.stop_soon()
 
 
 def client(source: str) -> httpx.Client:

@@ -75,8 +75,8 @@ def matrix_sidecars(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     sidecar.tokens["wrong"] = viewer[: -len("wrongsecret")] + "wrongsecret"
     baseline = SidecarProcess(tmp_path_factory.mktemp("matrix-baseline")).start()
     yield sidecar, baseline
-    baseline.stop()
-    sidecar.process.stop()
+    baseline.stop_soon()
+    sidecar.process.stop_soon()
 
 
 def request(base_url: str, method: str, path: str, headers: dict[str, str]) -> httpx.Response:
@@ -202,7 +202,7 @@ def test_metrics_can_require_a_viewer_token(tmp_path):
         assert loopback.get(sidecar.url + "/healthz").status_code == 200
         assert loopback.get(sidecar.url + "/readyz").status_code == 200
     finally:
-        sidecar.process.stop()
+        sidecar.process.stop_soon()
 
 
 def test_a_route_without_a_declared_role_stops_the_app_from_being_built():

@@ -28,7 +28,7 @@ def feed_sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthSidec
     job = JobEmitter("ws-auth-secret-job")
     post_logs(sidecar.url, [job.start(name="payroll")], headers=bearer(sidecar.tokens["ingest"]))
     yield sidecar
-    sidecar.process.stop()
+    sidecar.process.stop_soon()
 
 
 def ticket(sidecar: AuthSidecar, token: str) -> dict:

@@ -29,7 +29,7 @@ SECRET = "s3cret-hook-password"
 def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthSidecar]:
     started = start_auth_sidecar(tmp_path_factory.mktemp("config"))
     yield started
-    started.process.stop()
+    started.process.stop_soon()
 
 
 @pytest.fixture(scope="module")

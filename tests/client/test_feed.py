@@ -63,7 +63,7 @@ async def test_the_feed_survives_a_sidecar_restart_with_a_resync_and_no_silent_g
         await recorder.stop()
         job.kill()
         first.kill()
-        second.stop()
+        second.stop_soon()
 
     assert isinstance(recorder.messages[0], Snapshot)
     [resync] = recorder.resyncs()

@@ -69,7 +69,7 @@ def test_show_prints_the_running_settings_with_their_sources_and_secrets_masked(
         as_json = jobpulse("config", "show", "--url", sidecar.url, "--json")
         assert json.loads(as_json.stdout)["sources"]["feed_tick_ms"] == "file"
     finally:
-        sidecar.stop()
+        sidecar.stop_soon()
     unreachable = jobpulse("config", "show", "--url", f"http://127.0.0.1:{free_port()}")
     assert unreachable.returncode == 1 and "cannot reach the sidecar" in unreachable.stderr
 
@@ -92,7 +92,7 @@ def test_show_tells_the_settings_file_the_runtime_version_and_a_file_not_applied
         assert re.fullmatch(f"# not applied: {source} at {when}", lines[not_applied]), lines[not_applied]
         assert lines[not_applied + 1].startswith("#   feed_tick_ms: ")
     finally:
-        sidecar.stop()
+        sidecar.stop_soon()
 
 
 def test_show_presents_the_token_as_a_bearer_and_needs_an_admin(tmp_path: Path):
@@ -107,7 +107,7 @@ def test_show_presents_the_token_as_a_bearer_and_needs_an_admin(tmp_path: Path):
         assert viewer.returncode == 1 and "refused (403)" in viewer.stderr and "admin role" in viewer.stderr
         assert anonymous.returncode == 1 and "refused (401)" in anonymous.stderr and "--token" in anonymous.stderr
     finally:
-        sidecar.process.stop()
+        sidecar.process.stop_soon()
 
 
 def test_the_default_database_is_created_in_the_data_directory_and_named_at_start(tmp_path: Path):
@@ -118,4 +118,4 @@ def test_the_default_database_is_created_in_the_data_directory_and_named_at_star
         assert f"History database: sqlite+aiosqlite:///{database}" in sidecar.log()
         assert not (tmp_path / "jobpulse.db").exists(), "not in the directory it was started from"
     finally:
-        sidecar.stop()
+        sidecar.stop_soon()

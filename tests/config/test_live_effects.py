@@ -43,7 +43,7 @@ url = "{url}"
 def module_sidecar(tmp_path_factory) -> Any:
     process = config_sidecar(tmp_path_factory.mktemp("live"), ALERTING)
     yield process
-    process.stop()
+    process.stop_soon()
 
 
 @pytest.fixture
@@ -131,7 +131,7 @@ def test_a_smaller_client_queue_applies_to_the_next_frames(tmp_path):
         assert after["id"] == before["id"] and after["frames_dropped"] > 0
         stalled.close()
     finally:
-        sidecar.stop()
+        sidecar.stop_soon()
 
 
 def test_the_connection_limit_turns_new_clients_away_and_keeps_the_connected_ones(sidecar):
@@ -182,7 +182,7 @@ def test_rate_limits_turned_on_while_running_refuse_the_next_request_over_the_bu
         refused = loopback.get(sidecar.url + "/api/monitor/jobs", timeout=10).json()
         assert refused["extra"]["limit"] == "rate_limit_rest" and refused["extra"]["rate"] == "3 per minute"
     finally:
-        sidecar.stop()
+        sidecar.stop_soon()
 
 
 def status(sidecar: SidecarProcess, path: str) -> int:
@@ -218,7 +218,7 @@ def test_a_lowered_stall_threshold_fires_on_a_running_job(tmp_path, receiver: Ht
         job.finish()
     finally:
         job.kill()
-        sidecar.stop()
+        sidecar.stop_soon()
 
 
 def test_a_channel_added_while_running_gets_the_next_alert(sidecar, receiver: HttpReceiver):

@@ -57,7 +57,7 @@ def test_sighup_applies_a_good_file_and_a_bad_one_leaves_the_running_settings(tm
         assert config_detail(sidecar) is None
         assert value(sidecar, "alerting")["rules"]["job_stalled"]["after_s"] == 300, "gone from the file: default"
     finally:
-        sidecar.stop()
+        sidecar.stop_soon()
 
 
 def test_a_changed_file_is_applied_without_a_signal(tmp_path: Path):
@@ -69,7 +69,7 @@ def test_a_changed_file_is_applied_without_a_signal(tmp_path: Path):
         wait_for(lambda: value(sidecar, "retention_days") == 12)
         assert history(sidecar)[0]["source"] == "file change"
     finally:
-        sidecar.stop()
+        sidecar.stop_soon()
 
 
 def test_a_runtime_change_wins_over_the_file_until_it_is_removed(tmp_path: Path):
@@ -83,7 +83,7 @@ def test_a_runtime_change_wins_over_the_file_until_it_is_removed(tmp_path: Path)
         answer = patch_config(sidecar, {"feed_tick_ms": None}).json()
         assert (answer["values"]["feed_tick_ms"], answer["sources"]["feed_tick_ms"]) == (70, "file")
     finally:
-        sidecar.stop()
+        sidecar.stop_soon()
 
 
 def test_a_file_that_moves_the_database_is_applied_except_for_it_until_a_restart(tmp_path: Path):
@@ -99,4 +99,4 @@ def test_a_file_that_moves_the_database_is_applied_except_for_it_until_a_restart
         assert shown["pending_restart"] == {"database_url": "postgresql+asyncpg://etl:****@db.example.com/jobpulse"}
         assert "restart to apply database_url" in config_detail(sidecar) and "hunter22" not in sidecar.log()
     finally:
-        sidecar.stop()
+        sidecar.stop_soon()

@@ -20,7 +20,7 @@ SECRET = "sekrit-token-42"
 def sidecar(tmp_path) -> Any:
     process = config_sidecar(tmp_path, "feed_tick_ms = 30\n")
     yield process
-    process.stop()
+    process.stop_soon()
 
 
 def test_an_invalid_patch_lists_every_problem_and_changes_nothing(sidecar):
@@ -139,7 +139,7 @@ def test_put_replaces_the_runtime_changes_and_masked_secrets_sent_back_keep_thei
         assert answer["runtime"] == {} and answer["values"]["alerting"]["rules"]["job_failed"]["severity"] == "high"
         assert answer["values"]["alerting"]["channels"][0]["tags"] == []
     finally:
-        sidecar.stop()
+        sidecar.stop_soon()
 
 
 def test_every_change_is_audited_with_who_when_what_and_secrets_masked(sidecar, receiver: HttpReceiver):
@@ -209,4 +209,4 @@ def test_with_authentication_on_only_admins_change_settings_and_the_token_name_i
         [entry] = loopback.get(config + "/history", headers=as_admin, timeout=30).json()["items"]
         assert (entry["who"], entry["accepted"]) == ("admin", True)
     finally:
-        sidecar.process.stop()
+        sidecar.process.stop_soon()

@@ -32,7 +32,7 @@ def auth_sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthSidec
     with ThreadPoolExecutor(1) as thread:
         sidecar = thread.submit(start_auth_sidecar, tmp_path_factory.mktemp("console-auth")).result()
     yield sidecar
-    sidecar.process.stop()
+    sidecar.process.stop_soon()
 
 
 def send(sidecar: AuthSidecar, records: list) -> None:

@@ -76,4 +76,4 @@ def test_a_sidecar_restart_shows_offline_then_catches_up_without_a_reload(tmp_pa
         process.wait()
         first.kill()
         if second is not None:
-            second.stop()
+            second.stop_soon()

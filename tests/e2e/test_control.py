@@ -163,7 +163,7 @@ def test_a_job_that_does_not_listen_is_flagged_overdue(tmp_path):
         )
     finally:
         process.kill()
-        sidecar.stop()
+        sidecar.stop_soon()
 
 
 def test_the_cli_controls_jobs(shared_sidecar, tmp_path):

@@ -39,7 +39,7 @@ def replicas(tmp_path: Path, postgres_server: Any):
         yield list(started)
     finally:
         for sidecar in started:
-            sidecar.stop()
+            sidecar.stop_soon()
 
 
 def listed(sidecar: SidecarProcess, job_id: str, path: str) -> list[dict[str, Any]]:

@@ -168,4 +168,4 @@ with track_job("long-runner", job_id={job_id!r}) as job:
         restarted.stop()
     finally:
         process.kill()
-        sidecar.stop()
+        sidecar.stop_soon()

@@ -35,7 +35,7 @@ with track_job(os.environ["JOB_NAME"], job_id=os.environ["JOB_ID"], job_type=os.
 def sidecar(tmp_path):
     process = SidecarProcess(tmp_path, history_flush_interval_s=0.05, control_poll_max_wait_s=1).start()
     yield process
-    process.stop()
+    process.stop_soon()
 
 
 class QueuedJob:

@@ -311,4 +311,4 @@ def test_poison_costs_well_behaved_jobs_nothing(tmp_path: Path) -> None:
             if job.process is not None and job.process.poll() is None:
                 job.process.kill()
                 job.process.wait()
-        sidecar.stop()
+        sidecar.stop_soon()

@@ -238,7 +238,7 @@ def test_a_cursor_older_than_the_replay_window_gets_a_resync(tmp_path):
         resyncs = counted(sidecar, "jobpulse_sidecar_feed_resyncs_total", "cause")
         assert resyncs == {"backlog": 0, "lag": 0, "cursor": 3}
     finally:
-        sidecar.stop()
+        sidecar.stop_soon()
 
 
 def test_a_long_snapshot_comes_in_parts_and_the_client_gets_it_whole(tmp_path):
@@ -265,7 +265,7 @@ def test_a_long_snapshot_comes_in_parts_and_the_client_gets_it_whole(tmp_path):
             parts, listed = one.snapshot()
             assert parts[0]["data"]["parts"] == 1 and [j["id"] for j in listed] == [jobs[0].job_id]
     finally:
-        sidecar.stop()
+        sidecar.stop_soon()
 
 
 def test_changes_on_a_quiet_feed_go_out_at_once_not_a_tick_later(tmp_path):
@@ -288,7 +288,7 @@ def test_changes_on_a_quiet_feed_go_out_at_once_not_a_tick_later(tmp_path):
             [tick] = [s.value for f in families for s in f.samples if s.name == "jobpulse_sidecar_feed_tick_seconds"]
             assert tick < 0.5
     finally:
-        sidecar.stop()
+        sidecar.stop_soon()
 
 
 def test_progress_is_coalesced_within_a_tick_when_the_feed_is_busy(tmp_path):
@@ -307,7 +307,7 @@ def test_progress_is_coalesced_within_a_tick_when_the_feed_is_busy(tmp_path):
             assert len(progress) < 10, f"50 updates within ~1 s should coalesce, got {len(progress)} messages"
             assert [m.data.processed for m in progress] == sorted(m.data.processed for m in progress)
     finally:
-        sidecar.stop()
+        sidecar.stop_soon()
 
 
 @pytest.mark.parametrize(
@@ -353,7 +353,7 @@ def test_a_slow_client_is_resynced_and_does_not_hold_back_the_others(tmp_path, b
             assert resyncs[cause] >= 1 and resyncs["cursor"] == 0, resyncs
             slow.close()
     finally:
-        sidecar.stop()
+        sidecar.stop_soon()
 
 
 def test_a_client_that_stops_reading_is_dropped(tmp_path):
@@ -374,4 +374,4 @@ def test_a_client_that_stops_reading_is_dropped(tmp_path):
             assert fresh.wait_for(Snapshot)
         stuck.close()
     finally:
-        sidecar.stop()
+        sidecar.stop_soon()

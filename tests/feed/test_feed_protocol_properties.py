@@ -102,7 +102,7 @@ def is_client_message(frame: str | bytes) -> bool:
 def feed_sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess]:
     process = SidecarProcess(tmp_path_factory.mktemp("feed-protocol")).start()
     yield process
-    process.stop()
+    process.stop_soon()
 
 
 def job_states(sidecar: SidecarProcess, job_ids: list[str]) -> dict[str, dict]:

@@ -70,7 +70,7 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProcess
         feed_max_connections_per_client=2,
     ).start()
     yield process
-    process.stop()
+    process.stop_soon()
 
 
 # ---- rate limits ---------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ JSON_ONLY = [
 def limits_sidecar(tmp_path_factory: pytest.TempPathFactory):
     process = SidecarProcess(tmp_path_factory.mktemp("limits"), history_flush_interval_s=0.05).start()
     yield process
-    process.stop()
+    process.stop_soon()
 
 
 def start_attributes(job_id: str, **extra) -> dict:

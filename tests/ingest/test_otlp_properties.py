@@ -437,7 +437,7 @@ def test_any_otlp_protobuf_is_applied_or_refused_with_a_4xx(made):
 def fuzzed_sidecar(tmp_path_factory: pytest.TempPathFactory):
     process = SidecarProcess(tmp_path_factory.mktemp("fuzz"), history_flush_interval_s=0.05).start()
     yield process
-    process.stop()
+    process.stop_soon()
 
 
 def test_arbitrary_requests_never_get_a_5xx_nor_touch_other_jobs(fuzzed_sidecar):

@@ -20,7 +20,7 @@ PROTOBUF = {"content-type": "application/x-protobuf"}
 def small_sidecar(tmp_path_factory: pytest.TempPathFactory):
     process = SidecarProcess(tmp_path_factory.mktemp("receiver"), max_request_bytes=64 * 1024).start()
     yield process
-    process.stop()
+    process.stop_soon()
 
 
 def still_serving(sidecar: SidecarProcess) -> None:

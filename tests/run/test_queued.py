@@ -18,7 +18,7 @@ QUEUED_FOR_S = 90.0
 def sidecar(tmp_path):
     process = SidecarProcess(tmp_path, history_flush_interval_s=0.05).start()
     yield process
-    process.stop()
+    process.stop_soon()
 
 
 def test_a_run_queued_at_an_iso_time_reports_its_queue_and_wait_from_memory_and_history(sidecar) -> None:

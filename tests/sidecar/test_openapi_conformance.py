@@ -67,7 +67,7 @@ def conformance_sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Si
     process = SidecarProcess(tmp_path_factory.mktemp("conformance"), control_poll_max_wait_s=0.05).start()
     seed_jobs(process)
     yield process
-    process.stop()
+    process.stop_soon()
 
 
 @pytest.fixture(scope="module")

@@ -123,16 +123,23 @@ class SidecarProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Graceful stop (SIGTERM, as a service manager would)."""
+        """Graceful stop (SIGTERM, as a service manager would), done when the process has exited."""
+        if self._terminate():
+            _reap(self.process, timeout)
+
+    def stop_soon(self) -> None:
+        """Graceful stop of a sidecar nothing uses any more, not waited for: its shutdown (some 0.2 s,
+        mostly uvicorn's polling) overlaps what runs next. `finish_stopping` waits for it."""
+        if self._terminate():
+            _STOPPING.append(self.process)
+
+    def _terminate(self) -> bool:
+        """SIGTERM sent; False when there was no running process to send it to."""
         self._close_client()
         if self.process is None or self.process.poll() is not None:
-            return
+            return False
         self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        return True
 
     def kill(self) -> None:
         """Crash it (SIGKILL): nothing gets flushed."""
@@ -151,6 +158,24 @@ class SidecarProcess:
 
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return loopback.post(self.url + path, timeout=10.0, **kwargs)
+
+
+_STOPPING: list[subprocess.Popen[bytes]] = []
+
+
+def _reap(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Wait for ``process`` to exit, killing it after ``timeout``."""
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def finish_stopping(timeout: float = 15.0) -> None:
+    """Wait for every sidecar `SidecarProcess.stop_soon` stopped (at the end of the run)."""
+    while _STOPPING:
+        _reap(_STOPPING.pop(), timeout)
 
 
 def start_together(*processes: SidecarProcess) -> tuple[SidecarProcess, ...]:

@@ -217,4 +217,4 @@ def test_with_authentication_on_the_token_decides(tmp_path) -> None:
         finally:
             job.kill()
     finally:
-        sidecar.process.stop()
+        sidecar.process.stop_soon()

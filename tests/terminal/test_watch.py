@@ -136,4 +136,4 @@ def test_watch_shows_the_reconnection_and_the_resync_after_a_sidecar_restart(tmp
     finally:
         screen.close()
         job.kill()
-        sidecar.stop()
+        sidecar.stop_soon()
