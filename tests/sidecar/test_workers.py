@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import psutil
@@ -42,17 +44,28 @@ def test_more_than_one_worker_needs_the_bus_and_postgresql(tmp_path):
         "database_url (JOBPULSE_DATABASE_URL): each worker holds live state of its own, which only the bus "
         "and a shared database make one; here "
     )
-    neither = jobpulse_sidecar(tmp_path, "--workers", "2")
+    # Each is refused before it serves anything: side by side, they take about the time of one per core.
+    with ThreadPoolExecutor() as pool:
+        neither, no_bus, no_postgresql, no_workers = pool.map(
+            lambda run: run(),
+            [
+                partial(jobpulse_sidecar, tmp_path, "--workers", "2"),
+                partial(
+                    jobpulse_sidecar,
+                    tmp_path,
+                    "--workers",
+                    "2",
+                    database_url="postgresql+asyncpg://jobpulse@127.0.0.1/db",
+                ),
+                partial(jobpulse_sidecar, tmp_path, "--workers", "2", broker_url="redis://127.0.0.1:6379/0"),
+                partial(jobpulse_sidecar, tmp_path, "--workers", "0"),
+            ],
+        )
     assert neither.returncode == 2
     assert neither.stderr.strip() == needs + "broker_url is not set and database_url is SQLite"
-
-    no_bus = jobpulse_sidecar(tmp_path, "--workers", "2", database_url="postgresql+asyncpg://jobpulse@127.0.0.1/db")
     assert (no_bus.returncode, no_bus.stderr.strip()) == (2, needs + "broker_url is not set")
-
-    no_postgresql = jobpulse_sidecar(tmp_path, "--workers", "2", broker_url="redis://127.0.0.1:6379/0")
     assert (no_postgresql.returncode, no_postgresql.stderr.strip()) == (2, needs + "database_url is SQLite")
-
-    assert jobpulse_sidecar(tmp_path, "--workers", "0").returncode == 2
+    assert no_workers.returncode == 2
 
 
 @pytest.fixture
