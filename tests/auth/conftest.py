@@ -59,12 +59,20 @@ class AuthSidecar:
 ROLE_TOKENS = ("ingest", "viewer", "operator", "admin")
 
 
-def start_auth_sidecar(workdir: Path, **settings: object) -> AuthSidecar:
-    """A sidecar with authentication on, its database holding one token per role, named after it."""
+def auth_sidecar_process(workdir: Path, **settings: object) -> AuthSidecar:
+    """A sidecar with authentication on, not started yet, its database holding one token per role, named
+    after it."""
     database_url = database_in(workdir)
     tokens = {role: make_token(database_url, role, role) for role in ROLE_TOKENS}
-    process = SidecarProcess(workdir, auth_enabled="true", database_url=database_url, **settings).start()
+    process = SidecarProcess(workdir, auth_enabled="true", database_url=database_url, **settings)
     return AuthSidecar(process, database_url, tokens)
+
+
+def start_auth_sidecar(workdir: Path, **settings: object) -> AuthSidecar:
+    """`auth_sidecar_process`, started."""
+    sidecar = auth_sidecar_process(workdir, **settings)
+    sidecar.process.start()
+    return sidecar
 
 
 @pytest.fixture(scope="module")

@@ -28,9 +28,9 @@ from jobpulse.sidecar.auth.plugin import AuthFeature
 from jobpulse.sidecar.auth.roles import declared_roles
 from jobpulse.sidecar.plugin import Core
 from jobpulse.sidecar.settings import Settings
-from tests.auth.conftest import AuthSidecar, bearer, start_auth_sidecar
+from tests.auth.conftest import AuthSidecar, auth_sidecar_process, bearer, start_auth_sidecar
 from tests.support import loopback
-from tests.support.sidecar import SidecarProcess
+from tests.support.sidecar import SidecarProcess, start_together
 
 INVALID = ("none", "wrong", "revoked", "expired")
 VALID = ("ingest", "viewer", "operator", "admin")
@@ -66,14 +66,16 @@ def admitted(roles: tuple[str, ...], credential: str) -> bool:
 
 @pytest.fixture(scope="module")
 def matrix_sidecars(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AuthSidecar, SidecarProcess]]:
-    sidecar = start_auth_sidecar(tmp_path_factory.mktemp("matrix"))
+    sidecar = auth_sidecar_process(tmp_path_factory.mktemp("matrix"))
     sidecar.tokens["revoked"] = sidecar.token("revoked", "admin")
     sidecar.revoke("revoked")
     sidecar.tokens["expired"] = sidecar.token("expired", "admin", expires_in_s=0.001)
     viewer = sidecar.tokens["viewer"]
     # The viewer's id with another secret: found in the database, refused by the hash.
     sidecar.tokens["wrong"] = viewer[: -len("wrongsecret")] + "wrongsecret"
-    baseline = SidecarProcess(tmp_path_factory.mktemp("matrix-baseline")).start()
+    # Each on a database of its own: they may start together.
+    baseline = SidecarProcess(tmp_path_factory.mktemp("matrix-baseline"))
+    start_together(sidecar.process, baseline)
     yield sidecar, baseline
     baseline.stop_soon()
     sidecar.process.stop_soon()
