@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -15,7 +17,7 @@ from tests.feed.wire import StalledClient, WireFeed, job_id_of
 from tests.support.feed_watch import FeedWatch
 from tests.support.otlp_build import JobEmitter, post_logs
 from tests.support.polling import wait_for
-from tests.support.sidecar import SidecarProcess
+from tests.support.sidecar import SidecarProcess, started_ahead
 
 
 def new_job() -> JobEmitter:
@@ -223,8 +225,31 @@ def test_resume_after_a_dropped_connection_loses_nothing(shared_sidecar):
             assert back.messages[len(got) :] == expected, "an explicit resume replays the same messages"
 
 
-def test_a_cursor_older_than_the_replay_window_gets_a_resync(tmp_path):
-    sidecar = SidecarProcess(tmp_path, feed_replay_messages=5).start()
+@pytest.fixture(scope="module")
+def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, SidecarProcess]]:
+    """The sidecars of the tests below, one each, fresh, with the settings each test is about."""
+
+    def made(name: str, **settings: Any) -> SidecarProcess:
+        return SidecarProcess(tmp_path_factory.mktemp(name), **settings)
+
+    # A feed ticking every 5 ms, whose blocked sends outlast the test: a stalled client is resynced, not dropped.
+    slow_client = {"feed_send_timeout_s": 120, "feed_tick_ms": 5}
+    with started_ahead(
+        replay=made("replay", feed_replay_messages=5),
+        plain=made("plain"),
+        # A tick long enough to tell "at once" from "a tick later".
+        quiet=made("quiet", feed_tick_ms=1000),
+        # One frame a second is all this feed may send before it waits the whole tick between flushes.
+        busy=made("busy", feed_tick_ms=500, feed_frames_per_s=1),
+        backlog=made("backlog", feed_client_queue_frames=4, **slow_client),
+        lag=made("lag", feed_client_queue_frames=100_000, feed_client_max_lag_s=0.2, **slow_client),
+        stuck=made("stuck", feed_send_timeout_s=1, feed_client_queue_frames=10_000),
+    ) as sidecars:
+        yield sidecars
+
+
+def test_a_cursor_older_than_the_replay_window_gets_a_resync(own):
+    sidecar = own["replay"]
     try:
         job = new_job()
         with FeedWatch(sidecar.url) as feed:
@@ -241,8 +266,8 @@ def test_a_cursor_older_than_the_replay_window_gets_a_resync(tmp_path):
         sidecar.stop_soon()
 
 
-def test_a_long_snapshot_comes_in_parts_and_the_client_gets_it_whole(tmp_path):
-    sidecar = SidecarProcess(tmp_path).start()
+def test_a_long_snapshot_comes_in_parts_and_the_client_gets_it_whole(own):
+    sidecar = own["plain"]
     try:
         jobs = [new_job() for _ in range(2 * SNAPSHOT_PART_JOBS + 7)]
         post_logs(sidecar.url, [job.start(name="many") for job in jobs])
@@ -268,8 +293,8 @@ def test_a_long_snapshot_comes_in_parts_and_the_client_gets_it_whole(tmp_path):
         sidecar.stop_soon()
 
 
-def test_changes_on_a_quiet_feed_go_out_at_once_not_a_tick_later(tmp_path):
-    sidecar = SidecarProcess(tmp_path, feed_tick_ms=1000).start()
+def test_changes_on_a_quiet_feed_go_out_at_once_not_a_tick_later(own):
+    sidecar = own["quiet"]
     try:
         job = new_job()
         with FeedWatch(sidecar.url, Filters(progress_hz=0)) as feed:
@@ -291,9 +316,8 @@ def test_changes_on_a_quiet_feed_go_out_at_once_not_a_tick_later(tmp_path):
         sidecar.stop_soon()
 
 
-def test_progress_is_coalesced_within_a_tick_when_the_feed_is_busy(tmp_path):
-    # One frame a second is all this feed may send before it waits the whole tick between flushes.
-    sidecar = SidecarProcess(tmp_path, feed_tick_ms=500, feed_frames_per_s=1).start()
+def test_progress_is_coalesced_within_a_tick_when_the_feed_is_busy(own):
+    sidecar = own["busy"]
     try:
         job = new_job()
         with FeedWatch(sidecar.url) as feed:
@@ -310,16 +334,9 @@ def test_progress_is_coalesced_within_a_tick_when_the_feed_is_busy(tmp_path):
         sidecar.stop_soon()
 
 
-@pytest.mark.parametrize(
-    ("bound", "cause"),
-    [
-        ({"feed_client_queue_frames": 4}, "backlog"),
-        ({"feed_client_queue_frames": 100_000, "feed_client_max_lag_s": 0.2}, "lag"),
-    ],
-    ids=["queue-length", "queue-age"],
-)
-def test_a_slow_client_is_resynced_and_does_not_hold_back_the_others(tmp_path, bound, cause):
-    sidecar = SidecarProcess(tmp_path, feed_send_timeout_s=120, feed_tick_ms=5, **bound).start()
+@pytest.mark.parametrize("cause", ["backlog", "lag"], ids=["queue-length", "queue-age"])
+def test_a_slow_client_is_resynced_and_does_not_hold_back_the_others(own, cause):
+    sidecar = own[cause]
     try:
         job = new_job()
         post_logs(sidecar.url, [job.start(name="flood")])
@@ -356,8 +373,8 @@ def test_a_slow_client_is_resynced_and_does_not_hold_back_the_others(tmp_path, b
         sidecar.stop_soon()
 
 
-def test_a_client_that_stops_reading_is_dropped(tmp_path):
-    sidecar = SidecarProcess(tmp_path, feed_send_timeout_s=1, feed_client_queue_frames=10_000).start()
+def test_a_client_that_stops_reading_is_dropped(own):
+    sidecar = own["stuck"]
     try:
         job = new_job()
         post_logs(sidecar.url, [job.start(name="flood")])

@@ -48,6 +48,7 @@ class SidecarProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / f"{name}-{self.port}.log"
         self._client: Client | None = None
+        self._terminated = False
 
     @property
     def url(self) -> str:
@@ -69,6 +70,7 @@ class SidecarProcess:
 
     def start(self, timeout: float = 20.0) -> SidecarProcess:
         cpus = self.cpus
+        self._terminated = False
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 self.argv,
@@ -124,7 +126,8 @@ class SidecarProcess:
 
     def stop(self, timeout: float = 15.0) -> None:
         """Graceful stop (SIGTERM, as a service manager would), done when the process has exited."""
-        if self._terminate():
+        self._terminate()
+        if self.process is not None:
             _reap(self.process, timeout)
 
     def stop_soon(self) -> None:
@@ -134,11 +137,13 @@ class SidecarProcess:
             _STOPPING.append(self.process)
 
     def _terminate(self) -> bool:
-        """SIGTERM sent; False when there was no running process to send it to."""
+        """SIGTERM sent now; False when there was no running process to send it to or it was sent before
+        (a second one would make uvicorn exit without its graceful shutdown)."""
         self._close_client()
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None or self.process.poll() is not None or self._terminated:
             return False
         self.process.send_signal(signal.SIGTERM)
+        self._terminated = True
         return True
 
     def kill(self) -> None:
@@ -205,3 +210,17 @@ def running_together(*processes: SidecarProcess) -> Iterator[tuple[SidecarProces
     finally:
         for process in reversed(processes):
             process.stop()
+
+
+@contextmanager
+def started_ahead(**processes: SidecarProcess) -> Iterator[dict[str, SidecarProcess]]:
+    """``processes`` by name, started together (`start_together`) ahead of the tests that each take one,
+    untouched until then: a module whose tests each need a fresh sidecar of their own, with settings of
+    their own, waits for about one start-up per core instead of one per test. Those still running at the
+    end of the block are stopped (`SidecarProcess.stop_soon`)."""
+    start_together(*processes.values())
+    try:
+        yield processes
+    finally:
+        for process in processes.values():
+            process.stop_soon()
