@@ -16,15 +16,26 @@ from tests.support.sidecar import SidecarProcess
 CONFIG = "/api/monitor/config"
 
 
-def config_sidecar(workdir: Path, toml: str = "", **settings: Any) -> SidecarProcess:
-    """A sidecar reading ``toml`` as its settings file, watching it (and the database) five times a second.
+def config_sidecar_process(workdir: Path, toml: str = "", **settings: Any) -> SidecarProcess:
+    """A sidecar, not started yet, reading ``toml`` as its settings file (`settings_file`), watching it
+    (and the database) five times a second.
 
     Control long polls are kept short: a graceful stop waits for open requests.
     """
     path = workdir / "jobpulse.toml"
     path.write_text(toml)
     settings = {"control_poll_max_wait_s": 1, "config_poll_interval_s": 0.2, **settings}
-    return SidecarProcess(workdir, config=path, **settings).start()
+    return SidecarProcess(workdir, config=path, **settings)
+
+
+def config_sidecar(workdir: Path, toml: str = "", **settings: Any) -> SidecarProcess:
+    """`config_sidecar_process`, started."""
+    return config_sidecar_process(workdir, toml, **settings).start()
+
+
+def settings_file(sidecar: SidecarProcess) -> Path:
+    """The settings file of a `config_sidecar_process`."""
+    return sidecar.settings["config"]
 
 
 def get_config(sidecar: SidecarProcess) -> dict[str, Any]:

@@ -4,12 +4,31 @@ leaves the running settings alone and says why (log, /readyz, history); runtime 
 from __future__ import annotations
 
 import signal
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
-from tests.config.conftest import config_sidecar, get_config, history, patch_config
+import pytest
+
+from tests.config.conftest import config_sidecar_process, get_config, history, patch_config, settings_file
 from tests.support.polling import wait_for
-from tests.support.sidecar import SidecarProcess
+from tests.support.sidecar import SidecarProcess, started_ahead
+
+
+@pytest.fixture(scope="module")
+def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, SidecarProcess]]:
+    """The sidecars of the tests below, one each, fresh, each with its own settings file."""
+
+    def made(name: str, toml: str, **settings: Any) -> SidecarProcess:
+        return config_sidecar_process(tmp_path_factory.mktemp(name), toml, **settings)
+
+    with started_ahead(
+        # No file watch: only the signal reads the file again.
+        sighup=made("sighup", "feed_tick_ms = 30\n", config_poll_interval_s=3600),
+        watched=made("watched", "retention_days = 30\n"),
+        overridden=made("overridden", "feed_tick_ms = 30\nretention_days = 30\n"),
+        moved=made("moved", ""),
+    ) as sidecars:
+        yield sidecars
 
 
 def value(sidecar: SidecarProcess, key: str) -> Any:
@@ -22,10 +41,9 @@ def config_detail(sidecar: SidecarProcess) -> str | None:
     return response.json()["details"].get("config")
 
 
-def test_sighup_applies_a_good_file_and_a_bad_one_leaves_the_running_settings(tmp_path: Path):
-    # No file watch: only the signal reads the file again.
-    sidecar = config_sidecar(tmp_path, "feed_tick_ms = 30\n", config_poll_interval_s=3600)
-    file = tmp_path / "jobpulse.toml"
+def test_sighup_applies_a_good_file_and_a_bad_one_leaves_the_running_settings(own):
+    sidecar = own["sighup"]
+    file = settings_file(sidecar)
     try:
         file.write_text("feed_tick_ms = 60\n[alerting.rules.job_stalled]\nafter_s = 10\n")
         sidecar.process.send_signal(signal.SIGHUP)
@@ -60,23 +78,24 @@ def test_sighup_applies_a_good_file_and_a_bad_one_leaves_the_running_settings(tm
         sidecar.stop_soon()
 
 
-def test_a_changed_file_is_applied_without_a_signal(tmp_path: Path):
-    sidecar = config_sidecar(tmp_path, "retention_days = 30\n")
+def test_a_changed_file_is_applied_without_a_signal(own):
+    sidecar = own["watched"]
     try:
-        replacement = tmp_path / "jobpulse.toml.new"
+        file = settings_file(sidecar)
+        replacement = file.with_name(file.name + ".new")
         replacement.write_text("retention_days = 12\n")
-        replacement.replace(tmp_path / "jobpulse.toml")  # as editors save: a new file renamed over the old
+        replacement.replace(file)  # as editors save: a new file renamed over the old
         wait_for(lambda: value(sidecar, "retention_days") == 12)
         assert history(sidecar)[0]["source"] == "file change"
     finally:
         sidecar.stop_soon()
 
 
-def test_a_runtime_change_wins_over_the_file_until_it_is_removed(tmp_path: Path):
-    sidecar = config_sidecar(tmp_path, "feed_tick_ms = 30\nretention_days = 30\n")
+def test_a_runtime_change_wins_over_the_file_until_it_is_removed(own):
+    sidecar = own["overridden"]
     try:
         assert patch_config(sidecar, {"feed_tick_ms": 50}).status_code == 200
-        (tmp_path / "jobpulse.toml").write_text("feed_tick_ms = 70\nretention_days = 9\n")
+        settings_file(sidecar).write_text("feed_tick_ms = 70\nretention_days = 9\n")
         wait_for(lambda: value(sidecar, "retention_days") == 9)
         shown = get_config(sidecar)
         assert (shown["values"]["feed_tick_ms"], shown["sources"]["feed_tick_ms"]) == (50, "runtime")
@@ -86,11 +105,11 @@ def test_a_runtime_change_wins_over_the_file_until_it_is_removed(tmp_path: Path)
         sidecar.stop_soon()
 
 
-def test_a_file_that_moves_the_database_is_applied_except_for_it_until_a_restart(tmp_path: Path):
-    sidecar = config_sidecar(tmp_path, "")
+def test_a_file_that_moves_the_database_is_applied_except_for_it_until_a_restart(own):
+    sidecar = own["moved"]
     try:
         running = value(sidecar, "database_url")
-        (tmp_path / "jobpulse.toml").write_text(
+        settings_file(sidecar).write_text(
             "database_url = 'postgresql+asyncpg://etl:hunter22@db.example.com/jobpulse'\nretention_days = 5\n"
         )
         wait_for(lambda: value(sidecar, "retention_days") == 5)
