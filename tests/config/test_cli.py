@@ -7,15 +7,19 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.alerting.receivers import HttpReceiver
-from tests.auth.conftest import start_auth_sidecar
-from tests.config.conftest import config_sidecar, get_config, patch_config
+from tests.auth.conftest import AuthSidecar, auth_sidecar_process
+from tests.config.conftest import config_sidecar, config_sidecar_process, get_config, patch_config, settings_file
 from tests.support.polling import wait_for
 from tests.support.ports import free_port
-from tests.support.sidecar import SidecarProcess
+from tests.support.sidecar import SidecarProcess, started_ahead
 
 SECRET = "hunter22-token"
 
@@ -60,23 +64,38 @@ def test_show_prints_the_running_settings_with_their_sources_and_secrets_masked(
     url = receiver.url("json", "/hook", credentials=f"bot:{SECRET}@")
     sidecar = config_sidecar(tmp_path, f'feed_tick_ms = 30\n[[alerting.channels]]\nname = "hook"\nurl = "{url}"\n')
     try:
-        result = jobpulse("config", "show", "--url", sidecar.url)
+        result, as_json, unreachable = jobpulse_each(
+            ["config", "show", "--url", sidecar.url],
+            ["config", "show", "--url", sidecar.url, "--json"],
+            ["config", "show", "--url", f"http://127.0.0.1:{free_port()}"],
+        )
         assert result.returncode == 0, result.stderr
         lines = result.stdout.splitlines()
         assert "feed_tick_ms = 30  (file)" in lines and f"port = {sidecar.port}  (env)" in lines
         assert "retention_days = 30.0  (default)" in lines
         assert SECRET not in result.stdout and "bot:****@" in result.stdout
-        as_json = jobpulse("config", "show", "--url", sidecar.url, "--json")
         assert json.loads(as_json.stdout)["sources"]["feed_tick_ms"] == "file"
+        assert unreachable.returncode == 1 and "cannot reach the sidecar" in unreachable.stderr
     finally:
         sidecar.stop_soon()
-    unreachable = jobpulse("config", "show", "--url", f"http://127.0.0.1:{free_port()}")
-    assert unreachable.returncode == 1 and "cannot reach the sidecar" in unreachable.stderr
 
 
-def test_show_tells_the_settings_file_the_runtime_version_and_a_file_not_applied(tmp_path: Path):
-    sidecar = config_sidecar(tmp_path, "feed_tick_ms = 30\n")
-    file = tmp_path / "jobpulse.toml"
+@pytest.fixture(scope="module")
+def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The sidecars of the tests below, one each, fresh, started together ahead of them."""
+    authenticating = auth_sidecar_process(tmp_path_factory.mktemp("authenticating"))
+    with started_ahead(
+        configured=config_sidecar_process(tmp_path_factory.mktemp("configured"), "feed_tick_ms = 30\n"),
+        authenticating=authenticating.process,
+        # Its XDG_DATA_HOME is its working directory.
+        plain=SidecarProcess(tmp_path_factory.mktemp("plain")),
+    ) as sidecars:
+        yield {**sidecars, "authenticating": authenticating}
+
+
+def test_show_tells_the_settings_file_the_runtime_version_and_a_file_not_applied(own):
+    sidecar = own["configured"]
+    file = settings_file(sidecar)
     try:
         assert patch_config(sidecar, {"retention_days": 12}).status_code == 200
         file.write_text("feed_tick_ms = 0\n")
@@ -95,8 +114,8 @@ def test_show_tells_the_settings_file_the_runtime_version_and_a_file_not_applied
         sidecar.stop_soon()
 
 
-def test_show_presents_the_token_as_a_bearer_and_needs_an_admin(tmp_path: Path):
-    sidecar = start_auth_sidecar(tmp_path)
+def test_show_presents_the_token_as_a_bearer_and_needs_an_admin(own):
+    sidecar: AuthSidecar = own["authenticating"]
     try:
         show = ["config", "show", "--url", sidecar.url]
         result, viewer, anonymous = jobpulse_each(
@@ -110,12 +129,12 @@ def test_show_presents_the_token_as_a_bearer_and_needs_an_admin(tmp_path: Path):
         sidecar.process.stop_soon()
 
 
-def test_the_default_database_is_created_in_the_data_directory_and_named_at_start(tmp_path: Path):
-    sidecar = SidecarProcess(tmp_path).start()  # its XDG_DATA_HOME is tmp_path
+def test_the_default_database_is_created_in_the_data_directory_and_named_at_start(own):
+    sidecar = own["plain"]
     try:
-        database = tmp_path / "jobpulse" / "jobpulse.db"
+        database = sidecar.workdir / "jobpulse" / "jobpulse.db"
         assert database.exists()
         assert f"History database: sqlite+aiosqlite:///{database}" in sidecar.log()
-        assert not (tmp_path / "jobpulse.db").exists(), "not in the directory it was started from"
+        assert not (sidecar.workdir / "jobpulse.db").exists(), "not in the directory it was started from"
     finally:
         sidecar.stop_soon()
