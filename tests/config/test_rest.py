@@ -4,21 +4,46 @@ merge patch and replace, masked secrets, restart-only keys, and the audit trail.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.alerting.receivers import HttpReceiver
-from tests.auth.conftest import bearer, start_auth_sidecar
-from tests.config.conftest import CONFIG, config_sidecar, get_config, history, patch_config, put_config
+from tests.auth.conftest import AuthSidecar, auth_sidecar_process, bearer
+from tests.config.conftest import (
+    CONFIG,
+    config_sidecar,
+    config_sidecar_process,
+    get_config,
+    history,
+    patch_config,
+    put_config,
+)
 from tests.support import loopback
+from tests.support.sidecar import SidecarProcess, started_ahead
 
 SECRET = "sekrit-token-42"
 
 
+@pytest.fixture(scope="module")
+def own(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A fresh sidecar for each test below that takes ``sidecar`` (by the test's name), and one with
+    authentication on, all started together ahead of them: the audit trail and the version a test reads
+    are its own."""
+    selected = [item for item in request.session.items if item.module is request.module]
+    takers = [item.name for item in selected if "sidecar" in item.fixturenames]
+    authenticating = auth_sidecar_process(tmp_path_factory.mktemp("authenticating"))
+    with started_ahead(
+        authenticating=authenticating.process,
+        **{name: config_sidecar_process(tmp_path_factory.mktemp("rest"), "feed_tick_ms = 30\n") for name in takers},
+    ) as sidecars:
+        yield {**sidecars, "authenticating": authenticating}
+
+
 @pytest.fixture
-def sidecar(tmp_path) -> Any:
-    process = config_sidecar(tmp_path, "feed_tick_ms = 30\n")
+def sidecar(request: pytest.FixtureRequest, own: dict[str, Any]) -> Iterator[SidecarProcess]:
+    process = own[request.node.name]
     yield process
     process.stop_soon()
 
@@ -194,8 +219,8 @@ def test_a_body_that_is_no_json_object_is_refused_naming_it_and_audited(sidecar)
     assert put["errors"] == malformed.json()["extra"]
 
 
-def test_with_authentication_on_only_admins_change_settings_and_the_token_name_is_the_author(tmp_path):
-    sidecar = start_auth_sidecar(tmp_path)
+def test_with_authentication_on_only_admins_change_settings_and_the_token_name_is_the_author(own):
+    sidecar: AuthSidecar = own["authenticating"]
     config = sidecar.url + CONFIG
     try:
         # The X-JobPulse-User header names nobody once tokens are required.
