@@ -81,18 +81,19 @@ def verdict(row: SummaryRow) -> str:
     return "meets" if row.meets else "MISSES"
 
 
-def run_all(names: list[str], quick: bool, directory: Path) -> list[tuple[list[SummaryRow], str | None]]:
-    """Every script's rows and problem (`run_script`), in ``names`` order: one after the other, or side by
-    side when ``quick``, each one's output then held back and shown whole when it ends."""
-    known = scripts()
+def run_all(chosen: dict[str, Path], quick: bool, directory: Path) -> list[tuple[list[SummaryRow], str | None]]:
+    """The rows and problem (`run_script`) of every script in ``chosen`` (by name), in its order: one after
+    the other, or side by side when ``quick``, each one's output then held back and shown whole when it
+    ends."""
+    names = list(chosen)
     progress = Progress()
     showing = threading.Lock()
 
     def run(number: int, name: str) -> tuple[list[SummaryRow], str | None]:
-        progress(f"== [{number}/{len(names)}] {name}: running bench/{known[name].name}")
+        progress(f"== [{number}/{len(names)}] {name}: running bench/{chosen[name].name}")
         started = time.monotonic()
         with tempfile.TemporaryFile(dir=directory) as held:
-            rows, problem = run_script(name, known[name], quick, directory / f"{name}.json", held if quick else None)
+            rows, problem = run_script(name, chosen[name], quick, directory / f"{name}.json", held if quick else None)
             held.seek(0)
             with showing:
                 sys.stdout.flush()
@@ -110,7 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     rows: list[SummaryRow] = []
     crashed: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="jobpulse-bench-") as directory:
-        results = run_all(args.names, args.quick, Path(directory))
+        known = scripts()
+        results = run_all({name: known[name] for name in args.names}, args.quick, Path(directory))
     for name, (script_rows, problem) in zip(args.names, results, strict=True):
         rows += script_rows
         if problem:

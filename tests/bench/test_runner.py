@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench import _support
-from bench.__main__ import run_script
+from bench.__main__ import run_all, run_script
 
 
 def script(tmp_path: Path, body: str) -> Path:
@@ -83,3 +83,35 @@ def test_one_failing_case_leaves_the_others_and_ends_the_script_non_zero(capsys:
     assert "RuntimeError: boom" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="1 case\\(s\\) failed: case 2"):
         failures.exit_if_any()
+
+
+# Writes its name's row once the other script has started too: run one after the other, neither would.
+MEETING = """
+import json, sys, time
+from pathlib import Path
+name, other = {name!r}, {other!r}
+out = sys.argv[sys.argv.index("--json") + 1]
+print(name, "started", flush=True)
+Path(out).with_name(name + ".started").touch()
+deadline = time.monotonic() + 30
+while not Path(out).with_name(other + ".started").exists():
+    assert time.monotonic() < deadline, "the other script never started"
+    time.sleep(0.01)
+print(name, "met", other, flush=True)
+json.dump([dict({row!r}, bench=name)], open(out, "w"))
+"""
+
+
+def test_a_quick_run_starts_the_scripts_side_by_side_and_shows_each_ones_output_whole(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    chosen = {}
+    for name, other in (("first", "second"), ("second", "first")):
+        chosen[name] = tmp_path / f"bench_{name}.py"
+        chosen[name].write_text(MEETING.format(name=name, other=other, row=ROW), encoding="utf-8")
+    results = run_all(chosen, quick=True, directory=tmp_path)
+    assert [(rows[0].bench, problem) for rows, problem in results] == [("first", None), ("second", None)]
+    lines = capfd.readouterr().out.splitlines()
+    for name, other in (("first", "second"), ("second", "first")):
+        started = lines.index(f"{name} started")
+        assert lines[started + 1] == f"{name} met {other}", "the script's output is not cut by the other's"
