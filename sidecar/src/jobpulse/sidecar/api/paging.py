@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
-Limit = Annotated[int, Parameter(ge=1, le=500, description="Page size")]
+Limit = Annotated[int, QueryParameter(ge=1, le=500, description="Page size")]

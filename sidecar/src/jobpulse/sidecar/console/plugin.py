@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Response, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from litestar.types import ControllerRouterHandler
 
 from jobpulse.sidecar.auth.roles import OPEN, access
@@ -48,7 +49,7 @@ class ConsoleFeature(Feature):
         @get(
             ASSET_PREFIX + "/{digest:str}/{path:path}", include_in_schema=False, sync_to_thread=False, opt=access(OPEN)
         )
-        def console_asset(digest: str, path: str) -> Response[bytes]:
+        def console_asset(digest: FromPath[str], path: FromPath[str]) -> Response[bytes]:
             asset = bundle.get(path.lstrip("/")) if digest == bundle.digest else None
             if asset is None:
                 raise NotFoundException(detail=f"no console file {digest}{path}")

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, get
+from litestar.di import NamedDependency
 
 from jobpulse.sidecar.auth.roles import VIEWER, access
 from jobpulse.sidecar.feed.hub import FeedHub
@@ -44,7 +45,7 @@ class FeedMonitorController(Controller):
     opt = access(VIEWER)
 
     @get("/connections", summary="Live-feed clients")
-    async def connections(self, hub: FeedHub) -> Connections:
+    async def connections(self, hub: NamedDependency[FeedHub]) -> Connections:
         clients = [msgspec.convert(client.describe(), ClientInfo) for client in hub.clients]
         return Connections(
             count=len(clients),

@@ -7,7 +7,9 @@ from typing import Any, Literal
 
 import msgspec
 from litestar import Controller, get
+from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
+from litestar.params import FromQuery
 
 from jobpulse.sidecar.api.paging import Limit
 from jobpulse.sidecar.auth.roles import VIEWER, access
@@ -57,7 +59,11 @@ class DeadLettersController(Controller):
 
     @get("/", summary="Rows history storage refused, newest first")
     async def dead_letters(
-        self, history: History, limit: Limit = 50, cursor: str | None = None, job_id: str | None = None
+        self,
+        history: NamedDependency[History],
+        limit: Limit = 50,
+        cursor: FromQuery[str | None] = None,
+        job_id: FromQuery[str | None] = None,
     ) -> DeadLetterPage:
         before_id = None
         if cursor is not None:

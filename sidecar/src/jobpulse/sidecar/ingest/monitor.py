@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Controller, get
+from litestar.di import NamedDependency
 
 from jobpulse.sidecar.auth.roles import VIEWER, access
 from jobpulse.sidecar.ingest.receiver import Ingestor
@@ -32,7 +33,7 @@ class IngestMonitorController(Controller):
     opt = access(VIEWER)
 
     @get("/ingest", summary="OTLP receiver counters")
-    async def ingest(self, ingestor: Ingestor, store: JobStore) -> IngestCounters:
+    async def ingest(self, ingestor: NamedDependency[Ingestor], store: NamedDependency[JobStore]) -> IngestCounters:
         stats = ingestor.stats
         return IngestCounters(
             requests=stats.requests,

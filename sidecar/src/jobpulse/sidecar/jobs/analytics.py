@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Literal
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
+from litestar.params import FromQuery
 
 from jobpulse.sidecar.api.bounds import INT64_MIN, bound_ns
 from jobpulse.sidecar.auth.roles import VIEWER, access
@@ -35,18 +37,22 @@ class AnalyticsController(Controller):
     @get("/", summary="Per job type (or name): success rate, duration percentiles, throughput, trend, errors")
     async def job_analytics(
         self,
-        history: History,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        group_by: Literal["job_type", "name"] = "job_type",
-        bucket: Literal["hour", "day"] = "day",
+        history: NamedDependency[History],
+        since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
+        group_by: FromQuery[Literal["job_type", "name"]] = "job_type",
+        bucket: FromQuery[Literal["hour", "day"]] = "day",
     ) -> Analytics:
         since_ns, until_ns = _period(since, until)
         return await history.analytics(since_ns=since_ns, until_ns=until_ns, group_by=group_by, bucket=bucket)
 
     @get("/steps", summary="Per-step durations of one job name: which step is the bottleneck")
     async def step_analytics(
-        self, history: History, name: str, since: datetime | None = None, until: datetime | None = None
+        self,
+        history: NamedDependency[History],
+        name: FromQuery[str],
+        since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
     ) -> StepAnalytics:
         since_ns, until_ns = _period(since, until)
         return await history.step_analytics(job_name=name, since_ns=since_ns, until_ns=until_ns)

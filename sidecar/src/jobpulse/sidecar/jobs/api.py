@@ -9,8 +9,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, get
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Stream
 
 from jobpulse.sidecar import schemas
@@ -116,23 +117,23 @@ class JobsController(Controller):
     @get("/", summary="Search job history")
     async def list_jobs(
         self,
-        history: History,
-        settings: Settings,
-        status: Annotated[list[JobStatus] | None, Parameter(description="Repeat for several")] = None,
-        job_type: str | None = None,
-        name: Annotated[str | None, Parameter(description="Case-insensitive substring of the name")] = None,
-        name_prefix: str | None = None,
-        owner: str | None = None,
-        q: Annotated[str | None, Parameter(description="Free text over name and error message")] = None,
-        started_after: datetime | None = None,
-        started_before: datetime | None = None,
-        ended_after: datetime | None = None,
-        ended_before: datetime | None = None,
-        min_duration_s: Annotated[float | None, Parameter(ge=0)] = None,
-        max_duration_s: Annotated[float | None, Parameter(ge=0)] = None,
-        sort: Sort = "-started_at",
+        history: NamedDependency[History],
+        settings: NamedDependency[Settings],
+        status: Annotated[list[JobStatus] | None, QueryParameter(description="Repeat for several")] = None,
+        job_type: FromQuery[str | None] = None,
+        name: Annotated[str | None, QueryParameter(description="Case-insensitive substring of the name")] = None,
+        name_prefix: FromQuery[str | None] = None,
+        owner: FromQuery[str | None] = None,
+        q: Annotated[str | None, QueryParameter(description="Free text over name and error message")] = None,
+        started_after: FromQuery[datetime | None] = None,
+        started_before: FromQuery[datetime | None] = None,
+        ended_after: FromQuery[datetime | None] = None,
+        ended_before: FromQuery[datetime | None] = None,
+        min_duration_s: Annotated[float | None, QueryParameter(ge=0)] = None,
+        max_duration_s: Annotated[float | None, QueryParameter(ge=0)] = None,
+        sort: FromQuery[Sort] = "-started_at",
         limit: Limit = 50,
-        cursor: str | None = None,
+        cursor: FromQuery[str | None] = None,
     ) -> JobPage:
         job_filter = queries.JobFilter(
             statuses=list(status) if status else None,
@@ -161,11 +162,13 @@ class JobsController(Controller):
         )
 
     @get("/{job_id:str}", summary="Everything about one job", raises=[NotFoundException])
-    async def get_job(self, history: History, settings: Settings, job_id: str) -> schemas.JobDetail:
+    async def get_job(
+        self, history: NamedDependency[History], settings: NamedDependency[Settings], job_id: FromPath[str]
+    ) -> schemas.JobDetail:
         return schemas.detail(await find_job(history, job_id), time.time_ns(), settings.control_ack_timeout_s)
 
     @get("/{job_id:str}/status", summary="Progress, current step and execution figures", raises=[NotFoundException])
-    async def get_status(self, history: History, job_id: str) -> schemas.JobStatusView:
+    async def get_status(self, history: NamedDependency[History], job_id: FromPath[str]) -> schemas.JobStatusView:
         return schemas.status_view(await find_job(history, job_id), time.time_ns())
 
     @get(
@@ -173,20 +176,20 @@ class JobsController(Controller):
         summary="Execution time, records, errors, rate, memory and CPU",
         raises=[NotFoundException],
     )
-    async def get_metrics(self, history: History, job_id: str) -> schemas.JobMetricsView:
+    async def get_metrics(self, history: NamedDependency[History], job_id: FromPath[str]) -> schemas.JobMetricsView:
         return schemas.metrics_view(await find_job(history, job_id), time.time_ns())
 
     @get("/{job_id:str}/logs", summary="The job's log lines, in order", raises=[NotFoundException])
     async def get_logs(
         self,
-        history: History,
-        job_id: str,
-        level: Annotated[LogLevel | None, Parameter(description="Minimum level")] = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        q: Annotated[str | None, Parameter(description="Case-insensitive text in the message")] = None,
+        history: NamedDependency[History],
+        job_id: FromPath[str],
+        level: Annotated[LogLevel | None, QueryParameter(description="Minimum level")] = None,
+        since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
+        q: Annotated[str | None, QueryParameter(description="Case-insensitive text in the message")] = None,
         limit: Limit = 100,
-        cursor: str | None = None,
+        cursor: FromQuery[str | None] = None,
     ) -> LogPage:
         await find_job(history, job_id)
         rows, total, more = await history.logs(job_id, _log_filter(level, since, until, q, cursor), limit)
@@ -204,10 +207,10 @@ class JobsController(Controller):
     )
     async def download_logs(
         self,
-        history: History,
-        job_id: str,
-        format: Literal["ndjson", "text"] = "ndjson",
-        level: Annotated[LogLevel | None, Parameter(description="Minimum level")] = None,
+        history: NamedDependency[History],
+        job_id: FromPath[str],
+        format: FromQuery[Literal["ndjson", "text"]] = "ndjson",
+        level: Annotated[LogLevel | None, QueryParameter(description="Minimum level")] = None,
     ) -> Stream:
         await find_job(history, job_id)
         log_filter = _log_filter(level, None, None, None, None)

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, QueryParameter
 
 from jobpulse.sidecar import schemas
 from jobpulse.sidecar.auth.roles import VIEWER, access
@@ -47,12 +48,12 @@ class MonitorController(Controller):
     @get("/jobs", summary="Active jobs, with filters")
     async def active_jobs(
         self,
-        store: JobStore,
-        settings: Settings,
-        status: Annotated[list[JobStatus] | None, Parameter(description="Repeat for several")] = None,
-        job_type: str | None = None,
-        name: str | None = None,
-        owner: str | None = None,
+        store: NamedDependency[JobStore],
+        settings: NamedDependency[Settings],
+        status: Annotated[list[JobStatus] | None, QueryParameter(description="Repeat for several")] = None,
+        job_type: FromQuery[str | None] = None,
+        name: FromQuery[str | None] = None,
+        owner: FromQuery[str | None] = None,
     ) -> ActiveJobs:
         now_ns = time.time_ns()
         states = [state for state in store.active() if matches(state, status, job_type, name, owner)]

@@ -8,6 +8,8 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery
 
 from jobpulse.sidecar.auth.roles import VIEWER, access
 from jobpulse.sidecar.model.queues import Waiting, waiting_by_queue, waiting_by_type
@@ -61,7 +63,12 @@ class QueuesController(Controller):
     opt = access(VIEWER)
 
     @get("/queues", summary="Jobs waiting per queue and job type: how many, and the oldest wait")
-    async def queues(self, store: JobStore, queue: str | None = None, job_type: str | None = None) -> Queues:
+    async def queues(
+        self,
+        store: NamedDependency[JobStore],
+        queue: FromQuery[str | None] = None,
+        job_type: FromQuery[str | None] = None,
+    ) -> Queues:
         by_type = {
             key: waiting
             for key, waiting in waiting_by_type(store.active(), time.time_ns()).items()

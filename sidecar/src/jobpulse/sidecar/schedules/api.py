@@ -7,6 +7,7 @@ from datetime import datetime
 
 import msgspec
 from litestar import Controller, get
+from litestar.di import NamedDependency
 
 from jobpulse.sidecar.auth.roles import VIEWER, access
 from jobpulse.sidecar.schedules.book import ScheduleBook, ScheduleStatus
@@ -74,5 +75,5 @@ class SchedulesController(Controller):
     opt = access(VIEWER)
 
     @get("/schedules", summary="Scheduled job names and types: next expected run, last run, ok, late or missed")
-    async def schedules(self, schedule_book: ScheduleBook) -> Schedules:
+    async def schedules(self, schedule_book: NamedDependency[ScheduleBook]) -> Schedules:
         return Schedules([schedule_view(status) for status in schedule_book.statuses(time.time_ns())])
