@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, delete, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import Parameter
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
 from jobpulse.sidecar.alerting.config import Severity
 from jobpulse.sidecar.alerting.delivery import ChannelTestResult
@@ -167,18 +168,18 @@ class AlertsController(Controller):
     @get("/", summary="Alerts, firing and resolved, newest first")
     async def list_alerts(
         self,
-        alert_engine: AlertEngine,
+        alert_engine: NamedDependency[AlertEngine],
         # "state" is a reserved parameter name in Litestar: the query parameter keeps it.
-        alert_state: Annotated[AlertState | None, Parameter(query="state")] = None,
-        rule: str | None = None,
-        severity: Severity | None = None,
-        source: Literal["sidecar", "alertmanager"] | None = None,
-        job_id: str | None = None,
-        job_name: str | None = None,
-        job_type: str | None = None,
-        key: str | None = None,
-        fired_after: datetime | None = None,
-        fired_before: datetime | None = None,
+        alert_state: Annotated[AlertState | None, QueryParameter(name="state")] = None,
+        rule: FromQuery[str | None] = None,
+        severity: FromQuery[Severity | None] = None,
+        source: FromQuery[Literal["sidecar", "alertmanager"] | None] = None,
+        job_id: FromQuery[str | None] = None,
+        job_name: FromQuery[str | None] = None,
+        job_type: FromQuery[str | None] = None,
+        key: FromQuery[str | None] = None,
+        fired_after: FromQuery[datetime | None] = None,
+        fired_before: FromQuery[datetime | None] = None,
         limit: Limit = 100,
     ) -> AlertPage:
         alert_filter = AlertFilter(
@@ -197,7 +198,9 @@ class AlertsController(Controller):
         return AlertPage(items=[alert_view(alert) for alert in items], total=total, firing=len(alert_engine.active))
 
     @get("/silences", summary="Silences, newest first")
-    async def list_silences(self, alert_engine: AlertEngine, include_expired: bool = False) -> list[SilenceView]:
+    async def list_silences(
+        self, alert_engine: NamedDependency[AlertEngine], include_expired: FromQuery[bool] = False
+    ) -> list[SilenceView]:
         now_ns = time.time_ns()
         silences = await alert_engine.repository.silences(None if include_expired else now_ns)
         return [silence_view(silence, now_ns) for silence in silences]
@@ -210,7 +213,10 @@ class AlertsController(Controller):
         opt=access(OPERATOR),
     )
     async def create_silence(
-        self, alert_engine: AlertEngine, principal: Principal, data: SilenceRequest
+        self,
+        alert_engine: NamedDependency[AlertEngine],
+        principal: NamedDependency[Principal],
+        data: JSONBody[SilenceRequest],
     ) -> SilenceView:
         now_ns = time.time_ns()
         if data.rule is None and data.job_name is None and data.key is None:
@@ -251,7 +257,7 @@ class AlertsController(Controller):
         opt=access(OPERATOR),
     )
     async def delete_silence(
-        self, alert_engine: AlertEngine, silence_id: Annotated[int, Parameter(ge=1, le=INT64_MAX)]
+        self, alert_engine: NamedDependency[AlertEngine], silence_id: Annotated[int, PathParameter(ge=1, le=INT64_MAX)]
     ) -> None:
         if not await alert_engine.delete_silence(silence_id):
             raise NotFoundException(detail=f"silence {silence_id} not found")
@@ -267,12 +273,12 @@ class NotificationsController(Controller):
     @get("/", summary="Notifications: channel, result, last error and each attempt; newest first")
     async def list_notifications(
         self,
-        alert_engine: AlertEngine,
-        channel: str | None = None,
-        result: Result | None = None,
-        rule: str | None = None,
-        event: str | None = None,
-        alert_key: str | None = None,
+        alert_engine: NamedDependency[AlertEngine],
+        channel: FromQuery[str | None] = None,
+        result: FromQuery[Result | None] = None,
+        rule: FromQuery[str | None] = None,
+        event: FromQuery[str | None] = None,
+        alert_key: FromQuery[str | None] = None,
         limit: Limit = 100,
     ) -> NotificationPage:
         notification_filter = NotificationFilter(
@@ -282,7 +288,7 @@ class NotificationsController(Controller):
         return NotificationPage(items=[_notification_view(row) for row in rows])
 
     @get("/channels", summary="Configured channels (URLs masked) and their counters")
-    async def list_channels(self, alert_engine: AlertEngine) -> list[ChannelView]:
+    async def list_channels(self, alert_engine: NamedDependency[AlertEngine]) -> list[ChannelView]:
         return [
             ChannelView(
                 name=channel.name,
@@ -305,7 +311,9 @@ class NotificationsController(Controller):
         raises=[NotFoundException, UnprocessableEntityException],
         opt=access(OPERATOR),
     )
-    async def send_test(self, alert_engine: AlertEngine, data: ChannelTestRequest) -> ChannelTestResponse:
+    async def send_test(
+        self, alert_engine: NamedDependency[AlertEngine], data: JSONBody[ChannelTestRequest]
+    ) -> ChannelTestResponse:
         channels = alert_engine.delivery.find(data.channel)
         if not channels:
             raise NotFoundException(detail=f"no channel named or tagged '{data.channel}'")

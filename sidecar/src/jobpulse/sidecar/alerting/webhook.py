@@ -14,7 +14,9 @@ from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, post
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, ServiceUnavailableException
+from litestar.params import JSONBody
 
 from jobpulse.sidecar.alerting.engine import AlertEngine
 from jobpulse.sidecar.alerting.model import SOURCE_ALERTMANAGER, Condition
@@ -133,7 +135,9 @@ class AlertmanagerController(Controller):
         status_code=200,
         raises=[UnprocessableEntityException, ServiceUnavailableException],
     )
-    async def webhook(self, alert_engine: AlertEngine, data: AlertmanagerPayload) -> WebhookResult:
+    async def webhook(
+        self, alert_engine: NamedDependency[AlertEngine], data: JSONBody[AlertmanagerPayload]
+    ) -> WebhookResult:
         if not alert_engine.running:
             raise HTTPException(status_code=503, detail="alerting is disabled or not running")
         fired = resolved = 0
