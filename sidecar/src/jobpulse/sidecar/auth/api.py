@@ -7,7 +7,9 @@ from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from jobpulse.sidecar.api.errors import ConflictException, UnprocessableEntityException
 from jobpulse.sidecar.auth.principal import Principal
@@ -63,16 +65,20 @@ class AuthController(Controller):
         summary="A short-lived, single-use ticket for the live feed (browsers)",
         opt=access(VIEWER),
     )
-    async def ws_ticket(self, auth_service: AuthService, principal: Principal) -> WsTicket:
+    async def ws_ticket(
+        self, auth_service: NamedDependency[AuthService], principal: NamedDependency[Principal]
+    ) -> WsTicket:
         ticket, expires_ns = await auth_service.issue_ticket(principal)
         return WsTicket(ticket=ticket, expires_at=to_datetime(expires_ns))  # type: ignore[arg-type]
 
     @get("/whoami", summary="The caller's name and role", opt=access(VIEWER, INGEST))
-    async def whoami(self, auth_service: AuthService, principal: Principal) -> WhoAmI:
+    async def whoami(self, auth_service: NamedDependency[AuthService], principal: NamedDependency[Principal]) -> WhoAmI:
         return WhoAmI(name=principal.name, role=principal.role, auth_enabled=auth_service.enabled)
 
     @get("/tokens", summary="Tokens (never their secrets)", opt=access(ADMIN))
-    async def list_tokens(self, auth_service: AuthService, include_inactive: bool = False) -> list[TokenInfo]:
+    async def list_tokens(
+        self, auth_service: NamedDependency[AuthService], include_inactive: FromQuery[bool] = False
+    ) -> list[TokenInfo]:
         return await auth_service.tokens.list_tokens(include_inactive=include_inactive)
 
     @post(
@@ -82,7 +88,7 @@ class AuthController(Controller):
         opt=access(ADMIN),
         raises=[ConflictException, UnprocessableEntityException],
     )
-    async def create_token(self, auth_service: AuthService, data: TokenRequest) -> NewToken:
+    async def create_token(self, auth_service: NamedDependency[AuthService], data: JSONBody[TokenRequest]) -> NewToken:
         try:
             info, token = await auth_service.tokens.create(
                 data.name, data.role, expires_in_s=data.expires_in_s, replace=data.replace
@@ -98,7 +104,7 @@ class AuthController(Controller):
         opt=access(ADMIN),
         raises=[NotFoundException],
     )
-    async def revoke_token(self, auth_service: AuthService, name: str) -> None:
+    async def revoke_token(self, auth_service: NamedDependency[AuthService], name: FromPath[str]) -> None:
         try:
             await auth_service.tokens.revoke(name)
         except TokenError as error:

@@ -13,9 +13,10 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get, patch, put
+from litestar.di import NamedDependency
 from litestar.exceptions import ServiceUnavailableException, ValidationException
 from litestar.openapi.spec import OpenAPIType, Schema
-from litestar.params import Parameter, RawBody
+from litestar.params import QueryParameter, RawBody
 
 from jobpulse.sidecar.api.bounds import INT64_MAX
 from jobpulse.sidecar.api.errors import ConflictException, UnprocessableEntityException
@@ -193,7 +194,7 @@ class ConfigController(Controller):
     opt = access(ADMIN)
 
     @get("/", summary="The settings in force, the source of each key, what waits for a restart")
-    async def get_config(self, config_service: ConfigService) -> ConfigView:
+    async def get_config(self, config_service: NamedDependency[ConfigService]) -> ConfigView:
         return config_view(config_service)
 
     @patch(
@@ -206,7 +207,9 @@ class ConfigController(Controller):
         raises=_REFUSALS,
         operation_class=_PATCH_BODY,
     )
-    async def patch_config(self, config_service: ConfigService, principal: Principal, body: RawBody) -> ConfigView:
+    async def patch_config(
+        self, config_service: NamedDependency[ConfigService], principal: NamedDependency[Principal], body: RawBody
+    ) -> ConfigView:
         return await _change(config_service, body, principal, replace=False)
 
     @put(
@@ -216,15 +219,17 @@ class ConfigController(Controller):
         raises=_REFUSALS,
         operation_class=_PUT_BODY,
     )
-    async def put_config(self, config_service: ConfigService, principal: Principal, body: RawBody) -> ConfigView:
+    async def put_config(
+        self, config_service: NamedDependency[ConfigService], principal: NamedDependency[Principal], body: RawBody
+    ) -> ConfigView:
         return await _change(config_service, body, principal, replace=True)
 
     @get("/history", summary="Accepted and rejected changes, newest first (secrets masked)")
     async def config_history(
         self,
-        config_service: ConfigService,
+        config_service: NamedDependency[ConfigService],
         limit: Limit = 50,
-        cursor: Annotated[int | None, Parameter(ge=1, le=INT64_MAX)] = None,
+        cursor: Annotated[int | None, QueryParameter(ge=1, le=INT64_MAX)] = None,
     ) -> ConfigHistory:
         rows = await config_service.history(limit + 1, cursor)
         items = [_record(row) for row in rows[:limit]]

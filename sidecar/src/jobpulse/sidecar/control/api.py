@@ -7,8 +7,9 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from jobpulse.sidecar.api.bounds import INT64_MAX
 from jobpulse.sidecar.api.errors import ConflictException, UnprocessableEntityException
@@ -113,13 +114,21 @@ class ControlController(Controller):
         raises=_REFUSALS,
     )
     async def pause(
-        self, control: ControlService, principal: Principal, job_id: str, data: ControlRequest | None = None
+        self,
+        control: NamedDependency[ControlService],
+        principal: NamedDependency[Principal],
+        job_id: FromPath[str],
+        data: JSONBody[ControlRequest | None] = None,
     ) -> CommandView:
         return await self._request(control, job_id, "pause", data, principal)
 
     @post("/jobs/{job_id:str}/resume", status_code=202, summary="Ask a paused job to resume", raises=_REFUSALS)
     async def resume(
-        self, control: ControlService, principal: Principal, job_id: str, data: ControlRequest | None = None
+        self,
+        control: NamedDependency[ControlService],
+        principal: NamedDependency[Principal],
+        job_id: FromPath[str],
+        data: JSONBody[ControlRequest | None] = None,
     ) -> CommandView:
         return await self._request(control, job_id, "resume", data, principal)
 
@@ -130,7 +139,11 @@ class ControlController(Controller):
         raises=_REFUSALS,
     )
     async def cancel(
-        self, control: ControlService, principal: Principal, job_id: str, data: ControlRequest | None = None
+        self,
+        control: NamedDependency[ControlService],
+        principal: NamedDependency[Principal],
+        job_id: FromPath[str],
+        data: JSONBody[ControlRequest | None] = None,
     ) -> CommandView:
         return await self._request(control, job_id, "cancel", data, principal)
 
@@ -144,11 +157,11 @@ class ControlController(Controller):
     )
     async def job_commands(
         self,
-        control: ControlService,
-        settings: Settings,
-        job_id: str,
-        after: Annotated[int, Parameter(ge=0, le=INT64_MAX)] = 0,
-        wait: Annotated[float, Parameter(ge=0, description="Seconds to wait for a newer command")] = 0.0,
+        control: NamedDependency[ControlService],
+        settings: NamedDependency[Settings],
+        job_id: FromPath[str],
+        after: Annotated[int, QueryParameter(ge=0, le=INT64_MAX)] = 0,
+        wait: Annotated[float, QueryParameter(ge=0, description="Seconds to wait for a newer command")] = 0.0,
     ) -> CommandList:
         try:
             commands = await control.poll_job(job_id, after, min(wait, settings.control_poll_max_wait_s))
@@ -164,6 +177,8 @@ class ControlController(Controller):
         raises=[UnprocessableEntityException],
         opt=access(INGEST),
     )
-    async def poll(self, control: ControlService, settings: Settings, data: PollRequest) -> CommandList:
+    async def poll(
+        self, control: NamedDependency[ControlService], settings: NamedDependency[Settings], data: JSONBody[PollRequest]
+    ) -> CommandList:
         commands = await control.poll(data.job_ids, data.after, min(data.wait, settings.control_poll_max_wait_s))
         return _listing(commands, data.after, control)
