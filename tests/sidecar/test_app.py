@@ -1,10 +1,12 @@
 """create_app: the features start in their order and stop in reverse, and ``jobpulse prune`` sweeps the
-parts the running sidecar sweeps."""
+parts the running sidecar sweeps, and no route relies on a style Litestar 3 drops."""
 
 from __future__ import annotations
 
 import asyncio
+import warnings
 
+from litestar.exceptions import LitestarDeprecationWarning
 from litestar.testing import AsyncTestClient
 from typer.testing import CliRunner
 
@@ -57,6 +59,15 @@ async def test_features_start_in_order_and_stop_in_reverse(tmp_path, monkeypatch
         assert seen == [("start", name) for name in START_ORDER]
         assert (await client.get("/readyz")).status_code == 200
     assert seen[len(START_ORDER) :] == [("stop", name) for name in reversed(START_ORDER)]
+
+
+def test_routes_declare_their_parameters_dependencies_and_bodies_explicitly(tmp_path):
+    # Litestar 2 warns at registration about the inferred styles Litestar 3 stops understanding
+    # (a bare path or query parameter, an unmarked dependency, an untyped body): each one is an error here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LitestarDeprecationWarning)
+        app = create_app(settings(tmp_path))
+        assert app.openapi_schema.paths
 
 
 def test_prune_sweeps_every_part_the_sidecar_sweeps_and_no_other(tmp_path):
