@@ -342,7 +342,8 @@ def _run_case_once(
         progress(f"{kind}, batch {batch}: measuring {args.duration:g} s")
         # The sidecar's own processes (its history writer, once started) are not the server's event
         # loop: they run on any core, as they would unpinned, and their CPU is reported apart.
-        helpers = _helpers(psutil.Process(server.pid)) if kind == "sidecar" else []
+        writer = dict(args.setting).get("history_writer_process", "never") != "never"
+        helpers = _helpers(psutil.Process(server.pid)) if kind == "sidecar" and writer else []
         for helper in helpers:
             os.sched_setaffinity(helper.pid, os.sched_getaffinity(0))
         meter = _support.CpuMeter([server.pid, *(helper.pid for helper in helpers)]).start()
@@ -385,8 +386,8 @@ def _run_case_once(
 
 
 def _helpers(server: psutil.Process) -> list[psutil.Process]:
-    """The sidecar's child processes, given a few seconds to start (the history writer starts once
-    the load is heavy enough: history_writer_process = auto); none when it keeps writing itself."""
+    """The sidecar's child processes, given a few seconds to start (with history_writer_process = auto
+    the writer starts once the load is heavy enough); none when it keeps writing itself."""
     try:
         wait_for(server.children, timeout=HELPER_START_S)
     except AssertionError:
