@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import psutil
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobpulse.sidecar.history import queries
 from jobpulse.sidecar.history.tables import dead_letters, jobs
@@ -33,10 +36,33 @@ async def stored(engine, *columns):
         return (await connection.execute(select(*columns).order_by(jobs.c.name))).all()
 
 
-async def test_batches_are_written_by_another_process_with_refused_rows_set_aside(engine):
+@pytest.fixture
+async def sqlite_file(tmp_path) -> AsyncIterator[AsyncEngine]:
+    """A migrated SQLite database in a file: one the writer process can open too."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'history.db'}")
+    await migrate(engine)
+    yield engine
+    await engine.dispose()
+
+
+@asynccontextmanager
+async def writing(engine: AsyncEngine, **options) -> AsyncIterator[tuple[JobStore, HistoryWriter]]:
+    """A store and its writer (flushing only when asked), stopped at the end."""
     store = JobStore()
-    writer = HistoryWriter(engine, store, interval_s=3600, process_mode="always")
+    writer = HistoryWriter(engine, store, interval_s=3600, **options)
     try:
+        yield store, writer
+    finally:
+        await writer.stop()
+
+
+def large_batch():
+    """Events making a batch of AUTO_PROCESS_ROWS rows and more."""
+    return [event for n in range(AUTO_PROCESS_ROWS // 20) for event in run(name=f"big-{n}", log_lines=20)]
+
+
+async def test_batches_are_written_by_another_process_with_refused_rows_set_aside(engine):
+    async with writing(engine, process_mode="always") as (store, writer):
         store.apply_all(run(name="fine", log_lines=3) + run(name="overflowing", processed=TOO_BIG))
         await writer.flush()
 
@@ -50,16 +76,11 @@ async def test_batches_are_written_by_another_process_with_refused_rows_set_asid
         assert [kind for kind, _ in letters] == ["job"]
         assert "OverflowError" in letters[0][1] or str(TOO_BIG) in letters[0][1], letters
         assert writer.stats.dead_letters["job"] == 1 and writer.pending == 0
-    finally:
-        await writer.stop()
 
 
-async def test_a_batch_the_dying_process_had_is_kept_and_written_by_the_next(tmp_path):
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'history.db'}")
-    await migrate(engine)
-    store = JobStore()
-    writer = HistoryWriter(engine, store, interval_s=3600, process_mode="always")
-    try:
+async def test_a_batch_the_dying_process_had_is_kept_and_written_by_the_next(sqlite_file):
+    engine = sqlite_file
+    async with writing(engine, process_mode="always") as (store, writer):
         os.kill(await writer.writer_pid(), signal.SIGKILL)
         store.apply_all(run(name="survivor", log_lines=2))
         with pytest.raises(WriterProcessFailed):
@@ -69,17 +90,11 @@ async def test_a_batch_the_dying_process_had_is_kept_and_written_by_the_next(tmp
         await writer.flush()
         assert await stored(engine, jobs.c.name, jobs.c.log_lines) == [("survivor", 2)]
         assert writer.pending == 0
-    finally:
-        await writer.stop()
-        await engine.dispose()
 
 
-async def test_a_flush_cancelled_while_the_process_writes_counts_the_batch_once(tmp_path):
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'history.db'}")
-    await migrate(engine)
-    store = JobStore()
-    writer = HistoryWriter(engine, store, interval_s=3600, process_mode="always")
-    try:
+async def test_a_flush_cancelled_while_the_process_writes_counts_the_batch_once(sqlite_file):
+    engine = sqlite_file
+    async with writing(engine, process_mode="always") as (store, writer):
         await writer.writer_pid()  # started: the flush below hands its batch over at once
         store.apply_all(run(name="counted-once", log_lines=50))
         flush = asyncio.ensure_future(writer.flush())
@@ -94,9 +109,6 @@ async def test_a_flush_cancelled_while_the_process_writes_counts_the_batch_once(
         store.apply_all(run(name="another"))
         await writer.flush()
         assert await stored(engine, jobs.c.name, jobs.c.log_bytes) == [("another", 0), ("counted-once", log_bytes)]
-    finally:
-        await writer.stop()
-        await engine.dispose()
 
 
 class SlowClock:
@@ -110,17 +122,14 @@ class SlowClock:
         return self.now
 
 
-async def test_auto_moves_to_the_process_after_a_large_slow_batch_and_never_stays(tmp_path):
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'history.db'}")
-    await migrate(engine)
-    store = JobStore()
-    writer = HistoryWriter(engine, store, interval_s=3600, process_mode="auto", clock=SlowClock())
-    try:
+async def test_auto_moves_to_the_process_after_a_large_slow_batch_and_never_stays(sqlite_file):
+    engine = sqlite_file
+    async with writing(engine, process_mode="auto", clock=SlowClock()) as (store, writer):
         store.apply_all(run(name="small", log_lines=5))
         await writer.flush()
         assert not writer.uses_process and await writer.writer_pid() is None, "a small batch stays here"
 
-        store.apply_all([event for n in range(AUTO_PROCESS_ROWS // 20) for event in run(name=f"big-{n}", log_lines=20)])
+        store.apply_all(large_batch())
         await writer.flush()
         assert writer.uses_process
         pid = await writer.writer_pid()
@@ -133,29 +142,22 @@ async def test_auto_moves_to_the_process_after_a_large_slow_batch_and_never_stay
         assert ("after",) in await stored(engine, jobs.c.name)
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # the process was stopped, and waited for
-    finally:
-        await writer.stop()
-        await engine.dispose()
 
 
 async def test_an_in_memory_database_is_always_written_here():
     engine = create_engine("sqlite+aiosqlite://")
     await migrate(engine)
-    writer = HistoryWriter(engine, JobStore(), interval_s=3600, process_mode="always")
     try:
-        assert not writer.uses_process and await writer.writer_pid() is None
+        async with writing(engine, process_mode="always") as (_store, writer):
+            assert not writer.uses_process and await writer.writer_pid() is None
     finally:
-        await writer.stop()
         await engine.dispose()
 
 
-async def test_in_auto_a_dead_writer_process_hands_writing_back_to_the_sidecar(tmp_path, caplog):
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'history.db'}")
-    await migrate(engine)
-    store = JobStore()
-    writer = HistoryWriter(engine, store, interval_s=3600, process_mode="auto", clock=SlowClock())
-    try:
-        store.apply_all([event for n in range(AUTO_PROCESS_ROWS // 20) for event in run(name=f"big-{n}", log_lines=20)])
+async def test_in_auto_a_dead_writer_process_hands_writing_back_to_the_sidecar(sqlite_file, caplog):
+    engine = sqlite_file
+    async with writing(engine, process_mode="auto", clock=SlowClock()) as (store, writer):
+        store.apply_all(large_batch())
         await writer.flush()
         os.kill(await writer.writer_pid(), signal.SIGKILL)
         store.apply_all(run(name="survivor"))
@@ -166,9 +168,6 @@ async def test_in_auto_a_dead_writer_process_hands_writing_back_to_the_sidecar(t
         await writer.flush()
         assert ("survivor",) in await stored(engine, jobs.c.name)
         assert await writer.writer_pid() is None
-    finally:
-        await writer.stop()
-        await engine.dispose()
 
 
 def test_a_sidecar_killed_outright_leaves_no_writer_process_behind(tmp_path):

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobpulse.conventions import STEP_FAILED
 from jobpulse.sidecar.history.tables import job_steps, jobs
-from jobpulse.sidecar.model.state import ACTIVE_STATUSES, CANCELLED, COMPLETED, FAILED, LOST
+from jobpulse.sidecar.model.state import ACTIVE_STATUSES, CANCELLED, COMPLETED, FAILED, LOST, TERMINAL_STATUSES
 from jobpulse.sidecar.timestamps import to_datetime
 
 BUCKETS_NS = {"hour": 3600 * 10**9, "day": 86400 * 10**9}
@@ -27,7 +27,7 @@ GROUP_COLUMNS = {"job_type": jobs.c.job_type, "name": jobs.c.name}
 # but here it counts once, under lost, one of the outcomes the success rate is taken over: a run that
 # went silent is no success. "active" is therefore the runs still going: pending, running, paused.
 _IN_PROGRESS = tuple(sorted(ACTIVE_STATUSES - {LOST}))
-_ENDED = (COMPLETED, FAILED, CANCELLED, LOST)
+_ENDED = tuple(sorted(TERMINAL_STATUSES | {LOST}))
 _ERROR_NAMES_SHOWN = 5
 
 

@@ -197,7 +197,7 @@ class HistoryWriter:
         flush was cancelled after the process had taken the batch (and written it)."""
         process = self._process
         if process is None or not self.uses_process:
-            if process is not None and process.running:
+            if process is not None:
                 await process.close()
             return await self._batches.write(states, lines), False
         write = asyncio.ensure_future(process.write(states, lines))

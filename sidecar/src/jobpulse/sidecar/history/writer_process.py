@@ -45,10 +45,6 @@ class WriterProcess:
         self.url = url
         self._pool: ProcessPoolExecutor | None = None
 
-    @property
-    def running(self) -> bool:
-        return self._pool is not None
-
     async def write(self, states: list[JobState], lines: list[dict[str, Any]]) -> list[Refusal]:
         """Write a batch in the process (started on first use); return the rows set aside."""
         return await self._call(_write, _encode((states, lines)))

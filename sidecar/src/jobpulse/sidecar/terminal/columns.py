@@ -51,9 +51,31 @@ class FittedTable(Generic[T]):
         self.marker = marker
         self.style = style
 
-    def widths(self, max_width: int) -> dict[str, int]:
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        # Each cell is built once: measured, then drawn.
+        cells = {name: [column.cell(row) for row in self.rows] for name, column in self.columns.items()}
+        widths = self._widths(cells, options.max_width)
+        table = Table(box=None, pad_edge=False, header_style="bold", expand=False)
+        if self.marker is not None:
+            table.add_column("", no_wrap=True, width=1)
+        for name, width in widths.items():
+            column = self.columns[name]
+            table.add_column(name, no_wrap=True, overflow="ellipsis", justify=column.justify, width=width)
+        for index, row in enumerate(self.rows):
+            marker = [self.marker(row)] if self.marker is not None else []
+            table.add_row(
+                *marker,
+                *(cells[name][index] for name in widths),
+                style=self.style(row) if self.style is not None else None,
+            )
+        yield table
+
+    def _widths(self, cells: dict[str, list[RenderableType]], max_width: int) -> dict[str, int]:
         """The columns drawn in ``max_width`` cells, with their widths."""
-        widest = {name: _widest(column, self.rows) for name, column in self.columns.items()}
+        widest = {
+            name: max([len(name)] + [cell.cell_len if isinstance(cell, Text) else column.width for cell in cells[name]])
+            for name, column in self.columns.items()
+        }
         widths = {name: min(widest[name], column.shortest or widest[name]) for name, column in self.columns.items()}
         for name in self.dropped:
             if self._width(widths) <= max_width:
@@ -71,25 +93,3 @@ class FittedTable(Generic[T]):
     def _width(self, widths: dict[str, int]) -> int:
         marker = 1 + GAP if self.marker is not None else 0
         return marker + sum(widths.values()) + GAP * (len(widths) - 1)
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        widths = self.widths(options.max_width)
-        table = Table(box=None, pad_edge=False, header_style="bold", expand=False)
-        if self.marker is not None:
-            table.add_column("", no_wrap=True, width=1)
-        for name, width in widths.items():
-            column = self.columns[name]
-            table.add_column(name, no_wrap=True, overflow="ellipsis", justify=column.justify, width=width)
-        for row in self.rows:
-            marker = [self.marker(row)] if self.marker is not None else []
-            cells = [self.columns[name].cell(row) for name in widths]
-            table.add_row(*marker, *cells, style=self.style(row) if self.style is not None else None)
-        yield table
-
-
-def _widest(column: Column[T], rows: Sequence[T]) -> int:
-    widest = len(column.header)
-    for row in rows:
-        cell = column.cell(row)
-        widest = max(widest, cell.cell_len if isinstance(cell, Text) else column.width)
-    return widest
